@@ -1,0 +1,1 @@
+//! Loading stages from shared libraries through the C ABI of `kiln-plugin-api`.
