@@ -1,2 +1,4 @@
 //! kiln's built-in stages: hash and thumbnail (tier 1), metadata (tier 2).
 #![deny(missing_docs)]
+
+pub mod metadata;
