@@ -32,8 +32,13 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod abi;
+pub mod envelope;
+pub mod ffi;
+pub mod log;
 mod value;
 
+pub use ffi::{OpenError, PluginStage};
 pub use value::Value;
 
 use serde::{Deserialize, Serialize};
