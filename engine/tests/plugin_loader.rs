@@ -1,0 +1,194 @@
+//! Loading real plugin libraries, built with cargo, through the public loader.
+
+#[path = "../../tests/plugins/cargo_build.rs"]
+mod cargo_build;
+
+use cargo_build::plugin_library;
+use kiln_engine::plugin::{PluginError, load_plugin};
+use kiln_plugin_api::{StageInput, Value};
+
+#[test]
+fn the_example_plugin_loads_as_an_ordinary_stage() {
+    let path = plugin_library("kiln-palette-plugin");
+    let plugin = load_plugin(&path).expect("the palette plugin loads");
+    assert_eq!(plugin.name(), "palette");
+    assert_eq!(plugin.path(), std::fs::canonicalize(&path).expect("exists"));
+    let info = plugin.stage().info();
+    assert_eq!(info.tier, 3);
+    assert_eq!(info.after, ["thumbnail"]);
+    assert!(info.needs_proxy);
+    assert!(plugin.is_concurrent());
+}
+
+#[test]
+fn a_wrong_abi_version_is_refused_naming_both_versions() {
+    let path = plugin_library("kiln-test-plugin-wrong-abi");
+    let err = load_plugin(&path).expect_err("ABI 2 is refused");
+    assert!(
+        matches!(
+            err,
+            PluginError::AbiMismatch {
+                plugin: 2,
+                host: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("libkiln_test_plugin_wrong_abi"),
+        "{message}"
+    );
+    assert!(
+        message.contains("version 2") && message.contains("version 1"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_library_without_the_entry_symbol_is_refused() {
+    let path = plugin_library("kiln-test-plugin-no-entry");
+    let err = load_plugin(&path).expect_err("no entry symbol");
+    assert!(
+        matches!(err, PluginError::MissingEntrySymbol { .. }),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(message.contains("kiln_stage_v1"), "{message}");
+    assert!(
+        message.contains("libkiln_test_plugin_no_entry"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_shared_library_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("libfake_plugin.so");
+    std::fs::write(&path, "this is text, not machine code\n").expect("writes");
+    let err = load_plugin(&path).expect_err("text is not a library");
+    assert!(
+        matches!(err, PluginError::NotASharedLibrary { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("libfake_plugin.so"), "{err}");
+    assert_eq!(err.path(), std::fs::canonicalize(&path).expect("exists"));
+}
+
+#[test]
+fn a_missing_file_is_refused() {
+    let err = load_plugin("/nonexistent/libnothing.so").expect_err("no such file");
+    assert!(matches!(err, PluginError::NotFound { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("/nonexistent/libnothing.so"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_panic_fails_that_call_and_the_next_calls_work() {
+    let plugin = load_plugin(plugin_library("kiln-test-plugin-panic")).expect("loads");
+    let stage = plugin.stage();
+    let err = stage
+        .process(&StageInput::for_path(1, "/in/panic.png"))
+        .expect_err("the plugin panics");
+    assert!(err.is_transient(), "a panic is retried: {err}");
+    assert!(
+        err.message().contains("told to panic on /in/panic.png"),
+        "{err}"
+    );
+    for id in 2..5 {
+        let out = stage
+            .process(&StageInput::for_path(id, "/in/fine.png"))
+            .expect("later calls work");
+        assert_eq!(out.facts.get("asset_id").and_then(Value::as_u64), Some(id));
+    }
+}
+
+#[test]
+fn a_plugin_that_is_not_concurrent_is_never_called_concurrently() {
+    let plugin = load_plugin(plugin_library("kiln-test-plugin-panic")).expect("loads");
+    assert!(!plugin.is_concurrent());
+    let stage = plugin.stage();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..6u64)
+            .map(|worker| {
+                let stage = &stage;
+                scope.spawn(move || {
+                    (0..5u64)
+                        .map(|i| stage.process(&StageInput::for_path(worker * 10 + i, "/a.png")))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for worker in workers {
+            for result in worker.join().expect("worker thread") {
+                // The plugin fails any call that overlaps another.
+                result.expect("calls are serialised");
+            }
+        }
+    });
+}
+
+#[test]
+fn a_concurrent_plugin_is_not_serialised() {
+    let plugin = load_plugin(plugin_library("kiln-test-plugin-echo")).expect("loads");
+    assert!(plugin.is_concurrent());
+    let out = plugin
+        .stage()
+        .process(&StageInput::for_path(3, "/x/Photo.WEBP"))
+        .expect("processes");
+    assert_eq!(
+        out.facts.get("extension").and_then(Value::as_str),
+        Some("webp")
+    );
+}
+
+#[test]
+fn loading_the_same_library_twice_gives_two_working_stages() {
+    let path = plugin_library("kiln-test-plugin-echo");
+    let first = load_plugin(&path).expect("loads");
+    let second = load_plugin(&path).expect("loads again");
+    for plugin in [first, second] {
+        plugin
+            .stage()
+            .process(&StageInput::for_path(1, "/a.png"))
+            .expect("processes");
+    }
+}
+
+/// Run in a child process by `an_abort_takes_down_only_the_child`.
+#[test]
+fn abort_child() {
+    if std::env::var_os("KILN_PLUGIN_ABORT_CHILD").is_none() {
+        return;
+    }
+    let plugin = load_plugin(plugin_library("kiln-test-plugin-abort")).expect("loads");
+    let stage = plugin.stage();
+    stage
+        .process(&StageInput::for_path(1, "/fine.png"))
+        .expect("a normal call works");
+    let _ = stage.process(&StageInput::for_path(2, "/abort.png"));
+    // Only reached if the plugin failed to abort.
+    std::process::exit(0);
+}
+
+#[test]
+fn an_abort_takes_down_only_the_child() {
+    // Build first, so the child does not race a cargo run of its own.
+    plugin_library("kiln-test-plugin-abort");
+    let status = std::process::Command::new(std::env::current_exe().expect("own path"))
+        .args(["--exact", "abort_child", "--nocapture", "--test-threads=1"])
+        .env("KILN_PLUGIN_ABORT_CHILD", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("the child runs");
+    assert!(!status.success(), "the child survived an abort: {status:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(6), "killed by SIGABRT: {status:?}");
+    }
+}

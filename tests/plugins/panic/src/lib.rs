@@ -1,0 +1,51 @@
+//! A plugin stage that panics inside `process` for every path containing
+//! `panic` and returns a small fact set otherwise. It declares itself not
+//! concurrent and fails any call that overlaps another, so tests can also
+//! see that the host serialises its calls.
+
+use kiln_plugin_api::{
+    Stage, StageError, StageInfo, StageInput, StageOutput, TIER_ENRICHED, Value, export_stage,
+};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The stage; see the crate documentation.
+#[derive(Debug, Default)]
+pub struct PanicStage {
+    in_flight: AtomicUsize,
+}
+
+/// Counts one call in flight for as long as it lives, also through a panic.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Stage for PanicStage {
+    fn info(&self) -> StageInfo {
+        StageInfo::new("test-panic", 1, TIER_ENRICHED).concurrent(false)
+    }
+
+    fn process(&self, input: &StageInput) -> Result<StageOutput, StageError> {
+        let previous = self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let _in_flight = InFlight(&self.in_flight);
+        if previous != 0 {
+            return Err(StageError::permanent(
+                "test-panic was called concurrently although it is not concurrent",
+            ));
+        }
+        if input.path.contains("panic") {
+            panic!("test-panic was told to panic on {}", input.path);
+        }
+        // Long enough for overlapping calls to be seen if the host allowed them.
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        Ok(StageOutput::facts(Value::map([
+            ("asset_id", Value::from(input.asset_id)),
+            ("path_bytes", Value::from(input.path.len() as u64)),
+        ])))
+    }
+}
+
+export_stage!(PanicStage::default());
