@@ -1,4 +1,203 @@
-//! Metadata extraction (tier 2): EXIF and generation parameters, plus the
-//! writers that put such metadata into image files.
+//! Metadata extraction (tier 2): EXIF and generation parameters read from
+//! the file bytes, plus the writers that put such metadata into images.
+//!
+//! [`extract`] is a pure function of the bytes: the metadata stage, the
+//! search index and `kiln show` all call it. It reads container chunks
+//! without decoding pixels, recognises the generator formats listed in
+//! `DESIGN.md` by their content (never by file name or extension), and maps
+//! them to one [`Generation`] shape. Hostile or broken metadata never fails
+//! an extraction: it is skipped and listed in [`Extraction::problems`].
+//!
+//! ```
+//! use kiln_stages::metadata::{embed, extract};
+//!
+//! # let mut png = std::io::Cursor::new(Vec::new());
+//! # image::RgbImage::new(2, 2).write_to(&mut png, image::ImageFormat::Png).unwrap();
+//! let infotext = "a cat\nNegative prompt: dog\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 512x768";
+//! let bytes = embed::insert_png_text(png.get_ref(), "parameters", infotext).unwrap();
+//! let found = extract(&bytes, None).unwrap();
+//! assert_eq!(found.generation.generator.as_deref(), Some("a1111"));
+//! assert_eq!(found.generation.positive_prompt.as_deref(), Some("a cat"));
+//! assert_eq!((found.generation.seed, found.generation.width), (Some(42), Some(512)));
+//! assert!(found.problems.is_empty());
+//! ```
 
+mod c2pa;
+mod container;
 pub mod embed;
+mod exif;
+mod formats;
+mod model;
+mod stage;
+mod stealth;
+mod text;
+
+pub use container::ImageFormat;
+pub use exif::ExifSummary;
+pub use model::{C2pa, CharacterPrompt, Generation, Hires, Lora};
+pub use stage::{MetadataStage, extraction_to_value};
+
+use std::collections::BTreeMap;
+use std::io::{Cursor, Read, Seek};
+
+/// Everything read from one file's metadata.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Extraction {
+    /// The container format.
+    pub format: Option<ImageFormat>,
+    /// The pixel size the image header states (not decoded).
+    pub pixel_size: Option<(u32, u32)>,
+    /// Normalised generation parameters.
+    pub generation: Generation,
+    /// The EXIF summary, when the file has an EXIF block.
+    pub exif: Option<ExifSummary>,
+    /// Every metadata text as found, keyed by where it was: `tEXt:prompt`,
+    /// `iTXt:parameters`, `EXIF:UserComment`, `COM`, `XMP`. A key seen twice
+    /// gets a `#2` suffix, and so on.
+    pub raw: BTreeMap<String, String>,
+    /// What was wrong with the metadata. None of it fails the extraction.
+    pub problems: Vec<Problem>,
+}
+
+/// Something wrong with a file's metadata, recorded instead of failing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where: a chunk or tag, e.g. `PNG tEXt` or `tEXt:prompt`.
+    pub location: String,
+    /// What was wrong, and what was done about it.
+    pub message: String,
+}
+
+impl Problem {
+    pub(crate) fn new(location: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem {
+            location: location.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
+/// Why no extraction could be made: the bytes are not an image at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExtractError {
+    /// The file has no bytes.
+    #[error("the file is empty (0 bytes); it is not an image")]
+    Empty,
+    /// The first bytes match no image format kiln reads metadata from.
+    #[error(
+        "not a PNG, JPEG or WebP image (first bytes {magic}); check that the file is an image and not mis-named"
+    )]
+    UnknownFormat {
+        /// The first bytes, in hex.
+        magic: String,
+    },
+    /// The file could not be read.
+    #[error("the file could not be read: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The largest file decoded to look for stealth metadata.
+const MAX_STEALTH_FILE: u64 = 256 << 20;
+
+/// Reads the whole file again and looks for stealth metadata in its alpha
+/// channel.
+fn read_stealth<R: Read + Seek>(source: &mut R) -> Result<Option<String>, String> {
+    let error = |e: std::io::Error| format!("cannot re-read the file for stealth metadata: {e}");
+    source.seek(std::io::SeekFrom::Start(0)).map_err(error)?;
+    let mut bytes = Vec::new();
+    source
+        .take(MAX_STEALTH_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(error)?;
+    if bytes.len() as u64 > MAX_STEALTH_FILE {
+        return Err("file too large to look for stealth metadata".to_owned());
+    }
+    stealth::read(&bytes)
+}
+
+impl ExtractError {
+    fn io(error: std::io::Error) -> Self {
+        ExtractError::Io(error)
+    }
+}
+
+/// Extracts metadata from the bytes of an image file.
+///
+/// `file_name` (the name only, e.g. `ComfyUI_00012_.png`) helps choose
+/// between several output branches of a ComfyUI graph; it is never used to
+/// guess the format. Fails only when the bytes are not an image.
+pub fn extract(bytes: &[u8], file_name: Option<&str>) -> Result<Extraction, ExtractError> {
+    extract_from_reader(&mut Cursor::new(bytes), file_name)
+}
+
+/// Like [`extract`], reading from a seekable source (a file): only the
+/// metadata chunks are read, image data is skipped with seeks.
+pub fn extract_from_reader<R: Read + Seek>(
+    source: &mut R,
+    file_name: Option<&str>,
+) -> Result<Extraction, ExtractError> {
+    let mut found = container::read(source)?;
+    let mut problems = std::mem::take(&mut found.problems);
+    let mut exif_summary = None;
+    if let Some(tiff) = found.exif.take() {
+        match exif::read(tiff, &mut found.texts) {
+            Ok((summary, notes)) => {
+                exif_summary = Some(summary);
+                problems.extend(notes.into_iter().map(|n| Problem::new("EXIF", n)));
+            }
+            Err(message) => problems.push(Problem::new("EXIF", message)),
+        }
+    }
+    let pixel_width = found.pixel_size.map(|(w, _)| w);
+    let mut generation = formats::interpret(&found.texts, file_name, pixel_width, &mut problems);
+    if generation.generator.is_none() && found.has_alpha && found.c2pa.is_none() {
+        match read_stealth(source) {
+            Ok(Some(text)) => {
+                found.texts.push(container::RawText {
+                    key: "stealth:alpha".to_owned(),
+                    text,
+                });
+                generation =
+                    formats::interpret(&found.texts, file_name, pixel_width, &mut problems);
+            }
+            Ok(None) => {}
+            Err(message) => problems.push(Problem::new("stealth", message)),
+        }
+    }
+    if let Some(manifest) = &found.c2pa {
+        let provenance = c2pa::summarise(manifest);
+        if generation.generator.is_none() {
+            generation.generator = Some("c2pa-only".to_owned());
+            generation.metadata_format = Some("c2pa".to_owned());
+        }
+        generation.c2pa = Some(provenance);
+    }
+    let mut raw = BTreeMap::new();
+    for entry in found.texts {
+        let mut key = entry.key;
+        if raw.contains_key(&key) {
+            let base = key.clone();
+            let mut n = 2;
+            while raw.contains_key(&key) {
+                key = format!("{base}#{n}");
+                n += 1;
+            }
+        }
+        raw.insert(key, entry.text);
+    }
+    Ok(Extraction {
+        format: found.format,
+        pixel_size: found.pixel_size,
+        generation,
+        exif: exif_summary,
+        raw,
+        problems,
+    })
+}

@@ -1,0 +1,179 @@
+//! Reading metadata out of image containers (PNG, JPEG, WebP) without
+//! decoding pixels: chunks and segments are walked one by one, metadata is
+//! read and everything else is skipped with a seek.
+
+mod jpeg;
+mod png;
+mod webp;
+
+use super::{ExtractError, Problem};
+use std::io::{self, Read, Seek, SeekFrom};
+
+/// The largest single metadata payload read (a text chunk, an EXIF block,
+/// an inflated `zTXt`). Real ComfyUI workflows reach a few megabytes; a
+/// bigger payload is skipped and recorded as a problem.
+pub(crate) const MAX_PAYLOAD: u64 = 16 << 20;
+
+/// The most metadata bytes kept for one file, all payloads together.
+pub(crate) const MAX_TOTAL: u64 = 64 << 20;
+
+/// The container formats kiln reads metadata from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ImageFormat {
+    /// Portable Network Graphics.
+    Png,
+    /// JPEG (JFIF or EXIF).
+    Jpeg,
+    /// WebP (simple or extended RIFF).
+    WebP,
+}
+
+impl ImageFormat {
+    /// The lowercase name, e.g. `"png"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ImageFormat::Png => "png",
+            ImageFormat::Jpeg => "jpeg",
+            ImageFormat::WebP => "webp",
+        }
+    }
+}
+
+/// One metadata text found in the container, under a key that says where it
+/// was: `tEXt:parameters`, `iTXt:prompt`, `COM`, `XMP`, `EXIF:UserComment`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RawText {
+    pub(crate) key: String,
+    pub(crate) text: String,
+}
+
+/// What the container walk found.
+#[derive(Debug, Default)]
+pub(crate) struct Container {
+    pub(crate) format: Option<ImageFormat>,
+    /// The pixel size stated by the image header.
+    pub(crate) pixel_size: Option<(u32, u32)>,
+    /// Whether the header declares an alpha channel (where stealth
+    /// metadata may hide).
+    pub(crate) has_alpha: bool,
+    pub(crate) texts: Vec<RawText>,
+    /// A TIFF block (EXIF), without any `Exif\0\0` prefix.
+    pub(crate) exif: Option<Vec<u8>>,
+    /// C2PA manifest bytes (JUMBF), possibly cut at [`MAX_PAYLOAD`].
+    pub(crate) c2pa: Option<Vec<u8>>,
+    pub(crate) problems: Vec<Problem>,
+    /// Payload bytes kept so far, checked against [`MAX_TOTAL`].
+    kept: u64,
+}
+
+impl Container {
+    pub(crate) fn problem(&mut self, location: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem::new(location, message));
+    }
+
+    pub(crate) fn push_text(&mut self, key: String, text: String) {
+        self.texts.push(RawText { key, text });
+    }
+
+    /// Whether a payload of `len` bytes may be read; records why not.
+    fn admit(&mut self, location: &str, len: u64) -> bool {
+        if len > MAX_PAYLOAD {
+            self.problem(
+                location,
+                format!("payload of {len} bytes exceeds the {MAX_PAYLOAD}-byte limit; skipped"),
+            );
+            return false;
+        }
+        if self.kept.saturating_add(len) > MAX_TOTAL {
+            self.problem(
+                location,
+                format!("metadata in this file exceeds {MAX_TOTAL} bytes in total; skipped"),
+            );
+            return false;
+        }
+        self.kept += len;
+        true
+    }
+}
+
+/// Walks the container in `source` and collects its metadata.
+///
+/// Errors only when the bytes are not an image kiln knows (empty, unknown
+/// signature) or cannot be read at all; damage after the signature is
+/// recorded in [`Container::problems`].
+pub(crate) fn read<R: Read + Seek>(source: &mut R) -> Result<Container, ExtractError> {
+    let mut magic = [0u8; 12];
+    let got = read_up_to(source, &mut magic).map_err(ExtractError::io)?;
+    if got == 0 {
+        return Err(ExtractError::Empty);
+    }
+    let magic = &magic[..got];
+    source.seek(SeekFrom::Start(0)).map_err(ExtractError::io)?;
+    let mut container = Container::default();
+    let outcome = if magic.starts_with(b"\x89PNG\r\n\x1a\n") {
+        container.format = Some(ImageFormat::Png);
+        png::read(source, &mut container)
+    } else if magic.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        container.format = Some(ImageFormat::Jpeg);
+        jpeg::read(source, &mut container)
+    } else if magic.len() == 12 && magic.starts_with(b"RIFF") && magic.ends_with(b"WEBP") {
+        container.format = Some(ImageFormat::WebP);
+        webp::read(source, &mut container)
+    } else {
+        return Err(ExtractError::UnknownFormat {
+            magic: magic.iter().map(|b| format!("{b:02x}")).collect(),
+        });
+    };
+    if let Err(error) = outcome {
+        let name = container.format.map_or("image", ImageFormat::name);
+        if error.kind() == io::ErrorKind::UnexpectedEof {
+            container.problem(name, "file is truncated; metadata after the cut is lost");
+        } else {
+            container.problem(name, format!("reading stopped: {error}"));
+        }
+    }
+    Ok(container)
+}
+
+/// Reads as many bytes as are available into `buf`, up to its length.
+fn read_up_to<R: Read>(source: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match source.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Reads exactly `len` bytes (already admitted against the limits).
+fn read_vec<R: Read>(source: &mut R, len: u64) -> io::Result<Vec<u8>> {
+    let mut data = Vec::new();
+    source.take(len).read_to_end(&mut data)?;
+    if (data.len() as u64) < len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(data)
+}
+
+/// Skips `len` bytes forward.
+fn skip<R: Seek>(source: &mut R, len: u64) -> io::Result<()> {
+    let len = i64::try_from(len).map_err(|_| io::Error::other("chunk length overflows"))?;
+    source.seek(SeekFrom::Current(len)).map(|_| ())
+}
+
+/// Inflates a zlib stream, refusing output larger than [`MAX_PAYLOAD`].
+pub(crate) fn inflate(data: &[u8]) -> Result<Vec<u8>, String> {
+    let limit = usize::try_from(MAX_PAYLOAD).unwrap_or(usize::MAX);
+    miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(data, limit).map_err(|e| {
+        if e.status == miniz_oxide::inflate::TINFLStatus::HasMoreOutput {
+            format!("compressed text inflates past the {MAX_PAYLOAD}-byte limit; skipped")
+        } else {
+            format!("compressed text is corrupt ({:?}); skipped", e.status)
+        }
+    })
+}

@@ -1,0 +1,151 @@
+//! The ComfyUI API graph (`{id: {class_type, inputs}}`) and the bounded
+//! primitives every walk is built from: links, literal values, a step budget.
+
+use serde_json::{Map, Value};
+use std::cell::Cell;
+use std::collections::BTreeMap;
+
+/// The most node visits one file's walks may make together. Real graphs have
+/// at most a few hundred nodes; hostile ones (cycles, fan-out) stop here.
+const STEP_BUDGET: usize = 50_000;
+
+/// The deepest chain of links followed by one recursive resolution.
+pub(super) const MAX_DEPTH: usize = 64;
+
+/// One node of the API graph.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Node<'a> {
+    pub(super) id: &'a str,
+    pub(super) class: &'a str,
+    pub(super) inputs: &'a Map<String, Value>,
+}
+
+impl<'a> Node<'a> {
+    pub(super) fn input(&self, name: &str) -> Option<&'a Value> {
+        self.inputs.get(name).filter(|v| !v.is_null())
+    }
+
+    /// The first of `names` that the node has.
+    pub(super) fn first_input(&self, names: &[&str]) -> Option<(&'a str, &'a Value)> {
+        names.iter().find_map(|name| {
+            self.inputs
+                .get_key_value(*name)
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.as_str(), v))
+        })
+    }
+
+    /// Whether the class name contains `part`, ignoring ASCII case.
+    pub(super) fn class_has(&self, part: &str) -> bool {
+        contains_ignore_case(self.class, part)
+    }
+}
+
+pub(super) fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+    haystack
+        .as_bytes()
+        .windows(needle.len().max(1))
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+/// A link `[node_id, output_slot]`; ids are strings (`"4"`, `"4:1"`, `"Sampler"`)
+/// or, in older files, numbers.
+pub(super) fn link(value: &Value) -> Option<(String, u64)> {
+    let Value::Array(items) = value else {
+        return None;
+    };
+    let [id, slot] = items.as_slice() else {
+        return None;
+    };
+    let id = match id {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    Some((id, slot.as_u64()?))
+}
+
+/// A parsed API graph, borrowing the JSON it came from.
+#[derive(Debug)]
+pub(crate) struct Graph<'a> {
+    nodes: BTreeMap<&'a str, Node<'a>>,
+    steps: Cell<usize>,
+    exhausted: Cell<bool>,
+    /// Set when a walk reached a value made only at run time.
+    runtime: Cell<bool>,
+}
+
+impl<'a> Graph<'a> {
+    /// The graph in `root`, or `None` when `root` holds no node at all.
+    /// Top-level entries that are not nodes (`extra`, `extraMetadata`) are
+    /// skipped.
+    pub(crate) fn new(root: &'a Map<String, Value>) -> Option<Self> {
+        let nodes: BTreeMap<&str, Node<'_>> = root
+            .iter()
+            .filter_map(|(id, v)| {
+                let class = v.get("class_type")?.as_str()?;
+                let inputs = v.get("inputs")?.as_object()?;
+                Some((
+                    id.as_str(),
+                    Node {
+                        id: id.as_str(),
+                        class,
+                        inputs,
+                    },
+                ))
+            })
+            .collect();
+        (!nodes.is_empty()).then(|| Graph {
+            nodes,
+            steps: Cell::new(0),
+            exhausted: Cell::new(false),
+            runtime: Cell::new(false),
+        })
+    }
+
+    /// The node a link points to, counting one step of the budget.
+    pub(super) fn follow(&self, value: &Value) -> Option<(Node<'a>, u64)> {
+        let (id, slot) = link(value)?;
+        if !self.step() {
+            return None;
+        }
+        self.nodes.get(id.as_str()).map(|node| (*node, slot))
+    }
+
+    /// Counts one step; false once the budget is spent.
+    pub(super) fn step(&self) -> bool {
+        let used = self.steps.get() + 1;
+        self.steps.set(used);
+        if used > STEP_BUDGET {
+            self.exhausted.set(true);
+            return false;
+        }
+        true
+    }
+
+    pub(crate) fn exhausted(&self) -> bool {
+        self.exhausted.get()
+    }
+
+    pub(super) fn mark_runtime(&self) {
+        self.runtime.set(true);
+    }
+
+    pub(crate) fn take_runtime(&self) -> bool {
+        self.runtime.replace(false)
+    }
+
+    pub(super) fn nodes(&self) -> impl Iterator<Item = &Node<'a>> {
+        self.nodes.values()
+    }
+}
+
+/// Orders node ids naturally: numeric parts by value (`"9" < "10" < "10:2"`).
+pub(super) fn natural_key(id: &str) -> Vec<(u64, String)> {
+    id.split(':')
+        .map(|part| match part.parse::<u64>() {
+            Ok(n) => (n, String::new()),
+            Err(_) => (u64::MAX, part.to_owned()),
+        })
+        .collect()
+}
