@@ -1,4 +1,82 @@
 //! kiln's durable job engine: store, queue, leases, scheduler, intake and plugin host.
+//!
+//! # The model
+//!
+//! A *store* is a directory holding one redb database (`kiln.redb`), a
+//! content-addressed blob folder (`blobs/`) and an engine lock file. Files are
+//! taken in by *imports* (a folder walk or one submitted file); each new or
+//! changed file becomes a provisional *asset* and gets one *job* per root
+//! stage (a stage with no `after`). A job is one stage for one asset.
+//!
+//! Jobs wait in a READY table keyed `(priority, tier, enqueue_ns, job_id)`,
+//! so a range scan yields them in claim order: interactive before batch
+//! before background, lower tiers first, oldest first.
+//!
+//! * **Claiming is leasing.** A claim moves jobs from READY to the lease
+//!   table and counts an attempt in the same durable transaction. A job that
+//!   kills the process is therefore charged, and after `max_attempts` it is
+//!   dead-lettered instead of crash-looping. Jobs leased when a process died
+//!   are *suspect* after the restart and run alone, so only the culprit is
+//!   charged again.
+//! * **Completion is one transaction**: facts written, lease removed,
+//!   dependent stages enqueued (those whose `after` stages are all done). The
+//!   lease's token fences it: a stale result is rejected, never applied twice.
+//! * **Identity.** A stage output with a content hash establishes the asset:
+//!   if another asset already has that hash, this file's path joins that asset
+//!   and no later stage runs for the duplicate.
+//! * **Group commit.** One writer thread applies every write; callers are
+//!   answered only after the commit that contains their operation is durable.
+//! * **Restart.** Opening a store reclaims all leases of a previous process at
+//!   once; interrupted folder walks resume when the engine starts.
+//! * **Retries.** Transient errors retry with exponential backoff and jitter;
+//!   permanent errors, and the last attempt, go to the dead-letter table,
+//!   which can be listed, retried and purged.
+//! * **Backpressure.** Folder walks are lazy and pause while READY is above
+//!   the high watermark.
+//! * **Two processes.** The store is opened in redb's multi-writer mode. The
+//!   process holding `engine.lock` is the primary and runs workers; another
+//!   process gets a client handle that reads, submits (the primary's idle poll
+//!   picks the new READY rows up) and waits.
+//!
+//! ```no_run
+//! # async fn demo(stage: std::sync::Arc<dyn kiln_plugin_api::Stage>) -> Result<(), kiln_engine::EngineError> {
+//! use kiln_engine::{Config, Engine, Priority, Until};
+//! let engine = Engine::open("kiln-store", Config::default())?;
+//! engine.register_stage(stage)?;
+//! let import = engine.import_dir("outputs", Priority::Batch).await?;
+//! engine.run_until(Until::Tier { tier: 1, imports: Some(vec![import]) }).await?;
+//! println!("{:?}", engine.status()?);
+//! engine.shutdown().await;
+//! # Ok(()) }
+//! ```
 #![deny(missing_docs)]
 
+mod blobs;
+mod config;
+mod engine;
+mod error;
+mod graph;
+mod lease;
+mod metrics;
 pub mod plugin;
+mod progress;
+mod read;
+mod scheduler;
+mod store;
+mod tables;
+mod txn;
+mod walk;
+mod writer;
+
+pub use config::{Clock, Config, ManualClock, Priority, Sharing, SystemClock, backoff_delay};
+pub use engine::{Engine, Until};
+pub use error::{EngineError, GraphError};
+pub use lease::{ClaimedJob, Completion, Failure, Lease};
+pub use metrics::{JobMetrics, Metrics};
+pub use progress::{ImportProgress, Progress, TierProgress};
+pub use read::{
+    AssetDetail, AssetState, AssetSummary, AttemptInfo, DeadLetter, ImportInfo, ImportState,
+    JobCounts, RetryingJob, StageDetail, StageState, Status,
+};
+pub use store::{BLOBS_DIR, DATABASE_FILE, LOCK_FILE};
+pub use tables::INTAKE_STAGE;

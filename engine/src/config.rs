@@ -1,0 +1,197 @@
+//! Engine configuration, job priorities and the injectable clock.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How urgent a job is. Lower values are claimed first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Priority {
+    /// One urgent upload or a manual re-process: always first, with a reserved worker lane.
+    Interactive,
+    /// A bulk import.
+    Batch,
+    /// Tier-3 enrichment of batch imports: only when nothing above is waiting.
+    Background,
+}
+
+impl Priority {
+    /// The byte stored in the READY key; smaller sorts first.
+    pub(crate) fn as_u8(self) -> u8 {
+        match self {
+            Priority::Interactive => 0,
+            Priority::Batch => 1,
+            Priority::Background => 2,
+        }
+    }
+
+    /// The priority a stored byte stands for; unknown bytes read as background.
+    pub(crate) fn from_u8(value: u8) -> Priority {
+        match value {
+            0 => Priority::Interactive,
+            1 => Priority::Batch,
+            _ => Priority::Background,
+        }
+    }
+
+    /// The lowercase name used by the CLI: `interactive`, `batch` or `background`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Priority::Interactive => "interactive",
+            Priority::Batch => "batch",
+            Priority::Background => "background",
+        }
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A source of wall-clock time in nanoseconds since the Unix epoch.
+///
+/// Enqueue times, lease times and retry deadlines all come from this clock, so a
+/// test can inject a [`ManualClock`] and decide when a delayed retry is due.
+pub trait Clock: Send + Sync + fmt::Debug + 'static {
+    /// The current time in nanoseconds since the Unix epoch.
+    fn now_ns(&self) -> u64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ns(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+            .unwrap_or(0)
+    }
+}
+
+/// A clock that only moves when told to; for tests of backoff and ordering.
+#[derive(Debug, Default)]
+pub struct ManualClock {
+    now: AtomicU64,
+}
+
+impl ManualClock {
+    /// A clock standing at `start_ns`.
+    pub fn new(start_ns: u64) -> Arc<ManualClock> {
+        Arc::new(ManualClock {
+            now: AtomicU64::new(start_ns),
+        })
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        self.now.fetch_add(by, Ordering::SeqCst);
+    }
+
+    /// Sets the clock.
+    pub fn set(&self, now_ns: u64) {
+        self.now.store(now_ns, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ns(&self) -> u64 {
+        self.now.load(Ordering::SeqCst)
+    }
+}
+
+/// How processes share one store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Sharing {
+    /// Other processes may open the store at the same time to read it and submit
+    /// work (redb `ConcurrencyMode::MultiWriter`). Each commit then uses
+    /// redb's two-phase commit.
+    #[default]
+    MultiProcess,
+    /// This process alone opens the store (redb `ConcurrencyMode::ExclusiveWriter`).
+    Exclusive,
+}
+
+/// Everything tunable about an [`Engine`](crate::Engine).
+///
+/// Build one with `Config { workers: 4, ..Config::default() }`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// General worker threads. One more lane is reserved for interactive work.
+    /// Defaults to the number of cores.
+    pub workers: usize,
+    /// Claims a job may use before it goes to the dead-letter table. A claim
+    /// counts even when the process dies during the attempt.
+    pub max_attempts: u32,
+    /// The delay before the first retry of a transient failure.
+    pub backoff_base: Duration,
+    /// The longest delay between retries.
+    pub backoff_cap: Duration,
+    /// Where time comes from.
+    pub clock: Arc<dyn Clock>,
+    /// Directory intake pauses when READY holds more jobs than this...
+    pub watermark_high: u64,
+    /// ...and resumes when it holds fewer than this.
+    pub watermark_low: u64,
+    /// Most jobs leased by one claim.
+    pub claim_batch: usize,
+    /// How long the writer keeps a group commit open for more operations.
+    /// Zero closes each batch with whatever is already queued.
+    pub commit_window: Duration,
+    /// Most operations in one group commit. One gives a durable commit per operation.
+    pub max_commit_ops: usize,
+    /// How often an idle engine looks for work other processes queued.
+    pub idle_poll: Duration,
+    /// Whether other processes may open the store at the same time.
+    pub sharing: Sharing,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        Config {
+            workers: cores,
+            max_attempts: 5,
+            backoff_base: Duration::from_millis(500),
+            backoff_cap: Duration::from_secs(60),
+            clock: Arc::new(SystemClock),
+            watermark_high: 10_000,
+            watermark_low: 5_000,
+            claim_batch: 128,
+            commit_window: Duration::from_micros(500),
+            max_commit_ops: 1_000,
+            idle_poll: Duration::from_millis(50),
+            sharing: Sharing::MultiProcess,
+        }
+    }
+}
+
+/// The delay before retry number `attempt` (1-based) of job `job_id`:
+/// `min(cap, base * 2^(attempt-1))`, of which the upper half is jittered.
+///
+/// The jitter is a hash of the job id and attempt, so it spreads retries of
+/// different jobs apart while staying reproducible in tests.
+pub fn backoff_delay(config: &Config, job_id: u64, attempt: u32) -> Duration {
+    let base = u64::try_from(config.backoff_base.as_nanos()).unwrap_or(u64::MAX);
+    let cap = u64::try_from(config.backoff_cap.as_nanos()).unwrap_or(u64::MAX);
+    let shift = attempt.saturating_sub(1).min(40);
+    let full = base.saturating_mul(1u64 << shift).min(cap);
+    let half = full / 2;
+    let mut x = job_id
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(u64::from(attempt));
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    x ^= x >> 33;
+    let jitter = if half == 0 { 0 } else { x % (half + 1) };
+    Duration::from_nanos(full - half + jitter)
+}

@@ -1,0 +1,651 @@
+//! The `Engine` handle: open a store, register stages, submit work, run, read.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use kiln_plugin_api::{Stage, StageError, StageInfo, StageOutput};
+use redb::{ReadTransaction, ReadableDatabase, ReadableTable};
+use tokio::sync::watch;
+
+use crate::blobs::write_blob;
+use crate::config::{Config, Priority};
+use crate::error::{EngineError, GraphError};
+use crate::graph::Graph;
+use crate::lease::{ClaimedJob, Completion, Failure, Lease};
+use crate::metrics::{Metrics, MetricsState};
+use crate::progress::{self, Progress};
+use crate::read::{self, AssetDetail, AssetSummary, DeadLetter, RetryingJob, Status};
+use crate::scheduler::Scheduler;
+use crate::store::{self, Store};
+use crate::tables::{ArtifactRecord, STAGE_COUNTS, state};
+use crate::txn::complete::StoredOutput;
+use crate::walk;
+use crate::writer::{OpKind, Reply, Writer};
+
+/// What [`Engine::run_until`] and [`Engine::wait_until`] wait for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Until {
+    /// No job is ready, leased or retrying and no folder is being walked.
+    Idle,
+    /// Every job of `tier` and lower tiers is done or dead for the given
+    /// imports (`None`: every import), and their folders are fully walked.
+    Tier {
+        /// 1 browsable, 2 searchable, 3 enriched.
+        tier: u8,
+        /// The imports to wait for; `None` waits for all.
+        imports: Option<Vec<u64>>,
+    },
+}
+
+/// State shared by the handle, the writer, the scheduler and walkers.
+pub(crate) struct Shared {
+    pub(crate) store: Store,
+    pub(crate) config: Arc<Config>,
+    graph: Arc<RwLock<Arc<Graph>>>,
+    pub(crate) writer: Writer,
+    pub(crate) closing: AtomicBool,
+    pub(crate) metrics: Arc<MetricsState>,
+    scheduler: Mutex<Option<Scheduler>>,
+    walkers: Mutex<HashMap<u64, JoinHandle<()>>>,
+    progress: watch::Sender<Progress>,
+    publishing: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn graph(&self) -> Arc<Graph> {
+        self.graph.read().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    pub(crate) fn root_count(&self) -> usize {
+        self.graph().roots().count()
+    }
+
+    fn wake(&self) {
+        if let Ok(s) = self.scheduler.lock()
+            && let Some(s) = s.as_ref()
+        {
+            s.wake();
+        }
+    }
+
+    fn read(&self) -> Result<ReadTransaction, EngineError> {
+        Ok(self.store.db.begin_read()?)
+    }
+}
+
+/// kiln's job engine on one store directory. Cheap to clone; all clones share
+/// one engine.
+///
+/// The first process to open a store becomes its *primary*: it reclaims the
+/// leases a previous process left and may run workers. Any other process
+/// opening the same store at the same time gets a *client* handle: it reads,
+/// submits work (which the primary picks up) and waits for it, but never runs
+/// workers or touches leases. See [`Engine::is_primary`].
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("store", &self.shared.store.dir)
+            .field("primary", &self.is_primary())
+            .finish()
+    }
+}
+
+impl Engine {
+    /// Opens (creating if needed) the store in `dir`: `kiln.redb`, `blobs/` and
+    /// `engine.lock`. If no other process holds the engine lock, this handle is
+    /// the primary and every lease left by a previous process is reclaimed at
+    /// once; the jobs keep their counted attempts.
+    pub fn open(dir: impl AsRef<Path>, config: Config) -> Result<Engine, EngineError> {
+        let store = store::open(dir.as_ref(), &config)?;
+        let config = Arc::new(config);
+        let graph = Arc::new(RwLock::new(Arc::new(Graph::default())));
+        let writer = Writer::start(
+            store.db.clone(),
+            config.clone(),
+            graph.clone(),
+            store.blobs.clone(),
+        );
+        let primary = store.lock.is_some();
+        let (progress, _) = watch::channel(Progress::default());
+        let shared = Arc::new(Shared {
+            store,
+            config,
+            graph,
+            writer,
+            closing: AtomicBool::new(false),
+            metrics: Arc::new(MetricsState::default()),
+            scheduler: Mutex::new(None),
+            walkers: Mutex::new(HashMap::new()),
+            progress,
+            publishing: AtomicBool::new(false),
+        });
+        if primary {
+            shared.writer.call_blocking(OpKind::ReclaimAll)?;
+        }
+        Ok(Engine { shared })
+    }
+
+    /// Whether this handle holds the engine lock (may run workers).
+    pub fn is_primary(&self) -> bool {
+        self.shared.store.lock.is_some()
+    }
+
+    /// The store directory.
+    pub fn store_dir(&self) -> &Path {
+        &self.shared.store.dir
+    }
+
+    /// The configuration the engine was opened with.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    fn running(&self) -> bool {
+        self.shared
+            .scheduler
+            .lock()
+            .map(|s| s.is_some())
+            .unwrap_or(false)
+    }
+
+    fn change_graph(&self, stage: Arc<dyn Stage>, replace: bool) -> Result<(), GraphError> {
+        if self.running() {
+            return Err(GraphError::Running);
+        }
+        let mut graph = self.shared.graph.write().map_err(|_| GraphError::Running)?;
+        let next = graph.with_stage(stage, replace)?;
+        *graph = Arc::new(next);
+        Ok(())
+    }
+
+    /// Registers a stage. Fails if the name is taken. The graph as a whole is
+    /// checked by [`Engine::validate`] and when the engine starts.
+    pub fn register_stage(&self, stage: Arc<dyn Stage>) -> Result<(), GraphError> {
+        self.change_graph(stage, false)
+    }
+
+    /// Replaces the registered stage of the same name (e.g. a plugin swapping a
+    /// built-in). Facts already stored keep the version that wrote them; see
+    /// [`Engine::rerun_outdated`].
+    pub fn replace_stage(&self, stage: Arc<dyn Stage>) -> Result<(), GraphError> {
+        self.change_graph(stage, true)
+    }
+
+    /// What every registered stage declared, by name.
+    pub fn stages(&self) -> Vec<StageInfo> {
+        self.shared
+            .graph()
+            .entries()
+            .map(|e| e.info.clone())
+            .collect()
+    }
+
+    /// Checks the graph: every `after` name registered, no cycle, tiers never
+    /// decreasing along `after`.
+    pub fn validate(&self) -> Result<(), GraphError> {
+        self.shared.graph().validate()
+    }
+
+    /// Submits one file as its own import. Returns the import id once the
+    /// import and the file's root jobs are durable. An unreadable file is
+    /// recorded as a dead letter of stage `intake`, not returned as an error.
+    pub async fn submit_file(
+        &self,
+        path: impl AsRef<Path>,
+        priority: Priority,
+    ) -> Result<u64, EngineError> {
+        self.validate()?;
+        let path = path.as_ref();
+        let root = path.to_string_lossy().into_owned();
+        let import_id = self.create_import(root, priority, true).await?;
+        let files = vec![walk::entry_for(path)];
+        self.shared
+            .writer
+            .call(OpKind::Intake { import_id, files })
+            .await?;
+        self.shared.wake();
+        Ok(import_id)
+    }
+
+    /// Imports a folder (recursively, lazily, skipping hidden and temporary
+    /// files, entering each directory once) or a single file. Returns the import
+    /// id at once; the walk continues on its own thread, pausing while READY is
+    /// above the high watermark. An interrupted walk resumes when a primary
+    /// engine starts.
+    pub async fn import_dir(
+        &self,
+        path: impl AsRef<Path>,
+        priority: Priority,
+    ) -> Result<u64, EngineError> {
+        let path = path.as_ref();
+        if !path.is_dir() {
+            return self.submit_file(path, priority).await;
+        }
+        self.validate()?;
+        let root = std::fs::canonicalize(path)
+            .map_err(|source| EngineError::Intake {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .to_string_lossy()
+            .into_owned();
+        let import_id = self.create_import(root.clone(), priority, false).await?;
+        self.spawn_walk(import_id, root);
+        Ok(import_id)
+    }
+
+    async fn create_import(
+        &self,
+        root: String,
+        priority: Priority,
+        walk_done: bool,
+    ) -> Result<u64, EngineError> {
+        match self
+            .shared
+            .writer
+            .call(OpKind::CreateImport {
+                root,
+                priority: priority.as_u8(),
+                walk_done,
+            })
+            .await?
+        {
+            Reply::Import(id) => Ok(id),
+            _ => Err(EngineError::Closed),
+        }
+    }
+
+    fn spawn_walk(&self, import_id: u64, root: String) {
+        let Ok(mut walkers) = self.shared.walkers.lock() else {
+            return;
+        };
+        walkers.retain(|_, h| !h.is_finished());
+        if walkers.contains_key(&import_id) {
+            return;
+        }
+        let shared = self.shared.clone();
+        if let Ok(handle) = std::thread::Builder::new()
+            .name(format!("kiln-walk-{import_id}"))
+            .spawn(move || walk::run_walk(shared, import_id, root.into()))
+        {
+            walkers.insert(import_id, handle);
+        }
+    }
+
+    fn walking(&self) -> bool {
+        self.shared
+            .walkers
+            .lock()
+            .map(|w| w.values().any(|h| !h.is_finished()))
+            .unwrap_or(false)
+    }
+
+    /// Starts the workers on the current tokio runtime (multi-threaded) and
+    /// resumes unfinished folder walks. Only the primary can start.
+    pub async fn start(&self) -> Result<(), EngineError> {
+        if !self.is_primary() {
+            return Err(EngineError::NotPrimary);
+        }
+        self.validate()?;
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| EngineError::Runtime(e.to_string()))?;
+        {
+            let mut slot = self
+                .shared
+                .scheduler
+                .lock()
+                .map_err(|_| EngineError::Closed)?;
+            if slot.is_some() {
+                return Ok(());
+            }
+            *slot = Some(Scheduler::start(self.shared.clone(), &runtime));
+        }
+        for import in read::imports(&self.shared.read()?)? {
+            if import.state == read::ImportState::Walking {
+                self.spawn_walk(import.id, import.root);
+            }
+        }
+        self.ensure_publisher();
+        Ok(())
+    }
+
+    /// Stops the workers: running jobs finish and are recorded, claimed jobs
+    /// that never started are released with their attempt refunded.
+    pub async fn stop(&self) {
+        let scheduler = self.shared.scheduler.lock().ok().and_then(|mut s| s.take());
+        if let Some(scheduler) = scheduler {
+            scheduler.stop(&self.shared).await;
+        }
+    }
+
+    /// Stops workers and folder walks and closes the store. Every lease is
+    /// released, none is left for the next open to reclaim.
+    pub async fn shutdown(&self) {
+        self.stop().await;
+        self.shared.closing.store(true, Ordering::SeqCst);
+        let walkers: Vec<JoinHandle<()>> = self
+            .shared
+            .walkers
+            .lock()
+            .map(|mut w| w.drain().map(|(_, h)| h).collect())
+            .unwrap_or_default();
+        let _ = tokio::task::spawn_blocking(move || {
+            for w in walkers {
+                let _ = w.join();
+            }
+        })
+        .await;
+        self.shared.writer.close();
+    }
+
+    /// Whether `until` holds now.
+    pub fn reached(&self, until: &Until) -> Result<bool, EngineError> {
+        let imports = read::imports(&self.shared.read()?)?;
+        Ok(match until {
+            Until::Idle => {
+                !self.walking()
+                    && imports.iter().all(|i| {
+                        i.state != read::ImportState::Walking
+                            && i.tiers.values().all(|c| c.pending() == 0)
+                    })
+            }
+            Until::Tier {
+                tier,
+                imports: wanted,
+            } => imports
+                .iter()
+                .filter(|i| wanted.as_ref().is_none_or(|w| w.contains(&i.id)))
+                .all(|i| {
+                    i.state != read::ImportState::Walking
+                        && i.tiers
+                            .iter()
+                            .filter(|(t, _)| **t <= *tier)
+                            .all(|(_, c)| c.pending() == 0)
+                }),
+        })
+    }
+
+    /// Waits until `until` holds. Works on a client handle too: it waits for
+    /// the primary of another process to do the work.
+    pub async fn wait_until(&self, until: Until) -> Result<(), EngineError> {
+        let mut commits = self.shared.writer.commits.subscribe();
+        let poll = self.shared.config.idle_poll.max(Duration::from_millis(5));
+        loop {
+            if self.reached(&until)? {
+                return Ok(());
+            }
+            let _ = tokio::time::timeout(poll, commits.changed()).await;
+        }
+    }
+
+    /// Runs the workers until `until` holds, then stops them (see
+    /// [`Engine::stop`]). On a client handle it only waits.
+    pub async fn run_until(&self, until: Until) -> Result<(), EngineError> {
+        if !self.is_primary() {
+            return self.wait_until(until).await;
+        }
+        self.start().await?;
+        let result = self.wait_until(until).await;
+        self.stop().await;
+        result
+    }
+
+    fn ensure_publisher(&self) {
+        if self.shared.publishing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(progress::publish(
+                    self.shared.clone(),
+                    self.shared.progress.clone(),
+                ));
+            }
+            Err(_) => self.shared.publishing.store(false, Ordering::SeqCst),
+        }
+    }
+
+    /// Progress per import and per tier, updated as commits land (including
+    /// commits of other processes). Must be called inside a tokio runtime for
+    /// updates to flow.
+    pub fn subscribe(&self) -> watch::Receiver<Progress> {
+        self.ensure_publisher();
+        self.shared.progress.subscribe()
+    }
+
+    /// One progress snapshot, read now (rates are zero).
+    pub fn progress(&self) -> Result<Progress, EngineError> {
+        let mut window = progress::RateWindow::default();
+        progress::snapshot(&self.shared, &mut window).ok_or(EngineError::Closed)
+    }
+
+    /// Queue depth by priority, tier and stage, commit and worker figures.
+    pub fn metrics(&self) -> Result<Metrics, EngineError> {
+        let txn = self.shared.read()?;
+        let mut metrics = Metrics {
+            ready_by_priority_tier: read::ready_by_priority_tier(&txn)?,
+            ..Metrics::default()
+        };
+        let table = txn.open_table(STAGE_COUNTS)?;
+        for entry in table.iter()? {
+            let (key, value) = entry?;
+            let (stage, s) = key.value();
+            let n = value.value();
+            let name = match s {
+                state::READY => "ready",
+                state::LEASED => "leased",
+                state::DELAYED => "retrying",
+                state::DEAD => "dead",
+                state::DONE => "done",
+                _ => "skipped",
+            };
+            match s {
+                state::READY => metrics.ready += n,
+                state::LEASED => metrics.leased += n,
+                state::DELAYED => metrics.retrying += n,
+                state::DEAD => metrics.dead += n,
+                _ => {}
+            }
+            metrics
+                .by_stage
+                .entry(stage.to_owned())
+                .or_default()
+                .insert(name.to_owned(), n);
+        }
+        let stats = &self.shared.writer.stats;
+        metrics.commits = stats.commits.load(Ordering::Relaxed);
+        metrics.commit_ops = stats.ops.load(Ordering::Relaxed);
+        metrics.mean_commit = Duration::from_nanos(
+            stats
+                .commit_ns
+                .load(Ordering::Relaxed)
+                .checked_div(metrics.commits)
+                .unwrap_or(0),
+        );
+        metrics.jobs = self.shared.metrics.snapshot();
+        Ok(metrics)
+    }
+
+    /// Counts of assets, files, jobs by state and tier, and every import.
+    pub fn status(&self) -> Result<Status, EngineError> {
+        read::status(&self.shared.read()?)
+    }
+
+    /// Every asset with its first path and state.
+    pub fn assets(&self) -> Result<Vec<AssetSummary>, EngineError> {
+        read::assets(
+            &self.shared.read()?,
+            &self.shared.graph(),
+            &self.shared.store.blobs,
+        )
+    }
+
+    /// Everything about one asset, or `None` if there is no such asset.
+    pub fn asset(&self, asset_id: u64) -> Result<Option<AssetDetail>, EngineError> {
+        read::asset(
+            &self.shared.read()?,
+            &self.shared.graph(),
+            &self.shared.store.blobs,
+            asset_id,
+        )
+    }
+
+    /// The asset a path belongs to (after deduplication, the surviving asset).
+    pub fn asset_by_path(&self, path: impl AsRef<Path>) -> Result<Option<u64>, EngineError> {
+        let path = path.as_ref();
+        let txn = self.shared.read()?;
+        if let Some(found) = path
+            .to_str()
+            .map(|p| read::asset_by_path(&txn, p))
+            .transpose()?
+            .flatten()
+        {
+            return Ok(Some(found));
+        }
+        match std::fs::canonicalize(path)
+            .ok()
+            .and_then(|p| p.to_str().map(str::to_owned))
+        {
+            Some(canonical) => read::asset_by_path(&txn, &canonical),
+            None => Ok(None),
+        }
+    }
+
+    /// Every dead letter.
+    pub fn dead_letters(&self) -> Result<Vec<DeadLetter>, EngineError> {
+        read::dead_letters(&self.shared.read()?)
+    }
+
+    /// Every job waiting for a retry.
+    pub fn retrying(&self) -> Result<Vec<RetryingJob>, EngineError> {
+        read::retrying(&self.shared.read()?)
+    }
+
+    async fn count_op(&self, kind: OpKind) -> Result<u64, EngineError> {
+        match self.shared.writer.call(kind).await? {
+            Reply::Count(n) => {
+                self.shared.wake();
+                Ok(n)
+            }
+            _ => Err(EngineError::Closed),
+        }
+    }
+
+    /// Puts one dead letter back in the queue with fresh attempts. Returns
+    /// false if there is no such dead letter.
+    pub async fn retry_dead(&self, job_id: u64) -> Result<bool, EngineError> {
+        Ok(self
+            .count_op(OpKind::RetryDead { only: Some(job_id) })
+            .await?
+            > 0)
+    }
+
+    /// Puts every dead letter back in the queue. Returns how many.
+    pub async fn retry_all_dead(&self) -> Result<u64, EngineError> {
+        self.count_op(OpKind::RetryDead { only: None }).await
+    }
+
+    /// Deletes every dead letter. Returns how many.
+    pub async fn purge_dead(&self) -> Result<u64, EngineError> {
+        self.count_op(OpKind::PurgeDead).await
+    }
+
+    /// Enqueues `stage` for every asset whose facts for it were written by a
+    /// different version (or that never ran it though its predecessors are
+    /// done). Only that stage re-runs. Returns `(import_id, jobs enqueued)`.
+    pub async fn rerun_outdated(
+        &self,
+        stage: &str,
+        priority: Priority,
+    ) -> Result<(u64, u64), EngineError> {
+        match self
+            .shared
+            .writer
+            .call(OpKind::Rerun {
+                stage: stage.to_owned(),
+                priority: priority.as_u8(),
+            })
+            .await?
+        {
+            Reply::Rerun(import, count) => {
+                self.shared.wake();
+                Ok((import, count))
+            }
+            _ => Err(EngineError::Closed),
+        }
+    }
+
+    /// Leases up to `max` jobs in claim order without running them: for
+    /// embedders that drive stages themselves, and for tests. Primary only;
+    /// do not mix with [`Engine::start`].
+    pub async fn claim(&self, max: usize) -> Result<Vec<ClaimedJob>, EngineError> {
+        if !self.is_primary() {
+            return Err(EngineError::NotPrimary);
+        }
+        match self.shared.writer.call(OpKind::Claim { max }).await? {
+            Reply::Claimed(list) => Ok(list),
+            _ => Err(EngineError::Closed),
+        }
+    }
+
+    /// Records a stage's output for a lease: artifacts are stored in `blobs/`
+    /// first, then facts, lease removal and dependent jobs commit together.
+    /// A lease that is no longer current gives [`EngineError::StaleLease`].
+    pub async fn complete(
+        &self,
+        lease: &Lease,
+        output: StageOutput,
+    ) -> Result<Completion, EngineError> {
+        let mut artifacts = Vec::with_capacity(output.artifacts.len());
+        for artifact in &output.artifacts {
+            artifacts.push(ArtifactRecord {
+                name: artifact.name.clone(),
+                media_type: artifact.media_type.clone(),
+                blob: write_blob(&self.shared.store.blobs, &artifact.bytes)?,
+            });
+        }
+        let op = OpKind::Complete {
+            job_id: lease.job_id,
+            token: lease.token,
+            output: StoredOutput {
+                facts: output.facts,
+                artifacts,
+                content_hash: output.content_hash,
+            },
+        };
+        match self.shared.writer.call(op).await? {
+            Reply::Completed(c) => Ok(c),
+            _ => Err(EngineError::Closed),
+        }
+    }
+
+    /// Records a failed attempt: transient errors retry after backoff,
+    /// permanent ones (or the last attempt) become dead letters.
+    pub async fn fail(&self, lease: &Lease, error: StageError) -> Result<Failure, EngineError> {
+        let op = OpKind::Fail {
+            job_id: lease.job_id,
+            token: lease.token,
+            error,
+        };
+        match self.shared.writer.call(op).await? {
+            Reply::Failed(f) => Ok(f),
+            _ => Err(EngineError::Closed),
+        }
+    }
+
+    /// Gives back leases that were never worked on, refunding their attempt.
+    pub async fn release(&self, leases: &[Lease]) -> Result<u64, EngineError> {
+        let leases = leases.iter().map(|l| (l.job_id, l.token)).collect();
+        self.count_op(OpKind::Release { leases }).await
+    }
+}

@@ -1,0 +1,152 @@
+//! The registered stages and the `after` relations between them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use kiln_plugin_api::{Stage, StageInfo};
+
+use crate::error::GraphError;
+
+/// One registered stage with what it declared at registration.
+#[derive(Clone)]
+pub(crate) struct StageEntry {
+    pub(crate) stage: Arc<dyn Stage>,
+    pub(crate) info: StageInfo,
+    /// Serialises calls of a stage that declared itself not concurrent.
+    pub(crate) exclusive: Arc<Mutex<()>>,
+}
+
+impl std::fmt::Debug for StageEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StageEntry")
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+/// The stage graph. Immutable once the engine runs; replaced as a whole.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Graph {
+    stages: BTreeMap<String, StageEntry>,
+    dependents: HashMap<String, Vec<String>>,
+}
+
+impl Graph {
+    pub(crate) fn with_stage(
+        &self,
+        stage: Arc<dyn Stage>,
+        replace: bool,
+    ) -> Result<Graph, GraphError> {
+        let info = stage.info();
+        if !(1..=3).contains(&info.tier) {
+            return Err(GraphError::BadTier {
+                stage: info.name,
+                tier: info.tier,
+            });
+        }
+        let exists = self.stages.contains_key(&info.name);
+        if exists && !replace {
+            return Err(GraphError::Duplicate(info.name));
+        }
+        if !exists && replace {
+            return Err(GraphError::NotRegistered(info.name));
+        }
+        let mut next = self.clone();
+        next.stages.insert(
+            info.name.clone(),
+            StageEntry {
+                stage,
+                info,
+                exclusive: Arc::new(Mutex::new(())),
+            },
+        );
+        next.dependents = HashMap::new();
+        for entry in next.stages.values() {
+            for before in &entry.info.after {
+                next.dependents
+                    .entry(before.clone())
+                    .or_default()
+                    .push(entry.info.name.clone());
+            }
+        }
+        Ok(next)
+    }
+
+    /// Checks that every `after` name exists, tiers never go down along a link
+    /// and there is no cycle.
+    pub(crate) fn validate(&self) -> Result<(), GraphError> {
+        for entry in self.stages.values() {
+            for before in &entry.info.after {
+                let Some(other) = self.stages.get(before) else {
+                    return Err(GraphError::UnknownAfter {
+                        stage: entry.info.name.clone(),
+                        missing: before.clone(),
+                    });
+                };
+                if other.info.tier > entry.info.tier {
+                    return Err(GraphError::TierOrder {
+                        stage: entry.info.name.clone(),
+                        tier: entry.info.tier,
+                        after: before.clone(),
+                        after_tier: other.info.tier,
+                    });
+                }
+            }
+        }
+        // Depth-first search with three colours: 1 on the path, 2 finished.
+        let mut colour: HashMap<&str, u8> = HashMap::new();
+        for start in self.stages.keys() {
+            if colour.contains_key(start.as_str()) {
+                continue;
+            }
+            let mut stack: Vec<(&str, usize)> = vec![(start.as_str(), 0)];
+            colour.insert(start.as_str(), 1);
+            while let Some((name, next)) = stack.pop() {
+                let afters = self
+                    .stages
+                    .get(name)
+                    .map(|e| e.info.after.as_slice())
+                    .unwrap_or(&[]);
+                if let Some(before) = afters.get(next) {
+                    stack.push((name, next + 1));
+                    match colour.get(before.as_str()) {
+                        Some(1) => return Err(GraphError::Cycle(before.clone())),
+                        Some(_) => {}
+                        None => {
+                            colour.insert(before.as_str(), 1);
+                            stack.push((before.as_str(), 0));
+                        }
+                    }
+                } else {
+                    colour.insert(name, 2);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&StageEntry> {
+        self.stages.get(name)
+    }
+
+    pub(crate) fn entries(&self) -> impl Iterator<Item = &StageEntry> {
+        self.stages.values()
+    }
+
+    /// Stages with no `after`: they run first for every new asset.
+    pub(crate) fn roots(&self) -> impl Iterator<Item = &StageInfo> {
+        self.stages
+            .values()
+            .map(|e| &e.info)
+            .filter(|i| i.after.is_empty())
+    }
+
+    /// Stages that name `stage` in their `after`.
+    pub(crate) fn dependents(&self, stage: &str) -> impl Iterator<Item = &StageInfo> {
+        self.dependents
+            .get(stage)
+            .into_iter()
+            .flatten()
+            .filter_map(|name| self.stages.get(name).map(|e| &e.info))
+    }
+}

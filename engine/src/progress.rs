@@ -1,0 +1,183 @@
+//! Progress per import and per tier, published on a `tokio::sync::watch` channel.
+//!
+//! A publisher task re-reads the counters after commits (at most every
+//! 100 ms, and at least every idle-poll period so commits of other processes
+//! show too) and derives a rate and ETA from a sliding window of samples.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redb::ReadableDatabase;
+use tokio::sync::watch;
+
+use crate::config::Priority;
+use crate::engine::Shared;
+use crate::read::{self, ImportState, JobCounts};
+
+/// One tier's progress.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TierProgress {
+    /// Jobs of this tier so far (grows as earlier tiers finish).
+    pub total: u64,
+    /// Finished (including duplicates' skipped jobs).
+    pub done: u64,
+    /// Leased.
+    pub running: u64,
+    /// Waiting for a retry.
+    pub retrying: u64,
+    /// Dead letters.
+    pub dead: u64,
+    /// Jobs finished per second over the last few seconds.
+    pub rate: f64,
+    /// Time left at that rate, when there is a rate.
+    pub eta: Option<Duration>,
+}
+
+impl TierProgress {
+    fn from_counts(c: &JobCounts) -> TierProgress {
+        TierProgress {
+            total: c.total(),
+            done: c.done + c.skipped,
+            running: c.leased,
+            retrying: c.retrying,
+            dead: c.dead,
+            rate: 0.0,
+            eta: None,
+        }
+    }
+
+    /// Jobs not yet done or dead.
+    pub fn remaining(&self) -> u64 {
+        self.total.saturating_sub(self.done + self.dead)
+    }
+}
+
+/// One import's progress.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportProgress {
+    /// The import's id.
+    pub id: u64,
+    /// What was imported.
+    pub root: String,
+    /// Its priority.
+    pub priority: Priority,
+    /// Where it stands.
+    pub state: ImportState,
+    /// Files seen by intake.
+    pub files_seen: u64,
+    /// Per tier (1, 2, 3).
+    pub tiers: BTreeMap<u8, TierProgress>,
+}
+
+/// Progress of every import, and totals per tier.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    /// Every import, oldest first.
+    pub imports: Vec<ImportProgress>,
+    /// Totals per tier over all imports.
+    pub tiers: BTreeMap<u8, TierProgress>,
+}
+
+impl Progress {
+    /// The progress of one import.
+    pub fn import(&self, id: u64) -> Option<&ImportProgress> {
+        self.imports.iter().find(|i| i.id == id)
+    }
+}
+
+/// Samples of `done` per (import, tier) over a short window; import 0 is the total.
+#[derive(Debug, Default)]
+pub(crate) struct RateWindow {
+    samples: HashMap<(u64, u8), VecDeque<(Instant, u64)>>,
+}
+
+const WINDOW: Duration = Duration::from_secs(10);
+
+impl RateWindow {
+    fn apply(&mut self, key: (u64, u8), tier: &mut TierProgress, now: Instant) {
+        let samples = self.samples.entry(key).or_default();
+        samples.push_back((now, tier.done + tier.dead));
+        while samples.len() > 2
+            && samples
+                .front()
+                .is_some_and(|(t, _)| now.duration_since(*t) > WINDOW)
+        {
+            samples.pop_front();
+        }
+        if let (Some((t0, d0)), Some((t1, d1))) = (samples.front(), samples.back()) {
+            let secs = t1.duration_since(*t0).as_secs_f64();
+            if secs > 0.05 && d1 > d0 {
+                tier.rate = (d1 - d0) as f64 / secs;
+                let remaining = tier.remaining() as f64;
+                tier.eta = Some(Duration::from_secs_f64(remaining / tier.rate));
+            }
+        }
+    }
+}
+
+/// Reads the store and builds a progress snapshot.
+pub(crate) fn snapshot(shared: &Shared, window: &mut RateWindow) -> Option<Progress> {
+    let txn = shared.store.db.begin_read().ok()?;
+    let imports = read::imports(&txn).ok()?;
+    let now = Instant::now();
+    let mut totals: BTreeMap<u8, JobCounts> = BTreeMap::new();
+    let mut out = Vec::with_capacity(imports.len());
+    for import in imports {
+        let mut tiers = BTreeMap::new();
+        for (tier, counts) in &import.tiers {
+            let sum = totals.entry(*tier).or_default();
+            sum.ready += counts.ready;
+            sum.leased += counts.leased;
+            sum.retrying += counts.retrying;
+            sum.dead += counts.dead;
+            sum.done += counts.done;
+            sum.skipped += counts.skipped;
+            let mut tp = TierProgress::from_counts(counts);
+            window.apply((import.id, *tier), &mut tp, now);
+            tiers.insert(*tier, tp);
+        }
+        out.push(ImportProgress {
+            id: import.id,
+            root: import.root,
+            priority: import.priority,
+            state: import.state,
+            files_seen: import.files_seen,
+            tiers,
+        });
+    }
+    let mut tiers = BTreeMap::new();
+    for (tier, counts) in &totals {
+        let mut tp = TierProgress::from_counts(counts);
+        window.apply((0, *tier), &mut tp, now);
+        tiers.insert(*tier, tp);
+    }
+    Some(Progress {
+        imports: out,
+        tiers,
+    })
+}
+
+/// Publishes snapshots until the engine closes.
+pub(crate) async fn publish(shared: Arc<Shared>, sender: watch::Sender<Progress>) {
+    let mut commits = shared.writer.commits.subscribe();
+    let mut window = RateWindow::default();
+    let poll = shared.config.idle_poll.max(Duration::from_millis(20)) * 4;
+    loop {
+        if shared.closing.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        if let Some(progress) = snapshot(&shared, &mut window) {
+            sender.send_if_modified(|current| {
+                if *current == progress {
+                    false
+                } else {
+                    *current = progress;
+                    true
+                }
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _ = tokio::time::timeout(poll, commits.changed()).await;
+    }
+}

@@ -1,0 +1,347 @@
+//! The scheduler: a feeder task on tokio that claims jobs in batches, and
+//! worker threads that run stages off the async threads.
+//!
+//! Claimed jobs wait in a local heap ordered like READY, so an interactive job
+//! claimed later still runs before batch jobs claimed earlier. One extra worker
+//! (the lane) only ever takes interactive jobs, so urgent work never waits
+//! for a batch job to finish. Workers do not wait for their completion to be
+//! durable before taking the next job; the writer acknowledges it later.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use kiln_plugin_api::{CostClass, StageError};
+
+use crate::blobs::write_blob;
+use crate::config::Priority;
+use crate::engine::Shared;
+use crate::lease::Claimed;
+use crate::tables::ArtifactRecord;
+use crate::txn::complete::StoredOutput;
+use crate::writer::{OpKind, Reply};
+
+struct Queued(Claimed);
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.lease.order_key() == other.0.lease.order_key()
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.lease.order_key().cmp(&other.0.lease.order_key())
+    }
+}
+
+/// State shared by the feeder and the workers.
+pub(crate) struct SchedState {
+    queue: Mutex<BinaryHeap<Reverse<Queued>>>,
+    queue_changed: Condvar,
+    /// Jobs taken by a worker whose result is not yet durable.
+    in_flight: AtomicUsize,
+    stop: AtomicBool,
+    feeder_wake: tokio::sync::Notify,
+    cpu_slots: Mutex<usize>,
+    cpu_freed: Condvar,
+}
+
+/// A running scheduler.
+pub(crate) struct Scheduler {
+    state: Arc<SchedState>,
+    feeder: tokio::task::JoinHandle<()>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("workers", &self.workers.len())
+            .finish()
+    }
+}
+
+impl Scheduler {
+    pub(crate) fn start(shared: Arc<Shared>, runtime: &tokio::runtime::Handle) -> Scheduler {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let state = Arc::new(SchedState {
+            queue: Mutex::new(BinaryHeap::new()),
+            queue_changed: Condvar::new(),
+            in_flight: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+            feeder_wake: tokio::sync::Notify::new(),
+            cpu_slots: Mutex::new(cores),
+            cpu_freed: Condvar::new(),
+        });
+        let general = shared.config.workers.max(1);
+        let mut workers = Vec::with_capacity(general + 1);
+        for index in 0..=general {
+            let lane = index == general;
+            let shared = shared.clone();
+            let state = state.clone();
+            let name = if lane {
+                "kiln-lane".to_owned()
+            } else {
+                format!("kiln-worker-{index}")
+            };
+            if let Ok(handle) = std::thread::Builder::new()
+                .name(name)
+                .spawn(move || worker(shared, state, lane))
+            {
+                workers.push(handle);
+            }
+        }
+        let feeder = runtime.spawn(feeder(shared, state.clone()));
+        Scheduler {
+            state,
+            feeder,
+            workers,
+        }
+    }
+
+    /// Wakes the feeder: new work may be waiting.
+    pub(crate) fn wake(&self) {
+        self.state.feeder_wake.notify_one();
+    }
+
+    /// Stops claiming, lets running jobs finish and become durable, and
+    /// releases the claimed jobs that never started.
+    pub(crate) async fn stop(self, shared: &Shared) {
+        self.state.stop.store(true, Ordering::SeqCst);
+        self.state.feeder_wake.notify_one();
+        self.state.queue_changed.notify_all();
+        let _ = self.feeder.await;
+        let workers = self.workers;
+        let _ = tokio::task::spawn_blocking(move || {
+            for w in workers {
+                let _ = w.join();
+            }
+        })
+        .await;
+        while self.state.in_flight.load(Ordering::SeqCst) > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let leftover: Vec<(u64, u64)> = match self.state.queue.lock() {
+            Ok(mut q) => q
+                .drain()
+                .map(|Reverse(Queued(c))| (c.lease.job_id, c.lease.token))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        if !leftover.is_empty() {
+            let _ = shared
+                .writer
+                .call(OpKind::Release { leases: leftover })
+                .await;
+        }
+    }
+}
+
+fn queue_len(state: &SchedState) -> usize {
+    state.queue.lock().map(|q| q.len()).unwrap_or(0)
+}
+
+async fn feeder(shared: Arc<Shared>, state: Arc<SchedState>) {
+    let target = shared.config.claim_batch.max(1);
+    let idle = shared.config.idle_poll;
+    while !state.stop.load(Ordering::SeqCst) {
+        let len = queue_len(&state);
+        if len * 2 > target {
+            let _ = tokio::time::timeout(idle, state.feeder_wake.notified()).await;
+            continue;
+        }
+        let claimed = match shared
+            .writer
+            .call(OpKind::Claim { max: target - len })
+            .await
+        {
+            Ok(Reply::Claimed(list)) => list,
+            Ok(_) => Vec::new(),
+            Err(_) => {
+                tokio::time::sleep(idle).await;
+                continue;
+            }
+        };
+        if claimed.is_empty() {
+            let _ = tokio::time::timeout(idle, state.feeder_wake.notified()).await;
+            continue;
+        }
+        let suspect = claimed.iter().any(|c| c.lease.suspect);
+        if suspect {
+            // A job that was running when a process died runs alone.
+            wait_drained(&state).await;
+        }
+        shared.metrics.claimed(claimed.len());
+        if let Ok(mut q) = state.queue.lock() {
+            for c in claimed {
+                q.push(Reverse(Queued(c)));
+            }
+        }
+        state.queue_changed.notify_all();
+        if suspect {
+            wait_drained(&state).await;
+        }
+    }
+}
+
+async fn wait_drained(state: &SchedState) {
+    while (queue_len(state) > 0 || state.in_flight.load(Ordering::SeqCst) > 0)
+        && !state.stop.load(Ordering::SeqCst)
+    {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+fn take_job(state: &SchedState, lane: bool) -> Option<Claimed> {
+    let mut q = state.queue.lock().ok()?;
+    loop {
+        if state.stop.load(Ordering::SeqCst) {
+            return None;
+        }
+        let fits = match q.peek() {
+            Some(Reverse(top)) => !lane || top.0.lease.priority == Priority::Interactive,
+            None => false,
+        };
+        if fits {
+            let Reverse(Queued(job)) = q.pop()?;
+            state.in_flight.fetch_add(1, Ordering::SeqCst);
+            return Some(job);
+        }
+        q = state
+            .queue_changed
+            .wait_timeout(q, Duration::from_millis(50))
+            .ok()?
+            .0;
+    }
+}
+
+fn worker(shared: Arc<Shared>, state: Arc<SchedState>, lane: bool) {
+    let refill = shared.config.claim_batch.max(1) / 2;
+    while let Some(job) = take_job(&state, lane) {
+        if queue_len(&state) <= refill {
+            state.feeder_wake.notify_one();
+        }
+        run_job(&shared, &state, job, lane);
+    }
+}
+
+struct CpuSlot<'a>(&'a SchedState);
+
+impl Drop for CpuSlot<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut n) = self.0.cpu_slots.lock() {
+            *n += 1;
+        }
+        self.0.cpu_freed.notify_one();
+    }
+}
+
+fn cpu_slot(state: &SchedState) -> Option<CpuSlot<'_>> {
+    let mut n = state.cpu_slots.lock().ok()?;
+    while *n == 0 {
+        n = state.cpu_freed.wait(n).ok()?;
+    }
+    *n -= 1;
+    Some(CpuSlot(state))
+}
+
+fn run_job(shared: &Arc<Shared>, state: &Arc<SchedState>, job: Claimed, lane: bool) {
+    let started = Instant::now();
+    let Claimed { lease, input } = job;
+    let graph = shared.graph();
+    let result = match graph.get(&lease.stage) {
+        None => Err(StageError::permanent(format!(
+            "stage `{}` is not registered in this engine; register it and retry the dead letter",
+            lease.stage
+        ))),
+        Some(entry) => {
+            // The lane may exceed the CPU limit by one so urgent work never waits.
+            let _slot = if entry.info.cost == CostClass::Cpu && !lane {
+                cpu_slot(state)
+            } else {
+                None
+            };
+            let _exclusive = if entry.info.concurrent {
+                None
+            } else {
+                Some(entry.exclusive.lock())
+            };
+            match catch_unwind(AssertUnwindSafe(|| entry.stage.process(&input))) {
+                Ok(result) => result,
+                Err(panic) => {
+                    let message = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "no message".to_owned());
+                    Err(StageError::permanent(format!(
+                        "stage `{}` panicked: {message}",
+                        lease.stage
+                    )))
+                }
+            }
+        }
+    };
+    let op = match result {
+        Ok(output) => {
+            let mut artifacts = Vec::with_capacity(output.artifacts.len());
+            let mut blob_error = None;
+            for artifact in &output.artifacts {
+                match write_blob(&shared.store.blobs, &artifact.bytes) {
+                    Ok(blob) => artifacts.push(ArtifactRecord {
+                        name: artifact.name.clone(),
+                        media_type: artifact.media_type.clone(),
+                        blob,
+                    }),
+                    Err(e) => {
+                        blob_error = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+            match blob_error {
+                Some(message) => OpKind::Fail {
+                    job_id: lease.job_id,
+                    token: lease.token,
+                    error: StageError::transient(message),
+                },
+                None => OpKind::Complete {
+                    job_id: lease.job_id,
+                    token: lease.token,
+                    output: StoredOutput {
+                        facts: output.facts,
+                        artifacts,
+                        content_hash: output.content_hash,
+                    },
+                },
+            }
+        }
+        Err(error) => OpKind::Fail {
+            job_id: lease.job_id,
+            token: lease.token,
+            error,
+        },
+    };
+    let state = state.clone();
+    let metrics = shared.metrics.clone();
+    shared.writer.send(
+        op,
+        Box::new(move |reply| {
+            metrics.finished(&reply, started.elapsed());
+            state.in_flight.fetch_sub(1, Ordering::SeqCst);
+            state.feeder_wake.notify_one();
+        }),
+    );
+}

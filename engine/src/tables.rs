@@ -1,0 +1,166 @@
+//! The redb tables of a store and the records they hold.
+//!
+//! Keys are tuples of fixed-width integers (and names), which redb orders
+//! numerically, so a range scan over READY yields work in claim order. Values
+//! are postcard-encoded records. No table is cached in memory across
+//! transactions: another process may write the store between two of ours.
+
+use redb::TableDefinition;
+use serde::{Deserialize, Serialize};
+
+use crate::error::EngineError;
+
+/// `(priority, tier, enqueue_ns, job_id)`: the claim order.
+pub(crate) type ReadyKey = (u8, u8, u64, u64);
+
+/// Counters and id sequences, by name.
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Every job not yet done, by id.
+pub(crate) const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
+/// Jobs waiting to be claimed.
+pub(crate) const READY: TableDefinition<ReadyKey, ()> = TableDefinition::new("ready");
+/// Leased jobs: `job_id -> (token, leased_at_ns, attempts)`. The attempt count
+/// lives here while a job is leased, so a claim writes no job record; the
+/// record's own `attempts` and `state` are brought up to date when the lease ends.
+pub(crate) const LEASES: TableDefinition<u64, (u64, u64, u32)> = TableDefinition::new("leases");
+/// Jobs waiting for a retry: `(run_at_ns, job_id)`.
+pub(crate) const DELAYED: TableDefinition<(u64, u64), ()> = TableDefinition::new("delayed");
+/// Dead letters: `job_id`; the job record keeps the details.
+pub(crate) const DEAD: TableDefinition<u64, ()> = TableDefinition::new("dead");
+/// Assets by id.
+pub(crate) const ASSETS: TableDefinition<u64, &[u8]> = TableDefinition::new("assets");
+/// Files by path.
+pub(crate) const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
+/// Content hash to asset.
+pub(crate) const HASHES: TableDefinition<&[u8], u64> = TableDefinition::new("hashes");
+/// Facts of a finished stage: `(asset_id, stage)`.
+pub(crate) const FACTS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("facts");
+/// The live (not done) job of an asset's stage: `(asset_id, stage) -> job_id`.
+pub(crate) const ASSET_JOBS: TableDefinition<(u64, &str), u64> = TableDefinition::new("asset_jobs");
+/// Imports by id.
+pub(crate) const IMPORTS: TableDefinition<u64, &[u8]> = TableDefinition::new("imports");
+/// Jobs per `(import_id, tier, state)`.
+pub(crate) const IMPORT_COUNTS: TableDefinition<(u64, u8, u8), u64> =
+    TableDefinition::new("import_counts");
+/// Jobs per `(stage, state)`.
+pub(crate) const STAGE_COUNTS: TableDefinition<(&str, u8), u64> =
+    TableDefinition::new("stage_counts");
+
+/// Job states, as stored in records and counter keys.
+pub(crate) mod state {
+    pub(crate) const READY: u8 = 0;
+    pub(crate) const LEASED: u8 = 1;
+    pub(crate) const DELAYED: u8 = 2;
+    pub(crate) const DEAD: u8 = 3;
+    pub(crate) const DONE: u8 = 4;
+    pub(crate) const SKIPPED: u8 = 5;
+}
+
+/// Meta keys.
+pub(crate) mod meta {
+    pub(crate) const NEXT_JOB: &str = "next_job_id";
+    pub(crate) const NEXT_ASSET: &str = "next_asset_id";
+    pub(crate) const NEXT_IMPORT: &str = "next_import_id";
+    pub(crate) const NEXT_TOKEN: &str = "next_lease_token";
+}
+
+/// The stage name of dead letters for files intake could not read.
+pub const INTAKE_STAGE: &str = "intake";
+
+/// One failed attempt of a job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct AttemptRecord {
+    pub(crate) attempt: u32,
+    pub(crate) at_ns: u64,
+    pub(crate) error: String,
+}
+
+/// A job that is not done yet.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct JobRecord {
+    pub(crate) asset_id: u64,
+    pub(crate) import_id: u64,
+    pub(crate) stage: String,
+    pub(crate) tier: u8,
+    pub(crate) priority: u8,
+    pub(crate) state: u8,
+    pub(crate) attempts: u32,
+    pub(crate) enqueue_ns: u64,
+    /// Leased when a previous process died; runs alone next time so that a job
+    /// which kills the process is charged its attempts without its neighbours.
+    pub(crate) suspect: bool,
+    pub(crate) run_at_ns: u64,
+    pub(crate) path: String,
+    pub(crate) history: Vec<AttemptRecord>,
+}
+
+impl JobRecord {
+    pub(crate) fn ready_key(&self, job_id: u64) -> ReadyKey {
+        (self.priority, self.tier, self.enqueue_ns, job_id)
+    }
+}
+
+/// What became of an asset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum AssetStatus {
+    Active,
+    Duplicate(u64),
+    Superseded,
+}
+
+/// An asset: one distinct content, with every path it was found at.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct AssetRecord {
+    pub(crate) paths: Vec<String>,
+    pub(crate) content_hash: Option<[u8; 32]>,
+    pub(crate) status: AssetStatus,
+    pub(crate) import_id: u64,
+    pub(crate) created_ns: u64,
+}
+
+/// A file seen by intake.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct FileRecord {
+    pub(crate) asset_id: u64,
+    pub(crate) size: u64,
+    pub(crate) mtime_ns: u64,
+}
+
+/// One artifact of a finished stage, stored in `blobs/`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ArtifactRecord {
+    pub(crate) name: String,
+    pub(crate) media_type: String,
+    pub(crate) blob: String,
+}
+
+/// What a finished stage produced for an asset.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct FactRecord {
+    pub(crate) version: u32,
+    pub(crate) done_ns: u64,
+    pub(crate) facts: kiln_plugin_api::Value,
+    pub(crate) artifacts: Vec<ArtifactRecord>,
+}
+
+/// An import: a directory walk or a single submitted file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ImportRecord {
+    pub(crate) root: String,
+    pub(crate) priority: u8,
+    pub(crate) created_ns: u64,
+    pub(crate) walk_done: bool,
+    pub(crate) files_seen: u64,
+    pub(crate) files_unchanged: u64,
+}
+
+pub(crate) fn encode<T: Serialize>(table: &'static str, value: &T) -> Result<Vec<u8>, EngineError> {
+    postcard::to_allocvec(value).map_err(|e| EngineError::corrupt(table, e))
+}
+
+pub(crate) fn decode<'a, T: Deserialize<'a>>(
+    table: &'static str,
+    bytes: &'a [u8],
+) -> Result<T, EngineError> {
+    postcard::from_bytes(bytes).map_err(|e| EngineError::corrupt(table, e))
+}

@@ -1,0 +1,182 @@
+//! Claiming (leasing) jobs, reclaiming a dead process's leases, releasing unstarted ones.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use kiln_plugin_api::StageInput;
+use redb::ReadableTable;
+
+use super::Tx;
+use crate::blobs::blob_path;
+use crate::config::Priority;
+use crate::error::EngineError;
+use crate::lease::{Claimed, Lease};
+use crate::tables::{self, FactRecord, decode, state};
+
+/// Moves retries whose time has come from DELAYED back to READY.
+pub(crate) fn promote_due(tx: &mut Tx<'_>) -> Result<usize, EngineError> {
+    let due: Vec<(u64, u64)> = tx
+        .delayed
+        .range(..=(tx.now, u64::MAX))?
+        .take(10_000)
+        .map(|entry| entry.map(|(k, _)| k.value()))
+        .collect::<Result<_, _>>()?;
+    for &(run_at, job_id) in &due {
+        tx.delayed.remove((run_at, job_id))?;
+        let Some(mut job) = tx.job(job_id)? else {
+            continue;
+        };
+        job.state = state::READY;
+        tx.put_job(job_id, &job)?;
+        tx.ready.insert(job.ready_key(job_id), ())?;
+        tx.count(&job, Some(state::DELAYED), Some(state::READY));
+    }
+    Ok(due.len())
+}
+
+/// Leases up to `max` jobs in READY order, counting an attempt for each.
+///
+/// A job that already used `max_attempts` goes to dead letter instead. A
+/// suspect job (one that was leased when a process died) is only handed out
+/// alone, so if it kills the process again no other job is charged for it.
+pub(crate) fn claim(
+    tx: &mut Tx<'_>,
+    max: usize,
+    blobs: &Path,
+) -> Result<Vec<Claimed>, EngineError> {
+    promote_due(tx)?;
+    let mut out = Vec::new();
+    if max == 0 {
+        return Ok(out);
+    }
+    let mut token = tx
+        .meta
+        .get(tables::meta::NEXT_TOKEN)?
+        .map(|v| v.value())
+        .unwrap_or(1);
+    while out.len() < max {
+        let Some(key) = tx.ready.pop_first()?.map(|(k, _)| k.value()) else {
+            break;
+        };
+        let job_id = key.3;
+        let Some(mut job) = tx.job(job_id)? else {
+            continue;
+        };
+        if job.attempts >= tx.config.max_attempts {
+            let message = format!(
+                "gave up after {} attempts; the last one never finished (the process died or was killed while running it)",
+                job.attempts
+            );
+            tx.bury(job_id, &mut job, message)?;
+            continue;
+        }
+        if job.suspect && !out.is_empty() {
+            tx.ready.insert(key, ())?;
+            break;
+        }
+        let alone = job.suspect;
+        job.attempts += 1;
+        tx.leases.insert(job_id, (token, tx.now, job.attempts))?;
+        tx.count(&job, Some(state::READY), Some(state::LEASED));
+        let input = build_input(tx, job.asset_id, &job.path, blobs)?;
+        out.push(Claimed {
+            lease: Lease {
+                job_id,
+                token,
+                asset_id: job.asset_id,
+                stage: job.stage.clone(),
+                tier: job.tier,
+                priority: Priority::from_u8(job.priority),
+                attempt: job.attempts,
+                enqueue_ns: job.enqueue_ns,
+                suspect: alone,
+            },
+            input,
+        });
+        token += 1;
+        if alone {
+            break;
+        }
+    }
+    tx.sequence_at_least(tables::meta::NEXT_TOKEN, token);
+    Ok(out)
+}
+
+/// Builds what a stage is given: path, content hash, proxy and earlier facts.
+fn build_input(
+    tx: &Tx<'_>,
+    asset_id: u64,
+    path: &str,
+    blobs: &Path,
+) -> Result<StageInput, EngineError> {
+    let mut input = StageInput::for_path(asset_id, path);
+    if let Some(asset) = tx.asset(asset_id)? {
+        if let Some(first) = asset.paths.first() {
+            input.path = first.clone();
+        }
+        input.content_hash = asset.content_hash;
+    }
+    let mut facts = BTreeMap::new();
+    for entry in tx
+        .facts
+        .range((asset_id, "")..(asset_id.saturating_add(1), ""))?
+    {
+        let (key, value) = entry?;
+        let stage = key.value().1.to_owned();
+        let record: FactRecord = decode("facts", value.value())?;
+        for artifact in &record.artifacts {
+            if artifact.name == kiln_plugin_api::PROXY_ARTIFACT {
+                input.proxy_path = Some(
+                    blob_path(blobs, &artifact.blob)
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+        facts.insert(stage, record.facts);
+    }
+    input.facts = facts;
+    Ok(input)
+}
+
+/// Puts back every lease held by a process that is gone, marking the jobs suspect.
+pub(crate) fn reclaim_all(tx: &mut Tx<'_>) -> Result<usize, EngineError> {
+    let leased: Vec<(u64, u32)> = tx
+        .leases
+        .iter()?
+        .map(|entry| entry.map(|(k, v)| (k.value(), v.value().2)))
+        .collect::<Result<_, _>>()?;
+    for &(job_id, attempts) in &leased {
+        tx.leases.remove(job_id)?;
+        let Some(mut job) = tx.job(job_id)? else {
+            continue;
+        };
+        job.attempts = attempts;
+        job.state = state::READY;
+        job.suspect = true;
+        tx.put_job(job_id, &job)?;
+        tx.ready.insert(job.ready_key(job_id), ())?;
+        tx.count(&job, Some(state::LEASED), Some(state::READY));
+    }
+    Ok(leased.len())
+}
+
+/// Gives back leases whose jobs never started, refunding their attempt.
+pub(crate) fn release(tx: &mut Tx<'_>, leases: &[(u64, u64)]) -> Result<usize, EngineError> {
+    let mut released = 0;
+    for &(job_id, token) in leases {
+        let held = tx.leases.get(job_id)?.map(|v| v.value().0);
+        if held != Some(token) {
+            continue;
+        }
+        let Some(job) = tx.job(job_id)? else {
+            continue;
+        };
+        // The record still holds the attempts from before the claim: the refund is free.
+        tx.leases.remove(job_id)?;
+        tx.ready.insert(job.ready_key(job_id), ())?;
+        tx.count(&job, Some(state::LEASED), Some(state::READY));
+        released += 1;
+    }
+    Ok(released)
+}

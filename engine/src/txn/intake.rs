@@ -1,0 +1,175 @@
+//! Imports and the intake of files: file records, provisional assets, root jobs.
+
+use redb::ReadableTable;
+
+use super::Tx;
+use crate::error::EngineError;
+use crate::tables::{
+    AssetRecord, AssetStatus, AttemptRecord, FileRecord, INTAKE_STAGE, ImportRecord, JobRecord,
+    decode, encode, meta, state,
+};
+
+/// One file found by intake, with what `stat` said about it.
+#[derive(Debug, Clone)]
+pub(crate) struct FileEntry {
+    /// The path as UTF-8, or its lossy rendering when it is not UTF-8.
+    pub(crate) path: Result<String, String>,
+    /// `(size, mtime_ns)`, or why the file could not be examined.
+    pub(crate) stat: Result<(u64, u64), String>,
+}
+
+/// Creates an import record.
+pub(crate) fn create_import(
+    tx: &mut Tx<'_>,
+    root: &str,
+    priority: u8,
+    walk_done: bool,
+) -> Result<u64, EngineError> {
+    let import_id = tx.next_id(meta::NEXT_IMPORT)?;
+    let record = ImportRecord {
+        root: root.to_owned(),
+        priority,
+        created_ns: tx.now,
+        walk_done,
+        files_seen: 0,
+        files_unchanged: 0,
+    };
+    tx.put_import(import_id, &record)?;
+    Ok(import_id)
+}
+
+/// Marks an import's walk as finished.
+pub(crate) fn finish_walk(tx: &mut Tx<'_>, import_id: u64) -> Result<(), EngineError> {
+    if let Some(mut record) = tx.import(import_id)? {
+        record.walk_done = true;
+        tx.put_import(import_id, &record)?;
+    }
+    Ok(())
+}
+
+/// Takes in files for an import: unchanged files are skipped, new or changed
+/// ones get a provisional asset and their root stages enqueued, unreadable
+/// ones become dead letters of the `intake` stage.
+pub(crate) fn intake(
+    tx: &mut Tx<'_>,
+    import_id: u64,
+    files: &[FileEntry],
+) -> Result<(), EngineError> {
+    let Some(mut import) = tx.import(import_id)? else {
+        return Ok(());
+    };
+    for entry in files {
+        import.files_seen += 1;
+        let (path, (size, mtime_ns)) = match (&entry.path, &entry.stat) {
+            (Ok(path), Ok(stat)) => (path, *stat),
+            (Err(lossy), _) => {
+                intake_error(
+                    tx,
+                    import_id,
+                    lossy,
+                    "the path is not valid UTF-8; rename the file".into(),
+                )?;
+                continue;
+            }
+            (Ok(path), Err(error)) => {
+                intake_error(tx, import_id, path, error.clone())?;
+                continue;
+            }
+        };
+        let previous = match tx.files.get(path.as_str())? {
+            Some(bytes) => Some(decode::<FileRecord>("files", bytes.value())?),
+            None => None,
+        };
+        if let Some(previous) = &previous
+            && previous.size == size
+            && previous.mtime_ns == mtime_ns
+        {
+            import.files_unchanged += 1;
+            continue;
+        }
+        if let Some(previous) = previous {
+            detach_path(tx, previous.asset_id, path)?;
+        }
+        let asset_id = tx.next_id(meta::NEXT_ASSET)?;
+        let asset = AssetRecord {
+            paths: vec![path.clone()],
+            content_hash: None,
+            status: AssetStatus::Active,
+            import_id,
+            created_ns: tx.now,
+        };
+        tx.put_asset(asset_id, &asset)?;
+        let file = FileRecord {
+            asset_id,
+            size,
+            mtime_ns,
+        };
+        let bytes = encode("files", &file)?;
+        tx.files.insert(path.as_str(), bytes.as_slice())?;
+        let graph = tx.graph;
+        for root in graph.roots() {
+            tx.enqueue(
+                asset_id,
+                import_id,
+                import.priority,
+                &root.name,
+                root.tier,
+                path,
+            )?;
+        }
+    }
+    tx.put_import(import_id, &import)?;
+    Ok(())
+}
+
+/// Removes `path` from an asset whose file changed; an asset left without
+/// paths is superseded and its waiting work cancelled.
+fn detach_path(tx: &mut Tx<'_>, asset_id: u64, path: &str) -> Result<(), EngineError> {
+    let Some(mut asset) = tx.asset(asset_id)? else {
+        return Ok(());
+    };
+    asset.paths.retain(|p| p != path);
+    if asset.paths.is_empty() {
+        asset.status = AssetStatus::Superseded;
+        if let Some(hash) = asset.content_hash
+            && tx.hashes.get(hash.as_slice())?.map(|v| v.value()) == Some(asset_id)
+        {
+            tx.hashes.remove(hash.as_slice())?;
+        }
+        tx.cancel_asset_jobs(asset_id)?;
+    }
+    tx.put_asset(asset_id, &asset)?;
+    Ok(())
+}
+
+/// Records a file intake could not take in as a dead letter of the `intake` stage.
+fn intake_error(
+    tx: &mut Tx<'_>,
+    import_id: u64,
+    path: &str,
+    error: String,
+) -> Result<(), EngineError> {
+    let job_id = tx.next_id(meta::NEXT_JOB)?;
+    let job = JobRecord {
+        asset_id: 0,
+        import_id,
+        stage: INTAKE_STAGE.to_owned(),
+        tier: kiln_plugin_api::TIER_BROWSABLE,
+        priority: 0,
+        state: state::DEAD,
+        attempts: 1,
+        enqueue_ns: tx.now,
+        suspect: false,
+        run_at_ns: 0,
+        path: path.to_owned(),
+        history: vec![AttemptRecord {
+            attempt: 1,
+            at_ns: tx.now,
+            error,
+        }],
+    };
+    tx.put_job(job_id, &job)?;
+    tx.dead.insert(job_id, ())?;
+    tx.count(&job, None, Some(state::DEAD));
+    Ok(())
+}
