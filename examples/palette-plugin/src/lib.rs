@@ -38,7 +38,7 @@ pub const PALETTE_STAGE_NAME: &str = "palette";
 
 /// Samples taken from an image at most; a 512-pixel proxy is sampled on a
 /// grid, so the palette costs the same for every image size.
-const MAX_SAMPLES: u64 = 16_384;
+const MAX_SAMPLES: u64 = 6_400;
 
 /// Pixels with less alpha than this are ignored (they are not seen).
 const MIN_ALPHA: u8 = 128;
@@ -46,17 +46,7 @@ const MIN_ALPHA: u8 = 128;
 /// Below this mean chroma an image reads as black and white.
 const MONOCHROME_CHROMA: f32 = 0.02;
 
-/// The palette and shape stage.
-///
-/// ```
-/// use kiln_palette_plugin::PaletteStage;
-/// use kiln_plugin_api::Stage;
-///
-/// let info = PaletteStage::new().info();
-/// assert_eq!(info.name, "palette");
-/// assert_eq!(info.after, ["thumbnail"]);
-/// assert!(info.needs_proxy);
-/// ```
+/// The palette and shape stage: tier 3, after `thumbnail`, reads the proxy.
 #[derive(Debug, Clone)]
 pub struct PaletteStage {
     colors: usize,
@@ -75,11 +65,6 @@ impl PaletteStage {
     }
 
     /// A stage that finds up to `colors` colours (at least one).
-    ///
-    /// ```
-    /// let stage = kiln_palette_plugin::PaletteStage::with_colors(3);
-    /// # let _ = stage;
-    /// ```
     pub fn with_colors(colors: usize) -> Self {
         PaletteStage {
             colors: colors.max(1),

@@ -19,7 +19,7 @@ impl Swatch {
 }
 
 /// Lloyd iterations after seeding; median-cut seeds are close already.
-const MAX_ITERATIONS: usize = 12;
+const MAX_ITERATIONS: usize = 10;
 
 /// Clusters closer than this (OKLab distance) look the same and are merged.
 const MERGE_DISTANCE: f32 = 0.035;
@@ -51,7 +51,8 @@ pub(crate) fn extract(samples: &[Lab], colors: usize) -> Vec<Swatch> {
             share: count as f64 / total,
         })
         .collect();
-    swatches.sort_by(|x, y| y.share.total_cmp(&x.share));
+    // Largest share first; equal shares in colour order so output is stable.
+    swatches.sort_by(|x, y| y.share.total_cmp(&x.share).then_with(|| x.rgb.cmp(&y.rgb)));
     swatches
 }
 
