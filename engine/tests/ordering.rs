@@ -1,0 +1,260 @@
+//! Claim order, the interactive lane and the intake watermark.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use common::{Recorder, write_files};
+use kiln_engine::{Config, Engine, ImportState, ManualClock, Priority, Until};
+use kiln_plugin_api::{CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, Value};
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+enum Step {
+    Submit(Priority),
+    Claim(usize),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => prop_oneof![
+            Just(Priority::Interactive),
+            Just(Priority::Batch),
+            Just(Priority::Background)
+        ]
+        .prop_map(Step::Submit),
+        1 => (1usize..6).prop_map(Step::Claim),
+    ]
+}
+
+fn priority_byte(p: Priority) -> u8 {
+    match p {
+        Priority::Interactive => 0,
+        Priority::Batch => 1,
+        _ => 2,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Claims come out in (priority, tier, enqueue time) order, whatever was
+    /// submitted in between; tier-3 work of batch imports runs at background.
+    #[test]
+    fn claims_follow_priority_tier_and_enqueue_order(steps in proptest::collection::vec(step(), 1..18)) {
+        let runtime = common::runtime();
+        runtime.block_on(async {
+            let work = tempfile::tempdir().expect("tempdir");
+            let clock = ManualClock::new(1_000);
+            let engine = Engine::open(
+                work.path().join("store"),
+                Config { clock: clock.clone(), ..Config::default() },
+            ).expect("open");
+            for tier in 1..=3u8 {
+                engine
+                    .register_stage(Recorder::new(StageInfo::new(format!("t{tier}"), 1, tier)))
+                    .expect("register");
+            }
+            // The model: (priority, tier, submission number) of every waiting job.
+            let mut waiting: Vec<(u8, u8, u64)> = Vec::new();
+            let mut submitted = 0u64;
+            for step in steps {
+                match step {
+                    Step::Submit(p) => {
+                        submitted += 1;
+                        clock.advance(Duration::from_nanos(1));
+                        let file = work.path().join(format!("f{submitted}.png"));
+                        std::fs::write(&file, submitted.to_le_bytes()).expect("write");
+                        engine.submit_file(&file, p).await.expect("submit");
+                        for tier in 1..=3u8 {
+                            let effective = if tier == 3 && p == Priority::Batch {
+                                Priority::Background
+                            } else {
+                                p
+                            };
+                            waiting.push((priority_byte(effective), tier, submitted));
+                        }
+                    }
+                    Step::Claim(n) => {
+                        waiting.sort();
+                        let expected: Vec<(u8, u8, u64)> =
+                            waiting.drain(..n.min(waiting.len())).collect();
+                        let claimed = engine.claim(n).await.expect("claim");
+                        let got: Vec<(u8, u8, u64)> = claimed
+                            .iter()
+                            .map(|c| {
+                                let (p, t, ns, _) = c.lease.order_key();
+                                (p, t, ns - 1_000)
+                            })
+                            .collect();
+                        assert_eq!(got, expected);
+                    }
+                }
+            }
+            engine.shutdown().await;
+        });
+    }
+}
+
+/// Logs the order in which files are processed; slow enough that a batch is
+/// still waiting when the urgent file arrives.
+struct Slow {
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Stage for Slow {
+    fn info(&self) -> StageInfo {
+        StageInfo::new("slow", 1, 1).cost(CostClass::Io)
+    }
+
+    fn process(&self, input: &StageInput) -> Result<StageOutput, StageError> {
+        if let Ok(mut log) = self.log.lock() {
+            log.push(input.path.clone());
+        }
+        std::thread::sleep(Duration::from_millis(3));
+        Ok(StageOutput::facts(Value::Null))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interactive_file_jumps_every_waiting_batch_job() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let input = work.path().join("batch");
+    write_files(&input, 200);
+    let urgent = work.path().join("urgent.png");
+    std::fs::write(&urgent, "urgent").expect("write");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let config = Config {
+        workers: 1,
+        claim_batch: 4,
+        ..Config::default()
+    };
+    let engine = Engine::open(work.path().join("store"), config).expect("open");
+    engine
+        .register_stage(Arc::new(Slow { log: log.clone() }))
+        .expect("register");
+    let batch = engine
+        .import_dir(&input, Priority::Batch)
+        .await
+        .expect("import");
+    engine.start().await.expect("start");
+    while log.lock().expect("log").len() < 20 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let started_before = log.lock().expect("log").len();
+    let import = engine
+        .submit_file(&urgent, Priority::Interactive)
+        .await
+        .expect("submit");
+    engine
+        .wait_until(Until::Tier {
+            tier: 1,
+            imports: Some(vec![import]),
+        })
+        .await
+        .expect("wait");
+    let position = log
+        .lock()
+        .expect("log")
+        .iter()
+        .position(|p| p.ends_with("urgent.png"))
+        .expect("urgent file processed");
+    // Only jobs already leased when it arrived (one claim batch plus the
+    // running ones) may start before it.
+    assert!(
+        position <= started_before + 4 + 2,
+        "urgent file started at {position}, batch had started {started_before}"
+    );
+    let status = engine.status().expect("status");
+    let batch_info = status
+        .imports
+        .iter()
+        .find(|i| i.id == batch)
+        .expect("batch");
+    assert_ne!(
+        batch_info.state,
+        ImportState::Done,
+        "the batch was still running"
+    );
+    engine.run_until(Until::Idle).await.expect("finish");
+    assert_eq!(engine.status().expect("status").jobs.done, 201);
+    engine.shutdown().await;
+}
+
+/// Samples READY depth from inside the stage, i.e. while intake and workers
+/// are both busy.
+struct DepthProbe {
+    engine: Arc<OnceLock<Engine>>,
+    max_depth: Arc<AtomicU64>,
+}
+
+impl Stage for DepthProbe {
+    fn info(&self) -> StageInfo {
+        StageInfo::new("probe", 1, 1).cost(CostClass::Io)
+    }
+
+    fn process(&self, _input: &StageInput) -> Result<StageOutput, StageError> {
+        if let Some(engine) = self.engine.get()
+            && let Ok(metrics) = engine.metrics()
+        {
+            self.max_depth.fetch_max(metrics.ready, Ordering::SeqCst);
+        }
+        Ok(StageOutput::facts(Value::Null))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intake_pauses_at_the_high_watermark() {
+    const HIGH: u64 = 40;
+    const CLAIM: usize = 8;
+    let work = tempfile::tempdir().expect("tempdir");
+    let input = work.path().join("in");
+    write_files(&input, 600);
+    let config = Config {
+        watermark_high: HIGH,
+        watermark_low: 15,
+        claim_batch: CLAIM,
+        workers: 2,
+        ..Config::default()
+    };
+    let handle = Arc::new(OnceLock::new());
+    let max_depth = Arc::new(AtomicU64::new(0));
+    let engine = Engine::open(work.path().join("store"), config).expect("open");
+    engine
+        .register_stage(Arc::new(DepthProbe {
+            engine: handle.clone(),
+            max_depth: max_depth.clone(),
+        }))
+        .expect("register");
+    let _ = handle.set(engine.clone());
+
+    // With no worker running, the walk stops at the watermark.
+    let import = engine
+        .import_dir(&input, Priority::Batch)
+        .await
+        .expect("import");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = engine.status().expect("status");
+    assert!(
+        status.jobs.ready <= HIGH,
+        "READY {} above the high mark",
+        status.jobs.ready
+    );
+    let info = status
+        .imports
+        .iter()
+        .find(|i| i.id == import)
+        .expect("import");
+    assert_eq!(info.state, ImportState::Walking, "the walk waits for room");
+    assert!(info.files_seen < 600);
+
+    // Running, depth stays bounded by the high mark plus one claim batch.
+    engine.run_until(Until::Idle).await.expect("run");
+    assert_eq!(engine.status().expect("status").jobs.done, 600);
+    let max = max_depth.load(Ordering::SeqCst);
+    assert!(max <= HIGH + CLAIM as u64, "READY reached {max}");
+    assert!(max > 0, "the probe saw the queue");
+    engine.shutdown().await;
+}
