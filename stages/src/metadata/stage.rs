@@ -23,7 +23,7 @@
 
 use super::{ExtractError, Extraction, extract_from_reader};
 use kiln_plugin_api::{CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, Value};
-use std::io::BufReader;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 /// The built-in tier-2 stage that extracts EXIF and generation parameters.
@@ -55,7 +55,7 @@ impl Stage for MetadataStage {
             }
         })?;
         let name = path.file_name().and_then(|n| n.to_str());
-        let mut reader = BufReader::with_capacity(64 << 10, file);
+        let mut reader = SkippingReader(BufReader::with_capacity(16 << 10, file));
         match extract_from_reader(&mut reader, name) {
             Ok(extraction) => Ok(StageOutput::facts(extraction_to_value(&extraction))),
             Err(ExtractError::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {
@@ -68,6 +68,28 @@ impl Stage for MetadataStage {
                 "metadata: {}: {e}",
                 input.path
             ))),
+        }
+    }
+}
+
+/// A buffered file whose forward skips stay inside the buffer when they can:
+/// walking a PNG seeks over every image-data chunk.
+struct SkippingReader(BufReader<std::fs::File>);
+
+impl Read for SkippingReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl Seek for SkippingReader {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        match pos {
+            SeekFrom::Current(offset) => {
+                self.0.seek_relative(offset)?;
+                self.0.stream_position()
+            }
+            other => self.0.seek(other),
         }
     }
 }

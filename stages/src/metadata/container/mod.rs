@@ -166,14 +166,22 @@ fn skip<R: Seek>(source: &mut R, len: u64) -> io::Result<()> {
     source.seek(SeekFrom::Current(len)).map(|_| ())
 }
 
-/// Inflates a zlib stream, refusing output larger than [`MAX_PAYLOAD`].
-pub(crate) fn inflate(data: &[u8]) -> Result<Vec<u8>, String> {
-    let limit = usize::try_from(MAX_PAYLOAD).unwrap_or(usize::MAX);
-    miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(data, limit).map_err(|e| {
-        if e.status == miniz_oxide::inflate::TINFLStatus::HasMoreOutput {
-            format!("compressed text inflates past the {MAX_PAYLOAD}-byte limit; skipped")
-        } else {
-            format!("compressed text is corrupt ({:?}); skipped", e.status)
-        }
-    })
+impl Container {
+    /// Inflates a zlib stream, refusing output larger than [`MAX_PAYLOAD`]
+    /// or than what is left of [`MAX_TOTAL`] (so many small compressed
+    /// chunks cannot add up to a decompression bomb).
+    pub(crate) fn inflate(&mut self, data: &[u8]) -> Result<Vec<u8>, String> {
+        let left = MAX_TOTAL.saturating_sub(self.kept).min(MAX_PAYLOAD);
+        let limit = usize::try_from(left).unwrap_or(usize::MAX);
+        let text =
+            miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(data, limit).map_err(|e| {
+                if e.status == miniz_oxide::inflate::TINFLStatus::HasMoreOutput {
+                    format!("compressed text inflates past the {left}-byte limit; skipped")
+                } else {
+                    format!("compressed text is corrupt ({:?}); skipped", e.status)
+                }
+            })?;
+        self.kept = self.kept.saturating_add(text.len() as u64);
+        Ok(text)
+    }
 }

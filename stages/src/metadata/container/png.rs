@@ -1,6 +1,6 @@
 //! PNG chunk walk: text chunks (`tEXt`, `zTXt`, `iTXt`), `eXIf`, C2PA `caBX`.
 
-use super::{Container, inflate, read_vec, skip};
+use super::{Container, read_vec, skip};
 use crate::metadata::text::latin1_or_utf8;
 use std::io::{self, Read, Seek};
 
@@ -70,7 +70,7 @@ fn chunk(kind: &[u8; 4], data: &[u8], out: &mut Container) {
             };
             let location = format!("PNG zTXt {keyword}");
             match rest.split_first() {
-                Some((0, compressed)) => match inflate(compressed) {
+                Some((0, compressed)) => match out.inflate(compressed) {
                     Ok(text) => out.push_text(format!("zTXt:{keyword}"), latin1_or_utf8(&text)),
                     Err(message) => out.problem(location, message),
                 },
@@ -125,7 +125,7 @@ fn itxt(data: &[u8], out: &mut Container) {
     let bytes = if flag == 0 {
         body.to_vec()
     } else if method == 0 {
-        match inflate(body) {
+        match out.inflate(body) {
             Ok(bytes) => bytes,
             Err(message) => {
                 out.problem(location, message);

@@ -171,7 +171,7 @@ pub(crate) fn swarmui(root: &Map<String, Value>) -> Option<Generation> {
         return None;
     };
     let mut g = labelled(map_common(params), "swarmui", "swarmui-json");
-    if g.loras.is_none() {
+    if g.loras.is_none() || params.contains_key("loraweights") {
         let names = params.get("loras").and_then(Value::as_array);
         let weights = params.get("loraweights").and_then(Value::as_array);
         g.loras = Some(

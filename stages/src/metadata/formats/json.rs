@@ -194,6 +194,10 @@ pub(crate) fn lora_item(item: &Value) -> Option<Lora> {
             let strength = float(first(entry, &["weight", "strength", "strength_model"]));
             Some(Lora { name, strength })
         }
+        Value::String(name) => Some(Lora {
+            name: name.clone(),
+            strength: None,
+        }),
         Value::Array(pair) => {
             let name = text(pair.first())?;
             Some(Lora {

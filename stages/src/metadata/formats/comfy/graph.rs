@@ -71,6 +71,8 @@ pub(crate) struct Graph<'a> {
     nodes: BTreeMap<&'a str, Node<'a>>,
     steps: Cell<usize>,
     exhausted: Cell<bool>,
+    /// Set when a walk met a cycle or a chain longer than [`MAX_DEPTH`].
+    too_deep: Cell<bool>,
     /// Set when a walk reached a value made only at run time.
     runtime: Cell<bool>,
 }
@@ -99,6 +101,7 @@ impl<'a> Graph<'a> {
             nodes,
             steps: Cell::new(0),
             exhausted: Cell::new(false),
+            too_deep: Cell::new(false),
             runtime: Cell::new(false),
         })
     }
@@ -125,6 +128,16 @@ impl<'a> Graph<'a> {
 
     pub(crate) fn exhausted(&self) -> bool {
         self.exhausted.get()
+    }
+
+    /// Records that a walk was cut at a cycle or at the depth limit.
+    pub(super) fn too_deep<T>(&self) -> Option<T> {
+        self.too_deep.set(true);
+        None
+    }
+
+    pub(crate) fn was_too_deep(&self) -> bool {
+        self.too_deep.get()
     }
 
     pub(super) fn mark_runtime(&self) {

@@ -65,6 +65,12 @@ pub(crate) fn extract(
         g.ambiguous = true;
         notes.push("a value in the graph is computed at run time; it is left unknown".to_owned());
     }
+    if graph.was_too_deep() {
+        notes.push(
+            "the graph has a cycle or a chain deeper than 64 links; values behind it are unknown"
+                .to_owned(),
+        );
+    }
     if graph.exhausted() {
         notes.push(
             "the graph is too large or cyclic; the walk stopped at its step budget".to_owned(),

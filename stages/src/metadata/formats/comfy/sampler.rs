@@ -160,7 +160,7 @@ impl<'a> Graph<'a> {
         for _ in 0..MAX_DEPTH {
             let (node, _) = self.follow(current)?;
             if !seen.insert(node.id) {
-                return None;
+                return self.too_deep();
             }
             if node.class_has("lora") {
                 self.collect_loras(node, loras, 0);
@@ -178,12 +178,16 @@ impl<'a> Graph<'a> {
             }
             current = node.first_input(&["model", "MODEL", "base_model"])?.1;
         }
-        None
+        self.too_deep()
     }
 
     /// LoRAs a loader or stack node applies, following `lora_stack` links.
     fn collect_loras(&self, node: Node<'a>, loras: &mut Vec<Lora>, depth: usize) {
-        if depth >= MAX_DEPTH || !self.step() {
+        if depth >= MAX_DEPTH {
+            self.too_deep::<()>();
+            return;
+        }
+        if !self.step() {
             return;
         }
         let enabled = |v: Option<&Value>| v.and_then(|v| self.boolean(v, 0)).unwrap_or(true);

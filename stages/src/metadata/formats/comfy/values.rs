@@ -70,6 +70,7 @@ impl<'a> Graph<'a> {
                 let (node, slot) = self.follow(value)?;
                 self.node_text(node, slot, depth + 1)
             }
+            Value::Array(_) => self.too_deep(),
             _ => None,
         }
     }
@@ -167,6 +168,7 @@ impl<'a> Graph<'a> {
                 let (_, inner) = node.first_input(&["value", "boolean", "bool"])?;
                 self.boolean(inner, depth + 1)
             }
+            Value::Array(_) => self.too_deep(),
             _ => None,
         }
     }
@@ -188,6 +190,7 @@ impl<'a> Graph<'a> {
                 let (_, inner) = node.first_input(&NUMBER_INPUTS)?;
                 self.number(inner, depth + 1)
             }
+            Value::Array(_) => self.too_deep(),
             _ => None,
         }
     }
@@ -214,6 +217,7 @@ impl<'a> Graph<'a> {
                 let (_, inner) = node.first_input(&NUMBER_INPUTS)?;
                 self.integer(inner, depth + 1)
             }
+            Value::Array(_) => self.too_deep(),
             _ => None,
         }
     }
@@ -221,7 +225,7 @@ impl<'a> Graph<'a> {
     /// The prompt behind a conditioning input.
     pub(super) fn prompt(&self, value: &Value, depth: usize) -> Option<Prompt> {
         if depth >= MAX_DEPTH {
-            return None;
+            return self.too_deep();
         }
         let (node, slot) = self.follow(value)?;
         if node.class == "ConditioningZeroOut" {
@@ -272,7 +276,7 @@ impl<'a> Graph<'a> {
             }
             clip = node.input("clip")?;
         }
-        None
+        self.too_deep()
     }
 
     /// The generation size behind a latent input: an empty-latent node's
@@ -300,6 +304,6 @@ impl<'a> Graph<'a> {
             let (_, next) = node.first_input(&["samples", "latent", "latent_image", "latents"])?;
             latent = next;
         }
-        None
+        self.too_deep()
     }
 }
