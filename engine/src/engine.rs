@@ -592,7 +592,11 @@ impl Engine {
         if !self.is_primary() {
             return Err(EngineError::NotPrimary);
         }
-        match self.shared.writer.call(OpKind::Claim { max }).await? {
+        let op = OpKind::Claim {
+            max,
+            max_priority: u8::MAX,
+        };
+        match self.shared.writer.call(op).await? {
             Reply::Claimed(list) => Ok(list),
             _ => Err(EngineError::Closed),
         }

@@ -156,15 +156,26 @@ fn queue_len(state: &SchedState) -> usize {
 async fn feeder(shared: Arc<Shared>, state: Arc<SchedState>) {
     let target = shared.config.claim_batch.max(1);
     let idle = shared.config.idle_poll;
+    let lane_claim = shared.config.workers.max(1) + 1;
+    let mut last_peek = Instant::now();
     while !state.stop.load(Ordering::SeqCst) {
         let len = queue_len(&state);
-        if len * 2 > target {
-            let _ = tokio::time::timeout(idle, state.feeder_wake.notified()).await;
-            continue;
-        }
+        let (max, max_priority) = if len * 2 > target {
+            // The queue is full of claimed work; still look for interactive
+            // jobs (possibly queued by another process) once per poll period.
+            let since = last_peek.elapsed();
+            if since < idle {
+                let _ = tokio::time::timeout(idle - since, state.feeder_wake.notified()).await;
+                continue;
+            }
+            (lane_claim, Priority::Interactive.as_u8())
+        } else {
+            (target - len, u8::MAX)
+        };
+        last_peek = Instant::now();
         let claimed = match shared
             .writer
-            .call(OpKind::Claim { max: target - len })
+            .call(OpKind::Claim { max, max_priority })
             .await
         {
             Ok(Reply::Claimed(list)) => list,
@@ -175,7 +186,9 @@ async fn feeder(shared: Arc<Shared>, state: Arc<SchedState>) {
             }
         };
         if claimed.is_empty() {
-            let _ = tokio::time::timeout(idle, state.feeder_wake.notified()).await;
+            if max_priority == u8::MAX {
+                let _ = tokio::time::timeout(idle, state.feeder_wake.notified()).await;
+            }
             continue;
         }
         let suspect = claimed.iter().any(|c| c.lease.suspect);

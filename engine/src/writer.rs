@@ -30,6 +30,7 @@ use crate::txn::{self, Tx};
 pub(crate) enum OpKind {
     Claim {
         max: usize,
+        max_priority: u8,
     },
     Complete {
         job_id: u64,
@@ -305,7 +306,9 @@ fn apply_batch(
 
 fn apply_one(tx: &mut Tx<'_>, kind: OpKind, blobs: &std::path::Path) -> Result<Reply, EngineError> {
     Ok(match kind {
-        OpKind::Claim { max } => Reply::Claimed(txn::claim::claim(tx, max, blobs)?),
+        OpKind::Claim { max, max_priority } => {
+            Reply::Claimed(txn::claim::claim(tx, max, max_priority, blobs)?)
+        }
         OpKind::Complete {
             job_id,
             token,

@@ -39,9 +39,13 @@ pub(crate) fn promote_due(tx: &mut Tx<'_>) -> Result<usize, EngineError> {
 /// A job that already used `max_attempts` goes to dead letter instead. A
 /// suspect job (one that was leased when a process died) is only handed out
 /// alone, so if it kills the process again no other job is charged for it.
+///
+/// Only jobs whose priority byte is at most `max_priority` are taken, so a
+/// busy engine can look for interactive work without claiming more batch work.
 pub(crate) fn claim(
     tx: &mut Tx<'_>,
     max: usize,
+    max_priority: u8,
     blobs: &Path,
 ) -> Result<Vec<Claimed>, EngineError> {
     promote_due(tx)?;
@@ -55,9 +59,13 @@ pub(crate) fn claim(
         .map(|v| v.value())
         .unwrap_or(1);
     while out.len() < max {
-        let Some(key) = tx.ready.pop_first()?.map(|(k, _)| k.value()) else {
+        let Some(key) = tx.ready.first()?.map(|(k, _)| k.value()) else {
             break;
         };
+        if key.0 > max_priority {
+            break;
+        }
+        tx.ready.remove(key)?;
         let job_id = key.3;
         let Some(mut job) = tx.job(job_id)? else {
             continue;
