@@ -86,13 +86,16 @@ async fn pass(
     let ops = after.commit_ops - before.commit_ops;
     let commit_ns = after.mean_commit.as_nanos() as f64 * after.commits as f64
         - before.mean_commit.as_nanos() as f64 * before.commits as f64;
+    let sync_ns = after.mean_sync.as_nanos() as f64 * after.commits as f64
+        - before.mean_sync.as_nanos() as f64 * before.commits as f64;
     let rate = jobs as f64 / elapsed.as_secs_f64();
     println!(
-        "{label}: {jobs} jobs in {:.2}s = {rate:.0} jobs/s ({} commits, {:.1} ops/commit, mean commit {:?})",
+        "{label}: {jobs} jobs in {:.2}s = {rate:.0} jobs/s ({} commits, {:.1} ops/commit, mean commit {:?} of which redb commit {:?})",
         elapsed.as_secs_f64(),
         commits,
         ops as f64 / commits.max(1) as f64,
-        Duration::from_nanos((commit_ns / commits.max(1) as f64) as u64)
+        Duration::from_nanos((commit_ns / commits.max(1) as f64) as u64),
+        Duration::from_nanos((sync_ns / commits.max(1) as f64) as u64)
     );
     if jobs != 4 * files as u64 {
         return Err(format!("{label}: expected {} jobs, {jobs} done", 4 * files).into());

@@ -472,6 +472,13 @@ impl Engine {
                 .checked_div(metrics.commits)
                 .unwrap_or(0),
         );
+        metrics.mean_sync = Duration::from_nanos(
+            stats
+                .sync_ns
+                .load(Ordering::Relaxed)
+                .checked_div(metrics.commits)
+                .unwrap_or(0),
+        );
         metrics.jobs = self.shared.metrics.snapshot();
         Ok(metrics)
     }

@@ -109,6 +109,8 @@ pub struct Metrics {
     pub commit_ops: u64,
     /// Mean duration of one group commit (apply + fsync).
     pub mean_commit: Duration,
+    /// Of that, the mean time in redb's commit itself (page writes and fsync).
+    pub mean_sync: Duration,
     /// Worker activity of this process.
     pub jobs: JobMetrics,
 }

@@ -92,6 +92,8 @@ pub(crate) struct WriterStats {
     pub(crate) commits: AtomicU64,
     pub(crate) ops: AtomicU64,
     pub(crate) commit_ns: AtomicU64,
+    /// Of `commit_ns`, the time spent in `WriteTransaction::commit` (page writes and fsync).
+    pub(crate) sync_ns: AtomicU64,
 }
 
 /// The handle callers use to reach the writer thread.
@@ -226,7 +228,7 @@ fn run(
         let started = Instant::now();
         let current = graph.read().map(|g| g.clone()).unwrap_or_default();
         let count = batch.len() as u64;
-        apply_batch(&db, &config, &current, &blobs, batch);
+        apply_batch(&db, &config, &current, &blobs, batch, &stats);
         stats.commits.fetch_add(1, Ordering::Relaxed);
         stats.ops.fetch_add(count, Ordering::Relaxed);
         stats.commit_ns.fetch_add(
@@ -249,6 +251,7 @@ fn apply_batch(
     graph: &Graph,
     blobs: &std::path::Path,
     batch: Vec<Op>,
+    stats: &WriterStats,
 ) {
     let (kinds, replies): (Vec<OpKind>, Vec<Responder>) =
         batch.into_iter().map(|op| (op.kind, op.reply)).unzip();
@@ -296,7 +299,13 @@ fn apply_batch(
         let _ = txn.abort();
         return fail_all(batch, message);
     }
-    if let Err(e) = txn.commit() {
+    let sync_started = Instant::now();
+    let committed = txn.commit();
+    stats.sync_ns.fetch_add(
+        u64::try_from(sync_started.elapsed().as_nanos()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+    if let Err(e) = committed {
         return fail_all(batch, e.to_string());
     }
     for (reply, result) in batch.into_iter().zip(results) {

@@ -43,12 +43,14 @@ impl Stage for Effect {
         if self.name == "hash" && input.path.ends_with("poison.png") {
             std::process::abort();
         }
+        // One write call per line: appends from two workers never interleave.
+        let line = format!("{} {}\n", input.asset_id, self.name);
         if let Ok(mut log) = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
         {
-            let _ = writeln!(log, "{} {}", input.asset_id, self.name);
+            let _ = log.write_all(line.as_bytes());
         }
         std::thread::sleep(Duration::from_millis(2));
         let mut out = StageOutput::facts(Value::map([
@@ -235,7 +237,8 @@ fn sigkilled_engines_resume_and_apply_every_job_exactly_once() {
             assert_eq!(facts.get("stage").and_then(Value::as_str), Some(stage));
             assert!(
                 log.contains(&format!("{} {stage}\n", summary.id)),
-                "stage ran at least once"
+                "stage {stage} of asset {} ran at least once; log:\n{log}",
+                summary.id
             );
         }
         let bytes = std::fs::read(&asset.paths[0]).expect("input");

@@ -43,16 +43,18 @@ pub(crate) fn complete(
     output: StoredOutput,
 ) -> Result<Completion, EngineError> {
     let job = fenced(tx, job_id, token)?;
-    let Some(mut asset) = tx.asset(job.asset_id)? else {
-        tx.skip(job_id, &job)?;
-        return Ok(Completion::Skipped);
-    };
-    if matches!(asset.status, AssetStatus::Duplicate(_)) {
-        tx.skip(job_id, &job)?;
-        return Ok(Completion::Skipped);
-    }
+    // Every job of a duplicate or superseded asset was cancelled together with
+    // its lease, so a job that passed the fence belongs to an active asset.
     let mut merged_into = None;
     if let Some(hash) = output.content_hash {
+        let Some(mut asset) = tx.asset(job.asset_id)? else {
+            tx.skip(job_id, &job)?;
+            return Ok(Completion::Skipped);
+        };
+        if asset.status != AssetStatus::Active {
+            tx.skip(job_id, &job)?;
+            return Ok(Completion::Skipped);
+        }
         let owner = tx.hashes.get(hash.as_slice())?.map(|v| v.value());
         let owner_asset = match owner {
             Some(other) if other != job.asset_id => tx.asset(other)?.map(|a| (other, a)),
@@ -60,7 +62,7 @@ pub(crate) fn complete(
         };
         match owner_asset {
             Some((other, other_asset)) if other_asset.status == AssetStatus::Active => {
-                merged_into = Some((other, other_asset));
+                merged_into = Some((other, other_asset, asset));
             }
             _ => {
                 tx.hashes.insert(hash.as_slice(), job.asset_id)?;
@@ -88,7 +90,7 @@ pub(crate) fn complete(
     tx.asset_jobs.remove((job.asset_id, job.stage.as_str()))?;
     tx.count(&job, Some(state::LEASED), Some(state::DONE));
 
-    if let Some((other, other_asset)) = merged_into {
+    if let Some((other, other_asset, asset)) = merged_into {
         merge_duplicate(tx, job.asset_id, asset, other, other_asset)?;
         return Ok(Completion::Duplicate { of: other });
     }
@@ -131,7 +133,7 @@ fn merge_duplicate(
 /// predecessors done for the asset, unless it is done or queued already.
 pub(crate) fn enqueue_dependents(tx: &mut Tx<'_>, job: &JobRecord) -> Result<(), EngineError> {
     let graph = tx.graph;
-    let import_priority = tx.import(job.import_id)?.map(|i| i.priority).unwrap_or(1);
+    let import_priority = tx.import_priority(job.import_id)?;
     for next in graph.dependents(&job.stage) {
         let key = (job.asset_id, next.name.as_str());
         if tx.facts.get(key)?.is_some() || tx.asset_jobs.get(key)?.is_some() {

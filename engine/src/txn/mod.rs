@@ -40,6 +40,8 @@ pub(crate) struct Tx<'t> {
     import_counts: Table<'t, (u64, u8, u8), u64>,
     stage_counts: Table<'t, (&'static str, u8), u64>,
     import_deltas: HashMap<(u64, u8, u8), i64>,
+    /// Import priorities read in this transaction.
+    import_priorities: HashMap<u64, u8>,
     /// Sequences read once per transaction and written back at flush.
     sequences: HashMap<&'static str, u64>,
     stage_deltas: HashMap<(String, u8), i64>,
@@ -72,6 +74,7 @@ impl<'t> Tx<'t> {
             stage_counts: txn.open_table(STAGE_COUNTS)?,
             import_deltas: HashMap::new(),
             sequences: HashMap::new(),
+            import_priorities: HashMap::new(),
             stage_deltas: HashMap::new(),
             now,
             config,
@@ -130,6 +133,16 @@ impl<'t> Tx<'t> {
             Some(bytes) => Ok(Some(decode("imports", bytes.value())?)),
             None => Ok(None),
         }
+    }
+
+    /// The priority of an import (batch if it is unknown).
+    pub(crate) fn import_priority(&mut self, import_id: u64) -> Result<u8, EngineError> {
+        if let Some(&p) = self.import_priorities.get(&import_id) {
+            return Ok(p);
+        }
+        let p = self.import(import_id)?.map(|i| i.priority).unwrap_or(1);
+        self.import_priorities.insert(import_id, p);
+        Ok(p)
     }
 
     pub(crate) fn put_import(
@@ -244,8 +257,8 @@ impl<'t> Tx<'t> {
         Ok(())
     }
 
-    /// Skips every job of `asset_id` that is waiting (ready, delayed or dead).
-    /// A leased job is left to its worker; its completion will be skipped.
+    /// Skips every live job of `asset_id`. A leased job loses its lease, so
+    /// its worker's result is rejected by the fence and never applied.
     pub(crate) fn cancel_asset_jobs(&mut self, asset_id: u64) -> Result<(), EngineError> {
         let live: Vec<u64> = self
             .asset_jobs
@@ -253,10 +266,11 @@ impl<'t> Tx<'t> {
             .map(|entry| entry.map(|(_, v)| v.value()))
             .collect::<Result<_, _>>()?;
         for job_id in live {
-            if self.leases.get(job_id)?.is_some() {
-                continue;
-            }
-            if let Some(record) = self.job(job_id)? {
+            let leased = self.leases.get(job_id)?.is_some();
+            if let Some(mut record) = self.job(job_id)? {
+                if leased {
+                    record.state = state::LEASED;
+                }
                 self.skip(job_id, &record)?;
             }
         }
