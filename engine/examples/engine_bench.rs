@@ -6,7 +6,7 @@
 //! Each file gets four no-op stages over three tiers (4 jobs per file). The
 //! grouped runs process `KILN_BENCH_FILES` files (default 25,000 = 100,000
 //! jobs); the one-commit-per-operation baseline processes
-//! `KILN_BENCH_BASELINE_FILES` (default 2,500 = 10,000 jobs), since at its
+//! `KILN_BENCH_BASELINE_FILES` (default 1,000 = 4,000 jobs), since at its
 //! rate the full set would take minutes; rates are per second either way.
 //! Intake runs before the clock starts: the figure is claim + complete.
 
@@ -105,7 +105,7 @@ async fn pass(
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = env_count("KILN_BENCH_FILES", 25_000);
-    let baseline_files = env_count("KILN_BENCH_BASELINE_FILES", 2_500);
+    let baseline_files = env_count("KILN_BENCH_BASELINE_FILES", 1_000);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -114,7 +114,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             claim_batch: std::env::var("KILN_BENCH_CLAIM")
                 .ok()
                 .and_then(|v| v.parse().ok())
-                .unwrap_or(128),
+                .unwrap_or(Config::default().claim_batch),
             watermark_high: u64::MAX / 2,
             watermark_low: u64::MAX / 4,
             ..Config::default()

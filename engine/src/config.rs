@@ -140,7 +140,9 @@ pub struct Config {
     pub watermark_high: u64,
     /// ...and resumes when it holds fewer than this.
     pub watermark_low: u64,
-    /// Most jobs leased by one claim.
+    /// Most jobs leased by one claim, and most claimed jobs waiting in this
+    /// process. The scheduler keeps fewer when stages are slow: enough for a
+    /// few commits' worth of work.
     pub claim_batch: usize,
     /// How long the writer keeps a group commit open for more operations.
     /// Zero closes each batch with whatever is already queued.
@@ -166,7 +168,7 @@ impl Default for Config {
             clock: Arc::new(SystemClock),
             watermark_high: 10_000,
             watermark_low: 5_000,
-            claim_batch: 128,
+            claim_batch: 512,
             commit_window: Duration::from_micros(500),
             max_commit_ops: 1_000,
             idle_poll: Duration::from_millis(50),

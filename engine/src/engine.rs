@@ -7,22 +7,19 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use kiln_plugin_api::{Stage, StageError, StageInfo, StageOutput};
+use kiln_plugin_api::{Stage, StageInfo};
 use redb::{ReadTransaction, ReadableDatabase, ReadableTable};
 use tokio::sync::watch;
 
-use crate::blobs::write_blob;
 use crate::config::{Config, Priority};
 use crate::error::{EngineError, GraphError};
 use crate::graph::Graph;
-use crate::lease::{ClaimedJob, Completion, Failure, Lease};
 use crate::metrics::{Metrics, MetricsState};
 use crate::progress::{self, Progress};
 use crate::read::{self, AssetDetail, AssetSummary, DeadLetter, RetryingJob, Status};
 use crate::scheduler::Scheduler;
 use crate::store::{self, Store};
-use crate::tables::{ArtifactRecord, STAGE_COUNTS, state};
-use crate::txn::complete::StoredOutput;
+use crate::tables::{STAGE_COUNTS, state};
 use crate::walk;
 use crate::writer::{OpKind, Reply, Writer};
 
@@ -88,7 +85,7 @@ impl Shared {
 /// workers or touches leases. See [`Engine::is_primary`].
 #[derive(Clone)]
 pub struct Engine {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -538,7 +535,7 @@ impl Engine {
         read::retrying(&self.shared.read()?)
     }
 
-    async fn count_op(&self, kind: OpKind) -> Result<u64, EngineError> {
+    pub(crate) async fn count_op(&self, kind: OpKind) -> Result<u64, EngineError> {
         match self.shared.writer.call(kind).await? {
             Reply::Count(n) => {
                 self.shared.wake();
@@ -590,73 +587,5 @@ impl Engine {
             }
             _ => Err(EngineError::Closed),
         }
-    }
-
-    /// Leases up to `max` jobs in claim order without running them: for
-    /// embedders that drive stages themselves, and for tests. Primary only;
-    /// do not mix with [`Engine::start`].
-    pub async fn claim(&self, max: usize) -> Result<Vec<ClaimedJob>, EngineError> {
-        if !self.is_primary() {
-            return Err(EngineError::NotPrimary);
-        }
-        let op = OpKind::Claim {
-            max,
-            max_priority: u8::MAX,
-        };
-        match self.shared.writer.call(op).await? {
-            Reply::Claimed(list) => Ok(list),
-            _ => Err(EngineError::Closed),
-        }
-    }
-
-    /// Records a stage's output for a lease: artifacts are stored in `blobs/`
-    /// first, then facts, lease removal and dependent jobs commit together.
-    /// A lease that is no longer current gives [`EngineError::StaleLease`].
-    pub async fn complete(
-        &self,
-        lease: &Lease,
-        output: StageOutput,
-    ) -> Result<Completion, EngineError> {
-        let mut artifacts = Vec::with_capacity(output.artifacts.len());
-        for artifact in &output.artifacts {
-            artifacts.push(ArtifactRecord {
-                name: artifact.name.clone(),
-                media_type: artifact.media_type.clone(),
-                blob: write_blob(&self.shared.store.blobs, &artifact.bytes)?,
-            });
-        }
-        let op = OpKind::Complete {
-            job_id: lease.job_id,
-            token: lease.token,
-            output: StoredOutput {
-                facts: output.facts,
-                artifacts,
-                content_hash: output.content_hash,
-            },
-        };
-        match self.shared.writer.call(op).await? {
-            Reply::Completed(c) => Ok(c),
-            _ => Err(EngineError::Closed),
-        }
-    }
-
-    /// Records a failed attempt: transient errors retry after backoff,
-    /// permanent ones (or the last attempt) become dead letters.
-    pub async fn fail(&self, lease: &Lease, error: StageError) -> Result<Failure, EngineError> {
-        let op = OpKind::Fail {
-            job_id: lease.job_id,
-            token: lease.token,
-            error,
-        };
-        match self.shared.writer.call(op).await? {
-            Reply::Failed(f) => Ok(f),
-            _ => Err(EngineError::Closed),
-        }
-    }
-
-    /// Gives back leases that were never worked on, refunding their attempt.
-    pub async fn release(&self, leases: &[Lease]) -> Result<u64, EngineError> {
-        let leases = leases.iter().map(|l| (l.job_id, l.token)).collect();
-        self.count_op(OpKind::Release { leases }).await
     }
 }

@@ -57,6 +57,7 @@ mod engine;
 mod error;
 mod graph;
 mod lease;
+mod manual;
 mod metrics;
 pub mod plugin;
 mod progress;

@@ -10,7 +10,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -54,6 +54,38 @@ pub(crate) struct SchedState {
     feeder_wake: tokio::sync::Notify,
     cpu_slots: Mutex<usize>,
     cpu_freed: Condvar,
+    /// Moving average of one stage call, in nanoseconds.
+    job_ns: AtomicU64,
+}
+
+impl SchedState {
+    fn record_job_time(&self, elapsed: Duration) {
+        let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        let old = self.job_ns.load(Ordering::Relaxed);
+        let next = if old == 0 { ns } else { old - old / 8 + ns / 8 };
+        self.job_ns.store(next, Ordering::Relaxed);
+    }
+}
+
+/// How many claimed jobs to keep queued: enough to keep the workers busy for
+/// a few group commits, never more than `claim_batch`. Slow stages thus keep a
+/// short queue (fewer leases held, fewer suspects after a crash, fresher
+/// priorities); fast stages claim in large batches that share commits.
+fn buffer_target(shared: &Shared, state: &SchedState) -> usize {
+    let lanes = shared.config.workers.max(1) + 1;
+    let max = shared.config.claim_batch.max(1);
+    let stats = &shared.writer.stats;
+    let commits = stats.commits.load(Ordering::Relaxed).max(1);
+    let commit_ns = stats.commit_ns.load(Ordering::Relaxed) / commits;
+    let job_ns = state.job_ns.load(Ordering::Relaxed);
+    if job_ns == 0 {
+        return max.min(lanes * 2);
+    }
+    let per_lane = (commit_ns.saturating_mul(4) / job_ns).max(2);
+    let wanted = usize::try_from(per_lane)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(lanes);
+    wanted.clamp(lanes.min(max), max)
 }
 
 /// A running scheduler.
@@ -84,6 +116,7 @@ impl Scheduler {
             feeder_wake: tokio::sync::Notify::new(),
             cpu_slots: Mutex::new(cores),
             cpu_freed: Condvar::new(),
+            job_ns: AtomicU64::new(0),
         });
         let general = shared.config.workers.max(1);
         let mut workers = Vec::with_capacity(general + 1);
@@ -154,11 +187,11 @@ fn queue_len(state: &SchedState) -> usize {
 }
 
 async fn feeder(shared: Arc<Shared>, state: Arc<SchedState>) {
-    let target = shared.config.claim_batch.max(1);
     let idle = shared.config.idle_poll;
     let lane_claim = shared.config.workers.max(1) + 1;
     let mut last_peek = Instant::now();
     while !state.stop.load(Ordering::SeqCst) {
+        let target = buffer_target(&shared, &state);
         let len = queue_len(&state);
         let (max, max_priority) = if len * 2 > target {
             // The queue is full of claimed work; still look for interactive
@@ -170,7 +203,7 @@ async fn feeder(shared: Arc<Shared>, state: Arc<SchedState>) {
             }
             (lane_claim, Priority::Interactive.as_u8())
         } else {
-            (target - len, u8::MAX)
+            (target.saturating_sub(len).max(1), u8::MAX)
         };
         last_peek = Instant::now();
         let claimed = match shared
@@ -241,9 +274,8 @@ fn take_job(state: &SchedState, lane: bool) -> Option<Claimed> {
 }
 
 fn worker(shared: Arc<Shared>, state: Arc<SchedState>, lane: bool) {
-    let refill = shared.config.claim_batch.max(1) / 2;
     while let Some(job) = take_job(&state, lane) {
-        if queue_len(&state) <= refill {
+        if queue_len(&state) * 2 <= buffer_target(&shared, &state) {
             state.feeder_wake.notify_one();
         }
         run_job(&shared, &state, job, lane);
@@ -291,7 +323,10 @@ fn run_job(shared: &Arc<Shared>, state: &Arc<SchedState>, job: Claimed, lane: bo
             } else {
                 Some(entry.exclusive.lock())
             };
-            match catch_unwind(AssertUnwindSafe(|| entry.stage.process(&input))) {
+            let called = Instant::now();
+            let outcome = catch_unwind(AssertUnwindSafe(|| entry.stage.process(&input)));
+            state.record_job_time(called.elapsed());
+            match outcome {
                 Ok(result) => result,
                 Err(panic) => {
                     let message = panic

@@ -59,13 +59,13 @@ pub(crate) fn claim(
         .map(|v| v.value())
         .unwrap_or(1);
     while out.len() < max {
-        let Some(key) = tx.ready.first()?.map(|(k, _)| k.value()) else {
+        let Some(key) = tx.ready.pop_first()?.map(|(k, _)| k.value()) else {
             break;
         };
         if key.0 > max_priority {
+            tx.ready.insert(key, ())?;
             break;
         }
-        tx.ready.remove(key)?;
         let job_id = key.3;
         let Some(mut job) = tx.job(job_id)? else {
             continue;

@@ -141,6 +141,9 @@ pub(crate) fn enqueue_dependents(tx: &mut Tx<'_>, job: &JobRecord) -> Result<(),
         }
         let mut ready = true;
         for before in &next.after {
+            if *before == job.stage {
+                continue;
+            }
             if tx.facts.get((job.asset_id, before.as_str()))?.is_none() {
                 ready = false;
                 break;

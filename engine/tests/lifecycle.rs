@@ -1,0 +1,131 @@
+//! Stopping gracefully, and watching progress.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::write_files;
+use kiln_engine::{Config, Engine, Priority, Until};
+use kiln_plugin_api::{CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, Value};
+
+struct Pause(u64, &'static str, u8, Option<&'static str>);
+
+impl Stage for Pause {
+    fn info(&self) -> StageInfo {
+        let info = StageInfo::new(self.1, 1, self.2).cost(CostClass::Io);
+        match self.3 {
+            Some(a) => info.after([a]),
+            None => info,
+        }
+    }
+
+    fn process(&self, _input: &StageInput) -> Result<StageOutput, StageError> {
+        std::thread::sleep(Duration::from_millis(self.0));
+        Ok(StageOutput::facts(Value::Null))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_finishes_running_jobs_and_releases_the_rest_with_attempts_refunded() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let input = work.path().join("in");
+    write_files(&input, 60);
+    let config = Config {
+        workers: 2,
+        claim_batch: 16,
+        ..Config::default()
+    };
+    let engine = Engine::open(work.path().join("store"), config).expect("open");
+    engine
+        .register_stage(Arc::new(Pause(10, "slow", 1, None)))
+        .expect("register");
+    engine
+        .import_dir(&input, Priority::Batch)
+        .await
+        .expect("import");
+    engine.start().await.expect("start");
+    while engine.status().expect("status").jobs.done < 5 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(
+        engine.status().expect("status").jobs.leased > 0,
+        "work was claimed"
+    );
+    engine.stop().await;
+    let status = engine.status().expect("status");
+    assert_eq!(status.jobs.leased, 0, "no lease left behind");
+    assert!(status.jobs.ready > 0 && status.jobs.done < 60);
+    assert_eq!(status.jobs.ready + status.jobs.done, 60);
+    let claimed = engine.claim(100).await.expect("claim");
+    assert_eq!(claimed.len() as u64, status.jobs.ready);
+    assert!(
+        claimed.iter().all(|c| c.lease.attempt() == 1),
+        "released jobs never ran, so they were not charged an attempt"
+    );
+    engine
+        .release(&claimed.iter().map(|c| c.lease.clone()).collect::<Vec<_>>())
+        .await
+        .expect("release");
+    engine.run_until(Until::Idle).await.expect("finish");
+    assert_eq!(engine.status().expect("status").jobs.done, 60);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_is_published_per_import_and_tier() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let input = work.path().join("in");
+    write_files(&input, 80);
+    let engine = Engine::open(work.path().join("store"), Config::default()).expect("open");
+    engine
+        .register_stage(Arc::new(Pause(3, "one", 1, None)))
+        .expect("register");
+    engine
+        .register_stage(Arc::new(Pause(1, "two", 2, Some("one"))))
+        .expect("register");
+    let mut progress = engine.subscribe();
+    let import = engine
+        .import_dir(&input, Priority::Batch)
+        .await
+        .expect("import");
+    let runner = {
+        let engine = engine.clone();
+        tokio::spawn(async move { engine.run_until(Until::Idle).await })
+    };
+    let mut saw_partial = false;
+    let mut saw_rate = false;
+    loop {
+        if progress.changed().await.is_err() {
+            break;
+        }
+        let snapshot = progress.borrow_and_update().clone();
+        let Some(mine) = snapshot.import(import) else {
+            continue;
+        };
+        if let Some(tier1) = mine.tiers.get(&1) {
+            if tier1.done > 0 && tier1.done < 80 {
+                saw_partial = true;
+            }
+            if tier1.rate > 0.0 && tier1.eta.is_some() {
+                saw_rate = true;
+            }
+        }
+        let finished = mine
+            .tiers
+            .get(&2)
+            .is_some_and(|t| t.done == 80 && t.remaining() == 0);
+        if finished {
+            assert_eq!(mine.tiers[&1].done, 80);
+            assert_eq!(snapshot.tiers[&2].total, 80);
+            break;
+        }
+    }
+    runner.await.expect("join").expect("run");
+    assert!(saw_partial, "progress arrived while the import ran");
+    assert!(saw_rate, "a rate and an ETA were derived");
+    let metrics = engine.metrics().expect("metrics");
+    assert!(metrics.commits > 0 && metrics.jobs.completed >= 160);
+    assert_eq!(metrics.by_stage["two"]["done"], 80);
+    engine.shutdown().await;
+}
