@@ -202,10 +202,13 @@ impl Engine {
         priority: Priority,
     ) -> Result<u64, EngineError> {
         self.validate()?;
-        let path = path.as_ref();
+        // Paths are stored absolute, as folder walks store them, so one file
+        // reached by two spellings is still one file.
+        let path =
+            std::fs::canonicalize(path.as_ref()).unwrap_or_else(|_| path.as_ref().to_path_buf());
         let root = path.to_string_lossy().into_owned();
         let import_id = self.create_import(root, priority, true).await?;
-        let files = vec![walk::entry_for(path)];
+        let files = vec![walk::entry_for(&path)];
         self.shared
             .writer
             .call(OpKind::Intake { import_id, files })

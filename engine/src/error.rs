@@ -64,6 +64,11 @@ pub enum EngineError {
         /// The cause.
         source: std::io::Error,
     },
+    /// Another process holds the store in a mode that excludes this one.
+    #[error(
+        "the store at {0} is open in another process that does not share it (opened with Sharing::Exclusive); close that process or open both with Sharing::MultiProcess"
+    )]
+    StoreInUse(PathBuf),
     /// The redb database failed.
     #[error("store database error: {0}; if it persists, check free disk space")]
     Database(#[from] redb::Error),

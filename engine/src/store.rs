@@ -53,9 +53,16 @@ pub(crate) fn open(dir: &Path, config: &Config) -> Result<Store, EngineError> {
         Sharing::MultiProcess => ConcurrencyMode::MultiWriter,
         Sharing::Exclusive => ConcurrencyMode::ExclusiveWriter,
     };
-    let db = Builder::new()
+    let db = match Builder::new()
         .set_concurrency_mode(mode)
-        .create(dir.join(DATABASE_FILE))?;
+        .create(dir.join(DATABASE_FILE))
+    {
+        Ok(db) => db,
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+            return Err(EngineError::StoreInUse(dir.to_path_buf()));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut txn = db.begin_write()?;
     txn.set_durability(Durability::Immediate)
         .map_err(redb::Error::from)?;

@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::{Recorder, three_tier, write_files};
 use kiln_engine::{AssetState, Config, Engine, Priority, StageState, Until};
 use kiln_plugin_api::{StageInfo, Value};
@@ -295,5 +293,21 @@ fn the_graph_is_validated_with_clear_errors() {
     assert!(err.to_string().contains("tier"), "{err}");
     let names: Vec<String> = engine.stages().into_iter().map(|s| s.name).collect();
     assert_eq!(names, ["a", "b", "high", "low"]);
-    let _ = Arc::new(());
+}
+
+#[test]
+fn an_exclusive_store_refuses_a_second_opener_with_a_clear_error() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let exclusive = Config {
+        sharing: kiln_engine::Sharing::Exclusive,
+        ..Config::default()
+    };
+    let first = Engine::open(work.path(), exclusive.clone()).expect("open");
+    assert!(first.is_primary());
+    let err = Engine::open(work.path(), exclusive).expect_err("second opener");
+    assert!(
+        matches!(err, kiln_engine::EngineError::StoreInUse(_)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("MultiProcess"), "{err}");
 }
