@@ -325,6 +325,35 @@ fn application_json_formats() {
         (Some(6_952_411_511_246_973_023), Some(768), Some(1280))
     );
     assert_eq!(g.loras.expect("loras")[0].name, "add.safetensors");
+
+    // Easy Diffusion: one text chunk per parameter.
+    let chunks: Vec<PngChunk> = [
+        ("prompt", "a lighthouse"),
+        ("negative_prompt", "people"),
+        ("seed", "1234"),
+        ("num_inference_steps", "25"),
+        ("guidance_scale", "7.5"),
+        ("sampler_name", "euler_a"),
+        ("width", "768"),
+        ("height", "512"),
+        ("use_stable_diffusion_model", "sd-v1-5"),
+        ("use_lora_model", "ink,paper"),
+        ("lora_alpha", "0.5,0.25"),
+    ]
+    .iter()
+    .map(|(k, v)| embed::text_chunk(k, v).expect("text"))
+    .collect();
+    let g = read(&embed::insert_png_chunks(&png(), &chunks).expect("insert")).generation;
+    assert_eq!(g.generator.as_deref(), Some("easy-diffusion"));
+    assert_eq!((g.seed, g.steps, g.cfg), (Some(1234), Some(25), Some(7.5)));
+    assert_eq!((g.model.as_deref(), g.width), (Some("sd-v1-5"), Some(768)));
+    let loras: Vec<_> = g
+        .loras
+        .iter()
+        .flatten()
+        .map(|l| (l.name.as_str(), l.strength))
+        .collect();
+    assert_eq!(loras, [("ink", Some(0.5)), ("paper", Some(0.25))]);
 }
 
 #[test]
@@ -372,4 +401,36 @@ fn c2pa_only_and_exif_summary() {
     );
     assert!(x.generation.generator.is_none());
     assert_eq!(x.pixel_size, Some((5, 3)));
+}
+
+#[test]
+fn loader_nodes_that_encode_prompts_and_apply_loras() {
+    let graph = json!({
+        "1": {"class_type": "Efficient Loader", "inputs": {"ckpt_name": "dream.safetensors", "clip_skip": -2, "lora_name": "ink.safetensors", "lora_model_strength": 0.6,
+            "positive": "a castle", "negative": "fog", "empty_latent_width": 640, "empty_latent_height": 896, "batch_size": 1}},
+        "2": {"class_type": "KSampler (Efficient)", "inputs": {"model": ["1", 0], "positive": ["1", 1], "negative": ["1", 2], "latent_image": ["1", 3], "seed": 5, "steps": 22, "cfg": 6.0, "sampler_name": "euler", "scheduler": "normal", "denoise": 1.0}},
+        "3": {"class_type": "ImageBlend", "inputs": {"image1": ["2", 5], "image2": ["2", 5], "blend_factor": 0.5}},
+        "4": {"class_type": "SaveImage", "inputs": {"filename_prefix": "castle", "images": ["3", 0]}}
+    });
+    let g = read(&embed::insert_png_text(&png(), "prompt", &graph.to_string()).expect("insert"))
+        .generation;
+    assert_eq!(
+        (g.positive_prompt.as_deref(), g.negative_prompt.as_deref()),
+        (Some("a castle"), Some("fog"))
+    );
+    assert_eq!(
+        (g.seed, g.steps, g.width, g.height),
+        (Some(5), Some(22), Some(640), Some(896))
+    );
+    assert_eq!(
+        (g.model.as_deref(), g.clip_skip),
+        (Some("dream.safetensors"), Some(2))
+    );
+    let loras: Vec<_> = g
+        .loras
+        .iter()
+        .flatten()
+        .map(|l| (l.name.as_str(), l.strength))
+        .collect();
+    assert_eq!(loras, [("ink.safetensors", Some(0.6))]);
 }

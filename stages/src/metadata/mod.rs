@@ -103,6 +103,11 @@ pub enum ExtractError {
     Io(#[from] std::io::Error),
 }
 
+/// The most pixels decoded to look for stealth metadata: generator outputs
+/// are a few megapixels; a larger image without metadata is a photo or a
+/// bomb, not worth a full decode in an I/O-bound stage.
+const MAX_STEALTH_PIXELS: u64 = 16 << 20;
+
 /// The largest file decoded to look for stealth metadata.
 const MAX_STEALTH_FILE: u64 = 256 << 20;
 
@@ -158,7 +163,17 @@ pub fn extract_from_reader<R: Read + Seek>(
     let pixel_width = found.pixel_size.map(|(w, _)| w);
     let mut generation = formats::interpret(&found.texts, file_name, pixel_width, &mut problems);
     if generation.generator.is_none() && found.has_alpha && found.c2pa.is_none() {
-        match read_stealth(source) {
+        let pixels = found
+            .pixel_size
+            .map_or(u64::MAX, |(w, h)| u64::from(w) * u64::from(h));
+        let outcome = if pixels <= MAX_STEALTH_PIXELS {
+            read_stealth(source)
+        } else {
+            Err(format!(
+                "{pixels} pixels is more than the {MAX_STEALTH_PIXELS} decoded to look for stealth metadata; not looked for"
+            ))
+        };
+        match outcome {
             Ok(Some(text)) => {
                 found.texts.push(container::RawText {
                     key: "stealth:alpha".to_owned(),

@@ -241,3 +241,24 @@ pub(crate) fn civitai_extra(text_value: &str) -> Option<Generation> {
     let map = json::parse_object(text_value)?;
     Some(map_common(&map))
 }
+
+/// Easy Diffusion parameters, one text value per key.
+pub(crate) fn easy_diffusion(map: &Map<String, Value>) -> Generation {
+    let mut g = labelled(map_common(map), "easy-diffusion", "easy-diffusion-chunks");
+    g.model = text(map.get("use_stable_diffusion_model"));
+    let names = text(map.get("use_lora_model")).unwrap_or_default();
+    let weights = text(map.get("lora_alpha")).unwrap_or_default();
+    let mut weights = weights.split(',').map(|w| w.trim().parse::<f64>().ok());
+    g.loras = Some(
+        names
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty() && *n != "None")
+            .map(|name| crate::metadata::model::Lora {
+                name: name.to_owned(),
+                strength: weights.next().flatten(),
+            })
+            .collect(),
+    );
+    g
+}

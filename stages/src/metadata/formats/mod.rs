@@ -208,6 +208,9 @@ fn application_format(texts: &Texts<'_>, objects: &JsonCache) -> Option<Generati
     if let Some(map) = objects.get_entry(texts.chunk("generation_data")) {
         return Some(apps::tensorart(map));
     }
+    if let Some(g) = key_per_chunk(texts) {
+        return Some(g);
+    }
     let fooocus = texts.chunk("fooocus_scheme").is_some();
     let parameters = objects.get_entry(texts.chunk("parameters"))?;
     if comfy::is_graph(parameters) {
@@ -250,4 +253,20 @@ fn novelai(texts: &Texts<'_>, objects: &JsonCache) -> Option<Generation> {
         description.as_deref(),
         source.as_deref(),
     ))
+}
+
+/// Easy Diffusion writes one PNG text chunk per parameter (`prompt`,
+/// `num_inference_steps`, `use_stable_diffusion_model`, …).
+fn key_per_chunk(texts: &Texts<'_>) -> Option<Generation> {
+    texts.chunk("use_stable_diffusion_model")?;
+    let map: Map<String, Value> = texts
+        .entries
+        .iter()
+        .filter_map(|e| {
+            let (kind, key) = e.key.split_once(':')?;
+            matches!(kind, "tEXt" | "iTXt" | "zTXt")
+                .then(|| (key.to_owned(), Value::String(e.text.clone())))
+        })
+        .collect();
+    Some(apps::easy_diffusion(&map))
 }

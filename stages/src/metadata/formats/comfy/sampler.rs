@@ -23,19 +23,22 @@ pub(super) struct Pass<'a> {
     pub(super) latent: Option<&'a Value>,
 }
 
-/// Inputs along which images and latents flow from a sampler to an output.
-const FLOW_INPUTS: [&str; 10] = [
-    "images",
+/// Input name prefixes along which images and latents flow from a sampler
+/// to an output (`image`, `images`, `image1`, `samples`, `latent_image`, …).
+const FLOW_PREFIXES: [&str; 7] = [
     "image",
     "samples",
     "pixels",
     "latent",
-    "latent_image",
-    "latents",
     "upscale_model",
     "input",
     "source",
 ];
+
+fn is_flow_input(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    FLOW_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+}
 
 /// Whether a node samples a latent (as opposed to a detailer or an upscaler
 /// that works on images).
@@ -76,11 +79,13 @@ impl<'a> Graph<'a> {
             if let Some(factor) = node.input("scale_by").and_then(|v| self.number(v, 0)) {
                 scale = scale.or(Some(factor));
             }
-            for name in FLOW_INPUTS {
-                if let Some(next) = node.input(name) {
-                    queue.push_back(next);
-                }
-            }
+            let mut flow: Vec<(&String, &'a Value)> = node
+                .inputs
+                .iter()
+                .filter(|(name, value)| is_flow_input(name) && !value.is_null())
+                .collect();
+            flow.sort_by_key(|(name, _)| natural_key(name));
+            queue.extend(flow.into_iter().map(|(_, value)| value));
         }
         (None, upscaler, scale)
     }
@@ -162,9 +167,11 @@ impl<'a> Graph<'a> {
             if !seen.insert(node.id) {
                 return self.too_deep();
             }
-            if node.class_has("lora") {
+            // Loaders such as Efficient Loader apply a LoRA themselves.
+            if node.class_has("lora") || node.inputs.contains_key("lora_name") {
                 self.collect_loras(node, loras, 0);
-            } else if let Some((_, name)) = node.first_input(&[
+            }
+            if let Some((_, name)) = node.first_input(&[
                 "ckpt_name",
                 "unet_name",
                 "base_ckpt_name",

@@ -243,6 +243,14 @@ impl<'a> Graph<'a> {
         {
             return self.prompt(if slot == 0 { pos } else { neg }, depth + 1);
         }
+        // Loaders that encode their own prompts (Efficient Loader) output
+        // the positive conditioning before the negative one.
+        if let (Some(Value::String(pos)), Some(Value::String(neg))) =
+            (node.input("positive"), node.input("negative"))
+        {
+            let text = if slot >= 2 { neg } else { pos };
+            return Some(Prompt::Text(text.clone(), node.id.to_owned()));
+        }
         if let Some((_, input)) = node.first_input(&TEXT_INPUTS) {
             return self
                 .text(input, depth + 1)
@@ -263,6 +271,9 @@ impl<'a> Graph<'a> {
     /// upstream (through LoRA loaders and other CLIP pass-throughs).
     pub(super) fn clip_skip(&self, encoder: &str) -> Option<u64> {
         let node = self.nodes().find(|n| n.id == encoder).copied()?;
+        if let Some(skip) = node.input("clip_skip").and_then(|v| self.number(v, 0)) {
+            return (skip != 0.0).then_some(skip.abs() as u64);
+        }
         let (_, mut clip) = node.first_input(&["clip", "opt_clip"])?;
         for _ in 0..MAX_DEPTH {
             let (node, _) = self.follow(clip)?;
@@ -289,7 +300,9 @@ impl<'a> Graph<'a> {
             if node.inputs.contains_key("pixels") || node.class_has("LoadImage") {
                 return None;
             }
-            if let (Some(w), Some(h)) = (node.input("width"), node.input("height")) {
+            let width = node.first_input(&["width", "empty_latent_width"]);
+            let height = node.first_input(&["height", "empty_latent_height"]);
+            if let (Some((_, w)), Some((_, h))) = (width, height) {
                 return Some((self.integer(w, 0)?, self.integer(h, 0)?));
             }
             if let Some((_, dims)) = node.first_input(&["dimensions", "resolution", "size"])
