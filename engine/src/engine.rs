@@ -112,7 +112,7 @@ impl Engine {
             graph.clone(),
             store.blobs.clone(),
         );
-        let primary = store.lock.is_some();
+        let primary = store.holds_lock();
         let (progress, _) = watch::channel(Progress::default());
         let shared = Arc::new(Shared {
             store,
@@ -134,7 +134,21 @@ impl Engine {
 
     /// Whether this handle holds the engine lock (may run workers).
     pub fn is_primary(&self) -> bool {
-        self.shared.store.lock.is_some()
+        self.shared.store.holds_lock()
+    }
+
+    /// Makes a client handle the primary if the process that held the engine
+    /// lock has gone: takes the lock and reclaims the leases it left. Returns
+    /// whether this handle is the primary now.
+    pub async fn try_promote(&self) -> Result<bool, EngineError> {
+        if self.is_primary() {
+            return Ok(true);
+        }
+        if !self.shared.store.try_lock_engine()? {
+            return Ok(false);
+        }
+        self.shared.writer.call(OpKind::ReclaimAll).await?;
+        Ok(true)
     }
 
     /// The store directory.
@@ -389,10 +403,23 @@ impl Engine {
     }
 
     /// Runs the workers until `until` holds, then stops them (see
-    /// [`Engine::stop`]). On a client handle it only waits.
+    /// [`Engine::stop`]). On a client handle it waits for the primary of
+    /// another process to do the work, and becomes the primary itself (see
+    /// [`Engine::try_promote`]) if that process exits first.
     pub async fn run_until(&self, until: Until) -> Result<(), EngineError> {
         if !self.is_primary() {
-            return self.wait_until(until).await;
+            // Wait for the primary, and take over if it goes away first.
+            let mut commits = self.shared.writer.commits.subscribe();
+            let poll = self.shared.config.idle_poll.max(Duration::from_millis(5));
+            loop {
+                if self.reached(&until)? {
+                    return Ok(());
+                }
+                if self.try_promote().await? {
+                    break;
+                }
+                let _ = tokio::time::timeout(poll, commits.changed()).await;
+            }
         }
         self.start().await?;
         let result = self.wait_until(until).await;

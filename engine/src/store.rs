@@ -2,7 +2,7 @@
 
 use std::fs::{self, File, TryLockError};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use redb::{Builder, ConcurrencyMode, Database, Durability};
 
@@ -26,8 +26,45 @@ pub(crate) struct Store {
     pub(crate) db: Arc<Database>,
     pub(crate) dir: PathBuf,
     pub(crate) blobs: PathBuf,
-    /// Held by the primary for as long as it lives; `None` for a client.
-    pub(crate) lock: Option<File>,
+    /// The engine lock, held by the primary for as long as it lives; `None`
+    /// for a client, which may take it later (see `try_lock_engine`).
+    pub(crate) lock: Mutex<Option<File>>,
+}
+
+impl Store {
+    /// Whether this process holds the engine lock.
+    pub(crate) fn holds_lock(&self) -> bool {
+        self.lock.lock().map(|l| l.is_some()).unwrap_or(false)
+    }
+
+    /// Takes the engine lock if no other process holds it. Returns whether
+    /// this process holds it now.
+    pub(crate) fn try_lock_engine(&self) -> Result<bool, EngineError> {
+        let mut slot = self.lock.lock().map_err(|_| EngineError::Closed)?;
+        if slot.is_some() {
+            return Ok(true);
+        }
+        *slot = take_lock(&self.dir)?;
+        Ok(slot.is_some())
+    }
+}
+
+fn take_lock(dir: &Path) -> Result<Option<File>, EngineError> {
+    let dir_error = |source| EngineError::StoreDir {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))
+        .map_err(dir_error)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(TryLockError::WouldBlock) => Ok(None),
+        Err(TryLockError::Error(e)) => Err(dir_error(e)),
+    }
 }
 
 pub(crate) fn open(dir: &Path, config: &Config) -> Result<Store, EngineError> {
@@ -38,17 +75,7 @@ pub(crate) fn open(dir: &Path, config: &Config) -> Result<Store, EngineError> {
     fs::create_dir_all(dir).map_err(dir_error)?;
     let blobs = dir.join(BLOBS_DIR);
     fs::create_dir_all(&blobs).map_err(dir_error)?;
-    let lock_file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join(LOCK_FILE))
-        .map_err(dir_error)?;
-    let lock = match lock_file.try_lock() {
-        Ok(()) => Some(lock_file),
-        Err(TryLockError::WouldBlock) => None,
-        Err(TryLockError::Error(e)) => return Err(dir_error(e)),
-    };
+    let lock = take_lock(dir)?;
     let mode = match config.sharing {
         Sharing::MultiProcess => ConcurrencyMode::MultiWriter,
         Sharing::Exclusive => ConcurrencyMode::ExclusiveWriter,
@@ -87,6 +114,6 @@ pub(crate) fn open(dir: &Path, config: &Config) -> Result<Store, EngineError> {
         db: Arc::new(db),
         dir: dir.to_path_buf(),
         blobs,
-        lock,
+        lock: Mutex::new(lock),
     })
 }

@@ -192,5 +192,29 @@ async fn a_second_process_reads_and_gets_an_urgent_file_done_during_a_batch() {
     let done = client.status().expect("status");
     assert_eq!(done.jobs.done, 251 * 2);
     assert_eq!(done.jobs.leased, 0, "the primary released everything");
+
+    // With the primary gone, a client that runs takes over the engine.
+    let late = work.path().join("late.png");
+    std::fs::write(&late, "late").expect("write");
+    let import = client
+        .submit_file(&late, Priority::Batch)
+        .await
+        .expect("submit");
+    client
+        .run_until(Until::Tier {
+            tier: 2,
+            imports: Some(vec![import]),
+        })
+        .await
+        .expect("run after promotion");
+    assert!(client.is_primary(), "the client became the primary");
+    let id = client
+        .asset_by_path(&late)
+        .expect("lookup")
+        .expect("late asset");
+    assert_eq!(
+        client.asset(id).expect("show").expect("asset").state.name(),
+        "done"
+    );
     client.shutdown().await;
 }
