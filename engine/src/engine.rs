@@ -106,12 +106,7 @@ impl Engine {
         let store = store::open(dir.as_ref(), &config)?;
         let config = Arc::new(config);
         let graph = Arc::new(RwLock::new(Arc::new(Graph::default())));
-        let writer = Writer::start(
-            store.db.clone(),
-            config.clone(),
-            graph.clone(),
-            store.blobs.clone(),
-        );
+        let writer = Writer::start(store.db.clone(), config.clone(), graph.clone());
         let primary = store.holds_lock();
         let (progress, _) = watch::channel(Progress::default());
         let shared = Arc::new(Shared {

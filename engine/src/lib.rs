@@ -56,6 +56,7 @@ mod config;
 mod engine;
 mod error;
 mod graph;
+mod input;
 mod lease;
 mod manual;
 mod metrics;

@@ -5,6 +5,8 @@
 
 use kiln_plugin_api::{StageError, StageOutput};
 
+use redb::ReadableDatabase;
+
 use crate::blobs::write_blob;
 use crate::engine::Engine;
 use crate::error::EngineError;
@@ -26,7 +28,11 @@ impl Engine {
             max_priority: u8::MAX,
         };
         match self.shared.writer.call(op).await? {
-            Reply::Claimed(list) => Ok(list),
+            Reply::Claimed(mut list) => {
+                let txn = self.shared.store.db.begin_read()?;
+                crate::input::fill_inputs(&txn, &self.shared.store.blobs, &mut list)?;
+                Ok(list)
+            }
             _ => Err(EngineError::Closed),
         }
     }

@@ -19,13 +19,18 @@ use kiln_plugin_api::{CostClass, StageError};
 
 use crate::blobs::write_blob;
 use crate::config::Priority;
+use redb::ReadableDatabase;
+
 use crate::engine::Shared;
+use crate::error::EngineError;
+use crate::input::fill_inputs;
 use crate::lease::Claimed;
 use crate::tables::ArtifactRecord;
 use crate::txn::complete::StoredOutput;
 use crate::writer::{OpKind, Reply};
 
-struct Queued(Claimed);
+/// A claimed job with the outcome of reading its input.
+struct Queued(Claimed, Result<(), String>);
 
 impl PartialEq for Queued {
     fn eq(&self, other: &Self) -> bool {
@@ -169,7 +174,7 @@ impl Scheduler {
         let leftover: Vec<(u64, u64)> = match self.state.queue.lock() {
             Ok(mut q) => q
                 .drain()
-                .map(|Reverse(Queued(c))| (c.lease.job_id, c.lease.token))
+                .map(|Reverse(Queued(c, _))| (c.lease.job_id, c.lease.token))
                 .collect(),
             Err(_) => Vec::new(),
         };
@@ -218,13 +223,14 @@ async fn feeder(shared: Arc<Shared>, state: Arc<SchedState>) {
                 continue;
             }
         };
+        let claimed = fill(&shared, claimed).await;
         if claimed.is_empty() {
             if max_priority == u8::MAX {
                 let _ = tokio::time::timeout(idle, state.feeder_wake.notified()).await;
             }
             continue;
         }
-        let suspect = claimed.iter().any(|c| c.lease.suspect);
+        let suspect = claimed.iter().any(|c| c.0.lease.suspect);
         if suspect {
             // A job that was running when a process died runs alone.
             wait_drained(&state).await;
@@ -232,7 +238,7 @@ async fn feeder(shared: Arc<Shared>, state: Arc<SchedState>) {
         shared.metrics.claimed(claimed.len());
         if let Ok(mut q) = state.queue.lock() {
             for c in claimed {
-                q.push(Reverse(Queued(c)));
+                q.push(Reverse(c));
             }
         }
         state.queue_changed.notify_all();
@@ -240,6 +246,30 @@ async fn feeder(shared: Arc<Shared>, state: Arc<SchedState>) {
             wait_drained(&state).await;
         }
     }
+}
+
+/// Reads the inputs of freshly claimed jobs in one read transaction, off the
+/// writer thread and off the async threads.
+async fn fill(shared: &Arc<Shared>, claimed: Vec<Claimed>) -> Vec<Queued> {
+    if claimed.is_empty() {
+        return Vec::new();
+    }
+    let reader = shared.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        let mut claimed = claimed;
+        let filled = reader
+            .store
+            .db
+            .begin_read()
+            .map_err(EngineError::from)
+            .and_then(|txn| fill_inputs(&txn, &reader.store.blobs, &mut claimed))
+            .map_err(|e| e.to_string());
+        claimed
+            .into_iter()
+            .map(|c| Queued(c, filled.clone()))
+            .collect::<Vec<_>>()
+    });
+    task.await.unwrap_or_default()
 }
 
 async fn wait_drained(state: &SchedState) {
@@ -250,7 +280,7 @@ async fn wait_drained(state: &SchedState) {
     }
 }
 
-fn take_job(state: &SchedState, lane: bool) -> Option<Claimed> {
+fn take_job(state: &SchedState, lane: bool) -> Option<Queued> {
     let mut q = state.queue.lock().ok()?;
     loop {
         if state.stop.load(Ordering::SeqCst) {
@@ -261,7 +291,7 @@ fn take_job(state: &SchedState, lane: bool) -> Option<Claimed> {
             None => false,
         };
         if fits {
-            let Reverse(Queued(job)) = q.pop()?;
+            let Reverse(job) = q.pop()?;
             state.in_flight.fetch_add(1, Ordering::SeqCst);
             return Some(job);
         }
@@ -302,16 +332,23 @@ fn cpu_slot(state: &SchedState) -> Option<CpuSlot<'_>> {
     Some(CpuSlot(state))
 }
 
-fn run_job(shared: &Arc<Shared>, state: &Arc<SchedState>, job: Claimed, lane: bool) {
+fn run_job(shared: &Arc<Shared>, state: &Arc<SchedState>, job: Queued, lane: bool) {
     let started = Instant::now();
-    let Claimed { lease, input } = job;
+    let Queued(Claimed { lease, input }, filled) = job;
     let graph = shared.graph();
-    let result = match graph.get(&lease.stage) {
-        None => Err(StageError::permanent(format!(
+    let entry = match filled {
+        Ok(()) => graph.get(&lease.stage),
+        Err(_) => None,
+    };
+    let result = match (entry, filled) {
+        (_, Err(e)) => Err(StageError::transient(format!(
+            "cannot read the asset's earlier facts: {e}"
+        ))),
+        (None, Ok(())) => Err(StageError::permanent(format!(
             "stage `{}` is not registered in this engine; register it and retry the dead letter",
             lease.stage
         ))),
-        Some(entry) => {
+        (Some(entry), Ok(())) => {
             // The lane may exceed the CPU limit by one so urgent work never waits.
             let _slot = if entry.info.cost == CostClass::Cpu && !lane {
                 cpu_slot(state)

@@ -6,7 +6,6 @@
 //! each caller. So no caller ever sees a state that is not on disk, and one
 //! fsync is shared by hundreds of claims and completions.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, RwLock};
@@ -111,7 +110,6 @@ impl Writer {
         db: Arc<Database>,
         config: Arc<Config>,
         graph: Arc<RwLock<Arc<Graph>>>,
-        blobs: PathBuf,
     ) -> Writer {
         let (sender, receiver) = mpsc::channel();
         let stats = Arc::new(WriterStats::default());
@@ -121,15 +119,7 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("kiln-writer".into())
             .spawn(move || {
-                run(
-                    db,
-                    config,
-                    graph,
-                    blobs,
-                    receiver,
-                    thread_stats,
-                    thread_commits,
-                );
+                run(db, config, graph, receiver, thread_stats, thread_commits);
             })
             .ok();
         Writer {
@@ -200,7 +190,6 @@ fn run(
     db: Arc<Database>,
     config: Arc<Config>,
     graph: Arc<RwLock<Arc<Graph>>>,
-    blobs: PathBuf,
     receiver: Receiver<Op>,
     stats: Arc<WriterStats>,
     commits: watch::Sender<u64>,
@@ -228,7 +217,7 @@ fn run(
         let started = Instant::now();
         let current = graph.read().map(|g| g.clone()).unwrap_or_default();
         let count = batch.len() as u64;
-        apply_batch(&db, &config, &current, &blobs, batch, &stats);
+        apply_batch(&db, &config, &current, batch, &stats);
         stats.commits.fetch_add(1, Ordering::Relaxed);
         stats.ops.fetch_add(count, Ordering::Relaxed);
         stats.commit_ns.fetch_add(
@@ -245,14 +234,7 @@ fn is_clean_rejection(error: &EngineError) -> bool {
     matches!(error, EngineError::StaleLease(_) | EngineError::Graph(_))
 }
 
-fn apply_batch(
-    db: &Database,
-    config: &Config,
-    graph: &Graph,
-    blobs: &std::path::Path,
-    batch: Vec<Op>,
-    stats: &WriterStats,
-) {
+fn apply_batch(db: &Database, config: &Config, graph: &Graph, batch: Vec<Op>, stats: &WriterStats) {
     let (kinds, replies): (Vec<OpKind>, Vec<Responder>) =
         batch.into_iter().map(|op| (op.kind, op.reply)).unzip();
     let batch = replies;
@@ -277,7 +259,7 @@ fn apply_batch(
         match Tx::open(&txn, now, config, graph) {
             Ok(mut tx) => {
                 for kind in kinds {
-                    let result = apply_one(&mut tx, kind, blobs);
+                    let result = apply_one(&mut tx, kind);
                     if let Err(e) = &result
                         && !is_clean_rejection(e)
                     {
@@ -313,10 +295,10 @@ fn apply_batch(
     }
 }
 
-fn apply_one(tx: &mut Tx<'_>, kind: OpKind, blobs: &std::path::Path) -> Result<Reply, EngineError> {
+fn apply_one(tx: &mut Tx<'_>, kind: OpKind) -> Result<Reply, EngineError> {
     Ok(match kind {
         OpKind::Claim { max, max_priority } => {
-            Reply::Claimed(txn::claim::claim(tx, max, max_priority, blobs)?)
+            Reply::Claimed(txn::claim::claim(tx, max, max_priority)?)
         }
         OpKind::Complete {
             job_id,

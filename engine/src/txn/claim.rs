@@ -1,17 +1,13 @@
 //! Claiming (leasing) jobs, reclaiming a dead process's leases, releasing unstarted ones.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
 use kiln_plugin_api::StageInput;
 use redb::ReadableTable;
 
 use super::Tx;
-use crate::blobs::blob_path;
 use crate::config::Priority;
 use crate::error::EngineError;
 use crate::lease::{Claimed, Lease};
-use crate::tables::{self, FactRecord, decode, state};
+use crate::tables::{self, state};
 
 /// Moves retries whose time has come from DELAYED back to READY.
 pub(crate) fn promote_due(tx: &mut Tx<'_>) -> Result<usize, EngineError> {
@@ -46,7 +42,6 @@ pub(crate) fn claim(
     tx: &mut Tx<'_>,
     max: usize,
     max_priority: u8,
-    blobs: &Path,
 ) -> Result<Vec<Claimed>, EngineError> {
     promote_due(tx)?;
     let mut out = Vec::new();
@@ -86,7 +81,9 @@ pub(crate) fn claim(
         job.attempts += 1;
         tx.leases.insert(job_id, (token, tx.now, job.attempts))?;
         tx.count(&job, Some(state::READY), Some(state::LEASED));
-        let input = build_input(tx, job.asset_id, &job.path, blobs)?;
+        // The rest of the input (facts, hash, proxy) is read by the worker,
+        // off the writer thread, once this claim is committed.
+        let input = StageInput::for_path(job.asset_id, job.path.as_str());
         out.push(Claimed {
             lease: Lease {
                 job_id,
@@ -108,43 +105,6 @@ pub(crate) fn claim(
     }
     tx.sequence_at_least(tables::meta::NEXT_TOKEN, token);
     Ok(out)
-}
-
-/// Builds what a stage is given: path, content hash, proxy and earlier facts.
-fn build_input(
-    tx: &Tx<'_>,
-    asset_id: u64,
-    path: &str,
-    blobs: &Path,
-) -> Result<StageInput, EngineError> {
-    let mut input = StageInput::for_path(asset_id, path);
-    if let Some(asset) = tx.asset(asset_id)? {
-        if let Some(first) = asset.paths.first() {
-            input.path = first.clone();
-        }
-        input.content_hash = asset.content_hash;
-    }
-    let mut facts = BTreeMap::new();
-    for entry in tx
-        .facts
-        .range((asset_id, "")..(asset_id.saturating_add(1), ""))?
-    {
-        let (key, value) = entry?;
-        let stage = key.value().1.to_owned();
-        let record: FactRecord = decode("facts", value.value())?;
-        for artifact in &record.artifacts {
-            if artifact.name == kiln_plugin_api::PROXY_ARTIFACT {
-                input.proxy_path = Some(
-                    blob_path(blobs, &artifact.blob)
-                        .to_string_lossy()
-                        .into_owned(),
-                );
-            }
-        }
-        facts.insert(stage, record.facts);
-    }
-    input.facts = facts;
-    Ok(input)
 }
 
 /// Puts back every lease held by a process that is gone, marking the jobs suspect.
