@@ -8,3 +8,4 @@
 pub use kiln_engine as engine;
 pub use kiln_plugin_api as plugin_api;
 pub use kiln_stages as stages;
+pub mod corpus;

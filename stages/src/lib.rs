@@ -1,4 +1,6 @@
 //! kiln's built-in stages: hash and thumbnail (tier 1), metadata (tier 2).
 #![deny(missing_docs)]
 
+pub mod hash;
 pub mod metadata;
+pub mod thumbnail;

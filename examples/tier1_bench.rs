@@ -1,0 +1,223 @@
+//! Tier-1 benchmark: how close does making a folder browsable (hash +
+//! thumbnail + proxy) come to the cost of only decoding its images?
+//!
+//! ```text
+//! cargo run --release --example tier1_bench -- [dir] [--files N] [--threads T]
+//! ```
+//!
+//! With `dir`, the corpus cycles its PNG files (each copy made unique by one
+//! text chunk); without it, real-size images are generated. Both passes use
+//! the same thread count and run on a warm page cache, twice each,
+//! interleaved; the best time of each is reported. The last line is
+//! `files=<N> tier1_s=<T> decode_floor_s=<F> ratio=<T/F>`.
+
+use kiln::corpus::{self, GeneratedKind};
+use kiln::plugin_api::{Stage, StageInput};
+use kiln::stages::hash::HashStage;
+use kiln::stages::thumbnail::ThumbnailStage;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Passes of each kind, interleaved; the best of each is kept.
+const ROUNDS: usize = 3;
+
+struct Args {
+    dir: Option<PathBuf>,
+    files: usize,
+    threads: usize,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        dir: None,
+        files: 500,
+        threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--files" => args.files = number(it.next(), "--files")?,
+            "--threads" => args.threads = number(it.next(), "--threads")?.max(1),
+            flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
+            dir => args.dir = Some(PathBuf::from(dir)),
+        }
+    }
+    Ok(args)
+}
+
+fn number(value: Option<String>, flag: &str) -> Result<usize, String> {
+    value
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("{flag} needs a number"))
+}
+
+/// CPU seconds (user + system) this process has used so far, from
+/// `/proc/self/stat`; `None` where that file does not exist.
+///
+/// On a shared machine wall time swings with other people's load; CPU time
+/// is much steadier, so the benchmark reports both.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name may hold spaces; fields are counted after its ')'.
+    let after_name = stat.get(stat.rfind(')')? + 1..)?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let user: f64 = fields.get(11)?.parse().ok()?;
+    let system: f64 = fields.get(12)?.parse().ok()?;
+    // Linux reports these in clock ticks, 100 per second on every common build.
+    Some((user + system) / 100.0)
+}
+
+/// Wall time, CPU time and failures of one pass.
+struct Pass {
+    wall: Duration,
+    cpu: Option<f64>,
+    failed: usize,
+}
+
+/// Runs `work` over every file on `threads` threads.
+fn run_pool(files: &[PathBuf], threads: usize, work: impl Fn(&Path) -> bool + Sync) -> Pass {
+    let next = AtomicUsize::new(0);
+    let failed = AtomicUsize::new(0);
+    let cpu_start = process_cpu_seconds();
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                while let Some(path) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    if !work(path) {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    let wall = start.elapsed();
+    let cpu = cpu_start.zip(process_cpu_seconds()).map(|(a, b)| b - a);
+    Pass {
+        wall,
+        cpu,
+        failed: failed.into_inner(),
+    }
+}
+
+/// The best (smallest) wall and CPU times over several passes.
+#[derive(Default)]
+struct Best {
+    wall: Option<Duration>,
+    cpu: Option<f64>,
+}
+
+impl Best {
+    fn record(&mut self, label: &str, round: usize, pass: &Pass) {
+        let cpu_text = pass.cpu.map_or("n/a".to_string(), |c| format!("{c:.2}s"));
+        println!(
+            "round {round}: {label}: wall {:.3}s cpu {cpu_text} ({} failed)",
+            pass.wall.as_secs_f64(),
+            pass.failed
+        );
+        self.wall = Some(self.wall.map_or(pass.wall, |w| w.min(pass.wall)));
+        self.cpu = match (self.cpu, pass.cpu) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    fn wall_s(&self) -> f64 {
+        self.wall.map_or(f64::NAN, |w| w.as_secs_f64())
+    }
+}
+
+fn cpu_ratio(a: &Best, b: &Best) -> String {
+    a.cpu
+        .zip(b.cpu)
+        .map_or("n/a".to_string(), |(a, b)| format!("{:.3}", a / b))
+}
+
+/// The floor: read the file and decode its pixels, nothing else.
+fn decode_only(path: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
+    image::load_from_memory(&bytes).is_ok()
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("tier1_bench: {message}");
+            eprintln!("usage: tier1_bench [dir] [--files N] [--threads T]");
+            std::process::exit(2);
+        }
+    };
+    let scratch = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(e) => {
+            eprintln!("tier1_bench: cannot create a scratch folder: {e}");
+            std::process::exit(1);
+        }
+    };
+    let corpus_dir = scratch.path().join("corpus");
+    let built = match &args.dir {
+        Some(dir) => corpus::from_png_folder(dir, &corpus_dir, args.files),
+        None => corpus::generated(&corpus_dir, args.files, GeneratedKind::RealSize),
+    };
+    let built = match built {
+        Ok(built) => built,
+        Err(e) => {
+            eprintln!("tier1_bench: cannot build the corpus: {e}");
+            std::process::exit(1);
+        }
+    };
+    let files = built.files;
+    println!(
+        "corpus: {} files, {:.1} MB, threads={}",
+        files.len(),
+        built.total_bytes as f64 / 1e6,
+        args.threads
+    );
+
+    // Warm the page cache so both passes read from memory.
+    for path in &files {
+        let _ = std::fs::read(path);
+    }
+
+    let hash = HashStage::new();
+    let thumbnail = ThumbnailStage::new();
+    let stages_only = |path: &Path| {
+        let mut input = StageInput::for_path(0, path.to_string_lossy());
+        match hash.process(&input) {
+            Ok(out) => input.content_hash = out.content_hash,
+            Err(_) => return false,
+        }
+        thumbnail.process(&input).is_ok()
+    };
+
+    let mut floor = Best::default();
+    let mut stage = Best::default();
+    for round in 1..=ROUNDS {
+        floor.record(
+            "decode floor",
+            round,
+            &run_pool(&files, args.threads, decode_only),
+        );
+        stage.record(
+            "hash+thumbnail stages",
+            round,
+            &run_pool(&files, args.threads, stages_only),
+        );
+    }
+    println!(
+        "stage-only: wall ratio={:.3} cpu ratio={}",
+        stage.wall_s() / floor.wall_s(),
+        cpu_ratio(&stage, &floor)
+    );
+    println!(
+        "files={} tier1_s={:.3} decode_floor_s={:.3} ratio={:.3}",
+        files.len(),
+        stage.wall_s(),
+        floor.wall_s(),
+        stage.wall_s() / floor.wall_s()
+    );
+}

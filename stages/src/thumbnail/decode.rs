@@ -1,0 +1,282 @@
+//! Decoding the pixels of one image, exactly once, under resource limits.
+//!
+//! The format is sniffed from the content (never the file name), the declared
+//! size is checked against [`DecodeLimits`] before any pixel buffer is
+//! allocated, and decoder failures become [`ThumbnailError`]s that say what is
+//! wrong with the file in words a person understands.
+
+use super::ThumbnailError;
+use image::codecs::jpeg::JpegDecoder;
+use image::codecs::png::PngDecoder;
+use image::codecs::webp::WebPDecoder;
+use image::error::LimitErrorKind;
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, Limits};
+use std::io::Cursor;
+
+/// Upper bounds a file must respect before its pixels are decoded.
+///
+/// A decompression bomb declares a huge size in a tiny file; checking the
+/// declared size first makes it fail in microseconds without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeLimits {
+    /// Widest image accepted, in pixels.
+    pub max_width: u32,
+    /// Tallest image accepted, in pixels.
+    pub max_height: u32,
+    /// Most bytes the decoded pixels of one image may take.
+    pub max_alloc: u64,
+}
+
+impl Default for DecodeLimits {
+    /// 16384 pixels a side and 512 MiB of decoded pixels: every real render
+    /// and photo fits, while two workers can never exhaust a small machine.
+    fn default() -> Self {
+        DecodeLimits {
+            max_width: 16_384,
+            max_height: 16_384,
+            max_alloc: 512 * 1024 * 1024,
+        }
+    }
+}
+
+impl DecodeLimits {
+    fn to_image_limits(self) -> Limits {
+        let mut limits = Limits::default();
+        limits.max_image_width = Some(self.max_width);
+        limits.max_image_height = Some(self.max_height);
+        limits.max_alloc = Some(self.max_alloc);
+        limits
+    }
+
+    /// Rejects a declared size that exceeds the limits.
+    fn check(self, width: u32, height: u32, bytes_per_pixel: u64) -> Result<(), ThumbnailError> {
+        let bytes = u64::from(width)
+            .saturating_mul(u64::from(height))
+            .saturating_mul(bytes_per_pixel);
+        if width > self.max_width || height > self.max_height || bytes > self.max_alloc {
+            return Err(ThumbnailError::TooLarge {
+                width,
+                height,
+                limits: self,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The image formats kiln decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SourceFormat {
+    /// PNG (and APNG, first frame).
+    Png,
+    /// JPEG.
+    Jpeg,
+    /// WebP, lossy or lossless (animated: first frame).
+    WebP,
+}
+
+impl SourceFormat {
+    /// The usual short name, e.g. `"PNG"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceFormat::Png => "PNG",
+            SourceFormat::Jpeg => "JPEG",
+            SourceFormat::WebP => "WebP",
+        }
+    }
+
+    /// Identifies the format from the first bytes of a file.
+    ///
+    /// # Errors
+    ///
+    /// [`ThumbnailError::Empty`] for no bytes, [`ThumbnailError::UnsupportedFormat`]
+    /// for a known image format kiln does not decode, and
+    /// [`ThumbnailError::NotAnImage`] for anything else.
+    pub fn sniff(bytes: &[u8]) -> Result<SourceFormat, ThumbnailError> {
+        if bytes.is_empty() {
+            return Err(ThumbnailError::Empty);
+        }
+        match image::guess_format(bytes) {
+            Ok(ImageFormat::Png) => Ok(SourceFormat::Png),
+            Ok(ImageFormat::Jpeg) => Ok(SourceFormat::Jpeg),
+            Ok(ImageFormat::WebP) => Ok(SourceFormat::WebP),
+            Ok(other) => Err(ThumbnailError::UnsupportedFormat {
+                format: format!("{other:?}"),
+            }),
+            Err(_) => Err(ThumbnailError::NotAnImage {
+                starts_with: describe_start(bytes),
+            }),
+        }
+    }
+}
+
+/// An image decoded once, with what was learnt while decoding it.
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    /// The pixels as stored, before any orientation is applied.
+    pub(crate) image: DynamicImage,
+    pub(crate) format: SourceFormat,
+    pub(crate) orientation: Orientation,
+    pub(crate) animated: bool,
+}
+
+/// Decodes `bytes` (the whole file) into pixels, enforcing `limits`.
+pub(crate) fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<Decoded, ThumbnailError> {
+    let format = SourceFormat::sniff(bytes)?;
+    if format == SourceFormat::Png {
+        // The PNG decoder checks limits while constructing itself and then
+        // reports no dimensions; reading IHDR first gives a precise message.
+        if let Some((width, height)) = png_declared_size(bytes) {
+            limits.check(width, height, 1)?;
+        }
+    }
+    // Third-party decoders see hostile input here; a panic inside one must
+    // fail this file, not the worker that runs it.
+    let outcome = std::panic::catch_unwind(|| decode_format(bytes, format, limits));
+    match outcome {
+        Ok(result) => result,
+        Err(_) => Err(ThumbnailError::Corrupt {
+            format: format.name(),
+            detail: "the decoder failed on malformed data".to_string(),
+        }),
+    }
+}
+
+fn decode_format(
+    bytes: &[u8],
+    format: SourceFormat,
+    limits: DecodeLimits,
+) -> Result<Decoded, ThumbnailError> {
+    let failed = |e: ImageError| classify(format, e, limits);
+    let cursor = Cursor::new(bytes);
+    match format {
+        SourceFormat::Png => {
+            let decoder =
+                PngDecoder::with_limits(cursor, limits.to_image_limits()).map_err(failed)?;
+            let animated = decoder.is_apng().unwrap_or(false);
+            finish(decoder, format, animated, limits)
+        }
+        SourceFormat::Jpeg => {
+            let decoder = JpegDecoder::new(cursor).map_err(failed)?;
+            finish(decoder, format, false, limits)
+        }
+        SourceFormat::WebP => {
+            let decoder = WebPDecoder::new(cursor).map_err(failed)?;
+            let animated = decoder.has_animation();
+            finish(decoder, format, animated, limits)
+        }
+    }
+}
+
+fn finish(
+    mut decoder: impl ImageDecoder,
+    format: SourceFormat,
+    animated: bool,
+    limits: DecodeLimits,
+) -> Result<Decoded, ThumbnailError> {
+    let failed = |e: ImageError| classify(format, e, limits);
+    let (width, height) = decoder.dimensions();
+    let bytes_per_pixel = u64::from(decoder.color_type().bytes_per_pixel());
+    limits.check(width, height, bytes_per_pixel)?;
+    decoder
+        .set_limits(limits.to_image_limits())
+        .map_err(failed)?;
+    // Broken orientation metadata must not cost the asset its thumbnail:
+    // the image is shown as stored.
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let image = DynamicImage::from_decoder(decoder).map_err(failed)?;
+    Ok(Decoded {
+        image,
+        format,
+        orientation,
+        animated,
+    })
+}
+
+/// Width and height from a PNG's IHDR chunk, when the file is long enough.
+fn png_declared_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    let chunk_type = bytes.get(12..16)?;
+    if chunk_type != b"IHDR" {
+        return None;
+    }
+    let width = u32::from_be_bytes(bytes.get(16..20)?.try_into().ok()?);
+    let height = u32::from_be_bytes(bytes.get(20..24)?.try_into().ok()?);
+    Some((width, height))
+}
+
+/// Turns a decoder error into a reason a person can act on.
+fn classify(format: SourceFormat, error: ImageError, limits: DecodeLimits) -> ThumbnailError {
+    let name = format.name();
+    match error {
+        ImageError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            ThumbnailError::Truncated {
+                format: name,
+                detail: "the file ends before the image data does".to_string(),
+            }
+        }
+        ImageError::Limits(e) => match e.kind() {
+            LimitErrorKind::DimensionError | LimitErrorKind::InsufficientMemory => {
+                ThumbnailError::LimitExceeded {
+                    format: name,
+                    limits,
+                }
+            }
+            _ => ThumbnailError::Corrupt {
+                format: name,
+                detail: e.to_string(),
+            },
+        },
+        ImageError::Unsupported(e) => ThumbnailError::UnsupportedFeature {
+            format: name,
+            detail: e.to_string(),
+        },
+        other => {
+            let detail = other.to_string();
+            if looks_truncated(&detail) {
+                ThumbnailError::Truncated {
+                    format: name,
+                    detail,
+                }
+            } else {
+                ThumbnailError::Corrupt {
+                    format: name,
+                    detail,
+                }
+            }
+        }
+    }
+}
+
+/// Decoders report running out of data in their own words.
+fn looks_truncated(detail: &str) -> bool {
+    let lower = detail.to_ascii_lowercase();
+    [
+        "eof",
+        "end of file",
+        "unexpected end",
+        "truncated",
+        "no more data",
+        "exhausted",
+        "premature",
+    ]
+    .iter()
+    .any(|needle| lower.contains(needle))
+}
+
+/// The first bytes of a file as a person reads them: text if printable,
+/// hex otherwise.
+fn describe_start(bytes: &[u8]) -> String {
+    let head = bytes.get(..16).unwrap_or(bytes);
+    let printable = head
+        .iter()
+        .all(|b| b.is_ascii_graphic() || *b == b' ' || *b == b'\n' || *b == b'\r' || *b == b'\t');
+    if printable {
+        let text: String = head.iter().map(|&b| char::from(b)).collect();
+        format!("text {:?}", text)
+    } else {
+        let hex: Vec<String> = head.iter().map(|b| format!("{b:02x}")).collect();
+        format!("bytes {}", hex.join(" "))
+    }
+}
