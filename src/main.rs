@@ -1,6 +1,7 @@
-//! The `kiln` command.
+//! The `kiln` command: a thin layer over the `kiln` library.
+
+mod cli;
 
 fn main() {
-    eprintln!("kiln: the command line is not built yet");
-    std::process::exit(1);
+    std::process::exit(cli::main());
 }

@@ -1,0 +1,154 @@
+//! Command-line arguments: the names here are a contract that scripts rely on.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// kiln: drop a folder of generator outputs on it, browse at once, search right after.
+#[derive(Debug, Parser)]
+#[command(name = "kiln", version, about, long_about = None)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub(crate) struct GlobalArgs {
+    /// The store folder (one redb file plus blobs/).
+    #[arg(long, global = true, env = "KILN_STORE", default_value = "kiln-store")]
+    pub(crate) store: PathBuf,
+    /// Load a stage plugin from this shared library (repeatable).
+    #[arg(long = "plugin", global = true, value_name = "PATH")]
+    pub(crate) plugins: Vec<PathBuf>,
+    /// Let a plugin replace the built-in stage of this name (repeatable).
+    #[arg(long = "replace-stage", global = true, value_name = "NAME")]
+    pub(crate) replace_stages: Vec<String>,
+    /// Print less: no progress display, only results and errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+    /// Print more: per-file errors as they happen.
+    #[arg(short, long, global = true)]
+    pub(crate) verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Import files and folders, then process them with live progress.
+    Import(ImportArgs),
+    /// Process whatever is queued: resumes an interrupted or crashed import.
+    Run(RunArgs),
+    /// Counts of assets, files, jobs per state and tier, and imports.
+    Status(JsonArg),
+    /// One asset: paths, hash, size, thumbnail, generation parameters, stages.
+    Show(ShowArgs),
+    /// List the assets in the store.
+    Assets(JsonArg),
+    /// Jobs that failed for good: list, retry or purge them.
+    Dead(DeadArgs),
+    /// The stages this store runs, built in and from plugins.
+    Stages(JsonArg),
+}
+
+/// How urgent an import is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum PriorityArg {
+    /// Always first, on a reserved worker lane.
+    Interactive,
+    /// A bulk import.
+    Batch,
+    /// Only when nothing else waits.
+    Background,
+}
+
+/// How far processing goes before the command returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum UntilArg {
+    /// Tier 1: every asset has a thumbnail.
+    Browsable,
+    /// Tier 2: generation parameters are known.
+    Searchable,
+    /// Tier 3: enrichment done.
+    Enriched,
+    /// Every registered stage.
+    All,
+}
+
+impl UntilArg {
+    /// The highest tier the command waits for.
+    pub(crate) fn tier(self) -> u8 {
+        match self {
+            UntilArg::Browsable => 1,
+            UntilArg::Searchable => 2,
+            UntilArg::Enriched | UntilArg::All => 3,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// Files or folders to import (folders recursively).
+    #[arg(required = true, value_name = "PATH")]
+    pub(crate) paths: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "batch")]
+    pub(crate) priority: PriorityArg,
+    #[arg(long, value_enum, default_value = "all")]
+    pub(crate) until: UntilArg,
+    /// Only enqueue; process later with `kiln run`.
+    #[arg(long)]
+    pub(crate) detach: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    #[arg(long, value_enum, default_value = "all")]
+    pub(crate) until: UntilArg,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JsonArg {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ShowArgs {
+    /// An asset id or a path that was imported.
+    #[arg(value_name = "ASSET_ID|PATH")]
+    pub(crate) asset: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DeadArgs {
+    #[command(subcommand)]
+    pub(crate) action: DeadAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeadAction {
+    /// List dead jobs: path, stage, attempts, last error.
+    List(JsonArg),
+    /// Queue dead jobs again.
+    Retry {
+        /// The dead job's id.
+        #[arg(
+            value_name = "ID",
+            conflicts_with = "all",
+            required_unless_present = "all"
+        )]
+        id: Option<u64>,
+        /// Retry every dead job.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete every dead job for good.
+    Purge(JsonArg),
+}

@@ -1,0 +1,159 @@
+//! `kiln import` and `kiln run`: enqueue, process with live progress, report.
+
+use super::args::{GlobalArgs, ImportArgs, PriorityArg, RunArgs, UntilArg};
+use super::progress::{Display, Renderer};
+use super::{EXIT_DEAD, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK};
+use anyhow::Context;
+use kiln::engine::{Engine, ImportState, Priority, Until};
+use std::time::Duration;
+
+fn priority(p: PriorityArg) -> Priority {
+    match p {
+        PriorityArg::Interactive => Priority::Interactive,
+        PriorityArg::Batch => Priority::Batch,
+        PriorityArg::Background => Priority::Background,
+    }
+}
+
+pub(crate) async fn import(
+    engine: &Engine,
+    global: &GlobalArgs,
+    args: &ImportArgs,
+) -> anyhow::Result<i32> {
+    for path in &args.paths {
+        if std::fs::symlink_metadata(path).is_err() {
+            eprintln!(
+                "kiln: {}: no such file or folder; nothing was imported",
+                path.display()
+            );
+            return Ok(EXIT_ERROR);
+        }
+    }
+    if !engine.is_primary() && !global.quiet {
+        eprintln!(
+            "kiln: another kiln process is working on {}; handing it these files and waiting for them",
+            global.store.display()
+        );
+    }
+    let mut ids = Vec::with_capacity(args.paths.len());
+    for path in &args.paths {
+        let id = engine
+            .import_dir(path, priority(args.priority))
+            .await
+            .with_context(|| format!("cannot import {}", path.display()))?;
+        ids.push(id);
+    }
+    if args.detach {
+        wait_for_walks(engine, &ids).await?;
+        if !global.quiet {
+            println!(
+                "queued {} import(s); process them with `kiln --store {} run`",
+                ids.len(),
+                global.store.display()
+            );
+        }
+        return Ok(EXIT_OK);
+    }
+    drive(engine, global, Some(ids), args.until).await
+}
+
+pub(crate) async fn run(
+    engine: &Engine,
+    global: &GlobalArgs,
+    args: &RunArgs,
+) -> anyhow::Result<i32> {
+    if !engine.is_primary() && !global.quiet {
+        eprintln!(
+            "kiln: another kiln process is already processing {}; waiting for it",
+            global.store.display()
+        );
+    }
+    drive(engine, global, None, args.until).await
+}
+
+/// With `--detach`, the folder walk runs until every file is queued or the
+/// queue reaches its high watermark; `kiln run` resumes a walk that paused.
+async fn wait_for_walks(engine: &Engine, ids: &[u64]) -> anyhow::Result<()> {
+    let high = engine.config().watermark_high;
+    loop {
+        let status = engine.status()?;
+        let walking = status
+            .imports
+            .iter()
+            .any(|i| ids.contains(&i.id) && i.state == ImportState::Walking);
+        if !walking || status.jobs.ready >= high {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn drive(
+    engine: &Engine,
+    global: &GlobalArgs,
+    imports: Option<Vec<u64>>,
+    until: UntilArg,
+) -> anyhow::Result<i32> {
+    let target = Until::Tier {
+        tier: until.tier(),
+        imports: imports.clone(),
+    };
+    let renderer = Renderer::start(
+        engine.subscribe(),
+        imports.clone(),
+        until.tier(),
+        Display::choose(global.quiet),
+    );
+    let outcome = tokio::select! {
+        result = engine.run_until(target) => Some(result),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    renderer.finish().await;
+    let Some(result) = outcome else {
+        engine.shutdown().await;
+        eprintln!(
+            "kiln: interrupted; running jobs were finished or released and nothing is lost. \
+             Resume with `kiln --store {} run`",
+            global.store.display()
+        );
+        return Ok(EXIT_INTERRUPTED);
+    };
+    result.context("processing stopped")?;
+    summarize(engine, global, imports.as_deref())
+}
+
+fn summarize(engine: &Engine, global: &GlobalArgs, imports: Option<&[u64]>) -> anyhow::Result<i32> {
+    let status = engine.status()?;
+    let ours: Vec<_> = status
+        .imports
+        .iter()
+        .filter(|i| imports.is_none_or(|ids| ids.contains(&i.id)))
+        .collect();
+    let files: u64 = ours.iter().map(|i| i.files_seen).sum();
+    let unchanged: u64 = ours.iter().map(|i| i.files_unchanged).sum();
+    let dead: u64 = ours
+        .iter()
+        .flat_map(|i| i.tiers.values())
+        .map(|c| c.dead)
+        .sum();
+    if !global.quiet {
+        let mut line = format!("done: {files} file(s)");
+        if unchanged > 0 {
+            line.push_str(&format!(" ({unchanged} unchanged since the last import)"));
+        }
+        line.push_str(&format!(
+            "; the store holds {} asset(s) from {} file(s)",
+            status.assets, status.files
+        ));
+        println!("{line}");
+    }
+    if dead > 0 {
+        eprintln!(
+            "kiln: {dead} job(s) ended in the dead-letter table; every other file completed. \
+             See why with `kiln --store {} dead list`",
+            global.store.display()
+        );
+        return Ok(EXIT_DEAD);
+    }
+    Ok(EXIT_OK)
+}
