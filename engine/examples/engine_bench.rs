@@ -19,7 +19,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kiln_engine::{Config, Engine, ImportState, Priority, Sharing, Until};
+use kiln_engine::{Config, Engine, Priority, Sharing, Until};
 use kiln_plugin_api::{Stage, StageError, StageInfo, StageInput, StageOutput, Value};
 
 struct Noop(StageInfo);
@@ -71,16 +71,8 @@ async fn pass(
         engine.register_stage(stage)?;
     }
     let import = engine.import_dir(input, Priority::Batch).await?;
-    loop {
-        let status = engine.status()?;
-        if status
-            .imports
-            .iter()
-            .any(|i| i.id == import && i.state != ImportState::Walking)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    if !engine.wait_intake(import).await? {
+        return Err(format!("{label}: intake did not finish").into());
     }
     let before = engine.metrics()?;
     let started = Instant::now();

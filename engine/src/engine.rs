@@ -1,6 +1,6 @@
 //! The `Engine` handle: open a store, register stages, submit work, run, read.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -49,6 +49,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<MetricsState>,
     scheduler: Mutex<Option<Scheduler>>,
     walkers: Mutex<HashMap<u64, JoinHandle<()>>>,
+    /// Imports whose walk is waiting for READY to fall under the watermark.
+    pub(crate) paused_walks: Mutex<HashSet<u64>>,
     progress: watch::Sender<Progress>,
     publishing: AtomicBool,
 }
@@ -118,6 +120,7 @@ impl Engine {
             metrics: Arc::new(MetricsState::default()),
             scheduler: Mutex::new(None),
             walkers: Mutex::new(HashMap::new()),
+            paused_walks: Mutex::new(HashSet::new()),
             progress,
             publishing: AtomicBool::new(false),
         });
@@ -288,6 +291,39 @@ impl Engine {
             .spawn(move || walk::run_walk(shared, import_id, root.into()))
         {
             walkers.insert(import_id, handle);
+        }
+    }
+
+    /// Waits until the folder walk of `import_id` has finished, or is paused
+    /// at the high watermark, or is not running in this process (an
+    /// interrupted walk resumes when a primary starts). Returns whether the
+    /// walk has finished. `kiln import --detach` uses this before exiting.
+    pub async fn wait_intake(&self, import_id: u64) -> Result<bool, EngineError> {
+        loop {
+            let imports = read::imports(&self.shared.read()?)?;
+            let walked = imports
+                .iter()
+                .find(|i| i.id == import_id)
+                .is_none_or(|i| i.state != read::ImportState::Walking);
+            if walked {
+                return Ok(true);
+            }
+            let alive = self
+                .shared
+                .walkers
+                .lock()
+                .map(|w| w.get(&import_id).is_some_and(|h| !h.is_finished()))
+                .unwrap_or(false);
+            let paused = self
+                .shared
+                .paused_walks
+                .lock()
+                .map(|p| p.contains(&import_id))
+                .unwrap_or(false);
+            if !alive || paused {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 

@@ -161,7 +161,7 @@ pub(crate) fn run_walk(shared: Arc<Shared>, import_id: u64, root: PathBuf) {
         for entry in walk {
             chunk.push(entry);
             if chunk.len() == chunk_len {
-                if !wait_for_room(&shared, chunk_len as u64 * roots) {
+                if !wait_for_room(&shared, import_id, chunk_len as u64 * roots) {
                     return;
                 }
                 let files = std::mem::take(&mut chunk);
@@ -176,7 +176,7 @@ pub(crate) fn run_walk(shared: Arc<Shared>, import_id: u64, root: PathBuf) {
         }
         if !chunk.is_empty() {
             let n = chunk.len() as u64;
-            if !wait_for_room(&shared, n * roots) {
+            if !wait_for_room(&shared, import_id, n * roots) {
                 return;
             }
             let files = std::mem::take(&mut chunk);
@@ -208,20 +208,33 @@ pub(crate) fn ready_depth(shared: &Shared) -> u64 {
 
 /// Waits until `adding` more READY jobs stay under the high watermark.
 /// Returns false when the engine is shutting down.
-fn wait_for_room(shared: &Shared, adding: u64) -> bool {
+fn wait_for_room(shared: &Shared, import_id: u64, adding: u64) -> bool {
     let high = shared.config.watermark_high;
     let low = shared.config.watermark_low.min(high);
     if ready_depth(shared) + adding <= high {
         return true;
     }
-    loop {
+    set_paused(shared, import_id, true);
+    let room = loop {
         if shared.closing.load(Ordering::SeqCst) {
-            return false;
+            break false;
         }
         std::thread::sleep(Duration::from_millis(5));
         let depth = ready_depth(shared);
         if depth <= low && depth + adding <= high.max(adding) {
-            return true;
+            break true;
+        }
+    };
+    set_paused(shared, import_id, false);
+    room
+}
+
+fn set_paused(shared: &Shared, import_id: u64, paused: bool) {
+    if let Ok(mut set) = shared.paused_walks.lock() {
+        if paused {
+            set.insert(import_id);
+        } else {
+            set.remove(&import_id);
         }
     }
 }

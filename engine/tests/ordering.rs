@@ -235,7 +235,8 @@ async fn intake_pauses_at_the_high_watermark() {
         .import_dir(&input, Priority::Batch)
         .await
         .expect("import");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let walked = engine.wait_intake(import).await.expect("wait for intake");
+    assert!(!walked, "the walk pauses instead of finishing");
     let status = engine.status().expect("status");
     assert!(
         status.jobs.ready <= HIGH,
