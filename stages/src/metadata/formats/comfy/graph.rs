@@ -148,6 +148,10 @@ impl<'a> Graph<'a> {
         self.runtime.replace(false)
     }
 
+    pub(super) fn node(&self, id: &str) -> Option<Node<'a>> {
+        self.nodes.get(id).copied()
+    }
+
     pub(super) fn nodes(&self) -> impl Iterator<Item = &Node<'a>> {
         self.nodes.values()
     }

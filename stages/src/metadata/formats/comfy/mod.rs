@@ -212,7 +212,7 @@ fn branch(graph: &Graph<'_>, output: Option<Node<'_>>, pixel_width: Option<u32>)
     if base.is_some() {
         let scale = scale_by.or_else(|| {
             let ratio = f64::from(pixel_width?) / g.width? as f64;
-            (ratio > 1.0).then_some(ratio)
+            (ratio > 1.0 && ratio.is_finite()).then_some(ratio)
         });
         g.hires = Some(Hires {
             upscaler,

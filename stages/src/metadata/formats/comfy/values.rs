@@ -270,7 +270,7 @@ impl<'a> Graph<'a> {
     /// CLIP skip of the CLIP feeding `encoder`: the first `CLIPSetLastLayer`
     /// upstream (through LoRA loaders and other CLIP pass-throughs).
     pub(super) fn clip_skip(&self, encoder: &str) -> Option<u64> {
-        let node = self.nodes().find(|n| n.id == encoder).copied()?;
+        let node = self.node(encoder)?;
         if let Some(skip) = node.input("clip_skip").and_then(|v| self.number(v, 0)) {
             return (skip != 0.0).then_some(skip.abs() as u64);
         }
