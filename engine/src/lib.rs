@@ -34,9 +34,26 @@
 //! * **Backpressure.** Folder walks are lazy and pause while READY is above
 //!   the high watermark.
 //! * **Two processes.** The store is opened in redb's multi-writer mode. The
-//!   process holding `engine.lock` is the primary and runs workers; another
-//!   process gets a client handle that reads, submits (the primary's idle poll
-//!   picks the new READY rows up) and waits.
+//!   process holding `engine.lock` is the primary: it reclaims leases on open
+//!   and may run workers. Another process gets a client handle that reads,
+//!   submits (the primary's poll picks the new READY rows up, and a busy
+//!   primary still looks for interactive rows once per poll period) and waits;
+//!   if the primary exits first, a waiting client takes over
+//!   ([`Engine::try_promote`]). Multi-process modes make redb use a two-phase
+//!   commit (two fsyncs per commit); `engine_bench` measures what that costs
+//!   against [`Sharing::Exclusive`].
+//!
+//! # Tables
+//!
+//! `ready (priority, tier, enqueue_ns, job_id)`, `leases job_id -> (token,
+//! leased_at, attempts)`, `delayed (run_at_ns, job_id)`, `dead job_id`,
+//! `jobs job_id -> record` (every job not yet done), `assets`, `files path ->
+//! asset`, `hashes content -> asset`, `facts (asset, stage) -> version, facts,
+//! artifact blobs`, `asset_jobs (asset, stage) -> live job`, `imports`, and
+//! job counters per `(import, tier, state)` and `(stage, state)` that move in
+//! the same transaction as the jobs they count. Leases are keyed by job rather
+//! than by expiry: only the primary holds leases and it reclaims all of them
+//! when it opens, so nothing ever waits for a lease to expire.
 //!
 //! ```no_run
 //! # async fn demo(stage: std::sync::Arc<dyn kiln_plugin_api::Stage>) -> Result<(), kiln_engine::EngineError> {
