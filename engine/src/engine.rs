@@ -8,18 +8,17 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use kiln_plugin_api::{Stage, StageInfo};
-use redb::{ReadTransaction, ReadableDatabase, ReadableTable};
+use redb::{ReadTransaction, ReadableDatabase};
 use tokio::sync::watch;
 
 use crate::config::{Config, Priority};
 use crate::error::{EngineError, GraphError};
 use crate::graph::Graph;
-use crate::metrics::{Metrics, MetricsState};
+use crate::metrics::MetricsState;
 use crate::progress::{self, Progress};
 use crate::read::{self, AssetDetail, AssetSummary, DeadLetter, RetryingJob, Status};
 use crate::scheduler::Scheduler;
 use crate::store::{self, Store};
-use crate::tables::{STAGE_COUNTS, state};
 use crate::walk;
 use crate::writer::{OpKind, Reply, Writer};
 
@@ -64,7 +63,7 @@ impl Shared {
         self.graph().roots().count()
     }
 
-    fn wake(&self) {
+    pub(crate) fn wake(&self) {
         if let Ok(s) = self.scheduler.lock()
             && let Some(s) = s.as_ref()
         {
@@ -72,7 +71,7 @@ impl Shared {
         }
     }
 
-    fn read(&self) -> Result<ReadTransaction, EngineError> {
+    pub(crate) fn read(&self) -> Result<ReadTransaction, EngineError> {
         Ok(self.store.db.begin_read()?)
     }
 }
@@ -487,60 +486,6 @@ impl Engine {
         progress::snapshot(&self.shared, &mut window).ok_or(EngineError::Closed)
     }
 
-    /// Queue depth by priority, tier and stage, commit and worker figures.
-    pub fn metrics(&self) -> Result<Metrics, EngineError> {
-        let txn = self.shared.read()?;
-        let mut metrics = Metrics {
-            ready_by_priority_tier: read::ready_by_priority_tier(&txn)?,
-            ..Metrics::default()
-        };
-        let table = txn.open_table(STAGE_COUNTS)?;
-        for entry in table.iter()? {
-            let (key, value) = entry?;
-            let (stage, s) = key.value();
-            let n = value.value();
-            let name = match s {
-                state::READY => "ready",
-                state::LEASED => "leased",
-                state::DELAYED => "retrying",
-                state::DEAD => "dead",
-                state::DONE => "done",
-                _ => "skipped",
-            };
-            match s {
-                state::READY => metrics.ready += n,
-                state::LEASED => metrics.leased += n,
-                state::DELAYED => metrics.retrying += n,
-                state::DEAD => metrics.dead += n,
-                _ => {}
-            }
-            metrics
-                .by_stage
-                .entry(stage.to_owned())
-                .or_default()
-                .insert(name.to_owned(), n);
-        }
-        let stats = &self.shared.writer.stats;
-        metrics.commits = stats.commits.load(Ordering::Relaxed);
-        metrics.commit_ops = stats.ops.load(Ordering::Relaxed);
-        metrics.mean_commit = Duration::from_nanos(
-            stats
-                .commit_ns
-                .load(Ordering::Relaxed)
-                .checked_div(metrics.commits)
-                .unwrap_or(0),
-        );
-        metrics.mean_sync = Duration::from_nanos(
-            stats
-                .sync_ns
-                .load(Ordering::Relaxed)
-                .checked_div(metrics.commits)
-                .unwrap_or(0),
-        );
-        metrics.jobs = self.shared.metrics.snapshot();
-        Ok(metrics)
-    }
-
     /// Counts of assets, files, jobs by state and tier, and every import.
     pub fn status(&self) -> Result<Status, EngineError> {
         read::status(&self.shared.read()?)
@@ -601,50 +546,6 @@ impl Engine {
             Reply::Count(n) => {
                 self.shared.wake();
                 Ok(n)
-            }
-            _ => Err(EngineError::Closed),
-        }
-    }
-
-    /// Puts one dead letter back in the queue with fresh attempts. Returns
-    /// false if there is no such dead letter.
-    pub async fn retry_dead(&self, job_id: u64) -> Result<bool, EngineError> {
-        Ok(self
-            .count_op(OpKind::RetryDead { only: Some(job_id) })
-            .await?
-            > 0)
-    }
-
-    /// Puts every dead letter back in the queue. Returns how many.
-    pub async fn retry_all_dead(&self) -> Result<u64, EngineError> {
-        self.count_op(OpKind::RetryDead { only: None }).await
-    }
-
-    /// Deletes every dead letter. Returns how many.
-    pub async fn purge_dead(&self) -> Result<u64, EngineError> {
-        self.count_op(OpKind::PurgeDead).await
-    }
-
-    /// Enqueues `stage` for every asset whose facts for it were written by a
-    /// different version (or that never ran it though its predecessors are
-    /// done). Only that stage re-runs. Returns `(import_id, jobs enqueued)`.
-    pub async fn rerun_outdated(
-        &self,
-        stage: &str,
-        priority: Priority,
-    ) -> Result<(u64, u64), EngineError> {
-        match self
-            .shared
-            .writer
-            .call(OpKind::Rerun {
-                stage: stage.to_owned(),
-                priority: priority.as_u8(),
-            })
-            .await?
-        {
-            Reply::Rerun(import, count) => {
-                self.shared.wake();
-                Ok((import, count))
             }
             _ => Err(EngineError::Closed),
         }

@@ -68,6 +68,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod admin;
 mod blobs;
 mod config;
 mod engine;

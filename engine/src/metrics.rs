@@ -4,8 +4,13 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use redb::ReadableTable;
+
+use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::lease::{Completion, Failure};
+use crate::read;
+use crate::tables::{STAGE_COUNTS, state};
 use crate::writer::Reply;
 
 /// Live counters of this process's engine.
@@ -113,4 +118,60 @@ pub struct Metrics {
     pub mean_sync: Duration,
     /// Worker activity of this process.
     pub jobs: JobMetrics,
+}
+
+impl Engine {
+    /// Queue depth by priority, tier and stage, commit and worker figures.
+    pub fn metrics(&self) -> Result<Metrics, EngineError> {
+        let txn = self.shared.read()?;
+        let mut metrics = Metrics {
+            ready_by_priority_tier: read::ready_by_priority_tier(&txn)?,
+            ..Metrics::default()
+        };
+        let table = txn.open_table(STAGE_COUNTS)?;
+        for entry in table.iter()? {
+            let (key, value) = entry?;
+            let (stage, s) = key.value();
+            let n = value.value();
+            let name = match s {
+                state::READY => "ready",
+                state::LEASED => "leased",
+                state::DELAYED => "retrying",
+                state::DEAD => "dead",
+                state::DONE => "done",
+                _ => "skipped",
+            };
+            match s {
+                state::READY => metrics.ready += n,
+                state::LEASED => metrics.leased += n,
+                state::DELAYED => metrics.retrying += n,
+                state::DEAD => metrics.dead += n,
+                _ => {}
+            }
+            metrics
+                .by_stage
+                .entry(stage.to_owned())
+                .or_default()
+                .insert(name.to_owned(), n);
+        }
+        let stats = &self.shared.writer.stats;
+        metrics.commits = stats.commits.load(Ordering::Relaxed);
+        metrics.commit_ops = stats.ops.load(Ordering::Relaxed);
+        metrics.mean_commit = Duration::from_nanos(
+            stats
+                .commit_ns
+                .load(Ordering::Relaxed)
+                .checked_div(metrics.commits)
+                .unwrap_or(0),
+        );
+        metrics.mean_sync = Duration::from_nanos(
+            stats
+                .sync_ns
+                .load(Ordering::Relaxed)
+                .checked_div(metrics.commits)
+                .unwrap_or(0),
+        );
+        metrics.jobs = self.shared.metrics.snapshot();
+        Ok(metrics)
+    }
 }
