@@ -46,6 +46,22 @@ impl Priority {
     }
 }
 
+impl std::str::FromStr for Priority {
+    type Err = String;
+
+    /// Parses `interactive`, `batch` or `background`.
+    fn from_str(name: &str) -> Result<Priority, String> {
+        match name {
+            "interactive" => Ok(Priority::Interactive),
+            "batch" => Ok(Priority::Batch),
+            "background" => Ok(Priority::Background),
+            other => Err(format!(
+                "unknown priority `{other}`; use interactive, batch or background"
+            )),
+        }
+    }
+}
+
 impl fmt::Display for Priority {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

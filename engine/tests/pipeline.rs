@@ -311,3 +311,12 @@ fn an_exclusive_store_refuses_a_second_opener_with_a_clear_error() {
     );
     assert!(err.to_string().contains("MultiProcess"), "{err}");
 }
+
+#[test]
+fn priorities_parse_and_print_their_cli_names() {
+    for p in [Priority::Interactive, Priority::Batch, Priority::Background] {
+        assert_eq!(p.to_string().parse::<Priority>(), Ok(p));
+    }
+    let err = "urgent".parse::<Priority>().expect_err("unknown name");
+    assert!(err.contains("interactive, batch or background"), "{err}");
+}
