@@ -76,10 +76,15 @@ async fn stopping_finishes_running_jobs_and_releases_the_rest_with_attempts_refu
 async fn progress_is_published_per_import_and_tier() {
     let work = tempfile::tempdir().expect("tempdir");
     let input = work.path().join("in");
-    write_files(&input, 80);
-    let engine = Engine::open(work.path().join("store"), Config::default()).expect("open");
+    write_files(&input, 150);
+    // Long enough (about 150 x 4 ms over two workers) for several snapshots.
+    let config = Config {
+        workers: 2,
+        ..Config::default()
+    };
+    let engine = Engine::open(work.path().join("store"), config).expect("open");
     engine
-        .register_stage(Arc::new(Pause(3, "one", 1, None)))
+        .register_stage(Arc::new(Pause(4, "one", 1, None)))
         .expect("register");
     engine
         .register_stage(Arc::new(Pause(1, "two", 2, Some("one"))))
@@ -104,7 +109,7 @@ async fn progress_is_published_per_import_and_tier() {
             continue;
         };
         if let Some(tier1) = mine.tiers.get(&1) {
-            if tier1.done > 0 && tier1.done < 80 {
+            if tier1.done > 0 && tier1.done < 150 {
                 saw_partial = true;
             }
             if tier1.rate > 0.0 && tier1.eta.is_some() {
@@ -114,10 +119,10 @@ async fn progress_is_published_per_import_and_tier() {
         let finished = mine
             .tiers
             .get(&2)
-            .is_some_and(|t| t.done == 80 && t.remaining() == 0);
+            .is_some_and(|t| t.done == 150 && t.remaining() == 0);
         if finished {
-            assert_eq!(mine.tiers[&1].done, 80);
-            assert_eq!(snapshot.tiers[&2].total, 80);
+            assert_eq!(mine.tiers[&1].done, 150);
+            assert_eq!(snapshot.tiers[&2].total, 150);
             break;
         }
     }
@@ -125,7 +130,7 @@ async fn progress_is_published_per_import_and_tier() {
     assert!(saw_partial, "progress arrived while the import ran");
     assert!(saw_rate, "a rate and an ETA were derived");
     let metrics = engine.metrics().expect("metrics");
-    assert!(metrics.commits > 0 && metrics.jobs.completed >= 160);
-    assert_eq!(metrics.by_stage["two"]["done"], 80);
+    assert!(metrics.commits > 0 && metrics.jobs.completed >= 300);
+    assert_eq!(metrics.by_stage["two"]["done"], 150);
     engine.shutdown().await;
 }

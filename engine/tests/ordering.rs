@@ -143,11 +143,12 @@ async fn an_interactive_file_jumps_every_waiting_batch_job() {
     while log.lock().expect("log").len() < 20 {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    let started_before = log.lock().expect("log").len();
     let import = engine
         .submit_file(&urgent, Priority::Interactive)
         .await
         .expect("submit");
+    // The urgent job is durable in READY now; count what had started by then.
+    let started_before = log.lock().expect("log").len();
     engine
         .wait_until(Until::Tier {
             tier: 1,
