@@ -434,3 +434,23 @@ fn loader_nodes_that_encode_prompts_and_apply_loras() {
         .collect();
     assert_eq!(loras, [("ink.safetensors", Some(0.6))]);
 }
+
+#[test]
+fn a_refiner_pass_is_not_a_hires_pass() {
+    let graph = json!({
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": {"content": "sdxl_base.safetensors", "image": null}}},
+        "2": {"class_type": "CLIPTextEncodeSDXL", "inputs": {"text_g": "a valley", "text_l": "a valley", "clip": ["1", 1]}},
+        "3": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["1", 1]}},
+        "4": {"class_type": "EmptyLatentImage", "inputs": {"width": 1024, "height": 1024, "batch_size": 1}},
+        "5": {"class_type": "KSamplerAdvanced", "inputs": {"add_noise": "enable", "noise_seed": 77, "steps": 30, "cfg": 7, "sampler_name": "euler", "scheduler": "normal", "start_at_step": 0, "end_at_step": 24, "return_with_leftover_noise": "enable", "model": ["1", 0], "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["4", 0]}},
+        "6": {"class_type": "KSamplerAdvanced", "inputs": {"add_noise": "disable", "noise_seed": 77, "steps": 30, "cfg": 7, "sampler_name": "euler", "scheduler": "normal", "start_at_step": 24, "end_at_step": 10000, "return_with_leftover_noise": "disable", "model": ["1", 0], "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["5", 0]}},
+        "7": {"class_type": "VAEDecode", "inputs": {"samples": ["6", 0], "vae": ["1", 2]}},
+        "8": {"class_type": "SaveImage", "inputs": {"filename_prefix": "valley", "images": ["7", 0]}}
+    });
+    let g = read(&embed::insert_png_text(&png(), "prompt", &graph.to_string()).expect("insert"))
+        .generation;
+    assert_eq!(g.positive_prompt.as_deref(), Some("a valley"));
+    assert_eq!(g.model.as_deref(), Some("sdxl_base.safetensors"));
+    assert_eq!((g.seed, g.steps, g.width), (Some(77), Some(30), Some(1024)));
+    assert_eq!(g.hires, None);
+}

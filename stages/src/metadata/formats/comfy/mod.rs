@@ -171,10 +171,11 @@ fn branch(graph: &Graph<'_>, output: Option<Node<'_>>, pixel_width: Option<u32>)
         };
     };
     let last_pass = graph.pass(last);
-    let (base, upscaler, scale_by) = match last_pass.latent {
-        Some(latent) => graph.upstream_sampler(latent),
-        None => (None, None, None),
-    };
+    let upstream = last_pass
+        .latent
+        .map(|latent| graph.upstream_sampler(latent))
+        .unwrap_or_default();
+    let base = upstream.sampler;
     let main = base.map_or_else(|| last_pass.clone(), |b| graph.pass(b));
 
     let mut g = Generation {
@@ -209,21 +210,21 @@ fn branch(graph: &Graph<'_>, output: Option<Node<'_>>, pixel_width: Option<u32>)
         g.width = Some(w);
         g.height = Some(h);
     }
-    if base.is_some() {
-        let scale = scale_by.or_else(|| {
+    if base.is_some() && upstream.upscaled {
+        let scale = upstream.scale.or_else(|| {
             let ratio = f64::from(pixel_width?) / g.width? as f64;
             (ratio > 1.0 && ratio.is_finite()).then_some(ratio)
         });
         g.hires = Some(Hires {
-            upscaler,
+            upscaler: upstream.upscaler,
             scale,
             steps: last_pass.steps,
             denoise: last_pass.denoise,
         });
-    } else if upscaler.is_some() {
+    } else if base.is_none() && upstream.upscaler.is_some() {
         g.hires = Some(Hires {
-            upscaler,
-            scale: scale_by,
+            upscaler: upstream.upscaler,
+            scale: upstream.scale,
             steps: last_pass.steps,
             denoise: last_pass.denoise,
         });

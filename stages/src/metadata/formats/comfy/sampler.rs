@@ -23,6 +23,20 @@ pub(super) struct Pass<'a> {
     pub(super) latent: Option<&'a Value>,
 }
 
+/// What lies upstream of a sampler's latent input.
+#[derive(Debug, Default)]
+pub(super) struct Upstream<'a> {
+    /// An earlier sampling pass this one continues from.
+    pub(super) sampler: Option<Node<'a>>,
+    /// The upscale model the image went through on the way.
+    pub(super) upscaler: Option<String>,
+    /// A literal `scale_by` factor on the way.
+    pub(super) scale: Option<f64>,
+    /// Whether any upscaling or rescaling node was passed: a second pass
+    /// without one is a refiner, not a hires pass.
+    pub(super) upscaled: bool,
+}
+
 /// Input name prefixes along which images and latents flow from a sampler
 /// to an output (`image`, `images`, `image1`, `samples`, `latent_image`, …).
 const FLOW_PREFIXES: [&str; 7] = [
@@ -54,14 +68,10 @@ pub(super) fn is_sampler(node: &Node<'_>) -> bool {
 impl<'a> Graph<'a> {
     /// The first sampler upstream of `start` along image/latent inputs, and
     /// what the flow passed on the way: an upscale model, a scale factor.
-    pub(super) fn upstream_sampler(
-        &self,
-        start: &'a Value,
-    ) -> (Option<Node<'a>>, Option<String>, Option<f64>) {
+    pub(super) fn upstream_sampler(&self, start: &'a Value) -> Upstream<'a> {
         let mut queue = VecDeque::from([start]);
         let mut seen = BTreeSet::new();
-        let mut upscaler = None;
-        let mut scale = None;
+        let mut found = Upstream::default();
         while let Some(value) = queue.pop_front() {
             let Some((node, _)) = self.follow(value) else {
                 continue;
@@ -70,14 +80,19 @@ impl<'a> Graph<'a> {
                 continue;
             }
             if is_sampler(&node) {
-                return (Some(node), upscaler, scale);
+                found.sampler = Some(node);
+                return found;
             }
             if node.class_has("Upscale") && node.class_has("Loader") {
-                upscaler =
-                    upscaler.or_else(|| node.input("model_name").and_then(|v| self.text(v, 0)));
+                found.upscaler = found
+                    .upscaler
+                    .or_else(|| node.input("model_name").and_then(|v| self.text(v, 0)));
+            }
+            if node.class_has("Upscale") || node.class_has("Scale") {
+                found.upscaled = true;
             }
             if let Some(factor) = node.input("scale_by").and_then(|v| self.number(v, 0)) {
-                scale = scale.or(Some(factor));
+                found.scale = found.scale.or(Some(factor));
             }
             let mut flow: Vec<(&String, &'a Value)> = node
                 .inputs
@@ -87,13 +102,13 @@ impl<'a> Graph<'a> {
             flow.sort_by_key(|(name, _)| natural_key(name));
             queue.extend(flow.into_iter().map(|(_, value)| value));
         }
-        (None, upscaler, scale)
+        found
     }
 
     /// The sampler an output node shows, found along image/latent inputs.
     pub(super) fn sampler_for_output(&self, output: Node<'a>) -> Option<Node<'a>> {
         let start = output.first_input(&["images", "image"]).map(|(_, v)| v)?;
-        self.upstream_sampler(start).0
+        self.upstream_sampler(start).sampler
     }
 
     /// Reads a sampler node, following its helper nodes.

@@ -66,6 +66,8 @@ impl<'a> Graph<'a> {
     pub(super) fn text(&self, value: &Value, depth: usize) -> Option<String> {
         match value {
             Value::String(s) => Some(s.clone()),
+            // Combo widgets with previews (pysssss loaders) wrap the name.
+            Value::Object(widget) => widget.get("content")?.as_str().map(str::to_owned),
             Value::Array(_) if depth < MAX_DEPTH => {
                 let (node, slot) = self.follow(value)?;
                 self.node_text(node, slot, depth + 1)
