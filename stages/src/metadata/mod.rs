@@ -103,6 +103,9 @@ pub enum ExtractError {
     Io(#[from] std::io::Error),
 }
 
+/// The most problems listed for one file; hostile files can have thousands.
+const MAX_PROBLEMS: usize = 64;
+
 /// The most pixels decoded to look for stealth metadata: generator outputs
 /// are a few megapixels; a larger image without metadata is a photo or a
 /// bomb, not worth a full decode in an I/O-bound stage.
@@ -193,6 +196,14 @@ pub fn extract_from_reader<R: Read + Seek>(
             generation.metadata_format = Some("c2pa".to_owned());
         }
         generation.c2pa = Some(provenance);
+    }
+    if problems.len() > MAX_PROBLEMS {
+        let more = problems.len() - MAX_PROBLEMS;
+        problems.truncate(MAX_PROBLEMS);
+        problems.push(Problem::new(
+            "metadata",
+            format!("{more} more problems not listed"),
+        ));
     }
     let mut raw = BTreeMap::new();
     for entry in found.texts {

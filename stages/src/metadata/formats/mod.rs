@@ -103,6 +103,9 @@ pub(crate) fn interpret(
             primary
         }
         (Some(primary), None) => primary,
+        // A graph that states nothing (no sampler reached) yields to
+        // infotext written beside it.
+        (None, Some(graph)) if graph.is_empty() => infotext().unwrap_or(graph),
         (None, Some(graph)) => graph,
         (None, None) => infotext().unwrap_or_default(),
     }
