@@ -105,9 +105,18 @@ impl SourceFormat {
             Ok(other) => Err(ThumbnailError::UnsupportedFormat {
                 format: format!("{other:?}"),
             }),
-            Err(_) => Err(ThumbnailError::NotAnImage {
-                starts_with: describe_start(bytes),
-            }),
+            Err(_) => match signature_prefix_of(bytes) {
+                Some(format) => Err(ThumbnailError::Truncated {
+                    format: format.name(),
+                    detail: format!(
+                        "the file is only {} byte(s) long, shorter than its signature",
+                        bytes.len()
+                    ),
+                }),
+                None => Err(ThumbnailError::NotAnImage {
+                    starts_with: describe_start(bytes),
+                }),
+            },
         }
     }
 }
@@ -120,6 +129,9 @@ pub(crate) struct Decoded {
     pub(crate) format: SourceFormat,
     pub(crate) orientation: Orientation,
     pub(crate) animated: bool,
+    /// Whether the file is shorter than its container says; some decoders
+    /// (JPEG) still return the part that is there.
+    pub(crate) cut: bool,
 }
 
 /// Decodes `bytes` (the whole file) into pixels, enforcing `limits`.
@@ -149,23 +161,23 @@ fn decode_format(
     format: SourceFormat,
     limits: DecodeLimits,
 ) -> Result<Decoded, ThumbnailError> {
-    let failed = |e: ImageError| classify(format, e, limits);
+    let failed = |e: ImageError| classify(format, e, limits, bytes);
     let cursor = Cursor::new(bytes);
     match format {
         SourceFormat::Png => {
             let decoder =
                 PngDecoder::with_limits(cursor, limits.to_image_limits()).map_err(failed)?;
             let animated = decoder.is_apng().unwrap_or(false);
-            finish(decoder, format, animated, limits)
+            finish(decoder, format, animated, limits, bytes)
         }
         SourceFormat::Jpeg => {
             let decoder = JpegDecoder::new(cursor).map_err(failed)?;
-            finish(decoder, format, false, limits)
+            finish(decoder, format, false, limits, bytes)
         }
         SourceFormat::WebP => {
             let decoder = WebPDecoder::new(cursor).map_err(failed)?;
             let animated = decoder.has_animation();
-            finish(decoder, format, animated, limits)
+            finish(decoder, format, animated, limits, bytes)
         }
     }
 }
@@ -175,8 +187,9 @@ fn finish(
     format: SourceFormat,
     animated: bool,
     limits: DecodeLimits,
+    bytes: &[u8],
 ) -> Result<Decoded, ThumbnailError> {
-    let failed = |e: ImageError| classify(format, e, limits);
+    let failed = |e: ImageError| classify(format, e, limits, bytes);
     let (width, height) = decoder.dimensions();
     let bytes_per_pixel = u64::from(decoder.color_type().bytes_per_pixel());
     limits.check(width, height, bytes_per_pixel)?;
@@ -192,7 +205,52 @@ fn finish(
         format,
         orientation,
         animated,
+        cut: container_is_cut(format, bytes),
     })
+}
+
+/// The format whose signature `bytes` is a strict beginning of: a file cut
+/// within its first few bytes.
+fn signature_prefix_of(bytes: &[u8]) -> Option<SourceFormat> {
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n";
+    const JPEG: &[u8] = b"\xff\xd8\xff";
+    let riff_webp = bytes.len() < 12
+        && bytes.iter().zip(b"RIFF").all(|(a, b)| a == b)
+        && bytes.iter().skip(8).zip(b"WEBP").all(|(a, b)| a == b);
+    if bytes.len() < PNG.len() && PNG.starts_with(bytes) {
+        Some(SourceFormat::Png)
+    } else if bytes.len() < JPEG.len() && JPEG.starts_with(bytes) {
+        Some(SourceFormat::Jpeg)
+    } else if riff_webp {
+        Some(SourceFormat::WebP)
+    } else {
+        None
+    }
+}
+
+/// Whether the container says the file should be longer than it is: a WebP
+/// whose RIFF header declares more bytes, or a JPEG without its end marker.
+/// Used to tell a cut file from a damaged one when the decoder only says
+/// "corrupt".
+fn container_is_cut(format: SourceFormat, bytes: &[u8]) -> bool {
+    match format {
+        SourceFormat::WebP => bytes
+            .get(4..8)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_le_bytes)
+            .is_some_and(|riff_len| u64::from(riff_len) + 8 > bytes.len() as u64),
+        // Files often carry padding or appended data after their end marker,
+        // so the marker is looked for near the end rather than at it.
+        SourceFormat::Jpeg => !tail(bytes).windows(2).any(|w| w == b"\xff\xd9"),
+        SourceFormat::Png => !tail(bytes).windows(4).any(|w| w == b"IEND"),
+    }
+}
+
+/// The last 64 KiB of a file, where its end marker should be.
+fn tail(bytes: &[u8]) -> &[u8] {
+    bytes
+        .get(bytes.len().saturating_sub(64 * 1024)..)
+        .unwrap_or(bytes)
 }
 
 /// Width and height from a PNG's IHDR chunk, when the file is long enough.
@@ -207,7 +265,12 @@ fn png_declared_size(bytes: &[u8]) -> Option<(u32, u32)> {
 }
 
 /// Turns a decoder error into a reason a person can act on.
-fn classify(format: SourceFormat, error: ImageError, limits: DecodeLimits) -> ThumbnailError {
+fn classify(
+    format: SourceFormat,
+    error: ImageError,
+    limits: DecodeLimits,
+    bytes: &[u8],
+) -> ThumbnailError {
     let name = format.name();
     match error {
         ImageError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -233,8 +296,8 @@ fn classify(format: SourceFormat, error: ImageError, limits: DecodeLimits) -> Th
             detail: e.to_string(),
         },
         other => {
-            let detail = other.to_string();
-            if looks_truncated(&detail) {
+            let detail = other.to_string().trim().to_string();
+            if looks_truncated(&detail) || container_is_cut(format, bytes) {
                 ThumbnailError::Truncated {
                     format: name,
                     detail,
@@ -259,6 +322,7 @@ fn looks_truncated(detail: &str) -> bool {
         "truncated",
         "no more data",
         "exhausted",
+        "not enough bytes",
         "premature",
     ]
     .iter()

@@ -155,6 +155,9 @@ pub struct ImageFacts {
     pub animated: bool,
     /// The decoded colour type, e.g. `"Rgba8"` or `"Rgb16"`.
     pub color_type: String,
+    /// Whether the file is shorter than its format says (a JPEG cut short
+    /// still decodes, its missing part grey): worth copying again.
+    pub truncated: bool,
 }
 
 impl ImageFacts {
@@ -170,6 +173,7 @@ impl ImageFacts {
             ("uses_alpha", Value::from(self.uses_alpha)),
             ("animated", Value::from(self.animated)),
             ("color_type", Value::from(self.color_type.as_str())),
+            ("truncated", Value::from(self.truncated)),
         ])
     }
 }
@@ -245,6 +249,7 @@ pub fn make_thumbnails(
             uses_alpha: !reduced.opaque,
             animated: decoded.animated,
             color_type: format!("{color:?}"),
+            truncated: decoded.cut,
         },
     })
 }
