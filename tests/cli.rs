@@ -215,3 +215,31 @@ fn stages_lists_the_builtins_with_their_source() {
             .all(|s| s["source"] == "builtin")
     );
 }
+
+#[test]
+fn hidden_and_temporary_files_are_skipped() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sample = samples_dir().join("sdnext-city.jpg");
+    std::fs::copy(&sample, dir.path().join("kept.jpg")).expect("copy");
+    std::fs::copy(&sample, dir.path().join(".hidden.jpg")).expect("copy");
+    std::fs::copy(&sample, dir.path().join("in-progress.png.tmp")).expect("copy");
+    std::fs::create_dir(dir.path().join(".cache")).expect("mkdir");
+    std::fs::copy(&sample, dir.path().join(".cache").join("inner.jpg")).expect("copy");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(dir.path(), dir.path().join("loop")).expect("symlink");
+
+    let store = tempfile::tempdir().expect("temp dir");
+    let out = run(kiln(store.path()).args(["import", "-q"]).arg(dir.path()));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = json(store.path(), &["status"]);
+    assert_eq!(
+        num(&status, "/files"),
+        1,
+        "only kept.jpg is imported: {status}"
+    );
+}

@@ -78,3 +78,74 @@ fn killed_imports_resume_with_run_and_finish_exactly_once() {
     assert_eq!(done, FILES, "{assets}");
     assert_eq!(duplicates, COPIES);
 }
+
+#[test]
+fn ctrl_c_stops_gracefully_and_run_resumes() {
+    let corpus_dir = tempfile::tempdir().expect("temp dir");
+    generated(corpus_dir.path(), 150, GeneratedKind::Small { side: 512 }).expect("corpus builds");
+    let store = tempfile::tempdir().expect("temp dir");
+    let child = kiln(store.path())
+        .args(["import", "-q"])
+        .arg(corpus_dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kiln starts");
+    let mut child = common::ChildGuard(child);
+
+    // Interrupt once some work is done and much remains.
+    let started = std::time::Instant::now();
+    loop {
+        let status = json(store.path(), &["status"]);
+        if num(&status, "/tiers/1/done") >= 2 {
+            break;
+        }
+        assert!(
+            child.0.try_wait().expect("state").is_none(),
+            "finished too early"
+        );
+        assert!(started.elapsed() < Duration::from_secs(300), "no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &child.0.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(interrupted.success());
+    let out = child.0.wait_with_output_ref();
+    assert_eq!(out.0, Some(130), "Ctrl-C exits 130: {}", out.1);
+    assert!(out.1.contains("run"), "says how to resume: {}", out.1);
+
+    let status = json(store.path(), &["status"]);
+    assert_eq!(
+        num(&status, "/jobs/leased"),
+        0,
+        "leases were released: {status}"
+    );
+    assert!(
+        num(&status, "/tiers/1/pending") + num(&status, "/tiers/2/pending") > 0,
+        "work was left to resume: {status}"
+    );
+
+    let resumed = run(kiln(store.path()).args(["run", "-q"]));
+    assert_eq!(resumed.status.code(), Some(0));
+    let status = json(store.path(), &["status"]);
+    assert_eq!(num(&status, "/assets"), 150);
+    assert_eq!(num(&status, "/jobs/done"), 450);
+}
+
+/// Waits for a child whose stderr is piped; returns its exit code and stderr.
+trait WaitWithOutputRef {
+    fn wait_with_output_ref(&mut self) -> (Option<i32>, String);
+}
+
+impl WaitWithOutputRef for std::process::Child {
+    fn wait_with_output_ref(&mut self) -> (Option<i32>, String) {
+        use std::io::Read;
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.stderr.take() {
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        let code = self.wait().ok().and_then(|s| s.code());
+        (code, stderr)
+    }
+}
