@@ -147,6 +147,14 @@ fn summarize(engine: &Engine, global: &GlobalArgs, imports: Option<&[u64]>) -> a
         ));
         println!("{line}");
     }
+    if dead > 0 && global.verbose {
+        for letter in engine.dead_letters()? {
+            eprintln!(
+                "dead: {} [{}]: {}",
+                letter.path, letter.stage, letter.last_error
+            );
+        }
+    }
     if dead > 0 {
         eprintln!(
             "kiln: {dead} job(s) ended in the dead-letter table; every other file completed. \
