@@ -1,0 +1,427 @@
+//! The index folder: opening, writing, committing, querying.
+
+use crate::doc::{AssetDoc, Fields};
+use crate::error::SearchError;
+use crate::query::parse_query;
+use crate::similar::VectorSet;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tantivy::collector::{Count, TopDocs};
+use tantivy::directory::MmapDirectory;
+use tantivy::query::{AllQuery, Query};
+use tantivy::schema::Value as _;
+use tantivy::{DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, Term};
+
+/// The folder of the index inside a store folder.
+pub fn index_dir(store_dir: &Path) -> PathBuf {
+    store_dir.join("search")
+}
+
+/// A schema change makes the old index unreadable to this code: the folder
+/// is then cleared and must be rebuilt from the store.
+const SCHEMA_STAMP: &str = "kiln-search-schema-1";
+const STAMP_FILE: &str = "KILN_SCHEMA";
+const WRITER_MEMORY: usize = 32 << 20;
+/// Uncommitted documents are committed once this many are waiting…
+const COMMIT_EVERY_DOCS: u64 = 2000;
+/// …or once the oldest has waited this long.
+const COMMIT_EVERY: Duration = Duration::from_secs(2);
+
+/// How search results are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SortBy {
+    /// Best text match first (BM25); filters alone rank equally.
+    #[default]
+    Relevance,
+    /// Newest file first.
+    Date,
+    /// Highest quality score first.
+    Score,
+}
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// The asset id.
+    pub id: u64,
+    /// Its first path.
+    pub path: String,
+    /// The ranking value: BM25 relevance, the date (seconds) or the quality score.
+    pub score: f64,
+}
+
+/// A page of results and how many matched in all.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SearchResults {
+    /// Every matching asset, not only those returned.
+    pub total: usize,
+    /// The best `limit` hits.
+    pub hits: Vec<Hit>,
+}
+
+/// What the index holds for one asset: whether tier-3 results are in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexedState {
+    /// Score or embedding present.
+    pub enriched: bool,
+}
+
+struct PendingWrites {
+    writer: Option<IndexWriter>,
+    docs: u64,
+    since: Option<Instant>,
+}
+
+/// The search index of one store. Share it behind an `Arc`: writes are
+/// serialised inside, reads are concurrent.
+pub struct SearchIndex {
+    dir: PathBuf,
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    pending: Mutex<PendingWrites>,
+}
+
+impl std::fmt::Debug for SearchIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchIndex")
+            .field("dir", &self.dir)
+            .finish()
+    }
+}
+
+impl SearchIndex {
+    /// Opens the index in `dir`, creating it if needed. An index written with
+    /// another schema is cleared (it is derived data); check
+    /// [`SearchIndex::len`] and rebuild from the store when it is empty.
+    pub fn open(dir: &Path) -> Result<SearchIndex, SearchError> {
+        let open_err = |message: String| SearchError::Open {
+            dir: dir.to_path_buf(),
+            message,
+        };
+        let stamp = dir.join(STAMP_FILE);
+        let current = std::fs::read_to_string(&stamp).unwrap_or_default();
+        if current.trim() != SCHEMA_STAMP && dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
+        }
+        std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
+        let (schema, fields) = Fields::schema();
+        let directory = MmapDirectory::open(dir).map_err(|e| open_err(e.to_string()))?;
+        let index =
+            Index::open_or_create(directory, schema).map_err(|e| open_err(e.to_string()))?;
+        std::fs::write(&stamp, SCHEMA_STAMP).map_err(|e| open_err(e.to_string()))?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(|e: tantivy::TantivyError| open_err(e.to_string()))?;
+        Ok(SearchIndex {
+            dir: dir.to_path_buf(),
+            index,
+            reader,
+            fields,
+            pending: Mutex::new(PendingWrites {
+                writer: None,
+                docs: 0,
+                since: None,
+            }),
+        })
+    }
+
+    /// The index folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn err(&self, action: &'static str, e: impl std::fmt::Display) -> SearchError {
+        SearchError::Index {
+            action,
+            dir: self.dir.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    fn with_writer<T>(
+        &self,
+        f: impl FnOnce(&mut PendingWrites) -> Result<T, SearchError>,
+    ) -> Result<T, SearchError> {
+        let mut pending = self
+            .pending
+            .lock()
+            .map_err(|_| self.err("locking", "a writer thread panicked"))?;
+        if pending.writer.is_none() {
+            let writer = self
+                .index
+                .writer_with_num_threads(1, WRITER_MEMORY)
+                .map_err(|e| match e {
+                    tantivy::TantivyError::LockFailure(..) => SearchError::Locked {
+                        dir: self.dir.clone(),
+                    },
+                    other => self.err("opening the writer", other),
+                })?;
+            pending.writer = Some(writer);
+        }
+        f(&mut pending)
+    }
+
+    /// Adds or replaces the document of `doc.id`. Not visible to searches
+    /// until committed; [`SearchIndex::commit_if_due`] commits in batches.
+    pub fn upsert(&self, doc: &AssetDoc) -> Result<(), SearchError> {
+        let document = self.fields.document(doc);
+        self.with_writer(|p| {
+            let Some(writer) = p.writer.as_ref() else {
+                return Err(self.err("writing", "no writer"));
+            };
+            writer.delete_term(Term::from_field_u64(self.fields.id, doc.id));
+            writer
+                .add_document(document)
+                .map_err(|e| self.err("adding a document", e))?;
+            p.docs += 1;
+            p.since.get_or_insert_with(Instant::now);
+            Ok(())
+        })
+    }
+
+    /// Removes an asset's document (a duplicate or superseded asset).
+    pub fn remove(&self, id: u64) -> Result<(), SearchError> {
+        self.with_writer(|p| {
+            if let Some(writer) = p.writer.as_ref() {
+                writer.delete_term(Term::from_field_u64(self.fields.id, id));
+                p.docs += 1;
+                p.since.get_or_insert_with(Instant::now);
+            }
+            Ok(())
+        })
+    }
+
+    /// Removes every document (before a rebuild).
+    pub fn clear(&self) -> Result<(), SearchError> {
+        self.with_writer(|p| {
+            if let Some(writer) = p.writer.as_mut() {
+                writer
+                    .delete_all_documents()
+                    .map_err(|e| self.err("clearing", e))?;
+                p.docs += 1;
+                p.since.get_or_insert_with(Instant::now);
+            }
+            Ok(())
+        })
+    }
+
+    /// Commits pending writes when enough are waiting or the oldest has
+    /// waited long enough. Returns whether it committed.
+    pub fn commit_if_due(&self) -> Result<bool, SearchError> {
+        let due = self
+            .pending
+            .lock()
+            .map(|p| {
+                p.docs >= COMMIT_EVERY_DOCS || p.since.is_some_and(|s| s.elapsed() >= COMMIT_EVERY)
+            })
+            .unwrap_or(false);
+        if due {
+            self.commit()?;
+        }
+        Ok(due)
+    }
+
+    /// Makes every pending write durable and visible. Cheap when nothing is
+    /// pending.
+    pub fn commit(&self) -> Result<(), SearchError> {
+        let mut pending = self
+            .pending
+            .lock()
+            .map_err(|_| self.err("locking", "a writer thread panicked"))?;
+        if pending.docs == 0 {
+            return Ok(());
+        }
+        if let Some(writer) = pending.writer.as_mut() {
+            writer.commit().map_err(|e| self.err("commit", e))?;
+        }
+        pending.docs = 0;
+        pending.since = None;
+        drop(pending);
+        self.reader.reload().map_err(|e| self.err("reload", e))
+    }
+
+    /// Releases the writer lock (after committing), so another process may write.
+    pub fn close_writer(&self) -> Result<(), SearchError> {
+        self.commit()?;
+        if let Ok(mut p) = self.pending.lock()
+            && let Some(writer) = p.writer.take()
+        {
+            writer
+                .wait_merging_threads()
+                .map_err(|e| self.err("merging", e))?;
+        }
+        Ok(())
+    }
+
+    fn searcher(&self) -> Result<Searcher, SearchError> {
+        // Another process may have committed since this handle last looked.
+        self.reader.reload().map_err(|e| self.err("reload", e))?;
+        Ok(self.reader.searcher())
+    }
+
+    /// How many assets are indexed (committed).
+    pub fn len(&self) -> Result<u64, SearchError> {
+        Ok(self.searcher()?.num_docs())
+    }
+
+    /// Whether no asset is indexed.
+    pub fn is_empty(&self) -> Result<bool, SearchError> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Every indexed asset id with what its document holds.
+    pub fn indexed(&self) -> Result<HashMap<u64, IndexedState>, SearchError> {
+        let searcher = self.searcher()?;
+        let mut out = HashMap::new();
+        for segment in searcher.segment_readers() {
+            let fast = segment.fast_fields();
+            let ids = fast.u64("id").map_err(|e| self.err("reading ids", e))?;
+            let enriched = fast
+                .u64("enriched")
+                .map_err(|e| self.err("reading ids", e))?;
+            let alive = segment.alive_bitset();
+            for doc in 0..segment.max_doc() {
+                if alive.is_some_and(|a| !a.is_alive(doc)) {
+                    continue;
+                }
+                if let Some(id) = ids.first(doc) {
+                    let enriched = enriched.first(doc).unwrap_or(0) != 0;
+                    out.insert(id, IndexedState { enriched });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs a query in kiln's syntax (see [`parse_query`]).
+    pub fn search(
+        &self,
+        query: &str,
+        sort: SortBy,
+        limit: usize,
+    ) -> Result<SearchResults, SearchError> {
+        let searcher = self.searcher()?;
+        let parsed = parse_query(query)?;
+        let built = parsed.build(&self.index, &self.fields)?;
+        self.run(&searcher, built.as_ref(), sort, limit)
+    }
+
+    /// Every indexed asset, in the given order.
+    pub fn all(&self, sort: SortBy, limit: usize) -> Result<SearchResults, SearchError> {
+        let searcher = self.searcher()?;
+        self.run(&searcher, &AllQuery, sort, limit)
+    }
+
+    fn run(
+        &self,
+        searcher: &Searcher,
+        query: &dyn Query,
+        sort: SortBy,
+        limit: usize,
+    ) -> Result<SearchResults, SearchError> {
+        let top = TopDocs::with_limit(limit.max(1));
+        let fail = |e: tantivy::TantivyError| self.err("search", e);
+        let (total, ranked): (usize, Vec<(f64, DocAddress)>) = match sort {
+            SortBy::Relevance => {
+                let (total, docs) = searcher
+                    .search(query, &(Count, top.order_by_score()))
+                    .map_err(fail)?;
+                (
+                    total,
+                    docs.into_iter().map(|(s, a)| (f64::from(s), a)).collect(),
+                )
+            }
+            SortBy::Date => {
+                let (total, docs) = searcher
+                    .search(
+                        query,
+                        &(Count, top.order_by_fast_field::<i64>("date", Order::Desc)),
+                    )
+                    .map_err(fail)?;
+                let docs = docs
+                    .into_iter()
+                    .map(|(d, a)| (d.map_or(f64::NAN, |d| d as f64), a))
+                    .collect();
+                (total, docs)
+            }
+            SortBy::Score => {
+                let (total, docs) = searcher
+                    .search(
+                        query,
+                        &(
+                            Count,
+                            top.order_by_fast_field::<f64>("quality", Order::Desc),
+                        ),
+                    )
+                    .map_err(fail)?;
+                (
+                    total,
+                    docs.into_iter()
+                        .map(|(q, a)| (q.unwrap_or(f64::NAN), a))
+                        .collect(),
+                )
+            }
+        };
+        let mut hits = Vec::with_capacity(ranked.len());
+        for (score, address) in ranked.into_iter().take(limit) {
+            let doc: tantivy::TantivyDocument = searcher
+                .doc(address)
+                .map_err(|e| self.err("reading a hit", e))?;
+            let id = doc.get_first(self.fields.id).and_then(|v| v.as_u64());
+            let path = doc
+                .get_first(self.fields.path)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned();
+            if let Some(id) = id {
+                hits.push(Hit { id, path, score });
+            }
+        }
+        Ok(SearchResults { total, hits })
+    }
+
+    /// Every indexed embedding, for nearest-neighbour queries.
+    pub fn vectors(&self) -> Result<VectorSet, SearchError> {
+        let searcher = self.searcher()?;
+        let mut set = VectorSet::default();
+        let mut buffer = Vec::new();
+        for segment in searcher.segment_readers() {
+            let fast = segment.fast_fields();
+            let ids = fast.u64("id").map_err(|e| self.err("reading ids", e))?;
+            let phashes = fast
+                .u64("phash")
+                .map_err(|e| self.err("reading hashes", e))?;
+            let Some(vectors) = fast
+                .bytes("embedding")
+                .map_err(|e| self.err("reading embeddings", e))?
+            else {
+                continue;
+            };
+            let alive = segment.alive_bitset();
+            for doc in 0..segment.max_doc() {
+                if alive.is_some_and(|a| !a.is_alive(doc)) {
+                    continue;
+                }
+                let (Some(id), Some(ord)) = (ids.first(doc), vectors.ords().first(doc)) else {
+                    continue;
+                };
+                buffer.clear();
+                vectors
+                    .ord_to_bytes(ord, &mut buffer)
+                    .map_err(|e| self.err("reading embeddings", e))?;
+                let vector: Vec<f32> = buffer
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                set.insert(id, &vector, phashes.first(doc));
+            }
+        }
+        Ok(set)
+    }
+}

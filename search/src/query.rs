@@ -1,0 +1,342 @@
+//! kiln's query syntax, parsed into tantivy queries.
+//!
+//! A query is whitespace-separated terms, all of which must match:
+//! - `neon` or `"neon city"`: free text over the prompt, model, LoRA names,
+//!   sampler, scheduler, generator and path (not the negative prompt, so
+//!   `-blurry` does not exclude every image whose negative prompt says
+//!   "blurry");
+//! - `field:value` for `prompt`, `negative`, `path` (words of the text) and
+//!   `model`, `lora`, `sampler`, `scheduler`, `generator` (a case-insensitive
+//!   substring of the name: `model:juggernaut` matches
+//!   `juggernautXL_v9.safetensors`; punctuation in the value matches any
+//!   character);
+//! - `field:N`, `field:>=N`, `field:>N`, `field:<=N`, `field:<N`,
+//!   `field:A..B` (inclusive) for `seed`, `steps`, `cfg`, `width`, `height`,
+//!   `score`;
+//! - a leading `-` excludes what the term matches.
+
+use crate::doc::Fields;
+use crate::error::SearchError;
+use std::ops::Bound;
+use tantivy::query::{
+    AllQuery, BooleanQuery, Occur, PhraseQuery, Query, RangeQuery, RegexQuery, TermQuery,
+};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::{Index, Term};
+
+/// Why a query could not be understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// A numeric field was given something that is not a number or range.
+    #[error(
+        "`{field}:{value}`: expected a number or a range such as `{field}:>=30` or `{field}:20..40`"
+    )]
+    BadNumber {
+        /// The field.
+        field: String,
+        /// What was given.
+        value: String,
+    },
+    /// A quote was opened and never closed.
+    #[error("unclosed quote in the query: close it with another `\"`")]
+    UnclosedQuote,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TextField {
+    All,
+    Prompt,
+    Negative,
+    Path,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NameField {
+    Model,
+    Lora,
+    Sampler,
+    Scheduler,
+    Generator,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NumberField {
+    Seed,
+    Steps,
+    Cfg,
+    Width,
+    Height,
+    Score,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Matcher {
+    Words(TextField, String),
+    Name(NameField, String),
+    Range(NumberField, Bound<f64>, Bound<f64>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Clause {
+    negated: bool,
+    matcher: Matcher,
+}
+
+/// A parsed query, ready to run against an index.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ParsedQuery {
+    clauses: Vec<Clause>,
+}
+
+impl ParsedQuery {
+    /// Whether the query has no terms (it matches everything).
+    pub fn is_empty(&self) -> bool {
+        self.clauses.is_empty()
+    }
+
+    pub(crate) fn build(
+        &self,
+        index: &Index,
+        fields: &Fields,
+    ) -> Result<Box<dyn Query>, SearchError> {
+        let mut parts: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for clause in &self.clauses {
+            let Some(query) = clause.matcher.build(index, fields)? else {
+                continue;
+            };
+            let occur = if clause.negated {
+                Occur::MustNot
+            } else {
+                Occur::Must
+            };
+            parts.push((occur, query));
+        }
+        if !parts.iter().any(|(o, _)| *o == Occur::Must) {
+            parts.push((Occur::Must, Box::new(AllQuery)));
+        }
+        Ok(Box::new(BooleanQuery::new(parts)))
+    }
+}
+
+fn tokens(index: &Index, field: Field, text: &str) -> Vec<Term> {
+    let Ok(mut analyzer) = index.tokenizer_for_field(field) else {
+        return Vec::new();
+    };
+    let mut stream = analyzer.token_stream(text);
+    let mut out = Vec::new();
+    while stream.advance() {
+        out.push(Term::from_field_text(field, &stream.token().text));
+    }
+    out
+}
+
+fn substring_pattern(value: &str) -> String {
+    let inner: String = value
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { '.' })
+        .collect();
+    format!(".*{inner}.*")
+}
+
+impl Matcher {
+    fn build(&self, index: &Index, fields: &Fields) -> Result<Option<Box<dyn Query>>, SearchError> {
+        let fail = |e: tantivy::TantivyError| SearchError::Index {
+            action: "building the query",
+            dir: std::path::PathBuf::new(),
+            message: e.to_string(),
+        };
+        Ok(match self {
+            Matcher::Words(which, text) => {
+                let field = match which {
+                    TextField::All => fields.all,
+                    TextField::Prompt => fields.prompt,
+                    TextField::Negative => fields.negative,
+                    TextField::Path => fields.path,
+                };
+                let terms = tokens(index, field, text);
+                match terms.len() {
+                    0 => None,
+                    1 => terms.into_iter().next().map(|t| {
+                        Box::new(TermQuery::new(t, IndexRecordOption::WithFreqs)) as Box<dyn Query>
+                    }),
+                    _ => Some(Box::new(PhraseQuery::new(terms)) as Box<dyn Query>),
+                }
+            }
+            Matcher::Name(which, value) => {
+                let field = match which {
+                    NameField::Model => fields.model,
+                    NameField::Lora => fields.lora,
+                    NameField::Sampler => fields.sampler,
+                    NameField::Scheduler => fields.scheduler,
+                    NameField::Generator => fields.generator,
+                };
+                let query =
+                    RegexQuery::from_pattern(&substring_pattern(value), field).map_err(fail)?;
+                Some(Box::new(query))
+            }
+            Matcher::Range(which, lo, hi) => {
+                let (field, float) = match which {
+                    NumberField::Seed => (fields.seed, false),
+                    NumberField::Steps => (fields.steps, false),
+                    NumberField::Width => (fields.width, false),
+                    NumberField::Height => (fields.height, false),
+                    NumberField::Cfg => (fields.cfg, true),
+                    NumberField::Score => (fields.quality, true),
+                };
+                let term = |v: f64| {
+                    if float {
+                        Term::from_field_f64(field, v)
+                    } else {
+                        Term::from_field_u64(field, v.max(0.0).ceil() as u64)
+                    }
+                };
+                // Integer fields: a strict or fractional lower bound rounds up.
+                let map = |b: &Bound<f64>, upper: bool| match *b {
+                    Bound::Included(v) if !float && upper => Bound::Included(term(v.floor())),
+                    Bound::Excluded(v) if !float && upper => {
+                        if v.fract() == 0.0 {
+                            Bound::Excluded(term(v))
+                        } else {
+                            Bound::Included(term(v.floor()))
+                        }
+                    }
+                    Bound::Included(v) => Bound::Included(term(v)),
+                    Bound::Excluded(v) if !float && v.fract() != 0.0 => Bound::Included(term(v)),
+                    Bound::Excluded(v) => Bound::Excluded(term(v)),
+                    Bound::Unbounded => Bound::Unbounded,
+                };
+                let (lower, upper) = (map(lo, false), map(hi, true));
+                // A range query needs one bound; "any value" is the widest range.
+                let lower = match (&lower, &upper) {
+                    (Bound::Unbounded, Bound::Unbounded) => {
+                        Bound::Included(term(if float { f64::MIN } else { 0.0 }))
+                    }
+                    _ => lower,
+                };
+                Some(Box::new(RangeQuery::new(lower, upper)))
+            }
+        })
+    }
+}
+
+fn split_terms(query: &str) -> Result<Vec<String>, QueryError> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    for c in query.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                current.push(c);
+            }
+            c if c.is_whitespace() && !quoted => {
+                if !current.is_empty() {
+                    out.push(std::mem::take(&mut current));
+                }
+            }
+            c => current.push(c),
+        }
+    }
+    if quoted {
+        return Err(QueryError::UnclosedQuote);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    Ok(out)
+}
+
+fn unquote(s: &str) -> String {
+    s.trim_matches('"').to_owned()
+}
+
+fn parse_range(field: &str, value: &str) -> Result<(Bound<f64>, Bound<f64>), QueryError> {
+    let bad = || QueryError::BadNumber {
+        field: field.to_owned(),
+        value: value.to_owned(),
+    };
+    let number = |s: &str| s.trim().parse::<f64>().ok().filter(|v| v.is_finite());
+    let bounds = if let Some(rest) = value.strip_prefix(">=") {
+        (
+            Bound::Included(number(rest).ok_or_else(bad)?),
+            Bound::Unbounded,
+        )
+    } else if let Some(rest) = value.strip_prefix("<=") {
+        (
+            Bound::Unbounded,
+            Bound::Included(number(rest).ok_or_else(bad)?),
+        )
+    } else if let Some(rest) = value.strip_prefix('>') {
+        (
+            Bound::Excluded(number(rest).ok_or_else(bad)?),
+            Bound::Unbounded,
+        )
+    } else if let Some(rest) = value.strip_prefix('<') {
+        (
+            Bound::Unbounded,
+            Bound::Excluded(number(rest).ok_or_else(bad)?),
+        )
+    } else if let Some((lo, hi)) = value.split_once("..") {
+        (
+            Bound::Included(number(lo).ok_or_else(bad)?),
+            Bound::Included(number(hi).ok_or_else(bad)?),
+        )
+    } else {
+        let v = number(value).ok_or_else(bad)?;
+        (Bound::Included(v), Bound::Included(v))
+    };
+    Ok(bounds)
+}
+
+/// Parses a query in kiln's syntax (see the module documentation).
+///
+/// # Errors
+///
+/// A [`QueryError`] for a malformed number or range, or an unclosed quote.
+pub fn parse_query(query: &str) -> Result<ParsedQuery, QueryError> {
+    let mut clauses = Vec::new();
+    for raw in split_terms(query)? {
+        let (negated, term) = match raw.strip_prefix('-') {
+            Some(rest) if !rest.is_empty() => (true, rest),
+            _ => (false, raw.as_str()),
+        };
+        let matcher = match term.split_once(':') {
+            Some((name, value)) if !name.starts_with('"') && !value.is_empty() => {
+                let value_text = unquote(value);
+                match name.to_lowercase().as_str() {
+                    "prompt" | "positive" => Matcher::Words(TextField::Prompt, value_text),
+                    "negative" | "neg" => Matcher::Words(TextField::Negative, value_text),
+                    "path" | "file" => Matcher::Words(TextField::Path, value_text),
+                    "model" | "checkpoint" => Matcher::Name(NameField::Model, value_text),
+                    "lora" => Matcher::Name(NameField::Lora, value_text),
+                    "sampler" => Matcher::Name(NameField::Sampler, value_text),
+                    "scheduler" => Matcher::Name(NameField::Scheduler, value_text),
+                    "generator" | "tool" => Matcher::Name(NameField::Generator, value_text),
+                    other => {
+                        let field = match other {
+                            "seed" => Some(NumberField::Seed),
+                            "steps" => Some(NumberField::Steps),
+                            "cfg" => Some(NumberField::Cfg),
+                            "width" | "w" => Some(NumberField::Width),
+                            "height" | "h" => Some(NumberField::Height),
+                            "score" | "quality" => Some(NumberField::Score),
+                            _ => None,
+                        };
+                        match field {
+                            Some(field) => {
+                                let (lo, hi) = parse_range(other, &value_text)?;
+                                Matcher::Range(field, lo, hi)
+                            }
+                            None => Matcher::Words(TextField::All, unquote(term)),
+                        }
+                    }
+                }
+            }
+            _ => Matcher::Words(TextField::All, unquote(term)),
+        };
+        clauses.push(Clause { negated, matcher });
+    }
+    Ok(ParsedQuery { clauses })
+}

@@ -1,0 +1,287 @@
+//! Search, similarity and sessions over a store: the glue between the
+//! engine's read API and `kiln-search`, which never sees the engine.
+//!
+//! The index lives in the store folder (`search/`) and is derived data:
+//! - [`register_search`] (called by [`crate::open_store`]) opens it,
+//!   registers the stages that keep it current, and on a primary handle
+//!   [`catch_up`]s on whatever the store recorded but the index missed (a
+//!   process killed between the store's commit and the index's);
+//! - [`rebuild`] re-creates it from the store (`kiln reindex`);
+//! - [`finish`] commits what is pending; call it when you stop the engine.
+
+use crate::OpenError;
+use kiln_engine::{AssetDetail, AssetState, Engine, EngineError, StageState};
+use kiln_plugin_api::{Stage, Value};
+use kiln_search::{
+    AssetDoc, Neighbour, SEARCH_ENRICH_STAGE, SEARCH_INDEX_STAGE, SearchEnrichStage, SearchError,
+    SearchIndex, SearchIndexStage, index_dir,
+};
+use kiln_stages::cluster::{CLUSTER_STAGE_NAME, Session, SessionFeatures, assign_sessions};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+pub use kiln_search::{Hit, SearchResults, SortBy};
+pub use kiln_stages::embed::NEAR_DUPLICATE_BITS;
+
+/// Why a search operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SearchOpError {
+    /// The index failed.
+    #[error(transparent)]
+    Index(#[from] SearchError),
+    /// Reading the store failed.
+    #[error("cannot read the store: {0}")]
+    Store(#[from] EngineError),
+}
+
+/// One index per store folder per process: the stages and the commands of
+/// one process share it, so there is only ever one writer.
+fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<SearchIndex>>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, Weak<SearchIndex>>>> = OnceLock::new();
+    REGISTRY.get_or_init(Mutex::default)
+}
+
+/// The search index of a store folder, opened once per process.
+pub fn search_index(store_dir: &Path) -> Result<Arc<SearchIndex>, SearchError> {
+    let dir = index_dir(&std::fs::canonicalize(store_dir).unwrap_or_else(|_| store_dir.into()));
+    let mut map = registry().lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(index) = map.get(&dir).and_then(Weak::upgrade) {
+        return Ok(index);
+    }
+    let index = Arc::new(SearchIndex::open(&dir)?);
+    map.insert(dir, Arc::downgrade(&index));
+    Ok(index)
+}
+
+/// Opens the store's index, registers the `search-index` and
+/// `search-enrich` stages, and (on a primary handle) catches up.
+pub fn register_search(engine: &Engine) -> Result<Arc<SearchIndex>, OpenError> {
+    let index = search_index(engine.store_dir())?;
+    let stages: [Arc<dyn Stage>; 2] = [
+        Arc::new(SearchIndexStage::new(index.clone())),
+        Arc::new(SearchEnrichStage::new(index.clone())),
+    ];
+    for stage in stages {
+        let name = stage.info().name;
+        engine
+            .register_stage(stage)
+            .map_err(|source| OpenError::Stage {
+                stage: name,
+                plugin: None,
+                source,
+            })?;
+    }
+    if engine.is_primary() {
+        match catch_up(engine, &index) {
+            Ok(_) | Err(SearchOpError::Index(SearchError::Locked { .. })) => {}
+            Err(SearchOpError::Index(e)) => return Err(e.into()),
+            Err(SearchOpError::Store(source)) => {
+                return Err(OpenError::Store {
+                    dir: engine.store_dir().to_path_buf(),
+                    source,
+                });
+            }
+        }
+    }
+    Ok(index)
+}
+
+/// Commits pending index writes and releases the index writer.
+pub fn finish(engine: &Engine) -> Result<(), SearchError> {
+    search_index(engine.store_dir())?.close_writer()
+}
+
+fn facts_of(detail: &AssetDetail) -> BTreeMap<String, Value> {
+    detail
+        .stages
+        .iter()
+        .filter_map(|(name, s)| s.facts.clone().map(|f| (name.clone(), f)))
+        .collect()
+}
+
+fn stage_done(detail: &AssetDetail, stage: &str) -> bool {
+    detail
+        .stages
+        .get(stage)
+        .is_some_and(|s| s.state == StageState::Done)
+}
+
+/// The document of an asset, from its stored facts.
+pub fn document(detail: &AssetDetail) -> AssetDoc {
+    let path = detail.paths.first().cloned().unwrap_or_default();
+    AssetDoc::from_facts(detail.id, &path, &facts_of(detail))
+}
+
+/// What a catch-up or rebuild did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CatchUp {
+    /// Assets (re-)added to the index.
+    pub indexed: u64,
+    /// Documents removed (duplicate or superseded assets).
+    pub removed: u64,
+}
+
+/// Brings the index up to what the store recorded: adds assets whose
+/// `search-index` stage is done but which the index lacks, refreshes those
+/// whose `search-enrich` stage is done but whose document lacks tier-3
+/// results, removes documents of assets that are no longer active. Reads
+/// only the assets that differ in detail; no full rebuild.
+pub fn catch_up(engine: &Engine, index: &SearchIndex) -> Result<CatchUp, SearchOpError> {
+    let indexed = index.indexed()?;
+    let metrics = engine.metrics()?;
+    let done = |stage: &str| {
+        metrics
+            .by_stage
+            .get(stage)
+            .and_then(|m| m.get("done"))
+            .copied()
+            .unwrap_or(0)
+    };
+    let enriched = indexed.values().filter(|s| s.enriched).count() as u64;
+    if done(SEARCH_INDEX_STAGE) == indexed.len() as u64 && done(SEARCH_ENRICH_STAGE) <= enriched {
+        return Ok(CatchUp::default());
+    }
+    let mut result = CatchUp::default();
+    for asset in engine.assets()? {
+        let active = !matches!(
+            asset.state,
+            AssetState::Duplicate { .. } | AssetState::Superseded
+        );
+        let present = indexed.get(&asset.id);
+        if !active {
+            if present.is_some() {
+                index.remove(asset.id)?;
+                result.removed += 1;
+            }
+            continue;
+        }
+        if present.is_some_and(|s| s.enriched) {
+            continue;
+        }
+        let Some(detail) = engine.asset(asset.id)? else {
+            continue;
+        };
+        let wanted = match present {
+            None => stage_done(&detail, SEARCH_INDEX_STAGE),
+            Some(_) => stage_done(&detail, SEARCH_ENRICH_STAGE),
+        };
+        if wanted {
+            index.upsert(&document(&detail))?;
+            result.indexed += 1;
+        }
+    }
+    index.commit()?;
+    Ok(result)
+}
+
+/// Re-creates the index from the store: every active asset whose
+/// `search-index` stage is done.
+pub fn rebuild(engine: &Engine, index: &SearchIndex) -> Result<CatchUp, SearchOpError> {
+    index.clear()?;
+    let mut result = CatchUp::default();
+    for asset in engine.assets()? {
+        if matches!(
+            asset.state,
+            AssetState::Duplicate { .. } | AssetState::Superseded
+        ) {
+            continue;
+        }
+        let Some(detail) = engine.asset(asset.id)? else {
+            continue;
+        };
+        if stage_done(&detail, SEARCH_INDEX_STAGE) {
+            index.upsert(&document(&detail))?;
+            result.indexed += 1;
+        }
+    }
+    index.commit()?;
+    Ok(result)
+}
+
+/// The assets nearest to `asset_id` by embedding, nearest first.
+pub fn similar(
+    index: &SearchIndex,
+    asset_id: u64,
+    limit: usize,
+) -> Result<Option<Vec<Neighbour>>, SearchOpError> {
+    let vectors = index.vectors()?;
+    let Some((vector, phash)) = vectors.get(asset_id) else {
+        return Ok(None);
+    };
+    Ok(Some(vectors.nearest(vector, phash, limit, Some(asset_id))))
+}
+
+/// Near-duplicates of an asset: neighbours whose perceptual hashes differ
+/// in at most [`NEAR_DUPLICATE_BITS`] bits.
+pub fn near_duplicates(index: &SearchIndex, asset_id: u64) -> Result<Vec<u64>, SearchOpError> {
+    Ok(similar(index, asset_id, 20)?
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|n| n.hash_bits.is_some_and(|b| b <= NEAR_DUPLICATE_BITS))
+        .map(|n| n.id)
+        .collect())
+}
+
+/// The session features of every active asset whose `cluster` stage is done.
+pub fn session_features(engine: &Engine) -> Result<Vec<SessionFeatures>, EngineError> {
+    let mut out = Vec::new();
+    for asset in engine.assets()? {
+        if matches!(
+            asset.state,
+            AssetState::Duplicate { .. } | AssetState::Superseded
+        ) {
+            continue;
+        }
+        let Some(detail) = engine.asset(asset.id)? else {
+            continue;
+        };
+        if let Some(facts) = detail
+            .stages
+            .get(CLUSTER_STAGE_NAME)
+            .and_then(|s| s.facts.as_ref())
+        {
+            out.push(SessionFeatures::from_facts(asset.id, facts));
+        }
+    }
+    Ok(out)
+}
+
+/// Every session of the store, computed from what the store holds now.
+pub fn sessions(engine: &Engine) -> Result<Vec<Session>, EngineError> {
+    Ok(assign_sessions(&session_features(engine)?))
+}
+
+/// The tier-3 view of one asset, as `show` presents it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Enrichment {
+    /// The `score` stage's facts (score and components), when done.
+    pub quality: Option<Value>,
+    /// The asset's session id, when its `cluster` stage is done.
+    pub session: Option<String>,
+    /// Assets whose perceptual hash is within [`NEAR_DUPLICATE_BITS`].
+    pub near_duplicates: Vec<u64>,
+}
+
+/// Quality, session and near-duplicates of an asset. Best effort: a part
+/// that cannot be read (no index yet) is left empty.
+pub fn enrichment(engine: &Engine, detail: &AssetDetail) -> Enrichment {
+    let quality = detail
+        .stages
+        .get(kiln_stages::score::SCORE_STAGE_NAME)
+        .and_then(|s| s.facts.clone());
+    let session = sessions(engine)
+        .ok()
+        .and_then(|all| all.into_iter().find(|s| s.assets.contains(&detail.id)))
+        .map(|s| s.id);
+    let near_duplicates = search_index(engine.store_dir())
+        .ok()
+        .and_then(|index| near_duplicates(&index, detail.id).ok())
+        .unwrap_or_default();
+    Enrichment {
+        quality,
+        session,
+        near_duplicates,
+    }
+}
