@@ -10,6 +10,7 @@ pub use kiln_plugin_api as plugin_api;
 pub use kiln_stages as stages;
 pub mod corpus;
 pub mod samples;
+pub mod search;
 mod wiring;
 
 pub use wiring::{OpenError, StageSource, StoreOptions, builtin_stages, open_store};

@@ -13,6 +13,9 @@ pub fn builtin_stages() -> Vec<Arc<dyn Stage>> {
         Arc::new(kiln_stages::hash::HashStage::new()),
         Arc::new(kiln_stages::thumbnail::ThumbnailStage::new()),
         Arc::new(kiln_stages::metadata::MetadataStage),
+        Arc::new(kiln_stages::embed::EmbedStage::default()),
+        Arc::new(kiln_stages::score::ScoreStage::default()),
+        Arc::new(kiln_stages::cluster::ClusterStage),
     ]
 }
 
@@ -52,6 +55,9 @@ pub enum OpenError {
     /// A plugin could not be loaded.
     #[error(transparent)]
     Plugin(#[from] PluginError),
+    /// The search index could not be opened.
+    #[error(transparent)]
+    Search(#[from] kiln_search::SearchError),
     /// A stage could not be registered.
     #[error("cannot register stage `{stage}`{from}: {source}", from = .plugin.as_ref().map(|p| format!(" from {}", p.display())).unwrap_or_default())]
     Stage {
@@ -92,6 +98,7 @@ pub fn open_store(
             })?;
         sources.push((name, StageSource::Builtin));
     }
+    crate::search::register_search(&engine)?;
     let mut replaced = Vec::new();
     for path in &options.plugins {
         let plugin = load_plugin(path)?;

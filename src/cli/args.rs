@@ -49,6 +49,14 @@ pub(crate) enum Command {
     Dead(DeadArgs),
     /// The stages this store runs, built in and from plugins.
     Stages(JsonArg),
+    /// Find assets by prompt words and filters (`model:x steps:>=30 -word`).
+    Search(super::search::SearchArgs),
+    /// Assets that look like one asset, nearest first.
+    Similar(super::search::SimilarArgs),
+    /// Sittings: assets made close together with the same generator and model.
+    Sessions(JsonArg),
+    /// Rebuild the search index from the store.
+    Reindex(JsonArg),
 }
 
 /// How urgent an import is.

@@ -9,6 +9,7 @@ mod import;
 mod json;
 mod progress;
 mod report;
+mod search;
 
 use args::{Cli, Command, DeadAction, GlobalArgs};
 use clap::Parser;
@@ -99,6 +100,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Show(a) => report::show(&opened.engine, &a.asset, a.json)?,
         Command::Assets(a) => report::assets(&opened.engine, a.json)?,
         Command::Stages(a) => report::stages(&opened, a.json)?,
+        Command::Search(a) => search::search(&opened.engine, a)?,
+        Command::Similar(a) => search::similar_cmd(&opened.engine, a)?,
+        Command::Sessions(a) => search::sessions_cmd(&opened.engine, a.json)?,
+        Command::Reindex(a) => search::reindex(&opened.engine, a.json)?,
         Command::Dead(d) => match &d.action {
             DeadAction::List(a) => report::dead_list(&opened.engine, a.json)?,
             DeadAction::Retry { id, all, json } => {
@@ -108,5 +113,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         },
     };
     opened.engine.shutdown().await;
+    kiln::search::finish(&opened.engine)?;
     Ok(code)
 }
