@@ -9,13 +9,14 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 /// Every plugin crate a test may load; built together in one cargo run.
-const PLUGIN_PACKAGES: [&str; 6] = [
+const PLUGIN_PACKAGES: [&str; 7] = [
     "kiln-palette-plugin",
     "kiln-test-plugin-panic",
     "kiln-test-plugin-abort",
     "kiln-test-plugin-wrong-abi",
     "kiln-test-plugin-no-entry",
     "kiln-test-plugin-echo",
+    "kiln-test-plugin-swap",
 ];
 
 /// The workspace root: the nearest ancestor of the including crate that

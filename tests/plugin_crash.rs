@@ -1,0 +1,158 @@
+//! A plugin that aborts the process cannot be contained in-process; the
+//! engine's attempt counting must. The test re-executes its own binary as a
+//! child engine with the abort plugin loaded, lets it die on the poison file
+//! again and again, and checks that the poison job is dead-lettered after
+//! `max_attempts` restarts while every other file is processed.
+
+#[path = "plugins/cargo_build.rs"]
+mod cargo_build;
+
+use cargo_build::plugin_library;
+use image::{Rgb, RgbImage};
+use kiln::engine::{Config, Priority, StageState, Until};
+use kiln::{StoreOptions, open_store};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+const STORE: &str = "KILN_PLUGIN_CRASH_STORE";
+const INPUT: &str = "KILN_PLUGIN_CRASH_INPUT";
+const PLUGIN: &str = "KILN_PLUGIN_CRASH_PLUGIN";
+const MAX_ATTEMPTS: u32 = 3;
+const FILES: u8 = 10;
+
+fn options(plugin: PathBuf) -> StoreOptions {
+    StoreOptions {
+        plugins: vec![plugin],
+        replace: Vec::new(),
+        config: Config {
+            workers: 2,
+            max_attempts: MAX_ATTEMPTS,
+            ..Config::default()
+        },
+    }
+}
+
+/// The child: open the store with the abort plugin, import once, run until
+/// idle. Does nothing unless the parent set the variables.
+#[test]
+fn child_engine() {
+    let (Some(store), Some(input), Some(plugin)) = (
+        std::env::var_os(STORE),
+        std::env::var_os(INPUT),
+        std::env::var_os(PLUGIN),
+    ) else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let (engine, _) =
+            open_store(Path::new(&store), options(PathBuf::from(plugin))).expect("opens");
+        if engine.status().expect("status").imports.is_empty() {
+            engine
+                .import_dir(Path::new(&input), Priority::Batch)
+                .await
+                .expect("import");
+        }
+        engine.run_until(Until::Idle).await.expect("run");
+        engine.shutdown().await;
+    });
+    println!("CHILD FINISHED");
+}
+
+fn run_child(store: &Path, input: &Path, plugin: &Path) -> (ExitStatus, String) {
+    let mut child = Command::new(std::env::current_exe().expect("own path"))
+        .args(["child_engine", "--exact", "--nocapture", "--test-threads=1"])
+        .env(STORE, store)
+        .env(INPUT, input)
+        .env(PLUGIN, plugin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the child starts");
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            let mut out = String::new();
+            if let Some(mut stdout) = child.stdout.take() {
+                let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
+            }
+            return (status, out);
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            let _ = child.kill();
+            panic!("the child engine did not finish within 300 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn an_aborting_plugin_job_is_dead_lettered_after_restarts() {
+    if std::env::var_os(STORE).is_some() {
+        return;
+    }
+    let plugin = plugin_library("kiln-test-plugin-abort");
+    let work = tempfile::tempdir().expect("temp dir");
+    let input = work.path().join("in");
+    std::fs::create_dir_all(&input).expect("mkdir");
+    for i in 0..FILES {
+        RgbImage::from_pixel(8, 8, Rgb([i, 100, 200]))
+            .save(input.join(format!("fine_{i}.png")))
+            .expect("writes an image");
+    }
+    RgbImage::from_pixel(8, 8, Rgb([0, 0, 0]))
+        .save(input.join("abort_me.png"))
+        .expect("writes an image");
+    let store = work.path().join("store");
+
+    let mut crashes = 0;
+    let mut finished = false;
+    for _ in 0..MAX_ATTEMPTS + 5 {
+        let (status, out) = run_child(&store, &input, &plugin);
+        if status.success() && out.contains("CHILD FINISHED") {
+            finished = true;
+            break;
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(
+                status.signal(),
+                Some(6),
+                "the child died of SIGABRT: {status:?}"
+            );
+        }
+        crashes += 1;
+    }
+    assert!(finished, "the engine never got past the aborting job");
+    assert_eq!(crashes, MAX_ATTEMPTS, "one crash per attempt");
+
+    let (engine, _) = open_store(&store, options(plugin)).expect("reopens");
+    let dead = engine.dead_letters().expect("dead letters");
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].stage, "test-abort");
+    assert!(dead[0].path.ends_with("abort_me.png"), "{:?}", dead[0]);
+    assert_eq!(dead[0].attempts, MAX_ATTEMPTS);
+    let status = engine.status().expect("status");
+    assert_eq!(status.jobs.dead, 1);
+    assert_eq!(status.jobs.pending(), 0);
+    for i in 0..FILES {
+        let path = input.join(format!("fine_{i}.png"));
+        let id = engine
+            .asset_by_path(&path)
+            .expect("lookup")
+            .expect("every fine file is an asset");
+        let asset = engine.asset(id).expect("read").expect("asset");
+        assert_eq!(
+            asset.stages["test-abort"].state,
+            StageState::Done,
+            "{} got the plugin's facts",
+            path.display()
+        );
+    }
+}
