@@ -19,10 +19,6 @@ pub fn index_dir(store_dir: &Path) -> PathBuf {
     store_dir.join("search")
 }
 
-/// A schema change makes the old index unreadable to this code: the folder
-/// is then cleared and must be rebuilt from the store.
-const SCHEMA_STAMP: &str = "kiln-search-schema-1";
-const STAMP_FILE: &str = "KILN_SCHEMA";
 const WRITER_MEMORY: usize = 32 << 20;
 /// Uncommitted documents are committed once this many are waiting…
 const COMMIT_EVERY_DOCS: u64 = 2000;
@@ -94,7 +90,8 @@ impl std::fmt::Debug for SearchIndex {
 }
 
 impl SearchIndex {
-    /// Opens the index in `dir`, creating it if needed. An index written with
+    /// Opens the index in `dir`, creating it if needed. Several processes
+    /// may open one index; only one at a time writes. An index written with
     /// another schema is cleared (it is derived data); check
     /// [`SearchIndex::len`] and rebuild from the store when it is empty.
     pub fn open(dir: &Path) -> Result<SearchIndex, SearchError> {
@@ -102,17 +99,22 @@ impl SearchIndex {
             dir: dir.to_path_buf(),
             message,
         };
-        let stamp = dir.join(STAMP_FILE);
-        let current = std::fs::read_to_string(&stamp).unwrap_or_default();
-        if current.trim() != SCHEMA_STAMP && dir.exists() {
-            std::fs::remove_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
-        }
         std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
         let (schema, fields) = Fields::schema();
-        let directory = MmapDirectory::open(dir).map_err(|e| open_err(e.to_string()))?;
-        let index =
-            Index::open_or_create(directory, schema).map_err(|e| open_err(e.to_string()))?;
-        std::fs::write(&stamp, SCHEMA_STAMP).map_err(|e| open_err(e.to_string()))?;
+        let open = || -> Result<Index, tantivy::TantivyError> {
+            let directory = MmapDirectory::open(dir)?;
+            Index::open_or_create(directory, schema.clone())
+        };
+        let index = match open() {
+            Ok(index) => index,
+            // Written with another schema: derived data, so start afresh.
+            Err(tantivy::TantivyError::SchemaError(_)) => {
+                std::fs::remove_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
+                std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
+                open().map_err(|e| open_err(e.to_string()))?
+            }
+            Err(e) => return Err(open_err(e.to_string())),
+        };
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
