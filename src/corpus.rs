@@ -243,3 +243,48 @@ fn write_cycled(
     }
     Ok(Corpus { files, total_bytes })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn distinct_contents(files: &[PathBuf]) -> usize {
+        let contents: HashSet<Vec<u8>> = files
+            .iter()
+            .map(|p| fs::read(p).expect("corpus files are readable"))
+            .collect();
+        contents.len()
+    }
+
+    #[test]
+    fn generated_corpus_has_distinct_decodable_files() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let built = generated(dir.path(), 12, GeneratedKind::Small { side: 48 }).expect("corpus");
+        assert_eq!(built.files.len(), 12);
+        assert_eq!(distinct_contents(&built.files), 12);
+        for file in &built.files {
+            let image = image::open(file).expect("a corpus file decodes");
+            assert_eq!((image.width(), image.height()), (48, 48));
+        }
+    }
+
+    #[test]
+    fn folder_corpus_cycles_its_pngs_and_skips_other_files() {
+        let source = tempfile::tempdir().expect("temp dir");
+        for variant in 0..2 {
+            let png = encode_png(&render(40, 30, variant)).expect("encode");
+            fs::write(source.path().join(format!("{variant}.png")), png).expect("write");
+        }
+        fs::write(source.path().join("notes.txt"), "not an image").expect("write");
+        let out = tempfile::tempdir().expect("temp dir");
+        let built = from_png_folder(source.path(), out.path(), 5).expect("corpus");
+        assert_eq!(built.files.len(), 5);
+        assert_eq!(distinct_contents(&built.files), 5);
+        assert!(built.files.iter().all(|p| image::open(p).is_ok()));
+
+        let empty = tempfile::tempdir().expect("temp dir");
+        let err = from_png_folder(empty.path(), out.path(), 5).expect_err("no PNGs");
+        assert!(matches!(err, CorpusError::NoPngs(_)), "{err}");
+    }
+}
