@@ -90,6 +90,12 @@ fn show_returns_the_generation_parameters_of_generated_files() {
     assert!(std::path::Path::new(thumbnail).is_file());
     assert_eq!(comfy["stages"]["thumbnail"], "done");
     assert_eq!(comfy["content_hash"].as_str().map(str::len), Some(64));
+    // Tier 3: a quality score with its components, a session, near-duplicates.
+    let quality = comfy["quality"]["score"].as_f64().expect("a quality score");
+    assert!((0.0..=100.0).contains(&quality), "{quality}");
+    assert!(comfy["quality"]["sharpness"].is_number(), "{}", comfy["quality"]);
+    assert!(comfy["session"].is_string(), "{}", comfy["session"]);
+    assert!(comfy["near_duplicates"].is_array());
 
     let a1111 = show(store.path(), "a1111-harbor.jpg");
     let g = &a1111["generation"];

@@ -28,7 +28,7 @@ pub(crate) struct GlobalArgs {
     /// Print less: no progress display, only results and errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub(crate) quiet: bool,
-    /// Print more: per-file errors as they happen.
+    /// Print more: every file that ended in the dead-letter table, with its reason.
     #[arg(short, long, global = true)]
     pub(crate) verbose: bool,
 }

@@ -189,6 +189,8 @@ pub(crate) fn show(engine: &Engine, what: &str, as_json: bool) -> anyhow::Result
         .and_then(|m| m.get("problems"))
         .map_or(Json::Array(Vec::new()), to_json);
     let generation = generation_json(&detail);
+    let enrichment = kiln::search::enrichment(engine, &detail);
+    let quality = enrichment.quality.as_ref().map_or(Json::Null, to_json);
     if as_json {
         let facts: serde_json::Map<String, Json> = detail
             .stages
@@ -208,6 +210,9 @@ pub(crate) fn show(engine: &Engine, what: &str, as_json: bool) -> anyhow::Result
             "generation": generation,
             "exif": metadata.and_then(|m| m.get("exif")).map_or(Json::Null, to_json),
             "metadata_problems": problems,
+            "quality": quality,
+            "session": enrichment.session,
+            "near_duplicates": enrichment.near_duplicates,
             "stages": stages,
             "facts": facts,
         }));
@@ -236,6 +241,15 @@ pub(crate) fn show(engine: &Engine, what: &str, as_json: bool) -> anyhow::Result
             };
             println!("{key:<16} {text}");
         }
+    }
+    if let Some(score) = quality.get("score").and_then(Json::as_f64) {
+        println!("quality          {score:.1}");
+    }
+    if let Some(session) = &enrichment.session {
+        println!("session          {session}");
+    }
+    if !enrichment.near_duplicates.is_empty() {
+        println!("near duplicates  {:?}", enrichment.near_duplicates);
     }
     if let Json::Array(list) = &problems {
         for p in list {
