@@ -108,7 +108,7 @@ async fn drive(
         result = engine.run_until(target) => Some(result),
         _ = tokio::signal::ctrl_c() => None,
     };
-    renderer.finish().await;
+    renderer.finish(engine.progress().ok()).await;
     let Some(result) = outcome else {
         engine.shutdown().await;
         eprintln!(

@@ -37,7 +37,7 @@ impl Display {
 
 /// Draws progress until told to stop.
 pub(crate) struct Renderer {
-    stop: watch::Sender<bool>,
+    stop: watch::Sender<Option<Progress>>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -50,7 +50,7 @@ impl Renderer {
         max_tier: u8,
         display: Display,
     ) -> Renderer {
-        let (stop, stopped) = watch::channel(false);
+        let (stop, stopped) = watch::channel(None);
         let task = match display {
             Display::Quiet => None,
             _ => Some(tokio::spawn(draw(
@@ -60,9 +60,10 @@ impl Renderer {
         Renderer { stop, task }
     }
 
-    /// Draws the last state once more and stops.
-    pub(crate) async fn finish(mut self) {
-        let _ = self.stop.send(true);
+    /// Draws `last` (a fresh snapshot, when one could be read) and stops.
+    pub(crate) async fn finish(mut self, last: Option<Progress>) {
+        let last = last.unwrap_or_default();
+        let _ = self.stop.send(Some(last));
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
@@ -111,7 +112,7 @@ fn detail(p: &TierProgress) -> String {
 
 async fn draw(
     mut progress: watch::Receiver<Progress>,
-    mut stopped: watch::Receiver<bool>,
+    mut stopped: watch::Receiver<Option<Progress>>,
     imports: Option<Vec<u64>>,
     max_tier: u8,
     display: Display,
@@ -140,8 +141,12 @@ async fn draw(
     });
     let mut last_line = Instant::now();
     loop {
-        let finishing = *stopped.borrow();
-        let snapshot = tiers_of(&progress.borrow_and_update(), imports.as_deref());
+        let last = stopped.borrow().clone();
+        let finishing = last.is_some();
+        let snapshot = match &last {
+            Some(last) => tiers_of(last, imports.as_deref()),
+            None => tiers_of(&progress.borrow_and_update(), imports.as_deref()),
+        };
         if let Some(bars) = &bars {
             for (tier, bar) in bars {
                 let p = snapshot.get(tier).copied().unwrap_or_default();
