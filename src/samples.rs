@@ -64,8 +64,13 @@ pub fn all() -> Result<Vec<Sample>, SamplesError> {
         comfy_webp("comfyui-webp-export.webp", 3)?,
         a1111_png("a1111-forest.png", 4, A1111_FOREST, false)?,
         a1111_png("forge-portrait-itxt.png", 5, FORGE_PORTRAIT, true)?,
-        a1111_jpeg("a1111-harbor.jpg", 6, A1111_HARBOR)?,
-        a1111_jpeg("sdnext-city.jpg", 7, SDNEXT_CITY)?,
+        a1111_exif(
+            "a1111-harbor.jpg",
+            6,
+            image::ImageFormat::Jpeg,
+            A1111_HARBOR,
+        )?,
+        a1111_exif("sdnext-city.jpg", 7, image::ImageFormat::Jpeg, SDNEXT_CITY)?,
         swarm_jpeg("swarmui-desert.jpg", 8)?,
         png_with_text(
             "novelai-garden.png",
@@ -97,8 +102,18 @@ pub fn all() -> Result<Vec<Sample>, SamplesError> {
             A1111_FOREST_VARIATION,
             false,
         )?,
-        a1111_jpeg("comfyui-image-saver.jpg", 15, COMFY_IMAGE_SAVER)?,
-        a1111_webp("sdwebui-lake.webp", 16, SDWEBUI_LAKE)?,
+        a1111_exif(
+            "comfyui-image-saver.jpg",
+            15,
+            image::ImageFormat::Jpeg,
+            COMFY_IMAGE_SAVER,
+        )?,
+        a1111_exif(
+            "sdwebui-lake.webp",
+            16,
+            image::ImageFormat::WebP,
+            SDWEBUI_LAKE,
+        )?,
         comfy_png("upscaled_00001_.png", 17, &comfy_two_saves_graph())?,
     ];
     // A byte-identical copy under another name: one asset with two paths.
@@ -189,12 +204,7 @@ fn comfy_webp(name: &str, variant: u32) -> Result<Sample, SamplesError> {
         .model(format!("prompt:{graph}"))
         .make(format!("workflow:{}", comfy_workflow_stub()))
         .to_tiff(ByteOrder::Little);
-    let webp = encode(name, variant, image::ImageFormat::WebP)?;
-    let bytes = embed::insert_webp_exif(&webp, &tiff).map_err(embed_err(name))?;
-    Ok(Sample {
-        name: name.to_owned(),
-        bytes,
-    })
+    with_exif(name, variant, image::ImageFormat::WebP, &tiff)
 }
 
 fn a1111_png(name: &str, variant: u32, infotext: &str, itxt: bool) -> Result<Sample, SamplesError> {
@@ -210,35 +220,40 @@ fn a1111_png(name: &str, variant: u32, infotext: &str, itxt: bool) -> Result<Sam
     })
 }
 
-fn a1111_jpeg(name: &str, variant: u32, infotext: &str) -> Result<Sample, SamplesError> {
-    // A1111 writes the infotext as a UTF-16 UserComment in big-endian order.
-    let tiff = ExifFields::new()
-        .user_comment(UserComment::Unicode {
-            text: infotext.to_owned(),
-            big_endian: true,
-        })
-        .to_tiff(ByteOrder::Big);
-    let jpeg = encode(name, variant, image::ImageFormat::Jpeg)?;
-    let bytes = embed::insert_jpeg_exif(&jpeg, &tiff).map_err(embed_err(name))?;
+/// An image of `format` (JPEG or WebP) carrying an EXIF block.
+fn with_exif(
+    name: &str,
+    variant: u32,
+    format: image::ImageFormat,
+    tiff: &[u8],
+) -> Result<Sample, SamplesError> {
+    let encoded = encode(name, variant, format)?;
+    let bytes = match format {
+        image::ImageFormat::WebP => embed::insert_webp_exif(&encoded, tiff),
+        _ => embed::insert_jpeg_exif(&encoded, tiff),
+    }
+    .map_err(embed_err(name))?;
     Ok(Sample {
         name: name.to_owned(),
         bytes,
     })
 }
 
-fn a1111_webp(name: &str, variant: u32, infotext: &str) -> Result<Sample, SamplesError> {
+/// A1111 writes the infotext as a UTF-16 UserComment in big-endian order,
+/// in JPEG and in WebP alike.
+fn a1111_exif(
+    name: &str,
+    variant: u32,
+    format: image::ImageFormat,
+    infotext: &str,
+) -> Result<Sample, SamplesError> {
     let tiff = ExifFields::new()
         .user_comment(UserComment::Unicode {
             text: infotext.to_owned(),
             big_endian: true,
         })
         .to_tiff(ByteOrder::Big);
-    let webp = encode(name, variant, image::ImageFormat::WebP)?;
-    let bytes = embed::insert_webp_exif(&webp, &tiff).map_err(embed_err(name))?;
-    Ok(Sample {
-        name: name.to_owned(),
-        bytes,
-    })
+    with_exif(name, variant, format, &tiff)
 }
 
 fn swarm_jpeg(name: &str, variant: u32) -> Result<Sample, SamplesError> {
@@ -250,12 +265,7 @@ fn swarm_jpeg(name: &str, variant: u32) -> Result<Sample, SamplesError> {
         })
         .software("SwarmUI")
         .to_tiff(ByteOrder::Little);
-    let jpeg = encode(name, variant, image::ImageFormat::Jpeg)?;
-    let bytes = embed::insert_jpeg_exif(&jpeg, &tiff).map_err(embed_err(name))?;
-    Ok(Sample {
-        name: name.to_owned(),
-        bytes,
-    })
+    with_exif(name, variant, image::ImageFormat::Jpeg, &tiff)
 }
 
 fn plain_jpeg(name: &str, variant: u32) -> Result<Sample, SamplesError> {
@@ -265,12 +275,7 @@ fn plain_jpeg(name: &str, variant: u32) -> Result<Sample, SamplesError> {
         .date_time_original("2026:11:20 18:04:11")
         .orientation(1)
         .to_tiff(ByteOrder::Little);
-    let jpeg = encode(name, variant, image::ImageFormat::Jpeg)?;
-    let bytes = embed::insert_jpeg_exif(&jpeg, &tiff).map_err(embed_err(name))?;
-    Ok(Sample {
-        name: name.to_owned(),
-        bytes,
-    })
+    with_exif(name, variant, image::ImageFormat::Jpeg, &tiff)
 }
 
 fn plain_webp(name: &str, variant: u32) -> Result<Sample, SamplesError> {
