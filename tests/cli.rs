@@ -93,7 +93,11 @@ fn show_returns_the_generation_parameters_of_generated_files() {
     // Tier 3: a quality score with its components, a session, near-duplicates.
     let quality = comfy["quality"]["score"].as_f64().expect("a quality score");
     assert!((0.0..=100.0).contains(&quality), "{quality}");
-    assert!(comfy["quality"]["sharpness"].is_number(), "{}", comfy["quality"]);
+    assert!(
+        comfy["quality"]["sharpness"].is_number(),
+        "{}",
+        comfy["quality"]
+    );
     assert!(comfy["session"].is_string(), "{}", comfy["session"]);
     assert!(comfy["near_duplicates"].is_array());
 
