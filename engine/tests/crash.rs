@@ -21,8 +21,9 @@ const INPUT: &str = "KILN_TEST_CHILD_INPUT";
 const FILES: usize = 110;
 
 /// Writes facts, appends one line per call to a log beside the store (the
-/// at-least-once execution record), and sleeps a little so kills land
-/// during stage work too. Aborts the process on a file named `poison.png`.
+/// at-least-once execution record), and sleeps 15 ms: the 330 jobs then need
+/// more time than all the kill delays together, so every kill lands before
+/// the work can finish on a fast machine, and many land during stage work. Aborts the process on a file named `poison.png`.
 struct Effect {
     name: &'static str,
     tier: u8,
@@ -52,7 +53,7 @@ impl Stage for Effect {
         {
             let _ = log.write_all(line.as_bytes());
         }
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(Duration::from_millis(15));
         let mut out = StageOutput::facts(Value::map([
             ("stage", Value::from(self.name)),
             ("path", Value::from(input.path.as_str())),
