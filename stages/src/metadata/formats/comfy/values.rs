@@ -177,35 +177,31 @@ impl<'a> Graph<'a> {
 
     /// A number input, literally or through seed and primitive nodes.
     pub(super) fn number(&self, value: &Value, depth: usize) -> Option<f64> {
-        match value {
-            Value::Number(n) => n.as_f64(),
-            Value::Array(_) if depth < MAX_DEPTH => {
-                let (node, _) = self.follow(value)?;
-                if node.class_has("Random") {
-                    self.mark_runtime();
-                    return None;
-                }
-                if node.class_has("Switch") {
-                    let chosen = self.switch(node, depth + 1)?;
-                    return self.number(chosen, depth + 1);
-                }
-                let (_, inner) = node.first_input(&NUMBER_INPUTS)?;
-                self.number(inner, depth + 1)
-            }
-            Value::Array(_) => self.too_deep(),
-            _ => None,
-        }
+        self.numeric(value, depth, &serde_json::Number::as_f64)
     }
 
     /// An integer input (a seed uses the full `u64` range, so integers are
     /// read exactly rather than through `f64`).
     pub(super) fn integer(&self, value: &Value, depth: usize) -> Option<u64> {
-        match value {
-            Value::Number(n) => n.as_u64().or_else(|| {
+        self.numeric(value, depth, &|n: &serde_json::Number| {
+            n.as_u64().or_else(|| {
                 n.as_f64()
                     .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1.8e19)
                     .map(|f| f as u64)
-            }),
+            })
+        })
+    }
+
+    /// A numeric input read with `literal`, following links through seed,
+    /// primitive and switch nodes; a random node makes it unknown.
+    fn numeric<T>(
+        &self,
+        value: &Value,
+        depth: usize,
+        literal: &dyn Fn(&serde_json::Number) -> Option<T>,
+    ) -> Option<T> {
+        match value {
+            Value::Number(n) => literal(n),
             Value::Array(_) if depth < MAX_DEPTH => {
                 let (node, _) = self.follow(value)?;
                 if node.class_has("Random") {
@@ -214,10 +210,10 @@ impl<'a> Graph<'a> {
                 }
                 if node.class_has("Switch") {
                     let chosen = self.switch(node, depth + 1)?;
-                    return self.integer(chosen, depth + 1);
+                    return self.numeric(chosen, depth + 1, literal);
                 }
                 let (_, inner) = node.first_input(&NUMBER_INPUTS)?;
-                self.integer(inner, depth + 1)
+                self.numeric(inner, depth + 1, literal)
             }
             Value::Array(_) => self.too_deep(),
             _ => None,
