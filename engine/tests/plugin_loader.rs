@@ -158,17 +158,24 @@ fn loading_the_same_library_twice_gives_two_working_stages() {
     }
 }
 
-/// Run in a child process by `an_abort_takes_down_only_the_child`.
+/// Checks that the abort plugin loads and answers an ordinary call. Run as the
+/// child of `an_abort_takes_down_only_the_child` (with
+/// `KILN_PLUGIN_ABORT_CHILD` set), it then feeds the plugin the path that makes
+/// it abort the process.
 #[test]
 fn abort_child() {
+    let plugin = load_plugin(plugin_library("kiln-test-plugin-abort")).expect("loads");
+    let stage = plugin.stage();
+    let out = stage
+        .process(&StageInput::for_path(1, "/fine.png"))
+        .expect("a normal call works");
+    assert_eq!(
+        out.facts.get("survived").and_then(Value::as_bool),
+        Some(true)
+    );
     if std::env::var_os("KILN_PLUGIN_ABORT_CHILD").is_none() {
         return;
     }
-    let plugin = load_plugin(plugin_library("kiln-test-plugin-abort")).expect("loads");
-    let stage = plugin.stage();
-    stage
-        .process(&StageInput::for_path(1, "/fine.png"))
-        .expect("a normal call works");
     let _ = stage.process(&StageInput::for_path(2, "/abort.png"));
     // Only reached if the plugin failed to abort.
     std::process::exit(0);
