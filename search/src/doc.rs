@@ -77,7 +77,9 @@ fn number_f64(value: Option<&Value>) -> Option<f64> {
     }
 }
 
-fn vector_from_bytes(bytes: &[u8]) -> Vec<f32> {
+/// Decodes little-endian f32 bytes, the layout the `embed` stage writes;
+/// a trailing partial value is ignored.
+pub(crate) fn vector_from_bytes(bytes: &[u8]) -> Vec<f32> {
     bytes
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))

@@ -1,6 +1,6 @@
 //! The index folder: opening, writing, committing, querying.
 
-use crate::doc::{AssetDoc, Fields};
+use crate::doc::{AssetDoc, Fields, vector_from_bytes};
 use crate::error::SearchError;
 use crate::query::parse_query;
 use crate::similar::VectorSet;
@@ -417,11 +417,7 @@ impl SearchIndex {
                 vectors
                     .ord_to_bytes(ord, &mut buffer)
                     .map_err(|e| self.err("reading embeddings", e))?;
-                let vector: Vec<f32> = buffer
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect();
-                set.insert(id, &vector, phashes.first(doc));
+                set.insert(id, &vector_from_bytes(&buffer), phashes.first(doc));
             }
         }
         Ok(set)
