@@ -8,8 +8,7 @@ use crate::config::backoff_delay;
 use crate::error::EngineError;
 use crate::lease::{Completion, Failure};
 use crate::tables::{
-    ArtifactRecord, AssetRecord, AssetStatus, AttemptRecord, FactRecord, FileRecord, JobRecord,
-    decode, encode, state,
+    ArtifactRecord, AssetRecord, AssetStatus, AttemptRecord, FactRecord, JobRecord, encode, state,
 };
 
 /// A stage's result with its artifacts already stored as blobs.
@@ -110,11 +109,7 @@ fn merge_duplicate(
         if !keep.paths.contains(path) {
             keep.paths.push(path.clone());
         }
-        let file = match tx.files.get(path.as_str())? {
-            Some(bytes) => Some(decode::<FileRecord>("files", bytes.value())?),
-            None => None,
-        };
-        if let Some(mut file) = file
+        if let Some(mut file) = tx.file(path)?
             && file.asset_id == dup_id
         {
             file.asset_id = keep_id;

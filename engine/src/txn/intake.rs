@@ -6,7 +6,7 @@ use super::Tx;
 use crate::error::EngineError;
 use crate::tables::{
     AssetRecord, AssetStatus, AttemptRecord, FileRecord, INTAKE_STAGE, ImportRecord, JobRecord,
-    decode, encode, meta, state,
+    encode, meta, state,
 };
 
 /// One file found by intake, with what `stat` said about it.
@@ -76,10 +76,7 @@ pub(crate) fn intake(
                 continue;
             }
         };
-        let previous = match tx.files.get(path.as_str())? {
-            Some(bytes) => Some(decode::<FileRecord>("files", bytes.value())?),
-            None => None,
-        };
+        let previous = tx.file(path)?;
         if let Some(previous) = &previous
             && previous.size == size
             && previous.mtime_ns == mtime_ns

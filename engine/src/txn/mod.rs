@@ -18,9 +18,9 @@ use crate::config::{Config, Priority};
 use crate::error::EngineError;
 use crate::graph::Graph;
 use crate::tables::{
-    self, ASSET_JOBS, ASSETS, AssetRecord, DEAD, DELAYED, FACTS, FILES, HASHES, IMPORT_COUNTS,
-    IMPORTS, ImportRecord, JOBS, JobRecord, LEASES, META, READY, ReadyKey, STAGE_COUNTS, decode,
-    encode, state,
+    self, ASSET_JOBS, ASSETS, AssetRecord, DEAD, DELAYED, FACTS, FILES, FileRecord, HASHES,
+    IMPORT_COUNTS, IMPORTS, ImportRecord, JOBS, JobRecord, LEASES, META, READY, ReadyKey,
+    STAGE_COUNTS, decode, encode, state,
 };
 
 /// The tables of one write transaction, plus the counter changes not yet written.
@@ -126,6 +126,13 @@ impl<'t> Tx<'t> {
         let bytes = encode("assets", asset)?;
         self.assets.insert(asset_id, bytes.as_slice())?;
         Ok(())
+    }
+
+    pub(crate) fn file(&self, path: &str) -> Result<Option<FileRecord>, EngineError> {
+        match self.files.get(path)? {
+            Some(bytes) => Ok(Some(decode("files", bytes.value())?)),
+            None => Ok(None),
+        }
     }
 
     pub(crate) fn import(&self, import_id: u64) -> Result<Option<ImportRecord>, EngineError> {
