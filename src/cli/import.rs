@@ -4,8 +4,7 @@ use super::args::{GlobalArgs, ImportArgs, PriorityArg, RunArgs, UntilArg};
 use super::progress::{Display, Renderer};
 use super::{EXIT_DEAD, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK};
 use anyhow::Context;
-use kiln::engine::{Engine, ImportState, Priority, Until};
-use std::time::Duration;
+use kiln::engine::{Engine, Priority, Until};
 
 fn priority(p: PriorityArg) -> Priority {
     match p {
@@ -71,21 +70,13 @@ pub(crate) async fn run(
     drive(engine, global, None, args.until).await
 }
 
-/// With `--detach`, the folder walk runs until every file is queued or the
+/// With `--detach`, each folder walk runs until every file is queued or the
 /// queue reaches its high watermark; `kiln run` resumes a walk that paused.
 async fn wait_for_walks(engine: &Engine, ids: &[u64]) -> anyhow::Result<()> {
-    let high = engine.config().watermark_high;
-    loop {
-        let status = engine.status()?;
-        let walking = status
-            .imports
-            .iter()
-            .any(|i| ids.contains(&i.id) && i.state == ImportState::Walking);
-        if !walking || status.jobs.ready >= high {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    for id in ids {
+        engine.wait_intake(*id).await?;
     }
+    Ok(())
 }
 
 async fn drive(
