@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use kiln_plugin_api::Value;
-use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata};
 
 use crate::blobs::blob_path;
 use crate::config::Priority;
@@ -357,9 +357,11 @@ pub(crate) fn status(txn: &ReadTransaction) -> Result<Status, EngineError> {
     })
 }
 
-fn job_record(txn: &ReadTransaction, job_id: u64) -> Result<Option<JobRecord>, EngineError> {
-    let table = txn.open_table(JOBS)?;
-    match table.get(job_id)? {
+/// The jobs table as opened in a read transaction.
+type JobsTable = ReadOnlyTable<u64, &'static [u8]>;
+
+fn job_record(jobs: &JobsTable, job_id: u64) -> Result<Option<JobRecord>, EngineError> {
+    match jobs.get(job_id)? {
         Some(bytes) => Ok(Some(decode("jobs", bytes.value())?)),
         None => Ok(None),
     }
@@ -411,11 +413,12 @@ fn stage_details(
         }
     }
     let live = txn.open_table(ASSET_JOBS)?;
+    let jobs = txn.open_table(JOBS)?;
     for entry in live.range((asset_id, "")..(asset_id.saturating_add(1), ""))? {
         let (key, value) = entry?;
         let name = key.value().1.to_owned();
         let job_id = value.value();
-        let dead = job_record(txn, job_id)?.is_some_and(|j| j.state == state::DEAD);
+        let dead = job_record(&jobs, job_id)?.is_some_and(|j| j.state == state::DEAD);
         if let Some(detail) = stages.get_mut(&name) {
             detail.job_id = Some(job_id);
             if dead {
@@ -512,11 +515,12 @@ fn last_error(job: &JobRecord) -> String {
 
 pub(crate) fn dead_letters(txn: &ReadTransaction) -> Result<Vec<DeadLetter>, EngineError> {
     let table = txn.open_table(DEAD)?;
+    let jobs = txn.open_table(JOBS)?;
     let mut out = Vec::new();
     for entry in table.iter()? {
         let (key, _) = entry?;
         let job_id = key.value();
-        let Some(job) = job_record(txn, job_id)? else {
+        let Some(job) = job_record(&jobs, job_id)? else {
             continue;
         };
         out.push(DeadLetter {
@@ -542,11 +546,12 @@ pub(crate) fn dead_letters(txn: &ReadTransaction) -> Result<Vec<DeadLetter>, Eng
 
 pub(crate) fn retrying(txn: &ReadTransaction) -> Result<Vec<RetryingJob>, EngineError> {
     let table = txn.open_table(DELAYED)?;
+    let jobs = txn.open_table(JOBS)?;
     let mut out = Vec::new();
     for entry in table.iter()? {
         let (key, _) = entry?;
         let (run_at_ns, job_id) = key.value();
-        let Some(job) = job_record(txn, job_id)? else {
+        let Some(job) = job_record(&jobs, job_id)? else {
             continue;
         };
         out.push(RetryingJob {
