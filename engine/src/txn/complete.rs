@@ -3,12 +3,12 @@
 use kiln_plugin_api::{StageError, Value};
 use redb::ReadableTable;
 
-use super::{Tx, trim_history};
+use super::Tx;
 use crate::config::backoff_delay;
 use crate::error::EngineError;
 use crate::lease::{Completion, Failure};
 use crate::tables::{
-    ArtifactRecord, AssetRecord, AssetStatus, AttemptRecord, FactRecord, JobRecord, encode, state,
+    ArtifactRecord, AssetRecord, AssetStatus, FactRecord, JobRecord, encode, state,
 };
 
 /// A stage's result with its artifacts already stored as blobs.
@@ -180,12 +180,7 @@ pub(crate) fn fail(
         tx.bury(job_id, &mut job, message)?;
         return Ok(Failure::Dead);
     }
-    job.history.push(AttemptRecord {
-        attempt: job.attempts,
-        at_ns: tx.now,
-        error: error.message().to_owned(),
-    });
-    trim_history(&mut job);
+    tx.record_attempt(&mut job, error.message().to_owned());
     let delay = backoff_delay(tx.config, job_id, job.attempts);
     let run_at_ns = tx
         .now

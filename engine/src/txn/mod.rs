@@ -219,6 +219,16 @@ impl<'t> Tx<'t> {
         Ok(job_id)
     }
 
+    /// Appends the job's current attempt, failed with `error`, to its bounded history.
+    pub(crate) fn record_attempt(&self, job: &mut JobRecord, error: String) {
+        job.history.push(tables::AttemptRecord {
+            attempt: job.attempts,
+            at_ns: self.now,
+            error,
+        });
+        trim_history(job);
+    }
+
     /// Moves a job to the dead-letter table with `error` as its last attempt's error.
     pub(crate) fn bury(
         &mut self,
@@ -227,12 +237,7 @@ impl<'t> Tx<'t> {
         error: String,
     ) -> Result<(), EngineError> {
         let from = job.state;
-        job.history.push(tables::AttemptRecord {
-            attempt: job.attempts,
-            at_ns: self.now,
-            error,
-        });
-        trim_history(job);
+        self.record_attempt(job, error);
         job.state = state::DEAD;
         job.suspect = false;
         self.put_job(job_id, job)?;
@@ -331,7 +336,7 @@ fn apply(current: u64, delta: i64) -> u64 {
 }
 
 /// Keeps the attempt history bounded: the first and the latest attempts say the most.
-pub(crate) fn trim_history(job: &mut JobRecord) {
+fn trim_history(job: &mut JobRecord) {
     const KEEP: usize = 16;
     if job.history.len() > KEEP {
         let excess = job.history.len() - KEEP;
