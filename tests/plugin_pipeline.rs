@@ -96,6 +96,22 @@ fn has_swatch(facts: &Value, rgb: [u8; 3], share: f64) -> bool {
         })
 }
 
+/// Imports `input` and runs that import through tier 3, where the palette
+/// plugin sits.
+async fn import_to_tier_3(engine: &Engine, input: &Path) {
+    let import = engine
+        .import_dir(input, Priority::Batch)
+        .await
+        .expect("import");
+    engine
+        .run_until(Until::Tier {
+            tier: 3,
+            imports: Some(vec![import]),
+        })
+        .await
+        .expect("run");
+}
+
 /// A test image: its path, size, and left and right colours.
 type TestImage = (PathBuf, (u32, u32), [u8; 3], [u8; 3]);
 
@@ -125,17 +141,7 @@ async fn imported_images_carry_the_palette_plugins_facts() {
         "palette".to_owned(),
         StageSource::Plugin(plugin_library("kiln-palette-plugin"))
     )));
-    let import = engine
-        .import_dir(&input, Priority::Batch)
-        .await
-        .expect("import");
-    engine
-        .run_until(Until::Tier {
-            tier: 3,
-            imports: Some(vec![import]),
-        })
-        .await
-        .expect("run");
+    import_to_tier_3(&engine, &input).await;
 
     for (path, (width, height), left, right) in &images {
         let asset = asset(&engine, path);
@@ -196,17 +202,7 @@ async fn real_fixtures_get_palette_facts_with_their_displayed_size() {
         options(&["kiln-palette-plugin"], &[]),
     )
     .expect("the store opens with the plugin");
-    let import = engine
-        .import_dir(&input, Priority::Batch)
-        .await
-        .expect("import");
-    engine
-        .run_until(Until::Tier {
-            tier: 3,
-            imports: Some(vec![import]),
-        })
-        .await
-        .expect("run");
+    import_to_tier_3(&engine, &input).await;
     for name in chosen {
         let asset = asset(&engine, &input.join(name));
         let palette = facts(&asset, "palette");
