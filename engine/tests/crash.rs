@@ -100,11 +100,29 @@ fn config(max_attempts: u32) -> Config {
     }
 }
 
-/// The child role: open, import once, run until idle. Does nothing unless the
-/// parent set the role variable.
+/// Opens `store` as the child does: as the primary, with the three effect
+/// stages registered and their graph valid.
+fn open_child(store: &Path, max_attempts: u32) -> Engine {
+    let engine = Engine::open(store, config(max_attempts)).expect("open");
+    assert!(engine.is_primary());
+    for stage in stages(store) {
+        engine.register_stage(stage).expect("register");
+    }
+    engine
+        .validate()
+        .expect("the child's stages form a valid graph");
+    engine
+}
+
+/// The child role: open, import once, run until idle. Without the role
+/// variable (a normal test run) it only checks that the child's stages and
+/// configuration open a fresh store as primary with a valid graph.
 #[test]
 fn child_role() {
     let Ok(role) = std::env::var(ROLE) else {
+        let work = tempfile::tempdir().expect("tempdir");
+        let engine = open_child(&work.path().join("store"), 10_000);
+        assert_eq!(engine.stages().len(), 3);
         return;
     };
     let store = PathBuf::from(std::env::var(STORE).expect("store variable"));
@@ -112,11 +130,7 @@ fn child_role() {
     let max_attempts = if role == "poison" { 3 } else { 10_000 };
     let runtime = common::runtime();
     runtime.block_on(async {
-        let engine = Engine::open(&store, config(max_attempts)).expect("open");
-        assert!(engine.is_primary());
-        for stage in stages(&store) {
-            engine.register_stage(stage).expect("register");
-        }
+        let engine = open_child(&store, max_attempts);
         if engine.status().expect("status").imports.is_empty() {
             engine
                 .import_dir(&input, Priority::Batch)

@@ -69,18 +69,33 @@ fn config() -> Config {
     }
 }
 
-/// The child: the primary engine working through a batch.
+/// Opens `store` as the child does: as the primary, with both stages
+/// registered and their graph valid.
+fn open_primary(store: &Path) -> Engine {
+    let engine = Engine::open(store, config()).expect("open");
+    assert!(engine.is_primary());
+    register(&engine);
+    engine
+        .validate()
+        .expect("the primary's stages form a valid graph");
+    engine
+}
+
+/// The child: the primary engine working through a batch. Without the role
+/// variable (a normal test run) it only checks that the child's stages and
+/// configuration open a fresh store as primary with a valid graph.
 #[test]
 fn primary_role() {
     let Ok(_) = std::env::var(ROLE) else {
+        let work = tempfile::tempdir().expect("tempdir");
+        let engine = open_primary(&work.path().join("store"));
+        assert_eq!(engine.stages().len(), 2);
         return;
     };
     let store = PathBuf::from(std::env::var(STORE).expect("store"));
     let input = PathBuf::from(std::env::var(INPUT).expect("input"));
     common::runtime().block_on(async {
-        let engine = Engine::open(&store, config()).expect("open");
-        assert!(engine.is_primary());
-        register(&engine);
+        let engine = open_primary(&store);
         engine
             .import_dir(&input, Priority::Batch)
             .await
