@@ -31,6 +31,7 @@ use kiln_plugin_api::{
     CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, TIER_ENRICHED, Value,
     export_stage,
 };
+use shape::round_to;
 use std::collections::BTreeMap;
 
 /// The stage's name, under which its facts are stored.
@@ -159,7 +160,7 @@ fn color_facts(image: &image::RgbaImage, colors: usize) -> Vec<(String, Value)> 
         .map(|s| {
             Value::map([
                 ("hex", Value::from(s.hex())),
-                ("share", Value::from((s.share * 1000.0).round() / 1000.0)),
+                ("share", Value::from(round_to(s.share, 3))),
             ])
         })
         .collect();
@@ -167,17 +168,19 @@ fn color_facts(image: &image::RgbaImage, colors: usize) -> Vec<(String, Value)> 
     vec![
         ("palette".to_owned(), Value::List(palette)),
         ("dominant".to_owned(), Value::from(dominant)),
-        ("brightness".to_owned(), Value::from(round3(brightness))),
-        ("colorfulness".to_owned(), Value::from(round3(colorfulness))),
+        (
+            "brightness".to_owned(),
+            Value::from(round_to(f64::from(brightness), 3)),
+        ),
+        (
+            "colorfulness".to_owned(),
+            Value::from(round_to(f64::from(colorfulness), 3)),
+        ),
         (
             "monochrome".to_owned(),
             Value::from(colorfulness < MONOCHROME_CHROMA),
         ),
     ]
-}
-
-fn round3(value: f32) -> f64 {
-    (f64::from(value) * 1000.0).round() / 1000.0
 }
 
 /// The asset's displayed size: from the thumbnail stage's facts when present

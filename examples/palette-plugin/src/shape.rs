@@ -89,7 +89,8 @@ fn gcd(mut a: u32, mut b: u32) -> u32 {
     a.max(1)
 }
 
-fn round_to(value: f64, decimals: i32) -> f64 {
+/// `value` rounded to `decimals` decimal places.
+pub(crate) fn round_to(value: f64, decimals: i32) -> f64 {
     let scale = 10f64.powi(decimals);
     (value * scale).round() / scale
 }
