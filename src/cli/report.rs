@@ -9,8 +9,12 @@ use anyhow::Context;
 use kiln::StageSource;
 use kiln::engine::{AssetDetail, Engine, JobCounts};
 use kiln::plugin_api::{THUMBNAIL_ARTIFACT, Value};
+use kiln::stages::metadata::MetadataStage;
+use kiln::stages::thumbnail::THUMBNAIL_STAGE_NAME as THUMBNAIL;
 use serde_json::{Value as Json, json};
 use std::path::Path;
+
+const METADATA: &str = MetadataStage::NAME;
 
 /// The generation keys `show --json` always has, in order.
 const GENERATION_KEYS: [&str; 12] = [
@@ -131,7 +135,7 @@ fn stage_facts<'a>(detail: &'a AssetDetail, stage: &str) -> Option<&'a Value> {
 /// The `generation` object of `show --json`: always every contract key,
 /// `null` where the metadata does not say, `loras` an empty list when none.
 fn generation_json(detail: &AssetDetail) -> Json {
-    let generation = stage_facts(detail, "metadata").and_then(|f| f.get("generation"));
+    let generation = stage_facts(detail, METADATA).and_then(|f| f.get("generation"));
     let mut out = serde_json::Map::new();
     for key in GENERATION_KEYS {
         let value = generation
@@ -162,8 +166,8 @@ fn pixel_size(detail: &AssetDetail) -> (Json, Json) {
         let height = facts.get(h).and_then(Value::as_u64)?;
         Some((width, height))
     };
-    from("thumbnail", "width", "height")
-        .or_else(|| from("metadata", "pixel_width", "pixel_height"))
+    from(THUMBNAIL, "width", "height")
+        .or_else(|| from(METADATA, "pixel_width", "pixel_height"))
         .map_or((Json::Null, Json::Null), |(w, h)| (json!(w), json!(h)))
 }
 
@@ -184,7 +188,7 @@ pub(crate) fn show(engine: &Engine, what: &str, as_json: bool) -> anyhow::Result
         .iter()
         .map(|(name, s)| (name.clone(), Json::String(s.state.name().to_owned())))
         .collect();
-    let metadata = stage_facts(&detail, "metadata");
+    let metadata = stage_facts(&detail, METADATA);
     let problems = metadata
         .and_then(|m| m.get("problems"))
         .map_or(Json::Array(Vec::new()), to_json);
@@ -196,7 +200,7 @@ pub(crate) fn show(engine: &Engine, what: &str, as_json: bool) -> anyhow::Result
             .stages
             .iter()
             .filter_map(|(name, s)| s.facts.as_ref().map(|f| (name.clone(), f)))
-            .filter(|(name, _)| name != "metadata")
+            .filter(|(name, _)| name != METADATA)
             .map(|(name, f)| (name, to_json(f)))
             .collect();
         print(&json!({
