@@ -11,7 +11,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use kiln_plugin_api::StageOutput;
+
 use crate::error::EngineError;
+use crate::tables::ArtifactRecord;
+use crate::txn::complete::StoredOutput;
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -32,8 +36,28 @@ pub(crate) fn blob_path(blobs_dir: &Path, name: &str) -> PathBuf {
     blobs_dir.join(prefix).join(name)
 }
 
+/// Stores a stage's artifacts as blobs, ready for the transaction that records them.
+pub(crate) fn store_output(
+    blobs_dir: &Path,
+    output: StageOutput,
+) -> Result<StoredOutput, EngineError> {
+    let mut artifacts = Vec::with_capacity(output.artifacts.len());
+    for artifact in &output.artifacts {
+        artifacts.push(ArtifactRecord {
+            name: artifact.name.clone(),
+            media_type: artifact.media_type.clone(),
+            blob: write_blob(blobs_dir, &artifact.bytes)?,
+        });
+    }
+    Ok(StoredOutput {
+        facts: output.facts,
+        artifacts,
+        content_hash: output.content_hash,
+    })
+}
+
 /// Stores `bytes` and returns the blob's hex name.
-pub(crate) fn write_blob(blobs_dir: &Path, bytes: &[u8]) -> Result<String, EngineError> {
+fn write_blob(blobs_dir: &Path, bytes: &[u8]) -> Result<String, EngineError> {
     let name = hex(blake3::hash(bytes).as_bytes());
     let path = blob_path(blobs_dir, &name);
     if path.exists() {

@@ -7,12 +7,10 @@ use kiln_plugin_api::{StageError, StageOutput};
 
 use redb::ReadableDatabase;
 
-use crate::blobs::write_blob;
+use crate::blobs::store_output;
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::lease::{ClaimedJob, Completion, Failure, Lease};
-use crate::tables::ArtifactRecord;
-use crate::txn::complete::StoredOutput;
 use crate::writer::{OpKind, Reply};
 
 impl Engine {
@@ -45,22 +43,10 @@ impl Engine {
         lease: &Lease,
         output: StageOutput,
     ) -> Result<Completion, EngineError> {
-        let mut artifacts = Vec::with_capacity(output.artifacts.len());
-        for artifact in &output.artifacts {
-            artifacts.push(ArtifactRecord {
-                name: artifact.name.clone(),
-                media_type: artifact.media_type.clone(),
-                blob: write_blob(&self.shared.store.blobs, &artifact.bytes)?,
-            });
-        }
         let op = OpKind::Complete {
             job_id: lease.job_id,
             token: lease.token,
-            output: StoredOutput {
-                facts: output.facts,
-                artifacts,
-                content_hash: output.content_hash,
-            },
+            output: store_output(&self.shared.store.blobs, output)?,
         };
         match self.shared.writer.call(op).await? {
             Reply::Completed(c) => Ok(c),

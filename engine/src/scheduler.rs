@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use kiln_plugin_api::{CostClass, StageError};
 
-use crate::blobs::write_blob;
+use crate::blobs::store_output;
 use crate::config::Priority;
 use redb::ReadableDatabase;
 
@@ -25,8 +25,6 @@ use crate::engine::Shared;
 use crate::error::EngineError;
 use crate::input::fill_inputs;
 use crate::lease::Claimed;
-use crate::tables::ArtifactRecord;
-use crate::txn::complete::StoredOutput;
 use crate::writer::{OpKind, Reply};
 
 /// A claimed job with the outcome of reading its input.
@@ -380,39 +378,18 @@ fn run_job(shared: &Arc<Shared>, state: &Arc<SchedState>, job: Queued, lane: boo
         }
     };
     let op = match result {
-        Ok(output) => {
-            let mut artifacts = Vec::with_capacity(output.artifacts.len());
-            let mut blob_error = None;
-            for artifact in &output.artifacts {
-                match write_blob(&shared.store.blobs, &artifact.bytes) {
-                    Ok(blob) => artifacts.push(ArtifactRecord {
-                        name: artifact.name.clone(),
-                        media_type: artifact.media_type.clone(),
-                        blob,
-                    }),
-                    Err(e) => {
-                        blob_error = Some(e.to_string());
-                        break;
-                    }
-                }
-            }
-            match blob_error {
-                Some(message) => OpKind::Fail {
-                    job_id: lease.job_id,
-                    token: lease.token,
-                    error: StageError::transient(message),
-                },
-                None => OpKind::Complete {
-                    job_id: lease.job_id,
-                    token: lease.token,
-                    output: StoredOutput {
-                        facts: output.facts,
-                        artifacts,
-                        content_hash: output.content_hash,
-                    },
-                },
-            }
-        }
+        Ok(output) => match store_output(&shared.store.blobs, output) {
+            Ok(output) => OpKind::Complete {
+                job_id: lease.job_id,
+                token: lease.token,
+                output,
+            },
+            Err(e) => OpKind::Fail {
+                job_id: lease.job_id,
+                token: lease.token,
+                error: StageError::transient(e.to_string()),
+            },
+        },
         Err(error) => OpKind::Fail {
             job_id: lease.job_id,
             token: lease.token,
