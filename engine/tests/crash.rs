@@ -212,10 +212,7 @@ fn sigkilled_engines_resume_and_apply_every_job_exactly_once() {
         "final run failed: {status:?}"
     );
 
-    let engine = Engine::open(&store, config(10_000)).expect("reopen");
-    for stage in stages(&store) {
-        engine.register_stage(stage).expect("register");
-    }
+    let engine = open_child(&store, 10_000);
     let status = engine.status().expect("status");
     assert_eq!(status.assets, FILES as u64);
     assert_eq!(status.jobs.leased, 0, "no job left in a lease");
@@ -290,10 +287,7 @@ fn a_job_that_aborts_the_process_is_dead_lettered_after_max_attempts() {
     assert!(finished, "the engine never got past the poison job");
     assert_eq!(aborted, 3, "one crash per attempt, max_attempts = 3");
 
-    let engine = Engine::open(&store, config(3)).expect("reopen");
-    for stage in stages(&store) {
-        engine.register_stage(stage).expect("register");
-    }
+    let engine = open_child(&store, 3);
     let dead = engine.dead_letters().expect("dead letters");
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert!(dead[0].path.ends_with("poison.png"));
