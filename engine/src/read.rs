@@ -56,6 +56,15 @@ impl JobCounts {
             _ => self.skipped += n,
         }
     }
+
+    fn absorb(&mut self, other: &JobCounts) {
+        self.ready += other.ready;
+        self.leased += other.leased;
+        self.retrying += other.retrying;
+        self.dead += other.dead;
+        self.done += other.done;
+        self.skipped += other.skipped;
+    }
 }
 
 /// Where an import stands.
@@ -324,18 +333,8 @@ pub(crate) fn status(txn: &ReadTransaction) -> Result<Status, EngineError> {
     let mut jobs = JobCounts::default();
     for import in &imports {
         for (tier, counts) in &import.tiers {
-            let slot = tiers.entry(*tier).or_default();
-            for (s, n) in [
-                (state::READY, counts.ready),
-                (state::LEASED, counts.leased),
-                (state::DELAYED, counts.retrying),
-                (state::DEAD, counts.dead),
-                (state::DONE, counts.done),
-                (state::SKIPPED, counts.skipped),
-            ] {
-                slot.add(s, n);
-                jobs.add(s, n);
-            }
+            tiers.entry(*tier).or_default().absorb(counts);
+            jobs.absorb(counts);
         }
     }
     let assets_table = txn.open_table(ASSETS)?;
