@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::write_files;
 use kiln_engine::{Config, Engine, Priority, Until};
-use kiln_plugin_api::{CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, Value};
+use kiln_plugin_api::{Stage, StageError, StageInfo, StageInput, StageOutput, Value};
 
 const ROLE: &str = "KILN_TEST_CHILD_ROLE";
 const STORE: &str = "KILN_TEST_CHILD_STORE";
@@ -33,11 +33,7 @@ struct Effect {
 
 impl Stage for Effect {
     fn info(&self) -> StageInfo {
-        let info = StageInfo::new(self.name, 1, self.tier).cost(CostClass::Io);
-        match self.after {
-            Some(a) => info.after([a]),
-            None => info,
-        }
+        common::io_info(self.name, self.tier, self.after)
     }
 
     fn process(&self, input: &StageInput) -> Result<StageOutput, StageError> {

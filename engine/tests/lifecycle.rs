@@ -7,17 +7,13 @@ use std::time::Duration;
 
 use common::write_files;
 use kiln_engine::{Config, Engine, Priority, Until};
-use kiln_plugin_api::{CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, Value};
+use kiln_plugin_api::{Stage, StageError, StageInfo, StageInput, StageOutput, Value};
 
 struct Pause(u64, &'static str, u8, Option<&'static str>);
 
 impl Stage for Pause {
     fn info(&self) -> StageInfo {
-        let info = StageInfo::new(self.1, 1, self.2).cost(CostClass::Io);
-        match self.3 {
-            Some(a) => info.after([a]),
-            None => info,
-        }
+        common::io_info(self.1, self.2, self.3)
     }
 
     fn process(&self, _input: &StageInput) -> Result<StageOutput, StageError> {

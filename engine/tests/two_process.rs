@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::write_files;
 use kiln_engine::{Config, Engine, EngineError, ImportState, Priority, Until};
-use kiln_plugin_api::{CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, Value};
+use kiln_plugin_api::{Stage, StageError, StageInfo, StageInput, StageOutput, Value};
 
 const ROLE: &str = "KILN_TEST_TWO_PROCESS_ROLE";
 const STORE: &str = "KILN_TEST_TWO_PROCESS_STORE";
@@ -26,11 +26,7 @@ struct Sleepy {
 
 impl Stage for Sleepy {
     fn info(&self) -> StageInfo {
-        let info = StageInfo::new(self.name, 1, self.tier).cost(CostClass::Io);
-        match self.after {
-            Some(a) => info.after([a]),
-            None => info,
-        }
+        common::io_info(self.name, self.tier, self.after)
     }
 
     fn process(&self, input: &StageInput) -> Result<StageOutput, StageError> {

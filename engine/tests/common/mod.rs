@@ -79,6 +79,16 @@ impl Stage for Recorder {
     }
 }
 
+/// The declaration of an I/O-bound stage of version 1, optionally after one
+/// other stage.
+pub(crate) fn io_info(name: &str, tier: u8, after: Option<&str>) -> StageInfo {
+    let info = StageInfo::new(name, 1, tier).cost(CostClass::Io);
+    match after {
+        Some(a) => info.after([a]),
+        None => info,
+    }
+}
+
 /// Three tiers: hash (1) -> thumb (1) -> meta (2) -> enrich (3).
 pub(crate) fn three_tier() -> Vec<Arc<dyn Stage>> {
     vec![
