@@ -23,7 +23,8 @@ const FILES: usize = 110;
 /// Writes facts, appends one line per call to a log beside the store (the
 /// at-least-once execution record), and sleeps 15 ms: the 330 jobs then need
 /// more time than all the kill delays together, so every kill lands before
-/// the work can finish on a fast machine, and many land during stage work. Aborts the process on a file named `poison.png`.
+/// the work can finish on a fast machine, and many land during stage work.
+/// Aborts the process on a file named `poison.png`.
 struct Effect {
     name: &'static str,
     tier: u8,
