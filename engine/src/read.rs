@@ -283,11 +283,10 @@ pub struct RetryingJob {
     pub last_error: String,
 }
 
-pub(crate) fn import_counts(
-    txn: &ReadTransaction,
+fn import_counts(
+    table: &ReadOnlyTable<(u64, u8, u8), u64>,
     import_id: u64,
 ) -> Result<BTreeMap<u8, JobCounts>, EngineError> {
-    let table = txn.open_table(IMPORT_COUNTS)?;
     let mut tiers: BTreeMap<u8, JobCounts> = BTreeMap::new();
     for entry in table.range((import_id, 0u8, 0u8)..=(import_id, u8::MAX, u8::MAX))? {
         let (key, value) = entry?;
@@ -299,12 +298,13 @@ pub(crate) fn import_counts(
 
 pub(crate) fn imports(txn: &ReadTransaction) -> Result<Vec<ImportInfo>, EngineError> {
     let table = txn.open_table(IMPORTS)?;
+    let counts = txn.open_table(IMPORT_COUNTS)?;
     let mut out = Vec::new();
     for entry in table.iter()? {
         let (key, value) = entry?;
         let id = key.value();
         let record: ImportRecord = decode("imports", value.value())?;
-        let tiers = import_counts(txn, id)?;
+        let tiers = import_counts(&counts, id)?;
         let pending: u64 = tiers.values().map(JobCounts::pending).sum();
         let state = if !record.walk_done {
             ImportState::Walking
