@@ -126,13 +126,7 @@ pub(crate) fn snapshot(shared: &Shared, window: &mut RateWindow) -> Option<Progr
     for import in imports {
         let mut tiers = BTreeMap::new();
         for (tier, counts) in &import.tiers {
-            let sum = totals.entry(*tier).or_default();
-            sum.ready += counts.ready;
-            sum.leased += counts.leased;
-            sum.retrying += counts.retrying;
-            sum.dead += counts.dead;
-            sum.done += counts.done;
-            sum.skipped += counts.skipped;
+            totals.entry(*tier).or_default().absorb(counts);
             let mut tp = TierProgress::from_counts(counts);
             window.apply((import.id, *tier), &mut tp, now);
             tiers.insert(*tier, tp);

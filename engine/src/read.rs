@@ -57,7 +57,8 @@ impl JobCounts {
         }
     }
 
-    fn absorb(&mut self, other: &JobCounts) {
+    /// Adds another set of counts to these.
+    pub(crate) fn absorb(&mut self, other: &JobCounts) {
         self.ready += other.ready;
         self.leased += other.leased;
         self.retrying += other.retrying;
