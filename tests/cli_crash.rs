@@ -24,9 +24,12 @@ fn killed_imports_resume_with_run_and_finish_exactly_once() {
     }
     let store = tempfile::tempdir().expect("temp dir");
 
-    // Kill moments spread over the run: early (intake, first claims), middle
-    // (stage work, commits) and late. A fixed sequence keeps failures reproducible.
-    let delays_ms = [150u64, 420, 90, 700, 260, 530, 330];
+    // Kill moments from start-up (open, reclaim, intake) through claims,
+    // stage work and commits. The delays are short next to the whole run, so
+    // the kills land before the work can finish even on a fast machine. A
+    // fixed sequence keeps failures reproducible.
+    let delays_ms = [150u64, 60, 240, 90, 200, 40, 120, 180];
+    let mut kills = 0;
     for (round, delay) in delays_ms.iter().enumerate() {
         let mut cmd = kiln(store.path());
         if round == 0 {
@@ -42,10 +45,15 @@ fn killed_imports_resume_with_run_and_finish_exactly_once() {
             None => {
                 child.kill().expect("SIGKILL");
                 let _ = child.wait();
+                kills += 1;
             }
         }
     }
 
+    assert!(
+        kills >= 5,
+        "only {kills} kills landed before the work finished"
+    );
     let last = run(kiln(store.path()).args(["run", "-q"]));
     assert_eq!(
         last.status.code(),
