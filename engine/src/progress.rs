@@ -1,8 +1,9 @@
 //! Progress per import and per tier, published on a `tokio::sync::watch` channel.
 //!
 //! A publisher task re-reads the counters after commits (at most every
-//! 100 ms, and at least every idle-poll period so commits of other processes
-//! show too) and derives a rate and ETA from a sliding window of samples.
+//! 100 ms, and without a local commit after 100 ms plus four idle-poll
+//! periods, so commits of other processes show too) and derives a rate and
+//! ETA from a sliding window of samples.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
