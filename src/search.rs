@@ -101,6 +101,11 @@ fn facts_of(detail: &AssetDetail) -> BTreeMap<String, Value> {
         .collect()
 }
 
+/// Duplicate and superseded assets own no paths and are never indexed.
+fn is_active(state: AssetState) -> bool {
+    !matches!(state, AssetState::Duplicate { .. } | AssetState::Superseded)
+}
+
 fn stage_done(detail: &AssetDetail, stage: &str) -> bool {
     detail
         .stages
@@ -145,10 +150,7 @@ pub fn catch_up(engine: &Engine, index: &SearchIndex) -> Result<CatchUp, SearchO
     }
     let mut result = CatchUp::default();
     for asset in engine.assets()? {
-        let active = !matches!(
-            asset.state,
-            AssetState::Duplicate { .. } | AssetState::Superseded
-        );
+        let active = is_active(asset.state);
         let present = indexed.get(&asset.id);
         if !active {
             if present.is_some() {
@@ -182,10 +184,7 @@ pub fn rebuild(engine: &Engine, index: &SearchIndex) -> Result<CatchUp, SearchOp
     index.clear()?;
     let mut result = CatchUp::default();
     for asset in engine.assets()? {
-        if matches!(
-            asset.state,
-            AssetState::Duplicate { .. } | AssetState::Superseded
-        ) {
+        if !is_active(asset.state) {
             continue;
         }
         let Some(detail) = engine.asset(asset.id)? else {
@@ -228,10 +227,7 @@ pub fn near_duplicates(index: &SearchIndex, asset_id: u64) -> Result<Vec<u64>, S
 pub fn session_features(engine: &Engine) -> Result<Vec<SessionFeatures>, EngineError> {
     let mut out = Vec::new();
     for asset in engine.assets()? {
-        if matches!(
-            asset.state,
-            AssetState::Duplicate { .. } | AssetState::Superseded
-        ) {
+        if !is_active(asset.state) {
             continue;
         }
         let Some(detail) = engine.asset(asset.id)? else {
