@@ -364,6 +364,20 @@ fn stealth_alpha_is_read_when_no_chunk_says_anything() {
 }
 
 #[test]
+fn stealth_text_does_not_list_chunk_problems_twice() {
+    let bytes =
+        embed::insert_png_text(&stealth_png(INFOTEXT), "junk", "{not json").expect("insert");
+    let x = read(&bytes);
+    assert_infotext(&x.generation);
+    let listed = x
+        .problems
+        .iter()
+        .filter(|p| p.location == "tEXt:junk")
+        .count();
+    assert_eq!(listed, 1, "{:?}", x.problems);
+}
+
+#[test]
 fn c2pa_only_and_exif_summary() {
     // A minimal manifest fragment: CBOR text keys and values as C2PA writes them.
     let mut manifest = b"jumb....c2pa.claim.v2".to_vec();

@@ -164,6 +164,7 @@ pub fn extract_from_reader<R: Read + Seek>(
         }
     }
     let pixel_width = found.pixel_size.map(|(w, _)| w);
+    let before_formats = problems.len();
     let mut generation = formats::interpret(&found.texts, file_name, pixel_width, &mut problems);
     if generation.generator.is_none() && found.has_alpha && found.c2pa.is_none() {
         let pixels = found
@@ -182,6 +183,10 @@ pub fn extract_from_reader<R: Read + Seek>(
                     key: "stealth:alpha".to_owned(),
                     text,
                 });
+                // The texts are interpreted again with the stealth text
+                // added; the first pass's problems would otherwise be listed
+                // twice.
+                problems.truncate(before_formats);
                 generation =
                     formats::interpret(&found.texts, file_name, pixel_width, &mut problems);
             }
