@@ -130,12 +130,6 @@ fn read_stealth<R: Read + Seek>(source: &mut R) -> Result<Option<String>, String
     stealth::read(&bytes)
 }
 
-impl ExtractError {
-    fn io(error: std::io::Error) -> Self {
-        ExtractError::Io(error)
-    }
-}
-
 /// Extracts metadata from the bytes of an image file.
 ///
 /// `file_name` (the name only, e.g. `ComfyUI_00012_.png`) helps choose

@@ -104,12 +104,12 @@ impl Container {
 /// recorded in [`Container::problems`].
 pub(crate) fn read<R: Read + Seek>(source: &mut R) -> Result<Container, ExtractError> {
     let mut magic = [0u8; 12];
-    let got = read_up_to(source, &mut magic).map_err(ExtractError::io)?;
+    let got = read_up_to(source, &mut magic)?;
     if got == 0 {
         return Err(ExtractError::Empty);
     }
     let magic = &magic[..got];
-    source.seek(SeekFrom::Start(0)).map_err(ExtractError::io)?;
+    source.seek(SeekFrom::Start(0))?;
     let mut container = Container::default();
     let outcome = if magic.starts_with(b"\x89PNG\r\n\x1a\n") {
         container.format = Some(ImageFormat::Png);
