@@ -47,14 +47,20 @@ pub(crate) fn float(value: Option<&Value>) -> Option<f64> {
 /// A non-negative integer, also when written as a string or as `20.0`.
 pub(crate) fn uint(value: Option<&Value>) -> Option<u64> {
     match value? {
-        Value::Number(n) => n.as_u64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1.8e19)
-                .map(|f| f as u64)
-        }),
+        Value::Number(n) => number_uint(n),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
+}
+
+/// A JSON number as a non-negative integer: exact when written as an
+/// integer, else a whole float below `u64::MAX` (`20.0`).
+pub(crate) fn number_uint(n: &serde_json::Number) -> Option<u64> {
+    n.as_u64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1.8e19)
+            .map(|f| f as u64)
+    })
 }
 
 /// A seed: negative values (`-1`, "random") mean the seed was drawn at run

@@ -183,13 +183,7 @@ impl<'a> Graph<'a> {
     /// An integer input (a seed uses the full `u64` range, so integers are
     /// read exactly rather than through `f64`).
     pub(super) fn integer(&self, value: &Value, depth: usize) -> Option<u64> {
-        self.numeric(value, depth, &|n: &serde_json::Number| {
-            n.as_u64().or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1.8e19)
-                    .map(|f| f as u64)
-            })
-        })
+        self.numeric(value, depth, &crate::metadata::formats::json::number_uint)
     }
 
     /// A numeric input read with `literal`, following links through seed,
