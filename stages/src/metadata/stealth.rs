@@ -5,7 +5,7 @@
 //! first: a 15-byte signature (`stealth_pnginfo` plain, `stealth_pngcomp`
 //! gzip), a 32-bit payload length in bits, then the payload. Reading it
 //! needs the decoded pixels, so it is only tried on images with an alpha
-//! channel and no metadata chunks.
+//! channel whose chunks name no generator and carry no C2PA manifest.
 
 use std::io::Cursor;
 

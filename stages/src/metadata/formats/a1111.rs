@@ -17,7 +17,8 @@ use crate::metadata::model::{Generation, Hires, Lora};
 /// Keys whose presence marks a line as the parameter line.
 const KNOWN_KEYS: [&str; 6] = ["Steps", "Sampler", "Seed", "Size", "CFG scale", "Model"];
 
-/// The parameter pairs of the last line, if `text` looks like infotext.
+/// Whether `text` looks like infotext: one of its last eight lines is a
+/// `Key: value` parameter line with a known key.
 pub(crate) fn looks_like_infotext(text: &str) -> bool {
     text.lines().rev().take(8).any(is_parameter_line)
 }

@@ -26,7 +26,7 @@ pub(crate) fn parse_object(text: &str) -> Option<Map<String, Value>> {
     }
 }
 
-/// A non-empty string value.
+/// A string value (other JSON types are `None`).
 pub(crate) fn text(value: Option<&Value>) -> Option<String> {
     match value? {
         Value::String(s) => Some(s.clone()),
