@@ -19,6 +19,7 @@
 //!
 //! Facts of the stage: `{"time": Int seconds or null, "family": Text}`.
 
+use crate::hash::to_hex;
 use kiln_plugin_api::{
     CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, TIER_ENRICHED, Value,
 };
@@ -76,13 +77,8 @@ fn session_id(family: &str, first_time: Option<i64>, first_id: u64) -> String {
     hasher.update(family.as_bytes());
     hasher.update(&first_time.unwrap_or(i64::MIN).to_le_bytes());
     hasher.update(&first_id.to_le_bytes());
-    hasher
-        .finalize()
-        .as_bytes()
-        .iter()
-        .take(6)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let digest = hasher.finalize();
+    to_hex(digest.as_bytes().get(..6).unwrap_or_default())
 }
 
 /// Groups assets into sessions (see the module documentation). Sessions
@@ -139,7 +135,7 @@ fn close(family: &str, members: &[&SessionFeatures]) -> Session {
     }
 }
 
-fn family_of(facts: &std::collections::BTreeMap<String, Value>) -> String {
+fn family_of(facts: &BTreeMap<String, Value>) -> String {
     let generation = facts.get("metadata").and_then(|m| m.get("generation"));
     let part = |key: &str| {
         generation
