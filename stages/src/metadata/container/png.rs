@@ -18,10 +18,11 @@ pub(super) fn read<R: Read + Seek>(source: &mut R, out: &mut Container) -> io::R
         let [l0, l1, l2, l3, k0, k1, k2, k3] = header;
         let len = u64::from(u32::from_be_bytes([l0, l1, l2, l3]));
         let kind = [k0, k1, k2, k3];
-        let name = String::from_utf8_lossy(&kind).into_owned();
+        // Only a problem or a kept chunk needs the name; IDATs are skipped.
+        let name = || String::from_utf8_lossy(&kind).into_owned();
         if len > MAX_CHUNK_LEN {
             out.problem(
-                format!("PNG {name}"),
+                format!("PNG {}", name()),
                 format!("chunk claims {len} bytes, beyond the PNG maximum; stopped reading"),
             );
             return Ok(());
@@ -40,7 +41,7 @@ pub(super) fn read<R: Read + Seek>(source: &mut R, out: &mut Container) -> io::R
                 out.has_alpha = matches!(data.get(9), Some(4 | 6));
             }
             b"tEXt" | b"zTXt" | b"iTXt" | b"eXIf" | b"caBX" => {
-                let location = format!("PNG {name}");
+                let location = format!("PNG {}", name());
                 if out.admit(&location, len) {
                     let data = read_vec(source, len)?;
                     chunk(&kind, &data, out);
