@@ -1,15 +1,24 @@
 //! The content-addressed blob folder beside the database.
 //!
 //! A blob is named by the blake3 hash of its bytes and written to a temporary
-//! file that is renamed into place, so a reader never sees a partial blob and
-//! writing the same bytes twice is harmless. Blobs are written before the
-//! transaction that records them commits; a crash in between leaves an
-//! unreferenced blob, never a reference to a missing one.
+//! file that is made durable and then renamed into place, so a reader never
+//! sees a partial blob, a blob's name never exists before its bytes are on
+//! disk, and writing the same bytes twice is harmless. Blobs are durable
+//! before the transaction that records them commits; a crash in between
+//! leaves an unreferenced blob (or temporary file), never a reference to a
+//! missing one.
+//!
+//! Workers only write the temporary files: the fsync and rename run on the
+//! [`BlobSyncer`] thread, so a worker goes on to its next image while the
+//! disk catches up, and the completion reaches the writer only afterwards.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread::JoinHandle;
 
 use kiln_plugin_api::StageOutput;
 
@@ -36,32 +45,103 @@ pub(crate) fn blob_path(blobs_dir: &Path, name: &str) -> PathBuf {
     blobs_dir.join(prefix).join(name)
 }
 
-/// Stores a stage's artifacts as blobs, ready for the transaction that records them.
+/// A blob whose bytes are written to a temporary file but are not yet
+/// durable or visible under their name.
+#[derive(Debug)]
+pub(crate) struct PendingBlob {
+    file: fs::File,
+    temp: PathBuf,
+    path: PathBuf,
+}
+
+impl PendingBlob {
+    /// Makes the bytes durable, then gives the blob its name.
+    fn finish(self) -> Result<(), EngineError> {
+        let PendingBlob { file, temp, path } = self;
+        let done = file.sync_data().and_then(|()| {
+            drop(file);
+            fs::rename(&temp, &path)
+        });
+        done.map_err(|source| {
+            let _ = fs::remove_file(&temp);
+            EngineError::Blob { path, source }
+        })
+    }
+}
+
+/// A stage's output whose artifacts are written but not yet durable.
+#[derive(Debug)]
+pub(crate) struct StagedOutput {
+    /// What the completion records once the blobs are durable.
+    pub(crate) output: StoredOutput,
+    /// The blobs to make durable first.
+    pub(crate) pending: Vec<PendingBlob>,
+}
+
+impl StagedOutput {
+    /// Makes every pending blob durable on this thread.
+    pub(crate) fn finish(self) -> Result<StoredOutput, EngineError> {
+        finish_all(self.pending)?;
+        Ok(self.output)
+    }
+}
+
+fn finish_all(pending: Vec<PendingBlob>) -> Result<(), EngineError> {
+    let mut first_error = None;
+    for blob in pending {
+        if let Err(e) = blob.finish() {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Stores a stage's artifacts durably, ready for the transaction that
+/// records them.
 pub(crate) fn store_output(
     blobs_dir: &Path,
     output: StageOutput,
 ) -> Result<StoredOutput, EngineError> {
+    stage_output(blobs_dir, output)?.finish()
+}
+
+/// Writes a stage's artifacts to temporary files; the caller makes them
+/// durable (directly or through a [`BlobSyncer`]) before recording them.
+pub(crate) fn stage_output(
+    blobs_dir: &Path,
+    output: StageOutput,
+) -> Result<StagedOutput, EngineError> {
     let mut artifacts = Vec::with_capacity(output.artifacts.len());
+    let mut pending = Vec::new();
     for artifact in &output.artifacts {
+        let (blob, written) = write_blob(blobs_dir, &artifact.bytes)?;
+        pending.extend(written);
         artifacts.push(ArtifactRecord {
             name: artifact.name.clone(),
             media_type: artifact.media_type.clone(),
-            blob: write_blob(blobs_dir, &artifact.bytes)?,
+            blob,
         });
     }
-    Ok(StoredOutput {
-        facts: output.facts,
-        artifacts,
-        content_hash: output.content_hash,
+    Ok(StagedOutput {
+        output: StoredOutput {
+            facts: output.facts,
+            artifacts,
+            content_hash: output.content_hash,
+        },
+        pending,
     })
 }
 
-/// Stores `bytes` and returns the blob's hex name.
-fn write_blob(blobs_dir: &Path, bytes: &[u8]) -> Result<String, EngineError> {
+/// Writes `bytes` to a temporary file beside their blob; returns the blob's
+/// hex name and the pending write (none when the blob already exists).
+fn write_blob(
+    blobs_dir: &Path,
+    bytes: &[u8],
+) -> Result<(String, Option<PendingBlob>), EngineError> {
     let name = hex(blake3::hash(bytes).as_bytes());
     let path = blob_path(blobs_dir, &name);
     if path.exists() {
-        return Ok(name);
+        return Ok((name, None));
     }
     let fail = |source| EngineError::Blob {
         path: path.clone(),
@@ -76,9 +156,80 @@ fn write_blob(blobs_dir: &Path, bytes: &[u8]) -> Result<String, EngineError> {
         TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let mut file = fs::File::create(&temp).map_err(fail)?;
-    file.write_all(bytes).map_err(fail)?;
-    file.sync_all().map_err(fail)?;
-    drop(file);
-    fs::rename(&temp, &path).map_err(fail)?;
-    Ok(name)
+    if let Err(source) = file.write_all(bytes) {
+        drop(file);
+        let _ = fs::remove_file(&temp);
+        return Err(fail(source));
+    }
+    Ok((name, Some(PendingBlob { file, temp, path })))
+}
+
+/// What runs once a job's blobs are durable (or could not be made so).
+pub(crate) type AfterSync = Box<dyn FnOnce(Result<(), EngineError>) + Send>;
+
+/// One job for the syncer: its blobs and what runs after them.
+type SyncJob = (Vec<PendingBlob>, AfterSync);
+
+/// Jobs waiting for the syncer; a full queue makes workers wait, which
+/// bounds the open temporary files.
+const SYNC_QUEUE: usize = 64;
+
+/// A thread that makes staged blobs durable in the order they arrive and
+/// then runs each job's continuation.
+#[derive(Debug)]
+pub(crate) struct BlobSyncer {
+    sender: Mutex<Option<SyncSender<SyncJob>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl BlobSyncer {
+    /// Starts the thread.
+    pub(crate) fn start() -> BlobSyncer {
+        let (sender, receiver) = mpsc::sync_channel(SYNC_QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("kiln-blob-sync".into())
+            .spawn(move || run_syncer(receiver))
+            .ok();
+        let sender = if thread.is_some() { Some(sender) } else { None };
+        BlobSyncer {
+            sender: Mutex::new(sender),
+            thread: Mutex::new(thread),
+        }
+    }
+
+    /// Makes `pending` durable, then runs `then` with the outcome. With
+    /// nothing pending, or when the thread is gone, runs it on this thread.
+    pub(crate) fn submit(&self, pending: Vec<PendingBlob>, then: AfterSync) {
+        if pending.is_empty() {
+            then(Ok(()));
+            return;
+        }
+        let sender = self.sender.lock().ok().and_then(|s| s.clone());
+        let unsent = match sender {
+            Some(sender) => match sender.send((pending, then)) {
+                Ok(()) => return,
+                Err(mpsc::SendError(job)) => job,
+            },
+            None => (pending, then),
+        };
+        let (pending, then) = unsent;
+        then(finish_all(pending));
+    }
+
+    /// Finishes every queued job and stops the thread.
+    pub(crate) fn close(&self) {
+        if let Ok(mut sender) = self.sender.lock() {
+            sender.take();
+        }
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run_syncer(receiver: Receiver<SyncJob>) {
+    for (pending, then) in receiver {
+        then(finish_all(pending));
+    }
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use kiln_plugin_api::{CostClass, StageError};
 
-use crate::blobs::store_output;
+use crate::blobs::{BlobSyncer, stage_output};
 use crate::config::Priority;
 use redb::ReadableDatabase;
 
@@ -59,6 +59,8 @@ pub(crate) struct SchedState {
     cpu_freed: Condvar,
     /// Moving average of one stage call, in nanoseconds.
     job_ns: AtomicU64,
+    /// Makes artifacts durable off the workers, before their completion is sent.
+    syncer: BlobSyncer,
 }
 
 impl SchedState {
@@ -120,6 +122,7 @@ impl Scheduler {
             cpu_slots: Mutex::new(cores),
             cpu_freed: Condvar::new(),
             job_ns: AtomicU64::new(0),
+            syncer: BlobSyncer::start(),
         });
         let general = shared.config.workers.max(1);
         let mut workers = Vec::with_capacity(general + 1);
@@ -169,6 +172,7 @@ impl Scheduler {
         while self.state.in_flight.load(Ordering::SeqCst) > 0 {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        self.state.syncer.close();
         let leftover: Vec<(u64, u64)> = match self.state.queue.lock() {
             Ok(mut q) => q
                 .drain()
@@ -377,33 +381,55 @@ fn run_job(shared: &Arc<Shared>, state: &Arc<SchedState>, job: Queued, lane: boo
             }
         }
     };
-    let op = match result {
-        Ok(output) => match store_output(&shared.store.blobs, output) {
-            Ok(output) => OpKind::Complete {
+    let (op, pending) = match result {
+        Ok(output) => match stage_output(&shared.store.blobs, output) {
+            Ok(staged) => (
+                OpKind::Complete {
+                    job_id: lease.job_id,
+                    token: lease.token,
+                    output: staged.output,
+                },
+                staged.pending,
+            ),
+            Err(e) => (blob_failure(&lease, &e), Vec::new()),
+        },
+        Err(error) => (
+            OpKind::Fail {
                 job_id: lease.job_id,
                 token: lease.token,
-                output,
+                error,
             },
-            Err(e) => OpKind::Fail {
-                job_id: lease.job_id,
-                token: lease.token,
-                error: StageError::transient(e.to_string()),
-            },
-        },
-        Err(error) => OpKind::Fail {
-            job_id: lease.job_id,
-            token: lease.token,
-            error,
-        },
+            Vec::new(),
+        ),
     };
-    let state = state.clone();
-    let metrics = shared.metrics.clone();
-    shared.writer.send(
-        op,
-        Box::new(move |reply| {
-            metrics.finished(&reply, started.elapsed());
-            state.in_flight.fetch_sub(1, Ordering::SeqCst);
-            state.feeder_wake.notify_one();
+    let forward_state = state.clone();
+    let forward_shared = shared.clone();
+    state.syncer.submit(
+        pending,
+        Box::new(move |synced| {
+            let op = match synced {
+                Ok(()) => op,
+                Err(e) => blob_failure(&lease, &e),
+            };
+            let metrics = forward_shared.metrics.clone();
+            forward_shared.writer.send(
+                op,
+                Box::new(move |reply| {
+                    metrics.finished(&reply, started.elapsed());
+                    forward_state.in_flight.fetch_sub(1, Ordering::SeqCst);
+                    forward_state.feeder_wake.notify_one();
+                }),
+            );
         }),
     );
+}
+
+/// A failed attempt for a job whose artifacts could not be stored: the disk
+/// may recover, so it is retried.
+fn blob_failure(lease: &crate::lease::Lease, error: &EngineError) -> OpKind {
+    OpKind::Fail {
+        job_id: lease.job_id,
+        token: lease.token,
+        error: StageError::transient(error.to_string()),
+    }
 }
