@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::gate::Gate;
+
 /// How urgent a job is. Lower values are claimed first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
@@ -169,6 +171,10 @@ pub struct Config {
     pub idle_poll: Duration,
     /// Whether other processes may open the store at the same time.
     pub sharing: Sharing,
+    /// Which assets go on to the expensive tiers (see [`Gate`]). Applied by
+    /// the process that completes jobs, so every process running workers on
+    /// a store should use the same gate.
+    pub gate: Gate,
 }
 
 impl Default for Config {
@@ -189,6 +195,7 @@ impl Default for Config {
             max_commit_ops: 1_000,
             idle_poll: Duration::from_millis(50),
             sharing: Sharing::MultiProcess,
+            gate: Gate::default(),
         }
     }
 }

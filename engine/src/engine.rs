@@ -228,6 +228,36 @@ impl Engine {
         Ok(import_id)
     }
 
+    /// Submits several files as one import, each taken in as
+    /// [`Engine::submit_file`] takes one: stored by absolute path, a no-op
+    /// when unchanged since its last intake, a dead letter of stage `intake`
+    /// when unreadable. `root` names the import in status listings (a watched
+    /// folder, say). Returns the import id once the import and every file's
+    /// root jobs are durable.
+    pub async fn submit_files(
+        &self,
+        root: impl AsRef<Path>,
+        paths: &[std::path::PathBuf],
+        priority: Priority,
+    ) -> Result<u64, EngineError> {
+        self.validate()?;
+        let files = paths
+            .iter()
+            .map(|path| {
+                let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+                walk::entry_for(&path)
+            })
+            .collect();
+        let root = root.as_ref().to_string_lossy().into_owned();
+        let import_id = self.create_import(root, priority, true).await?;
+        self.shared
+            .writer
+            .call(OpKind::Intake { import_id, files })
+            .await?;
+        self.shared.wake();
+        Ok(import_id)
+    }
+
     /// Imports a folder (recursively, lazily, skipping hidden and temporary
     /// files, entering each directory once) or a single file. Returns the import
     /// id at once; the walk continues on its own thread, pausing while READY is
@@ -261,6 +291,19 @@ impl Engine {
         priority: Priority,
         walk_done: bool,
     ) -> Result<u64, EngineError> {
+        self.create_budgeted_import(root, priority, walk_done, None)
+            .await
+    }
+
+    /// Creates an import whose gate budget (when given) is durable with it,
+    /// before any of its files is taken in.
+    pub(crate) async fn create_budgeted_import(
+        &self,
+        root: String,
+        priority: Priority,
+        walk_done: bool,
+        budget: Option<u64>,
+    ) -> Result<u64, EngineError> {
         match self
             .shared
             .writer
@@ -268,6 +311,7 @@ impl Engine {
                 root,
                 priority: priority.as_u8(),
                 walk_done,
+                budget,
             })
             .await?
         {
@@ -276,7 +320,7 @@ impl Engine {
         }
     }
 
-    fn spawn_walk(&self, import_id: u64, root: String) {
+    pub(crate) fn spawn_walk(&self, import_id: u64, root: String) {
         let Ok(mut walkers) = self.shared.walkers.lock() else {
             return;
         };

@@ -15,7 +15,8 @@ use crate::error::EngineError;
 use crate::graph::Graph;
 use crate::tables::{
     ASSET_JOBS, ASSETS, AssetRecord, AssetStatus, DEAD, DELAYED, FACTS, FILES, FactRecord,
-    IMPORT_COUNTS, IMPORTS, ImportRecord, JOBS, JobRecord, READY, decode, state,
+    GATE_DECISIONS, GateRecord, IMPORT_COUNTS, IMPORTS, ImportRecord, JOBS, JobRecord, READY,
+    decode, state,
 };
 
 /// Job counts by state.
@@ -31,7 +32,8 @@ pub struct JobCounts {
     pub dead: u64,
     /// Finished.
     pub done: u64,
-    /// Dropped because their asset turned out to be a duplicate.
+    /// Will not run: their asset turned out to be a duplicate, or the gate
+    /// kept it from the guarded tiers.
     pub skipped: u64,
 }
 
@@ -182,16 +184,20 @@ pub enum StageState {
     Dead,
     /// Will not run (the asset is a duplicate or superseded, or its dead letter was purged).
     NotScheduled,
+    /// Will not run: the gate kept the asset from this stage's tier; the
+    /// reason is in [`StageDetail::reason`].
+    Skipped,
 }
 
 impl StageState {
-    /// `done`, `pending`, `dead` or `not_scheduled`.
+    /// `done`, `pending`, `dead`, `not_scheduled` or `skipped`.
     pub fn name(self) -> &'static str {
         match self {
             StageState::Done => "done",
             StageState::Pending => "pending",
             StageState::Dead => "dead",
             StageState::NotScheduled => "not_scheduled",
+            StageState::Skipped => "skipped",
         }
     }
 }
@@ -209,6 +215,8 @@ pub struct StageDetail {
     pub artifacts: BTreeMap<String, PathBuf>,
     /// The live job, when there is one.
     pub job_id: Option<u64>,
+    /// Why the stage was skipped, when it was.
+    pub reason: Option<String>,
 }
 
 /// Everything known about one asset.
@@ -385,6 +393,7 @@ fn stage_details(
                     facts: None,
                     artifacts: BTreeMap::new(),
                     job_id: None,
+                    reason: None,
                 },
             )
         })
@@ -400,6 +409,7 @@ fn stage_details(
             facts: None,
             artifacts: BTreeMap::new(),
             job_id: None,
+            reason: None,
         });
         detail.state = StageState::Done;
         detail.version = Some(record.version);
@@ -428,6 +438,21 @@ fn stage_details(
             }
         }
     }
+    let gates = txn.open_table(GATE_DECISIONS)?;
+    if let Some(bytes) = gates.get(asset_id)?
+        && let GateRecord::Skipped { tier, reason } =
+            decode::<GateRecord>("gate_decisions", bytes.value())?
+    {
+        for entry in graph.entries().filter(|e| e.info.tier >= tier) {
+            if let Some(detail) = stages.get_mut(&entry.info.name)
+                && detail.state == StageState::Pending
+                && detail.job_id.is_none()
+            {
+                detail.state = StageState::Skipped;
+                detail.reason = Some(reason.clone());
+            }
+        }
+    }
     Ok(stages)
 }
 
@@ -438,7 +463,10 @@ fn asset_state(record: &AssetRecord, stages: &BTreeMap<String, StageDetail>) -> 
         AssetStatus::Active => {
             if stages.values().any(|s| s.state == StageState::Dead) {
                 AssetState::Dead
-            } else if stages.values().all(|s| s.state == StageState::Done) {
+            } else if stages
+                .values()
+                .all(|s| matches!(s.state, StageState::Done | StageState::Skipped))
+            {
                 AssetState::Done
             } else {
                 AssetState::Pending

@@ -9,8 +9,8 @@ use redb::{Builder, ConcurrencyMode, Database, Durability};
 use crate::config::{Config, Sharing};
 use crate::error::EngineError;
 use crate::tables::{
-    ASSET_JOBS, ASSETS, DEAD, DELAYED, FACTS, FILES, HASHES, IMPORT_COUNTS, IMPORTS, JOBS, LEASES,
-    META, READY, STAGE_COUNTS,
+    ASSET_JOBS, ASSETS, DEAD, DELAYED, FACTS, FILES, GATE_DECISIONS, HASHES, IMPORT_BUDGETS,
+    IMPORT_COUNTS, IMPORTS, JOBS, LEASES, META, READY, STAGE_COUNTS,
 };
 
 /// The database file inside a store directory.
@@ -108,6 +108,8 @@ pub(crate) fn open(dir: &Path, config: &Config) -> Result<Store, EngineError> {
         txn.open_table(IMPORTS)?;
         txn.open_table(IMPORT_COUNTS)?;
         txn.open_table(STAGE_COUNTS)?;
+        txn.open_table(GATE_DECISIONS)?;
+        txn.open_table(IMPORT_BUDGETS)?;
     }
     txn.commit()?;
     Ok(Store {

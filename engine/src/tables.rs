@@ -46,6 +46,13 @@ pub(crate) const IMPORT_COUNTS: TableDefinition<(u64, u8, u8), u64> =
 pub(crate) const STAGE_COUNTS: TableDefinition<(&str, u8), u64> =
     TableDefinition::new("stage_counts");
 
+/// The gate's decision per asset (see [`crate::gate`]): a [`GateRecord`].
+pub(crate) const GATE_DECISIONS: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("gate_decisions");
+/// Gate budgets per import: `import_id -> (limit, spent)`.
+pub(crate) const IMPORT_BUDGETS: TableDefinition<u64, (u64, u64)> =
+    TableDefinition::new("import_budgets");
+
 /// Job states, as stored in records and counter keys.
 pub(crate) mod state {
     pub(crate) const READY: u8 = 0;
@@ -66,6 +73,16 @@ pub(crate) mod meta {
 
 /// The stage name of dead letters for files intake could not read.
 pub const INTAKE_STAGE: &str = "intake";
+
+/// What the gate decided for an asset. Written once; later completions of
+/// lower-tier stages (a re-run) reuse it instead of deciding again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum GateRecord {
+    /// The asset goes on to the guarded tiers.
+    Passed,
+    /// Stages of `tier` and above are skipped for the asset.
+    Skipped { tier: u8, reason: String },
+}
 
 /// One failed attempt of a job.
 #[derive(Debug, Clone, Serialize, Deserialize)]

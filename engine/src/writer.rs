@@ -49,6 +49,7 @@ pub(crate) enum OpKind {
         root: String,
         priority: u8,
         walk_done: bool,
+        budget: Option<u64>,
     },
     Intake {
         import_id: u64,
@@ -316,7 +317,10 @@ fn apply_one(tx: &mut Tx<'_>, kind: OpKind) -> Result<Reply, EngineError> {
             root,
             priority,
             walk_done,
-        } => Reply::Import(txn::intake::create_import(tx, &root, priority, walk_done)?),
+            budget,
+        } => Reply::Import(txn::intake::create_import(
+            tx, &root, priority, walk_done, budget,
+        )?),
         OpKind::Intake { import_id, files } => {
             txn::intake::intake(tx, import_id, &files)?;
             Reply::Count(files.len() as u64)

@@ -126,10 +126,22 @@ fn merge_duplicate(
 
 /// Enqueues every stage that follows `job`'s stage and now has all its
 /// predecessors done for the asset, unless it is done or queued already.
+///
+/// While the gate is active, stages of the guarded tiers are left to
+/// [`super::gate::cross`], which enqueues them once the gate let the asset
+/// through.
 pub(crate) fn enqueue_dependents(tx: &mut Tx<'_>, job: &JobRecord) -> Result<(), EngineError> {
     let graph = tx.graph;
     let import_priority = tx.import_priority(job.import_id)?;
+    let gate_tier = tx.config.gate.tier;
+    let gated = job.tier < gate_tier && super::gate::active(tx, job)?;
+    if gated {
+        super::gate::cross(tx, job)?;
+    }
     for next in graph.dependents(&job.stage) {
+        if gated && next.tier >= gate_tier {
+            continue;
+        }
         let key = (job.asset_id, next.name.as_str());
         if tx.facts.get(key)?.is_some() || tx.asset_jobs.get(key)?.is_some() {
             continue;

@@ -98,7 +98,7 @@ pub(crate) fn rerun_outdated(
         return Err(crate::error::GraphError::NotRegistered(stage.to_owned()).into());
     };
     let info = entry.info.clone();
-    let import_id = create_import(tx, &format!("rerun:{stage}"), priority, true)?;
+    let import_id = create_import(tx, &format!("rerun:{stage}"), priority, true, None)?;
     let assets: Vec<(u64, AssetRecord)> = tx
         .assets
         .iter()?
@@ -112,7 +112,9 @@ pub(crate) fn rerun_outdated(
         if asset.status != AssetStatus::Active {
             continue;
         }
-        if tx.asset_jobs.get((asset_id, stage))?.is_some() {
+        if tx.asset_jobs.get((asset_id, stage))?.is_some()
+            || !super::gate::allows(tx, asset_id, info.tier)?
+        {
             continue;
         }
         let stored = match tx.facts.get((asset_id, stage))? {

@@ -18,12 +18,13 @@ pub(crate) struct FileEntry {
     pub(crate) stat: Result<(u64, u64), String>,
 }
 
-/// Creates an import record.
+/// Creates an import record, with its gate budget when it has one.
 pub(crate) fn create_import(
     tx: &mut Tx<'_>,
     root: &str,
     priority: u8,
     walk_done: bool,
+    budget: Option<u64>,
 ) -> Result<u64, EngineError> {
     let import_id = tx.next_id(meta::NEXT_IMPORT)?;
     let record = ImportRecord {
@@ -35,6 +36,9 @@ pub(crate) fn create_import(
         files_unchanged: 0,
     };
     tx.put_import(import_id, &record)?;
+    if let Some(limit) = budget {
+        tx.import_budgets.insert(import_id, (limit, 0))?;
+    }
     Ok(import_id)
 }
 

@@ -8,6 +8,7 @@
 pub(crate) mod claim;
 pub(crate) mod complete;
 pub(crate) mod dead;
+pub(crate) mod gate;
 pub(crate) mod intake;
 
 use std::collections::HashMap;
@@ -18,9 +19,9 @@ use crate::config::{Config, Priority};
 use crate::error::EngineError;
 use crate::graph::Graph;
 use crate::tables::{
-    self, ASSET_JOBS, ASSETS, AssetRecord, DEAD, DELAYED, FACTS, FILES, FileRecord, HASHES,
-    IMPORT_COUNTS, IMPORTS, ImportRecord, JOBS, JobRecord, LEASES, META, READY, ReadyKey,
-    STAGE_COUNTS, decode, encode, state,
+    self, ASSET_JOBS, ASSETS, AssetRecord, DEAD, DELAYED, FACTS, FILES, FileRecord, GATE_DECISIONS,
+    HASHES, IMPORT_BUDGETS, IMPORT_COUNTS, IMPORTS, ImportRecord, JOBS, JobRecord, LEASES, META,
+    READY, ReadyKey, STAGE_COUNTS, decode, encode, state,
 };
 
 /// The tables of one write transaction, plus the counter changes not yet written.
@@ -37,6 +38,8 @@ pub(crate) struct Tx<'t> {
     pub(crate) facts: Table<'t, (u64, &'static str), &'static [u8]>,
     pub(crate) asset_jobs: Table<'t, (u64, &'static str), u64>,
     pub(crate) imports: Table<'t, u64, &'static [u8]>,
+    pub(crate) gate_decisions: Table<'t, u64, &'static [u8]>,
+    pub(crate) import_budgets: Table<'t, u64, (u64, u64)>,
     import_counts: Table<'t, (u64, u8, u8), u64>,
     stage_counts: Table<'t, (&'static str, u8), u64>,
     import_deltas: HashMap<(u64, u8, u8), i64>,
@@ -70,6 +73,8 @@ impl<'t> Tx<'t> {
             facts: txn.open_table(FACTS)?,
             asset_jobs: txn.open_table(ASSET_JOBS)?,
             imports: txn.open_table(IMPORTS)?,
+            gate_decisions: txn.open_table(GATE_DECISIONS)?,
+            import_budgets: txn.open_table(IMPORT_BUDGETS)?,
             import_counts: txn.open_table(IMPORT_COUNTS)?,
             stage_counts: txn.open_table(STAGE_COUNTS)?,
             import_deltas: HashMap::new(),
@@ -173,6 +178,19 @@ impl<'t> Tx<'t> {
                 *self.stage_deltas.entry((job.stage.clone(), s)).or_default() += d;
             }
         }
+    }
+
+    /// Counts one job of `stage` (of `tier`, in `import_id`) that the gate
+    /// skipped before it was ever created.
+    pub(crate) fn count_gated(&mut self, import_id: u64, tier: u8, stage: &str) {
+        *self
+            .import_deltas
+            .entry((import_id, tier, state::SKIPPED))
+            .or_default() += 1;
+        *self
+            .stage_deltas
+            .entry((stage.to_owned(), state::SKIPPED))
+            .or_default() += 1;
     }
 
     /// Creates a READY job for `stage` of `asset_id` in `import_id`.

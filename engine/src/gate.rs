@@ -1,0 +1,133 @@
+//! The enrichment gate: which assets go beyond the cheap tiers.
+//!
+//! Expensive stages (tier 3 by default) are not worth running on every
+//! file: tiny images, files without generation parameters, or more files of
+//! one import than the user wants to pay for. The gate decides once per
+//! asset, when every stage below [`Gate::tier`] is done for it, from the
+//! facts those stages recorded:
+//!
+//! - the [`AssetGate`] rule, if one is configured, may turn the asset away
+//!   with a reason;
+//! - otherwise, if the asset's import has a budget ([`ImportOptions::budget`]),
+//!   one unit of it is spent, and an import whose budget is spent turns
+//!   further assets away.
+//!
+//! The decision and the spent budget are written in the same transaction as
+//! the completion that triggered them, so a crash can neither spend the
+//! budget twice nor lose a decision. An asset turned away has every stage of
+//! the guarded tiers counted as *skipped* (with the reason shown by
+//! [`crate::Engine::asset`]); it is done when the lower tiers are.
+//!
+//! Architecture invariant: while gating is active for an asset (a rule is
+//! configured or its import has a budget), no stage of a guarded tier is
+//! enqueued for it before the gate let it through. Root stages (no `after`)
+//! are enqueued at intake and are never gated: there are no facts to judge.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use kiln_plugin_api::{TIER_ENRICHED, Value};
+
+use crate::config::Priority;
+use crate::error::EngineError;
+use crate::writer::OpKind;
+
+/// A rule deciding whether an asset is worth the guarded tiers.
+///
+/// It sees every fact recorded for the asset by the stages below the gated
+/// tier, keyed by stage name, and must be cheap and deterministic: it runs
+/// on the engine's writer thread, inside the commit.
+pub trait AssetGate: Send + Sync + fmt::Debug + 'static {
+    /// Why the asset should not go beyond the lower tiers, or `None` to let
+    /// it through.
+    fn skip_reason(&self, facts: &BTreeMap<String, Value>) -> Option<String>;
+}
+
+/// Where the gate stands and which rule it applies.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    /// The lowest tier the gate guards; stages of this tier and above wait
+    /// for the gate's decision. Defaults to tier 3 (enriched).
+    pub tier: u8,
+    /// The rule; `None` lets every asset through (import budgets still apply).
+    pub rule: Option<Arc<dyn AssetGate>>,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate {
+            tier: TIER_ENRICHED,
+            rule: None,
+        }
+    }
+}
+
+/// How to take in an import: see [`crate::Engine::import_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// How urgent the import's jobs are.
+    pub priority: Priority,
+    /// At most this many assets of the import pass the gate (see
+    /// [`Gate`]); the rest are skipped. `None` sets no limit.
+    pub budget: Option<u64>,
+}
+
+impl ImportOptions {
+    /// An import at `priority` without a budget.
+    pub fn new(priority: Priority) -> Self {
+        ImportOptions {
+            priority,
+            budget: None,
+        }
+    }
+
+    /// The same options with a budget of `budget` gated assets.
+    pub fn with_budget(mut self, budget: u64) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+}
+
+impl crate::Engine {
+    /// Imports a folder or a single file as [`crate::Engine::import_dir`]
+    /// does, with the import's gate budget recorded in the same transaction
+    /// that creates the import, so no asset of it can pass the gate before
+    /// the budget is known.
+    pub async fn import_with(
+        &self,
+        path: impl AsRef<Path>,
+        options: ImportOptions,
+    ) -> Result<u64, EngineError> {
+        let path = path.as_ref();
+        self.validate()?;
+        if !path.is_dir() {
+            // Paths are stored absolute, as folder walks store them.
+            let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+            let root = path.to_string_lossy().into_owned();
+            let import_id = self
+                .create_budgeted_import(root, options.priority, true, options.budget)
+                .await?;
+            let files = vec![crate::walk::entry_for(&path)];
+            self.shared
+                .writer
+                .call(OpKind::Intake { import_id, files })
+                .await?;
+            self.shared.wake();
+            return Ok(import_id);
+        }
+        let root = std::fs::canonicalize(path)
+            .map_err(|source| EngineError::Intake {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .to_string_lossy()
+            .into_owned();
+        let import_id = self
+            .create_budgeted_import(root.clone(), options.priority, false, options.budget)
+            .await?;
+        self.spawn_walk(import_id, root);
+        Ok(import_id)
+    }
+}

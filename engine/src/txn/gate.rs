@@ -1,0 +1,160 @@
+//! Applying the enrichment gate (see [`crate::gate`]) inside a completion.
+
+use std::collections::BTreeMap;
+
+use kiln_plugin_api::Value;
+use redb::ReadableTable;
+
+use super::Tx;
+use crate::error::EngineError;
+use crate::tables::{FactRecord, GateRecord, JobRecord, decode, encode};
+
+/// Whether the gate holds back the guarded tiers of `job`'s asset: a rule
+/// is configured, or the asset's import has a budget.
+pub(crate) fn active(tx: &Tx<'_>, job: &JobRecord) -> Result<bool, EngineError> {
+    if tx.config.gate.rule.is_some() {
+        return Ok(true);
+    }
+    let import_id = asset_import(tx, job)?;
+    Ok(tx.import_budgets.get(import_id)?.is_some())
+}
+
+/// The asset's import (the one that created it), which owns the budget.
+fn asset_import(tx: &Tx<'_>, job: &JobRecord) -> Result<u64, EngineError> {
+    Ok(tx
+        .asset(job.asset_id)?
+        .map_or(job.import_id, |a| a.import_id))
+}
+
+/// Called after `job` (of a tier below the gate) completed. When every
+/// stage below the gate is now done for the asset, the gate decides (once)
+/// and the guarded stages are enqueued or counted as skipped.
+pub(crate) fn cross(tx: &mut Tx<'_>, job: &JobRecord) -> Result<(), EngineError> {
+    let gate_tier = tx.config.gate.tier;
+    let graph = tx.graph;
+    for entry in graph.entries() {
+        if entry.info.tier < gate_tier
+            && tx
+                .facts
+                .get((job.asset_id, entry.info.name.as_str()))?
+                .is_none()
+        {
+            return Ok(());
+        }
+    }
+    let stored = match tx.gate_decisions.get(job.asset_id)? {
+        Some(bytes) => Some(decode::<GateRecord>("gate_decisions", bytes.value())?),
+        None => None,
+    };
+    let (decision, fresh) = match stored {
+        Some(decision) => (decision, false),
+        None => {
+            let decision = decide(tx, job)?;
+            let bytes = encode("gate_decisions", &decision)?;
+            tx.gate_decisions.insert(job.asset_id, bytes.as_slice())?;
+            (decision, true)
+        }
+    };
+    match decision {
+        GateRecord::Passed => enqueue_guarded(tx, job),
+        GateRecord::Skipped { tier, .. } => {
+            if fresh {
+                for entry in graph.entries().filter(|e| e.info.tier >= tier) {
+                    let key = (job.asset_id, entry.info.name.as_str());
+                    if tx.facts.get(key)?.is_none() && tx.asset_jobs.get(key)?.is_none() {
+                        tx.count_gated(job.import_id, entry.info.tier, &entry.info.name);
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Whether stage jobs of `tier` may be created for an asset: false when the
+/// gate turned the asset away at or below `tier`.
+pub(crate) fn allows(tx: &Tx<'_>, asset_id: u64, tier: u8) -> Result<bool, EngineError> {
+    let Some(bytes) = tx.gate_decisions.get(asset_id)? else {
+        return Ok(true);
+    };
+    Ok(
+        match decode::<GateRecord>("gate_decisions", bytes.value())? {
+            GateRecord::Passed => true,
+            GateRecord::Skipped { tier: from, .. } => tier < from,
+        },
+    )
+}
+
+fn decide(tx: &mut Tx<'_>, job: &JobRecord) -> Result<GateRecord, EngineError> {
+    let tier = tx.config.gate.tier;
+    if let Some(rule) = tx.config.gate.rule.clone() {
+        let facts = asset_facts(tx, job.asset_id)?;
+        if let Some(reason) = rule.skip_reason(&facts) {
+            return Ok(GateRecord::Skipped { tier, reason });
+        }
+    }
+    let import_id = asset_import(tx, job)?;
+    let budget = tx.import_budgets.get(import_id)?.map(|v| v.value());
+    if let Some((limit, spent)) = budget {
+        if spent >= limit {
+            return Ok(GateRecord::Skipped {
+                tier,
+                reason: format!(
+                    "the import's enrichment budget of {limit} asset(s) is spent; re-import with a larger --enrich-budget"
+                ),
+            });
+        }
+        tx.import_budgets
+            .insert(import_id, (limit, spent.saturating_add(1)))?;
+    }
+    Ok(GateRecord::Passed)
+}
+
+fn asset_facts(tx: &Tx<'_>, asset_id: u64) -> Result<BTreeMap<String, Value>, EngineError> {
+    let mut facts = BTreeMap::new();
+    for entry in tx
+        .facts
+        .range((asset_id, "")..(asset_id.saturating_add(1), ""))?
+    {
+        let (key, value) = entry?;
+        let record: FactRecord = decode("facts", value.value())?;
+        facts.insert(key.value().1.to_owned(), record.facts);
+    }
+    Ok(facts)
+}
+
+/// Enqueues every guarded stage of the asset whose predecessors are all
+/// done, unless it is done or queued already.
+fn enqueue_guarded(tx: &mut Tx<'_>, job: &JobRecord) -> Result<(), EngineError> {
+    let gate_tier = tx.config.gate.tier;
+    let graph = tx.graph;
+    let import_priority = tx.import_priority(job.import_id)?;
+    for entry in graph.entries().filter(|e| e.info.tier >= gate_tier) {
+        let info = &entry.info;
+        let key = (job.asset_id, info.name.as_str());
+        if info.after.is_empty()
+            || tx.facts.get(key)?.is_some()
+            || tx.asset_jobs.get(key)?.is_some()
+        {
+            continue;
+        }
+        let mut ready = true;
+        for before in &info.after {
+            if tx.facts.get((job.asset_id, before.as_str()))?.is_none() {
+                ready = false;
+                break;
+            }
+        }
+        if ready {
+            tx.enqueue(
+                job.asset_id,
+                job.import_id,
+                import_priority,
+                &info.name,
+                info.tier,
+                &job.path,
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,368 @@
+//! The enrichment gate: a rule and a per-import budget decide which assets
+//! reach the guarded tiers; the others show as skipped, with the reason, and
+//! the budget survives a SIGKILLed engine without being spent twice.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Recorder, write_files};
+use kiln_engine::{
+    AssetGate, AssetState, Config, Engine, Gate, ImportOptions, Priority, StageState, Until,
+};
+use kiln_plugin_api::{CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, Value};
+
+/// Tier 1: records the file's length, and its content hash as identity.
+struct Size;
+
+impl Stage for Size {
+    fn info(&self) -> StageInfo {
+        StageInfo::new("size", 1, 1).cost(CostClass::Io)
+    }
+
+    fn process(&self, input: &StageInput) -> Result<StageOutput, StageError> {
+        let bytes = std::fs::read(&input.path).map_err(|e| StageError::permanent(e.to_string()))?;
+        Ok(
+            StageOutput::facts(Value::map([("len", Value::from(bytes.len() as u64))]))
+                .with_content_hash(*blake3::hash(&bytes).as_bytes()),
+        )
+    }
+}
+
+/// Turns away files shorter than `min_len` bytes.
+#[derive(Debug)]
+struct MinLength(u64);
+
+impl AssetGate for MinLength {
+    fn skip_reason(&self, facts: &BTreeMap<String, Value>) -> Option<String> {
+        let len = facts.get("size")?.get("len")?.as_u64()?;
+        (len < self.0).then(|| format!("only {len} bytes"))
+    }
+}
+
+/// size (1) -> meta (2) -> enrich (3) -> late (3), and side (3) after size only.
+fn stages() -> (Vec<Arc<dyn Stage>>, Arc<Recorder>, Arc<Recorder>) {
+    let enrich = Recorder::new(StageInfo::new("enrich", 1, 3).after(["meta"]));
+    let side = Recorder::new(StageInfo::new("side", 1, 3).after(["size"]));
+    let list: Vec<Arc<dyn Stage>> = vec![
+        Arc::new(Size),
+        Recorder::new(StageInfo::new("meta", 1, 2).after(["size"])),
+        enrich.clone(),
+        Recorder::new(StageInfo::new("late", 1, 3).after(["enrich"])),
+        side.clone(),
+    ];
+    (list, enrich, side)
+}
+
+fn open(store: &Path, gate: Gate) -> (Engine, Arc<Recorder>, Arc<Recorder>) {
+    let config = Config {
+        workers: 2,
+        gate,
+        ..Config::default()
+    };
+    let engine = Engine::open(store, config).expect("open");
+    let (list, enrich, side) = stages();
+    for stage in list {
+        engine.register_stage(stage).expect("register");
+    }
+    (engine, enrich, side)
+}
+
+/// Writes `n` files whose contents are `i` bytes long plus a distinct tag.
+fn write_sized(dir: &Path, n: usize) {
+    std::fs::create_dir_all(dir).expect("create input folder");
+    for i in 0..n {
+        let mut content = format!("{i:03}:").into_bytes();
+        content.resize(4 + i * 10, b'x');
+        std::fs::write(dir.join(format!("f{i:03}.bin")), content).expect("write file");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rule_skips_every_guarded_stage_with_its_reason() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let input = work.path().join("in");
+    write_sized(&input, 10);
+    let gate = Gate {
+        rule: Some(Arc::new(MinLength(50))),
+        ..Gate::default()
+    };
+    let (engine, enrich, side) = open(&work.path().join("store"), gate);
+    let import = engine
+        .import_dir(&input, Priority::Batch)
+        .await
+        .expect("import");
+    engine
+        .run_until(Until::Tier {
+            tier: 3,
+            imports: Some(vec![import]),
+        })
+        .await
+        .expect("run");
+    // Lengths are 4, 14, 24, ..., 94: five files are under 50 bytes.
+    assert_eq!(enrich.calls(), 5);
+    assert_eq!(
+        side.calls(),
+        5,
+        "a guarded stage after tier 1 only waits too"
+    );
+    let status = engine.status().expect("status");
+    let tier3 = status.tiers[&3];
+    assert_eq!(
+        (tier3.done, tier3.skipped, tier3.pending()),
+        (15, 15, 0),
+        "three guarded stages for each of five passed and five skipped assets"
+    );
+    assert_eq!(status.tiers[&2].skipped, 0, "lower tiers are never gated");
+    let metrics = engine.metrics().expect("metrics");
+    assert_eq!(metrics.by_stage["late"].get("skipped"), Some(&5));
+    for summary in engine.assets().expect("assets") {
+        assert_eq!(summary.state, AssetState::Done, "{}", summary.first_path);
+        let asset = engine.asset(summary.id).expect("read").expect("asset");
+        let len = asset.stages["size"]
+            .facts
+            .as_ref()
+            .and_then(|f| f.get("len"))
+            .and_then(Value::as_u64)
+            .expect("length");
+        for stage in ["enrich", "late", "side"] {
+            let detail = &asset.stages[stage];
+            if len < 50 {
+                assert_eq!(detail.state, StageState::Skipped, "{stage} of {len} bytes");
+                assert_eq!(
+                    detail.reason.as_deref(),
+                    Some(&*format!("only {len} bytes"))
+                );
+                assert!(detail.facts.is_none());
+            } else {
+                assert_eq!(detail.state, StageState::Done, "{stage} of {len} bytes");
+                assert!(detail.reason.is_none());
+            }
+        }
+        assert_eq!(asset.stages["meta"].state, StageState::Done);
+    }
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_limits_each_import_and_a_rerun_never_revives_a_skipped_asset() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (first, second) = (work.path().join("a"), work.path().join("b"));
+    write_files(&first, 10);
+    write_sized(&second, 6);
+    let (engine, enrich, _) = open(&work.path().join("store"), Gate::default());
+    let a = engine
+        .import_with(&first, ImportOptions::new(Priority::Batch).with_budget(3))
+        .await
+        .expect("import a");
+    let b = engine
+        .import_with(&second, ImportOptions::new(Priority::Batch).with_budget(4))
+        .await
+        .expect("import b");
+    engine.run_until(Until::Idle).await.expect("run");
+    assert_eq!(enrich.calls(), 7, "3 of the first import, 4 of the second");
+    let status = engine.status().expect("status");
+    let tier3 = |id: u64| {
+        status
+            .imports
+            .iter()
+            .find(|i| i.id == id)
+            .expect("import")
+            .tiers[&3]
+    };
+    assert_eq!((tier3(a).done, tier3(a).skipped), (9, 21));
+    assert_eq!((tier3(b).done, tier3(b).skipped), (12, 6));
+    let skipped: Vec<_> = engine
+        .assets()
+        .expect("assets")
+        .into_iter()
+        .map(|s| engine.asset(s.id).expect("read").expect("asset"))
+        .filter(|a| a.stages["enrich"].state == StageState::Skipped)
+        .collect();
+    assert_eq!(skipped.len(), 9);
+    assert!(
+        skipped[0].stages["enrich"]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("budget of")),
+        "{:?}",
+        skipped[0].stages["enrich"].reason
+    );
+
+    // A new version of a guarded stage re-runs only where the gate let it.
+    engine
+        .replace_stage(Recorder::new(
+            StageInfo::new("enrich", 2, 3).after(["meta"]),
+        ))
+        .expect("replace");
+    let (_, count) = engine
+        .rerun_outdated("enrich", Priority::Batch)
+        .await
+        .expect("rerun");
+    assert_eq!(count, 7);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_rule_or_budget_nothing_waits_for_the_gate() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let input = work.path().join("in");
+    write_files(&input, 4);
+    let (engine, enrich, side) = open(&work.path().join("store"), Gate::default());
+    engine
+        .import_dir(&input, Priority::Batch)
+        .await
+        .expect("import");
+    engine.run_until(Until::Idle).await.expect("run");
+    assert_eq!((enrich.calls(), side.calls()), (4, 4));
+    assert_eq!(engine.status().expect("status").jobs.skipped, 0);
+    engine.shutdown().await;
+}
+
+// The crash test: a child engine imports with a budget and is SIGKILLed at
+// many moments; the budget must never be spent on more assets than it allows.
+
+const ROLE: &str = "KILN_TEST_GATE_CHILD";
+const STORE: &str = "KILN_TEST_GATE_STORE";
+const INPUT: &str = "KILN_TEST_GATE_INPUT";
+const FILES: usize = 60;
+const BUDGET: u64 = 25;
+
+/// A tier-3 stage that logs the asset it runs for beside the store and
+/// takes 10 ms, so kills land while guarded work is running.
+struct Logged(PathBuf);
+
+impl Stage for Logged {
+    fn info(&self) -> StageInfo {
+        StageInfo::new("enrich", 1, 3)
+            .after(["meta"])
+            .cost(CostClass::Io)
+    }
+
+    fn process(&self, input: &StageInput) -> Result<StageOutput, StageError> {
+        if let Ok(mut log) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.0)
+        {
+            let _ = log.write_all(format!("{}\n", input.asset_id).as_bytes());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        Ok(StageOutput::facts(Value::map([("ok", Value::from(true))])))
+    }
+}
+
+fn open_child(store: &Path) -> Engine {
+    let config = Config {
+        workers: 2,
+        claim_batch: 8,
+        ..Config::default()
+    };
+    let engine = Engine::open(store, config).expect("open");
+    let stages: Vec<Arc<dyn Stage>> = vec![
+        Arc::new(Size),
+        Recorder::new(StageInfo::new("meta", 1, 2).after(["size"])),
+        Arc::new(Logged(store.with_extension("log"))),
+    ];
+    for stage in stages {
+        engine.register_stage(stage).expect("register");
+    }
+    engine.validate().expect("valid graph");
+    engine
+}
+
+/// The child role; in a normal run it only checks the child opens a store.
+#[test]
+fn gate_child_role() {
+    let Some(store) = std::env::var_os(STORE).map(PathBuf::from) else {
+        let work = tempfile::tempdir().expect("tempdir");
+        assert_eq!(open_child(&work.path().join("store")).stages().len(), 3);
+        return;
+    };
+    let input = PathBuf::from(std::env::var_os(INPUT).expect("input variable"));
+    common::runtime().block_on(async {
+        let engine = open_child(&store);
+        if engine.status().expect("status").imports.is_empty() {
+            engine
+                .import_with(
+                    &input,
+                    ImportOptions::new(Priority::Batch).with_budget(BUDGET),
+                )
+                .await
+                .expect("import");
+        }
+        engine.run_until(Until::Idle).await.expect("run");
+        engine.shutdown().await;
+    });
+    println!("CHILD FINISHED");
+}
+
+fn spawn_child(store: &Path, input: &Path) -> std::process::Child {
+    Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "gate_child_role",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ROLE, "1")
+        .env(STORE, store)
+        .env(INPUT, input)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn child")
+}
+
+#[test]
+fn a_budget_is_never_overspent_across_sigkilled_engines() {
+    if std::env::var_os(ROLE).is_some() {
+        return;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let input = work.path().join("input");
+    write_files(&input, FILES);
+    let store = work.path().join("store");
+    let mut kills = 0;
+    for round in 0..12u64 {
+        let mut child = spawn_child(&store, &input);
+        std::thread::sleep(Duration::from_millis(40 + (round * 37) % 140));
+        if child.try_wait().expect("poll child").is_none() {
+            child.kill().expect("SIGKILL child");
+            kills += 1;
+        }
+        let _ = child.wait();
+    }
+    assert!(kills >= 6, "only {kills} kills landed");
+    let mut child = spawn_child(&store, &input);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait child") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "child did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "final run failed: {status:?}");
+
+    let engine = open_child(&store);
+    let status = engine.status().expect("status");
+    assert_eq!(status.tiers[&3].done, BUDGET);
+    assert_eq!(status.tiers[&3].skipped, FILES as u64 - BUDGET);
+    assert_eq!(status.jobs.pending(), 0);
+    let log = std::fs::read_to_string(store.with_extension("log")).unwrap_or_default();
+    let ran: BTreeSet<&str> = log.lines().collect();
+    assert_eq!(
+        ran.len() as u64,
+        BUDGET,
+        "guarded work ran for exactly the budgeted assets, even across {kills} kills"
+    );
+}
