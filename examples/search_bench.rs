@@ -124,23 +124,23 @@ fn synthetic(id: u64, rng: &mut Rng) -> AssetDoc {
     let loras = (0..rng.below(3))
         .map(|_| rng.pick(&LORAS).to_owned())
         .collect();
+    let generator = if rng.below(2) == 0 {
+        "ComfyUI"
+    } else {
+        "A1111"
+    };
+    let model = rng.pick(&MODELS);
+    let date = 1_780_000_000 + rng.below(90 * 86_400) as i64;
     AssetDoc {
         id,
         path: format!(
             "/outputs/2026-11-{:02}/ComfyUI_{id:06}_.png",
             1 + rng.below(28)
         ),
-        generator: Some(
-            if rng.below(2) == 0 {
-                "ComfyUI"
-            } else {
-                "A1111"
-            }
-            .to_owned(),
-        ),
+        generator: Some(generator.to_owned()),
         prompt: Some(words.join(" ")),
         negative_prompt: Some("blurry, lowres, bad anatomy".to_owned()),
-        model: Some(rng.pick(&MODELS).to_owned()),
+        model: Some(model.to_owned()),
         loras,
         sampler: Some(rng.pick(&SAMPLERS).to_owned()),
         scheduler: Some("karras".to_owned()),
@@ -149,10 +149,16 @@ fn synthetic(id: u64, rng: &mut Rng) -> AssetDoc {
         cfg: Some(1.0 + rng.below(120) as f64 / 10.0),
         width: Some(512 + 64 * rng.below(12)),
         height: Some(512 + 64 * rng.below(12)),
-        date: Some(1_780_000_000 + rng.below(90 * 86_400) as i64),
+        date: Some(date),
         quality: Some(rng.below(1000) as f64 / 10.0),
         embedding: Some(vector),
         phash: Some(rng.next()),
+        session_family: Some(format!(
+            "{}|{}",
+            generator.to_lowercase(),
+            model.to_lowercase()
+        )),
+        session_time: Some(date),
     }
 }
 

@@ -13,4 +13,4 @@ pub mod samples;
 pub mod search;
 mod wiring;
 
-pub use wiring::{OpenError, StageSource, StoreOptions, builtin_stages, open_store};
+pub use wiring::{OpenError, StageSource, StoreOptions, builtin_stages, enrich_rule, open_store};

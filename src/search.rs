@@ -8,13 +8,18 @@
 //!   process killed between the store's commit and the index's);
 //! - [`rebuild`] re-creates it from the store (`kiln reindex`);
 //! - [`finish`] commits what is pending; call it when you stop the engine.
+//!
+//! Sessions are derived when read ([`sessions`]) from the session features
+//! the index holds as fast fields, so listing them, resolving a `session:`
+//! search term ([`search`]) or finding one asset's session for `show`
+//! ([`enrichment`]) never decodes the facts of the whole store.
 
 use crate::OpenError;
 use kiln_engine::{AssetDetail, AssetState, Engine, EngineError, StageState};
 use kiln_plugin_api::{Stage, Value};
 use kiln_search::{
     AssetDoc, Neighbour, SEARCH_ENRICH_STAGE, SEARCH_INDEX_STAGE, SearchEnrichStage, SearchError,
-    SearchIndex, SearchIndexStage, index_dir,
+    SearchIndex, SearchIndexStage, SessionEntry, index_dir, parse_query,
 };
 use kiln_stages::cluster::{CLUSTER_STAGE_NAME, Session, SessionFeatures, assign_sessions};
 use std::collections::{BTreeMap, HashMap};
@@ -199,6 +204,28 @@ pub fn rebuild(engine: &Engine, index: &SearchIndex) -> Result<CatchUp, SearchOp
     Ok(result)
 }
 
+/// Runs a query in kiln's syntax. `session:ID` terms are resolved here:
+/// sessions are derived when read, from the session features the index
+/// holds, and the term becomes the session's asset ids.
+pub fn search(
+    index: &SearchIndex,
+    query: &str,
+    sort: SortBy,
+    limit: usize,
+) -> Result<SearchResults, SearchOpError> {
+    let mut parsed = parse_query(query).map_err(SearchError::from)?;
+    if !parsed.session_ids().is_empty() {
+        let all = assign_sessions(&indexed_features(index, None)?);
+        parsed.resolve_sessions(|id| {
+            all.iter()
+                .find(|s| s.id == id)
+                .map(|s| s.assets.clone())
+                .unwrap_or_default()
+        });
+    }
+    Ok(index.search_parsed(&parsed, sort, limit)?)
+}
+
 /// The assets nearest to `asset_id` by embedding, nearest first.
 pub fn similar(
     index: &SearchIndex,
@@ -212,41 +239,84 @@ pub fn similar(
     Ok(Some(vectors.nearest(vector, phash, limit, Some(asset_id))))
 }
 
-/// Near-duplicates of an asset: neighbours whose perceptual hashes differ
-/// in at most [`NEAR_DUPLICATE_BITS`] bits.
+/// The assets among `hashes` whose perceptual hash differs from `phash` in
+/// at most [`NEAR_DUPLICATE_BITS`] bits, closest first, without `asset_id`.
+fn hash_close(hashes: &[(u64, u64)], asset_id: u64, phash: u64) -> Vec<u64> {
+    let mut close: Vec<(u32, u64)> = hashes
+        .iter()
+        .filter(|(id, _)| *id != asset_id)
+        .map(|(id, h)| ((h ^ phash).count_ones(), *id))
+        .filter(|(bits, _)| *bits <= NEAR_DUPLICATE_BITS)
+        .collect();
+    close.sort_unstable();
+    close.into_iter().map(|(_, id)| id).collect()
+}
+
+/// Near-duplicates of an indexed asset: every indexed asset whose
+/// perceptual hash differs in at most [`NEAR_DUPLICATE_BITS`] bits, closest
+/// first. A scan of all hashes, so none is missed however far its
+/// embedding lies.
 pub fn near_duplicates(index: &SearchIndex, asset_id: u64) -> Result<Vec<u64>, SearchOpError> {
-    Ok(similar(index, asset_id, 20)?
-        .unwrap_or_default()
+    let hashes = index.phashes()?;
+    let Some(&(_, own)) = hashes.iter().find(|(id, _)| *id == asset_id) else {
+        return Ok(Vec::new());
+    };
+    Ok(hash_close(&hashes, asset_id, own))
+}
+
+fn to_features(entries: Vec<SessionEntry>) -> Vec<SessionFeatures> {
+    entries
         .into_iter()
-        .filter(|n| n.hash_bits.is_some_and(|b| b <= NEAR_DUPLICATE_BITS))
-        .map(|n| n.id)
-        .collect())
+        .map(|e| SessionFeatures {
+            id: e.id,
+            time: e.time,
+            family: e.family,
+        })
+        .collect()
 }
 
-/// The session features of every active asset whose `cluster` stage is done.
-pub fn session_features(engine: &Engine) -> Result<Vec<SessionFeatures>, EngineError> {
-    let mut out = Vec::new();
-    for asset in engine.assets()? {
-        if !is_active(asset.state) {
-            continue;
-        }
-        let Some(detail) = engine.asset(asset.id)? else {
-            continue;
-        };
-        if let Some(facts) = detail
-            .stages
-            .get(CLUSTER_STAGE_NAME)
-            .and_then(|s| s.facts.as_ref())
-        {
-            out.push(SessionFeatures::from_facts(asset.id, facts));
-        }
-    }
-    Ok(out)
+/// The session features the index holds (of assets whose `search-enrich`
+/// stage recorded their `cluster` results), optionally of one family only.
+fn indexed_features(
+    index: &SearchIndex,
+    family: Option<&str>,
+) -> Result<Vec<SessionFeatures>, SearchOpError> {
+    Ok(to_features(index.session_entries(family)?))
 }
 
-/// Every session of the store, computed from what the store holds now.
-pub fn sessions(engine: &Engine) -> Result<Vec<Session>, EngineError> {
+/// The session features of every asset in the store's index.
+///
+/// Sessions are a pure function of this set ([`assign_sessions`]), so they
+/// do not depend on the order in which assets completed, and they change as
+/// soon as the index holds a new asset's features. The index is derived
+/// from the store and catches up when it is opened.
+pub fn session_features(engine: &Engine) -> Result<Vec<SessionFeatures>, SearchOpError> {
+    let index = search_index(engine.store_dir())?;
+    indexed_features(&index, None)
+}
+
+/// Every session of the store, computed from what the index holds now.
+pub fn sessions(engine: &Engine) -> Result<Vec<Session>, SearchOpError> {
     Ok(assign_sessions(&session_features(engine)?))
+}
+
+/// The session of one asset. Sessions never span families, so only the
+/// asset's family is read from the index; the asset's own features come
+/// from its facts, so a document the index has not committed yet still
+/// finds its session.
+fn session_of(index: &SearchIndex, detail: &AssetDetail) -> Option<String> {
+    let own = detail
+        .stages
+        .get(CLUSTER_STAGE_NAME)
+        .and_then(|s| s.facts.as_ref())
+        .map(|facts| SessionFeatures::from_facts(detail.id, facts))?;
+    let mut members = indexed_features(index, Some(&own.family)).ok()?;
+    members.retain(|m| m.id != own.id);
+    members.push(own);
+    assign_sessions(&members)
+        .into_iter()
+        .find(|s| s.assets.contains(&detail.id))
+        .map(|s| s.id)
 }
 
 /// The tier-3 view of one asset, as `show` presents it.
@@ -262,19 +332,31 @@ pub struct Enrichment {
 
 /// Quality, session and near-duplicates of an asset. Best effort: a part
 /// that cannot be read (no index yet) is left empty.
+///
+/// Bounded work: the session reads the session features of the asset's
+/// family from index fast fields, and the near-duplicates scan the
+/// perceptual hashes (8 bytes per asset); no other asset's facts are
+/// decoded and no embedding is loaded.
 pub fn enrichment(engine: &Engine, detail: &AssetDetail) -> Enrichment {
     let quality = detail
         .stages
         .get(kiln_stages::score::SCORE_STAGE_NAME)
         .and_then(|s| s.facts.clone());
-    let session = sessions(engine)
-        .ok()
-        .and_then(|all| all.into_iter().find(|s| s.assets.contains(&detail.id)))
-        .map(|s| s.id);
-    let near_duplicates = search_index(engine.store_dir())
-        .ok()
-        .and_then(|index| near_duplicates(&index, detail.id).ok())
-        .unwrap_or_default();
+    let phash = detail
+        .stages
+        .get(kiln_stages::embed::EMBED_STAGE_NAME)
+        .and_then(|s| s.facts.as_ref())
+        .and_then(|f| f.get("phash"))
+        .and_then(Value::as_u64);
+    let index = search_index(engine.store_dir()).ok();
+    let session = index.as_ref().and_then(|i| session_of(i, detail));
+    let near_duplicates = match (index.as_ref(), phash) {
+        (Some(index), Some(phash)) => index
+            .phashes()
+            .map(|hashes| hash_close(&hashes, detail.id, phash))
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
     Enrichment {
         quality,
         session,

@@ -1,22 +1,44 @@
 //! Wiring the engine to the built-in stages and to plugins.
 
 use kiln_engine::plugin::{PluginError, load_plugin};
-use kiln_engine::{Config, Engine, EngineError, GraphError};
-use kiln_plugin_api::Stage;
+use kiln_engine::{AssetGate, Config, Engine, EngineError, GraphError};
+use kiln_plugin_api::{Stage, Value};
+use kiln_stages::embed::Tier3Gate;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The built-in stages, in dependency order: hash and thumbnail (tier 1),
-/// metadata (tier 2).
+/// metadata (tier 2), embed, score and cluster (tier 3).
 pub fn builtin_stages() -> Vec<Arc<dyn Stage>> {
     vec![
         Arc::new(kiln_stages::hash::HashStage::new()),
         Arc::new(kiln_stages::thumbnail::ThumbnailStage::new()),
         Arc::new(kiln_stages::metadata::MetadataStage),
-        Arc::new(kiln_stages::embed::EmbedStage::default()),
-        Arc::new(kiln_stages::score::ScoreStage::default()),
+        Arc::new(kiln_stages::embed::EmbedStage),
+        Arc::new(kiln_stages::score::ScoreStage),
         Arc::new(kiln_stages::cluster::ClusterStage),
     ]
+}
+
+/// The built-in tier-3 rule as the engine's gate.
+#[derive(Debug)]
+struct EnrichGate(Tier3Gate);
+
+impl AssetGate for EnrichGate {
+    fn skip_reason(&self, facts: &BTreeMap<String, Value>) -> Option<String> {
+        self.0.skip_reason(facts)
+    }
+}
+
+/// The engine gate rule that applies `rule` (tiny images, files without
+/// generation parameters) before tier 3, to every tier-3 stage, plugins
+/// included. Put it in `StoreOptions::config.gate.rule`; without a rule
+/// (the default) every asset goes on to tier 3 unless its import has a
+/// budget. The `kiln` command installs `Tier3Gate::default()`, adjusted
+/// by its `--enrich-*` options.
+pub fn enrich_rule(rule: Tier3Gate) -> Arc<dyn AssetGate> {
+    Arc::new(EnrichGate(rule))
 }
 
 /// Where a registered stage came from.
@@ -36,7 +58,9 @@ pub struct StoreOptions {
     pub plugins: Vec<PathBuf>,
     /// Names of built-in stages that a plugin of the same name may replace.
     pub replace: Vec<String>,
-    /// The engine's configuration.
+    /// The engine's configuration. Its gate rule decides which assets
+    /// tier-3 work is spent on (see [`enrich_rule`]); every process that
+    /// runs workers on a store should use the same rule.
     pub config: Config,
 }
 

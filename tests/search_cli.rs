@@ -242,6 +242,80 @@ fn search_similar_sessions_and_reindex() {
         .collect();
     assert_eq!(sizes.iter().sum::<u64>(), 9);
 
+    // `session:` is a search field, alone or with other terms.
+    let biggest = list
+        .iter()
+        .max_by_key(|s| s["assets"].as_u64())
+        .expect("test setup");
+    let id = biggest["id"].as_str().expect("test setup");
+    let mut members: Vec<u64> = biggest["asset_ids"]
+        .as_array()
+        .expect("test setup")
+        .iter()
+        .filter_map(Json::as_u64)
+        .collect();
+    members.sort_unstable();
+    let found = json(
+        &store,
+        &["search", &format!("session:{id}"), "--limit", "50"],
+    );
+    let mut ids: Vec<u64> = found["hits"]
+        .as_array()
+        .expect("test setup")
+        .iter()
+        .filter_map(|h| h["id"].as_u64())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, members, "{found}");
+    let narrowed = json(&store, &["search", &format!("session:{id} -neon")]);
+    assert!(
+        narrowed["total"].as_u64() < found["total"].as_u64(),
+        "{narrowed}"
+    );
+    let excluded = json(&store, &["search", &format!("-session:{id}")]);
+    assert_eq!(
+        excluded["total"].as_u64(),
+        Some(9 - members.len() as u64),
+        "{excluded}"
+    );
+    assert_eq!(search(&store, "session:000000000000").len(), 0);
+
+    // Scores are a field too, with ranges.
+    assert_eq!(search(&store, "score:0..100").len(), 9);
+    assert_eq!(search(&store, "score:>100").len(), 0);
+    let best = json(&store, &["search", "", "--sort", "score", "--limit", "1"]);
+    let top = best["hits"][0]["score"].as_f64().expect("a score");
+    let at_least = search(&store, &format!("score:>={}", top - 1e-6));
+    assert!(!at_least.is_empty() && at_least.len() < 9, "{at_least:?}");
+
+    // `show` names the resized copy as a near-duplicate of its original and
+    // puts the asset in the session `sessions` listed for it.
+    let shown = json(&store, &["show", original.to_str().expect("test setup")]);
+    let copy = json(
+        &store,
+        &[
+            "show",
+            input.join("a0-resized.png").to_str().expect("test setup"),
+        ],
+    );
+    assert!(
+        shown["near_duplicates"]
+            .as_array()
+            .is_some_and(|d| d.contains(&copy["id"])),
+        "{shown}"
+    );
+    let session = shown["session"].as_str().expect("a session");
+    let listed = list
+        .iter()
+        .find(|s| s["id"] == session)
+        .expect("the session is listed");
+    assert!(
+        listed["asset_ids"]
+            .as_array()
+            .is_some_and(|a| a.contains(&shown["id"])),
+        "{listed}"
+    );
+
     // A rebuild gives the same answers.
     let rebuilt = json(&store, &["reindex"]);
     assert_eq!(rebuilt["indexed"], 9);

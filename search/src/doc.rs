@@ -50,6 +50,10 @@ pub struct AssetDoc {
     pub embedding: Option<Vec<f32>>,
     /// The 64-bit perceptual hash (tier 3).
     pub phash: Option<u64>,
+    /// The session family (`generator|model`) the `cluster` stage recorded (tier 3).
+    pub session_family: Option<String>,
+    /// The session time (seconds since the Unix epoch) the `cluster` stage recorded.
+    pub session_time: Option<i64>,
 }
 
 fn text(value: Option<&Value>) -> Option<String> {
@@ -89,7 +93,8 @@ pub(crate) fn vector_from_bytes(bytes: &[u8]) -> Vec<f32> {
 impl AssetDoc {
     /// Builds the document from an asset's facts by stage name: `metadata`
     /// (its `generation` map), `thumbnail` (pixel size), `search-index`
-    /// (the date), `score` and `embed`. Missing stages leave fields empty.
+    /// (the date), `score`, `embed` and `cluster` (session features).
+    /// Missing stages leave fields empty.
     pub fn from_facts(id: u64, path: &str, facts: &BTreeMap<String, Value>) -> AssetDoc {
         let generation = facts.get("metadata").and_then(|m| m.get("generation"));
         let field = |key: &str| generation.and_then(|g| g.get(key));
@@ -110,6 +115,12 @@ impl AssetDoc {
                 Value::UInt(u) => i64::try_from(*u).ok(),
                 _ => None,
             });
+        let cluster = facts.get("cluster");
+        let session_time = cluster.and_then(|c| c.get("time")).and_then(|t| match t {
+            Value::Int(i) => Some(*i),
+            Value::UInt(u) => i64::try_from(*u).ok(),
+            _ => None,
+        });
         let embed = facts.get("embed");
         let embedding = match embed.and_then(|e| e.get("vector")) {
             Some(Value::Bytes(bytes)) if bytes.len() >= 4 => Some(vector_from_bytes(bytes)),
@@ -134,6 +145,11 @@ impl AssetDoc {
             quality: number_f64(facts.get("score").and_then(|s| s.get("score"))),
             embedding,
             phash: embed.and_then(|e| e.get("phash")).and_then(Value::as_u64),
+            session_family: cluster
+                .and_then(|c| c.get("family"))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            session_time,
         }
     }
 
@@ -166,6 +182,8 @@ pub(crate) struct Fields {
     pub(crate) enriched: Field,
     pub(crate) phash: Field,
     pub(crate) embedding: Field,
+    pub(crate) family: Field,
+    pub(crate) session_time: Field,
 }
 
 impl Fields {
@@ -193,6 +211,8 @@ impl Fields {
             enriched: b.add_u64_field("enriched", FAST),
             phash: b.add_u64_field("phash", FAST),
             embedding: b.add_bytes_field("embedding", FAST),
+            family: b.add_text_field("family", STRING | FAST),
+            session_time: b.add_i64_field("session_time", FAST),
         };
         (b.build(), fields)
     }
@@ -253,6 +273,12 @@ impl Fields {
         if let Some(v) = &doc.embedding {
             let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
             d.add_bytes(self.embedding, &bytes);
+        }
+        if let Some(family) = &doc.session_family {
+            d.add_text(self.family, family);
+        }
+        if let Some(time) = doc.session_time {
+            d.add_i64(self.session_time, time);
         }
         d.add_u64(self.enriched, u64::from(doc.is_enriched()));
         d

@@ -2,7 +2,7 @@
 
 use crate::doc::{AssetDoc, Fields, vector_from_bytes};
 use crate::error::SearchError;
-use crate::query::parse_query;
+use crate::query::{ParsedQuery, parse_query};
 use crate::similar::VectorSet;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -56,6 +56,17 @@ pub struct SearchResults {
     pub total: usize,
     /// The best `limit` hits.
     pub hits: Vec<Hit>,
+}
+
+/// One asset's session features as the index holds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionEntry {
+    /// The asset id.
+    pub id: u64,
+    /// Seconds since the Unix epoch, when known.
+    pub time: Option<i64>,
+    /// Generator and model, lowercased (`comfyui|juggernautxl`).
+    pub family: String,
 }
 
 /// What the index holds for one asset: whether tier-3 results are in it.
@@ -301,17 +312,108 @@ impl SearchIndex {
         Ok(out)
     }
 
-    /// Runs a query in kiln's syntax (see [`parse_query`]).
+    /// Runs a query in kiln's syntax (see [`parse_query`]). A `session:`
+    /// term matches nothing unless resolved first: see
+    /// [`SearchIndex::search_parsed`].
     pub fn search(
         &self,
         query: &str,
         sort: SortBy,
         limit: usize,
     ) -> Result<SearchResults, SearchError> {
+        self.search_parsed(&parse_query(query)?, sort, limit)
+    }
+
+    /// Runs a parsed query, e.g. one whose `session:` terms were resolved
+    /// with [`ParsedQuery::resolve_sessions`].
+    pub fn search_parsed(
+        &self,
+        parsed: &ParsedQuery,
+        sort: SortBy,
+        limit: usize,
+    ) -> Result<SearchResults, SearchError> {
         let searcher = self.searcher()?;
-        let parsed = parse_query(query)?;
         let built = parsed.build(&self.index, &self.fields)?;
         self.run(&searcher, built.as_ref(), sort, limit)
+    }
+
+    /// The session features of every indexed asset whose `cluster` results
+    /// are in its document; with `family`, only the assets of that family.
+    /// Reads only fast fields (no document is loaded), so it stays cheap
+    /// for a large store.
+    pub fn session_entries(&self, family: Option<&str>) -> Result<Vec<SessionEntry>, SearchError> {
+        let searcher = self.searcher()?;
+        let mut out = Vec::new();
+        for segment in searcher.segment_readers() {
+            let fast = segment.fast_fields();
+            let fail = |e: &dyn std::fmt::Display| self.err("reading session features", e);
+            let ids = fast.u64("id").map_err(|e| fail(&e))?;
+            let times = fast.i64("session_time").map_err(|e| fail(&e))?;
+            let Some(families) = fast.str("family").map_err(|e| fail(&e))? else {
+                continue;
+            };
+            let wanted = match family {
+                Some(name) => match families.dictionary().term_ord(name).map_err(|e| fail(&e))? {
+                    Some(ord) => Some(ord),
+                    None => continue,
+                },
+                None => None,
+            };
+            let mut names: HashMap<u64, String> = HashMap::new();
+            let alive = segment.alive_bitset();
+            for doc in 0..segment.max_doc() {
+                if alive.is_some_and(|a| !a.is_alive(doc)) {
+                    continue;
+                }
+                let (Some(ord), Some(id)) = (families.ords().first(doc), ids.first(doc)) else {
+                    continue;
+                };
+                if wanted.is_some_and(|w| w != ord) {
+                    continue;
+                }
+                let name = match names.get(&ord) {
+                    Some(name) => name.clone(),
+                    None => {
+                        let mut name = String::new();
+                        families.ord_to_str(ord, &mut name).map_err(|e| fail(&e))?;
+                        names.insert(ord, name.clone());
+                        name
+                    }
+                };
+                out.push(SessionEntry {
+                    id,
+                    time: times.first(doc),
+                    family: name,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The perceptual hash of every indexed asset that has one, as
+    /// `(id, hash)`. Reads two fast fields: a scan of 100,000 assets is a
+    /// few milliseconds, and unlike a nearest-neighbour list it misses no
+    /// asset whose hash is close.
+    pub fn phashes(&self) -> Result<Vec<(u64, u64)>, SearchError> {
+        let searcher = self.searcher()?;
+        let mut out = Vec::new();
+        for segment in searcher.segment_readers() {
+            let fast = segment.fast_fields();
+            let ids = fast.u64("id").map_err(|e| self.err("reading ids", e))?;
+            let phashes = fast
+                .u64("phash")
+                .map_err(|e| self.err("reading hashes", e))?;
+            let alive = segment.alive_bitset();
+            for doc in 0..segment.max_doc() {
+                if alive.is_some_and(|a| !a.is_alive(doc)) {
+                    continue;
+                }
+                if let (Some(id), Some(hash)) = (ids.first(doc), phashes.first(doc)) {
+                    out.push((id, hash));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Every indexed asset, in the given order.

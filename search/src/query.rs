@@ -13,13 +13,17 @@
 //! - `field:N`, `field:>=N`, `field:>N`, `field:<=N`, `field:<N`,
 //!   `field:A..B` (inclusive) for `seed`, `steps`, `cfg`, `width`, `height`,
 //!   `score`;
+//! - `session:ID` for the assets of one session (see
+//!   [`ParsedQuery::resolve_sessions`]: sessions are derived when read, so
+//!   the caller turns the id into asset ids before the query runs);
 //! - a leading `-` excludes what the term matches.
 
 use crate::doc::Fields;
 use crate::error::SearchError;
 use std::ops::Bound;
 use tantivy::query::{
-    AllQuery, BooleanQuery, Occur, PhraseQuery, Query, RangeQuery, RegexQuery, TermQuery,
+    AllQuery, BooleanQuery, EmptyQuery, Occur, PhraseQuery, Query, RangeQuery, RegexQuery,
+    TermQuery, TermSetQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{Index, Term};
@@ -75,6 +79,10 @@ enum Matcher {
     Words(TextField, String),
     Name(NameField, String),
     Range(NumberField, Bound<f64>, Bound<f64>),
+    /// A session id not yet resolved: matches nothing.
+    Session(String),
+    /// Exactly these assets.
+    Assets(Vec<u64>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -93,6 +101,28 @@ impl ParsedQuery {
     /// Whether the query has no terms (it matches everything).
     pub fn is_empty(&self) -> bool {
         self.clauses.is_empty()
+    }
+
+    /// The session ids named by `session:` terms, in query order.
+    pub fn session_ids(&self) -> Vec<String> {
+        self.clauses
+            .iter()
+            .filter_map(|c| match &c.matcher {
+                Matcher::Session(id) => Some(id.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Replaces every `session:ID` term by the asset ids `members` returns
+    /// for that session (none for an unknown session, which then matches
+    /// nothing, or, negated, excludes nothing).
+    pub fn resolve_sessions(&mut self, mut members: impl FnMut(&str) -> Vec<u64>) {
+        for clause in &mut self.clauses {
+            if let Matcher::Session(id) = &clause.matcher {
+                clause.matcher = Matcher::Assets(members(id));
+            }
+        }
     }
 
     pub(crate) fn build(
@@ -217,6 +247,11 @@ impl Matcher {
                 };
                 Some(Box::new(RangeQuery::new(lower, upper)))
             }
+            Matcher::Session(_) => Some(Box::new(EmptyQuery)),
+            Matcher::Assets(ids) if ids.is_empty() => Some(Box::new(EmptyQuery)),
+            Matcher::Assets(ids) => Some(Box::new(TermSetQuery::new(
+                ids.iter().map(|id| Term::from_field_u64(fields.id, *id)),
+            ))),
         })
     }
 }
@@ -314,6 +349,7 @@ pub fn parse_query(query: &str) -> Result<ParsedQuery, QueryError> {
                     "sampler" => Matcher::Name(NameField::Sampler, value_text),
                     "scheduler" => Matcher::Name(NameField::Scheduler, value_text),
                     "generator" | "tool" => Matcher::Name(NameField::Generator, value_text),
+                    "session" => Matcher::Session(value_text.to_lowercase()),
                     other => {
                         let field = match other {
                             "seed" => Some(NumberField::Seed),

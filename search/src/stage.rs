@@ -70,8 +70,8 @@ impl Stage for SearchIndexStage {
     }
 }
 
-/// Tier 3, after `embed`, `score` and `search-index`: re-indexes the asset
-/// with its quality score and embedding.
+/// Tier 3, after `embed`, `score`, `cluster` and `search-index`: re-indexes
+/// the asset with its quality score, embedding and session features.
 #[derive(Debug, Clone)]
 pub struct SearchEnrichStage {
     index: Arc<SearchIndex>,
@@ -79,7 +79,7 @@ pub struct SearchEnrichStage {
 
 impl SearchEnrichStage {
     /// Bump when the document built from the same facts changes.
-    pub const VERSION: u32 = 1;
+    pub const VERSION: u32 = 2;
 
     /// A stage writing to `index`.
     pub fn new(index: Arc<SearchIndex>) -> Self {
@@ -90,7 +90,7 @@ impl SearchEnrichStage {
 impl Stage for SearchEnrichStage {
     fn info(&self) -> StageInfo {
         StageInfo::new(SEARCH_ENRICH_STAGE, Self::VERSION, TIER_ENRICHED)
-            .after(["embed", "score", SEARCH_INDEX_STAGE])
+            .after(["embed", "score", "cluster", SEARCH_INDEX_STAGE])
             .cost(CostClass::Io)
     }
 

@@ -50,7 +50,8 @@ pub(crate) fn status(engine: &Engine, as_json: bool) -> anyhow::Result<i32> {
             .map(|t| {
                 let c = status.tiers.get(&t).copied().unwrap_or_default();
                 let tier = json!({
-                    "done": c.done + c.skipped,
+                    "done": c.done,
+                    "skipped": c.skipped,
                     "pending": c.pending(),
                     "dead": c.dead,
                 });
@@ -88,14 +89,15 @@ pub(crate) fn status(engine: &Engine, as_json: bool) -> anyhow::Result<i32> {
     println!("assets  {}", status.assets);
     println!("files   {}", status.files);
     println!(
-        "jobs    {} ready, {} running, {} retrying, {} dead, {} done",
-        j.ready, j.leased, j.retrying, j.dead, j.done
+        "jobs    {} ready, {} running, {} retrying, {} dead, {} done, {} skipped",
+        j.ready, j.leased, j.retrying, j.dead, j.done, j.skipped
     );
     for (tier, name) in [(1u8, "browsable"), (2, "searchable"), (3, "enriched")] {
         let c = status.tiers.get(&tier).copied().unwrap_or_default();
         println!(
-            "tier {tier}  {name:<10} {} done, {} pending, {} dead",
-            c.done + c.skipped,
+            "tier {tier}  {name:<10} {} done, {} skipped, {} pending, {} dead",
+            c.done,
+            c.skipped,
             c.pending(),
             c.dead
         );
@@ -188,6 +190,16 @@ pub(crate) fn show(engine: &Engine, what: &str, as_json: bool) -> anyhow::Result
         .iter()
         .map(|(name, s)| (name.clone(), Json::String(s.state.name().to_owned())))
         .collect();
+    // Why each skipped stage was skipped, by stage name.
+    let skipped: serde_json::Map<String, Json> = detail
+        .stages
+        .iter()
+        .filter_map(|(name, s)| {
+            s.reason
+                .as_ref()
+                .map(|r| (name.clone(), Json::from(r.as_str())))
+        })
+        .collect();
     let metadata = stage_facts(&detail, METADATA);
     let problems = metadata
         .and_then(|m| m.get("problems"))
@@ -218,6 +230,7 @@ pub(crate) fn show(engine: &Engine, what: &str, as_json: bool) -> anyhow::Result
             "session": enrichment.session,
             "near_duplicates": enrichment.near_duplicates,
             "stages": stages,
+            "skipped": skipped,
             "facts": facts,
         }));
         return Ok(EXIT_OK);
@@ -261,7 +274,10 @@ pub(crate) fn show(engine: &Engine, what: &str, as_json: bool) -> anyhow::Result
         }
     }
     for (name, s) in &detail.stages {
-        println!("stage      {name}: {}", s.state.name());
+        match &s.reason {
+            Some(reason) => println!("stage      {name}: {} ({reason})", s.state.name()),
+            None => println!("stage      {name}: {}", s.state.name()),
+        }
     }
     Ok(EXIT_OK)
 }

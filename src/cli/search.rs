@@ -7,7 +7,7 @@ use super::{EXIT_ERROR, EXIT_OK};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use kiln::engine::Engine;
-use kiln::search::{SortBy, rebuild, search_index, sessions, similar};
+use kiln::search::{SearchOpError, SortBy, rebuild, search_index, sessions, similar};
 use serde_json::{Value as Json, json};
 use std::path::Path;
 
@@ -68,9 +68,9 @@ pub(crate) fn search(engine: &Engine, args: &SearchArgs) -> anyhow::Result<i32> 
         SortArg::Date => SortBy::Date,
         SortArg::Score => SortBy::Score,
     };
-    let results = match index.search(&args.query, sort, args.limit) {
+    let results = match kiln::search::search(&index, &args.query, sort, args.limit) {
         Ok(r) => r,
-        Err(kiln_search::SearchError::Query(e)) => {
+        Err(SearchOpError::Index(kiln_search::SearchError::Query(e))) => {
             eprintln!("kiln: cannot understand the query: {e}");
             return Ok(EXIT_ERROR);
         }

@@ -27,6 +27,7 @@ use image::imageops::FilterType;
 use kiln_plugin_api::{
     CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, TIER_ENRICHED, Value,
 };
+use std::collections::BTreeMap;
 
 /// The stage name facts are stored under.
 pub const EMBED_STAGE_NAME: &str = "embed";
@@ -300,13 +301,14 @@ fn edge_histogram(planes: &Planes) -> Vec<f32> {
     out
 }
 
-/// Which assets tier-3 image work is spent on. An asset the gate turns
-/// away gets facts `{"skipped": reason}` at once, so it shows as skipped
-/// rather than pending, and costs no decoding.
+/// The rule deciding which assets tier-3 work is spent on: the engine's
+/// gate applies it (see `kiln_engine::Gate`; the kiln crate wires it in)
+/// once per asset, when tiers 1 and 2 are done, and shows the stages of an
+/// asset it turns away as skipped, with the reason.
 ///
 /// Duplicates never reach tier 3 (the engine drops every later stage of a
-/// duplicate). A per-import budget needs a count shared across assets,
-/// which a stage does not have; it belongs in the engine's scheduling.
+/// duplicate), and a per-import budget is counted by the engine, which sees
+/// every asset of an import; this rule only judges one asset's own facts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tier3Gate {
     /// Images whose shorter side is below this many pixels are skipped.
@@ -331,9 +333,11 @@ impl Tier3Gate {
         require_generation: false,
     };
 
-    /// Why the asset is skipped, or `None` when it goes ahead.
-    pub fn skip_reason(&self, input: &StageInput) -> Option<String> {
-        let thumbnail = input.facts.get("thumbnail");
+    /// Why the asset is skipped, or `None` when it goes ahead, judged from
+    /// the facts of its `thumbnail` (pixel size) and `metadata` (generation
+    /// parameters) stages, keyed by stage name.
+    pub fn skip_reason(&self, facts: &BTreeMap<String, Value>) -> Option<String> {
+        let thumbnail = facts.get("thumbnail");
         let side = |key: &str| thumbnail.and_then(|t| t.get(key)).and_then(Value::as_u64);
         if let (Some(w), Some(h)) = (side("width"), side("height"))
             && w.min(h) < self.min_side
@@ -341,10 +345,7 @@ impl Tier3Gate {
             return Some(format!("tiny image ({w}x{h}, below {} px)", self.min_side));
         }
         if self.require_generation {
-            let generation = input
-                .facts
-                .get("metadata")
-                .and_then(|m| m.get("generation"));
+            let generation = facts.get("metadata").and_then(|m| m.get("generation"));
             let known = ["positive_prompt", "model", "seed"].iter().any(|k| {
                 generation
                     .and_then(|g| g.get(k))
@@ -356,27 +357,15 @@ impl Tier3Gate {
         }
         None
     }
-
-    /// The facts a skipped asset gets.
-    pub fn skipped_facts(reason: &str) -> Value {
-        Value::map([("skipped", Value::from(reason))])
-    }
 }
 
 /// The built-in tier-3 embedding stage. Reads only the proxy image.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct EmbedStage {
-    gate: Tier3Gate,
-}
+pub struct EmbedStage;
 
 impl EmbedStage {
     /// Bump when the vector or hash changes for the same proxy.
     pub const VERSION: u32 = 1;
-
-    /// A stage with the given gate.
-    pub fn with_gate(gate: Tier3Gate) -> Self {
-        EmbedStage { gate }
-    }
 }
 
 impl Stage for EmbedStage {
@@ -388,9 +377,6 @@ impl Stage for EmbedStage {
     }
 
     fn process(&self, input: &StageInput) -> Result<StageOutput, StageError> {
-        if let Some(reason) = self.gate.skip_reason(input) {
-            return Ok(StageOutput::facts(Tier3Gate::skipped_facts(&reason)));
-        }
         let image = load_proxy(input, EMBED_STAGE_NAME)?;
         Ok(StageOutput::facts(embed_image(&image).to_value()))
     }

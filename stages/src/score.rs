@@ -24,7 +24,7 @@
 //! levels), "clipped": Float (fraction of clipped 4×4 blocks, shadows counting
 //! a quarter)}`.
 
-use crate::embed::{Planes, Tier3Gate, load_proxy};
+use crate::embed::{Planes, load_proxy};
 use kiln_plugin_api::{
     CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, TIER_ENRICHED, Value,
 };
@@ -243,18 +243,11 @@ fn colourfulness_metric(image: &image::RgbImage) -> f64 {
 
 /// The built-in tier-3 quality stage. Reads only the proxy image.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ScoreStage {
-    gate: Tier3Gate,
-}
+pub struct ScoreStage;
 
 impl ScoreStage {
     /// Bump when the score changes for the same proxy.
     pub const VERSION: u32 = 1;
-
-    /// A stage with the given gate.
-    pub fn with_gate(gate: Tier3Gate) -> Self {
-        ScoreStage { gate }
-    }
 }
 
 impl Stage for ScoreStage {
@@ -266,9 +259,6 @@ impl Stage for ScoreStage {
     }
 
     fn process(&self, input: &StageInput) -> Result<StageOutput, StageError> {
-        if let Some(reason) = self.gate.skip_reason(input) {
-            return Ok(StageOutput::facts(Tier3Gate::skipped_facts(&reason)));
-        }
         let image = load_proxy(input, SCORE_STAGE_NAME)?;
         Ok(StageOutput::facts(score_image(&image).to_value()))
     }
