@@ -16,6 +16,9 @@
 //! `files=<N> tier1_s=<T> decode_floor_s=<F> ratio=<T/F>`, with `T` the
 //! engine import.
 
+mod common;
+
+use common::{Pass, decode_only, process_cpu_seconds, run_pool};
 use kiln::corpus::{self, GeneratedKind};
 use kiln::engine::{Config, Engine, Priority, Sharing, Until};
 use kiln::plugin_api::{Stage, StageInput};
@@ -23,7 +26,6 @@ use kiln::stages::hash::HashStage;
 use kiln::stages::thumbnail::ThumbnailStage;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Passes of each kind, interleaved; the best of each is kept.
@@ -59,55 +61,6 @@ fn number(value: Option<String>, flag: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("{flag} needs a number"))
 }
 
-/// CPU seconds (user + system) this process has used so far, from
-/// `/proc/self/stat`; `None` where that file does not exist.
-///
-/// On a shared machine wall time swings with other people's load; CPU time
-/// is much steadier, so the benchmark reports both.
-fn process_cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The command name may hold spaces; fields are counted after its ')'.
-    let after_name = stat.get(stat.rfind(')')? + 1..)?;
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let user: f64 = fields.get(11)?.parse().ok()?;
-    let system: f64 = fields.get(12)?.parse().ok()?;
-    // Linux reports these in clock ticks, 100 per second on every common build.
-    Some((user + system) / 100.0)
-}
-
-/// Wall time, CPU time and failures of one pass.
-struct Pass {
-    wall: Duration,
-    cpu: Option<f64>,
-    failed: usize,
-}
-
-/// Runs `work` over every file on `threads` threads.
-fn run_pool(files: &[PathBuf], threads: usize, work: impl Fn(&Path) -> bool + Sync) -> Pass {
-    let next = AtomicUsize::new(0);
-    let failed = AtomicUsize::new(0);
-    let cpu_start = process_cpu_seconds();
-    let start = Instant::now();
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                while let Some(path) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    if !work(path) {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            });
-        }
-    });
-    let wall = start.elapsed();
-    let cpu = cpu_start.zip(process_cpu_seconds()).map(|(a, b)| b - a);
-    Pass {
-        wall,
-        cpu,
-        failed: failed.into_inner(),
-    }
-}
-
 /// The best (smallest) wall and CPU times over several passes.
 #[derive(Default)]
 struct Best {
@@ -139,14 +92,6 @@ fn cpu_ratio(a: &Best, b: &Best) -> String {
     a.cpu
         .zip(b.cpu)
         .map_or("n/a".to_string(), |(a, b)| format!("{:.3}", a / b))
-}
-
-/// The floor: read the file and decode its pixels, nothing else.
-fn decode_only(path: &Path) -> bool {
-    let Ok(bytes) = std::fs::read(path) else {
-        return false;
-    };
-    image::load_from_memory(&bytes).is_ok()
 }
 
 /// Imports `corpus_dir` into a fresh store in `store_dir` with the two tier-1

@@ -1,0 +1,72 @@
+//! Pieces the benchmark examples share: a fixed-size thread pool over a list
+//! of files, the process's CPU time, and the decode floor (read and decode
+//! every image, nothing else) that the tier-1 stages are compared against.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// CPU seconds (user + system) this process has used so far, from
+/// `/proc/self/stat`; `None` where that file does not exist.
+///
+/// On a shared machine wall time swings with other people's load; CPU time
+/// is much steadier, so the benchmarks report both.
+pub(crate) fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name may hold spaces; fields are counted after its ')'.
+    let after_name = stat.get(stat.rfind(')')? + 1..)?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let user: f64 = fields.get(11)?.parse().ok()?;
+    let system: f64 = fields.get(12)?.parse().ok()?;
+    // Linux reports these in clock ticks, 100 per second on every common build.
+    Some((user + system) / 100.0)
+}
+
+/// Wall time, CPU time and failures of one pass.
+pub(crate) struct Pass {
+    /// Wall-clock time of the pass.
+    pub(crate) wall: Duration,
+    /// CPU time the whole process used during the pass, when known.
+    pub(crate) cpu: Option<f64>,
+    /// Files the pass could not handle.
+    pub(crate) failed: usize,
+}
+
+/// Runs `work` over every file on `threads` threads; `work` returns whether
+/// the file succeeded.
+pub(crate) fn run_pool(
+    files: &[PathBuf],
+    threads: usize,
+    work: impl Fn(&Path) -> bool + Sync,
+) -> Pass {
+    let next = AtomicUsize::new(0);
+    let failed = AtomicUsize::new(0);
+    let cpu_start = process_cpu_seconds();
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            scope.spawn(|| {
+                while let Some(path) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    if !work(path) {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    let wall = start.elapsed();
+    let cpu = cpu_start.zip(process_cpu_seconds()).map(|(a, b)| b - a);
+    Pass {
+        wall,
+        cpu,
+        failed: failed.into_inner(),
+    }
+}
+
+/// The floor's work for one file: read it and decode its pixels, nothing else.
+pub(crate) fn decode_only(path: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
+    image::load_from_memory(&bytes).is_ok()
+}
