@@ -5,8 +5,11 @@
 //! `cargo run --release --example search_bench [-- ASSETS]` prints
 //! `assets=<N> index_build_s=<T> query_p50_ms=<A> query_p99_ms=<B>` and
 //! `similar_p99_ms=<C>`, with a baseline measured in the same run: a linear
-//! scan over the same documents held in memory.
+//! scan over the same documents held in memory. A last line times what
+//! `show` reads per asset (one family's session features and every
+//! perceptual hash) against loading every embedding, and all sessions.
 
+use kiln::stages::cluster::{SessionFeatures, assign_sessions};
 use kiln_search::{AssetDoc, SearchIndex, SortBy};
 use std::time::Instant;
 
@@ -250,6 +253,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     similar_times.sort_by(f64::total_cmp);
 
+    // What `show` reads for one asset instead of every embedding: the
+    // session features of its family and every perceptual hash.
+    let mut show_times = Vec::new();
+    for _ in 0..20 {
+        let family = format!("comfyui|{}", rng.pick(&MODELS).to_lowercase());
+        let t = Instant::now();
+        let members = index.session_entries(Some(&family))?;
+        let hashes = index.phashes()?;
+        show_times.push(t.elapsed().as_secs_f64() * 1000.0);
+        std::hint::black_box((members, hashes));
+    }
+    show_times.sort_by(f64::total_cmp);
+    let all_sessions = Instant::now();
+    let entries = index.session_entries(None)?;
+    let features: Vec<SessionFeatures> = entries
+        .into_iter()
+        .map(|e| SessionFeatures {
+            id: e.id,
+            time: e.time,
+            family: e.family,
+        })
+        .collect();
+    let sessions = assign_sessions(&features).len();
+    let all_sessions_ms = all_sessions.elapsed().as_secs_f64() * 1000.0;
+
     println!(
         "assets={assets} index_build_s={build_s:.2} query_p50_ms={:.2} query_p99_ms={:.2}",
         percentile(&times, 0.5),
@@ -266,6 +294,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         percentile(&scan_times, 0.5),
         percentile(&times, 0.5) / percentile(&scan_times, 0.5).max(1e-9),
         matched / queries.len().max(1)
+    );
+    println!(
+        "show_family_and_hashes_p50_ms={:.2} show_vs_vector_load={:.2} all_sessions_ms={all_sessions_ms:.0} sessions={sessions}",
+        percentile(&show_times, 0.5),
+        percentile(&show_times, 0.5) / load_ms.max(1e-9)
     );
     Ok(())
 }
