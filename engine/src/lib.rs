@@ -28,6 +28,11 @@
 //!   answered only after the commit that contains their operation is durable.
 //! * **Restart.** Opening a store reclaims all leases of a previous process at
 //!   once; interrupted folder walks resume when the engine starts.
+//! * **Gate.** Stages of the guarded tiers (3 by default) of an asset are
+//!   enqueued only once its lower tiers are done and the [`Gate`] let it
+//!   through: a rule over its facts, then its import's budget. The decision
+//!   and the spent budget are written in that completion's transaction; a
+//!   turned-away asset's guarded stages count as skipped.
 //! * **Retries.** Transient errors retry with exponential backoff and jitter;
 //!   permanent errors, and the last attempt, go to the dead-letter table,
 //!   which can be listed, retried and purged.
@@ -49,7 +54,9 @@
 //! leased_at, attempts)`, `delayed (run_at_ns, job_id)`, `dead job_id`,
 //! `jobs job_id -> record` (every job not yet done), `assets`, `files path ->
 //! asset`, `hashes content -> asset`, `facts (asset, stage) -> version, facts,
-//! artifact blobs`, `asset_jobs (asset, stage) -> live job`, `imports`, and
+//! artifact blobs`, `asset_jobs (asset, stage) -> live job`, `imports`,
+//! `gate_decisions asset -> passed | skipped (tier, reason)`,
+//! `import_budgets import -> (limit, spent)`, and
 //! job counters per `(import, tier, state)` and `(stage, state)` that move in
 //! the same transaction as the jobs they count. Leases are keyed by job rather
 //! than by expiry: only the primary holds leases and it reclaims all of them
