@@ -21,7 +21,8 @@ use crate::read::{self, ImportState, JobCounts};
 pub struct TierProgress {
     /// Jobs of this tier so far (grows as earlier tiers finish).
     pub total: u64,
-    /// Finished (including duplicates' skipped jobs).
+    /// Finished, including skipped jobs (a duplicate's dropped work, or stages
+    /// the gate kept an asset from).
     pub done: u64,
     /// Leased.
     pub running: u64,
