@@ -18,8 +18,8 @@ use crate::OpenError;
 use kiln_engine::{AssetDetail, AssetState, Engine, EngineError, StageState};
 use kiln_plugin_api::{Stage, Value};
 use kiln_search::{
-    AssetDoc, Neighbour, SEARCH_ENRICH_STAGE, SEARCH_INDEX_STAGE, SearchEnrichStage, SearchError,
-    SearchIndex, SearchIndexStage, SessionEntry, index_dir, parse_query,
+    AssetDoc, IndexedState, Neighbour, SEARCH_ENRICH_STAGE, SEARCH_INDEX_STAGE, SearchEnrichStage,
+    SearchError, SearchIndex, SearchIndexStage, SessionEntry, index_dir, parse_query,
 };
 use kiln_stages::cluster::{CLUSTER_STAGE_NAME, Session, SessionFeatures, assign_sessions};
 use std::collections::{BTreeMap, HashMap};
@@ -131,15 +131,32 @@ pub struct CatchUp {
     pub indexed: u64,
     /// Documents removed (duplicate or superseded assets).
     pub removed: u64,
+    /// Whether every asset of the store had to be read (the cheaper checks
+    /// could not prove the index current).
+    pub read_every_asset: bool,
 }
 
-/// Brings the index up to what the store recorded: adds assets whose
-/// `search-index` stage is done but which the index lacks, refreshes those
-/// whose `search-enrich` stage is done but whose document lacks tier-3
-/// results, removes documents of assets that are no longer active. Reads
-/// only the assets that differ in detail; no full rebuild.
+/// Brings the index up to what the store recorded: removes documents of
+/// assets that are no longer active, adds assets whose `search-index` stage
+/// is done but which the index lacks, refreshes those whose `search-enrich`
+/// stage is done but whose document lacks tier-3 results.
+///
+/// Cheap first: the asset records (not their facts) name the duplicate and
+/// superseded assets, whose documents are removed; then the stages' done
+/// counts are compared with the index's document counts, once as they are
+/// and once without the completions of inactive assets (which stay counted
+/// although their documents go). Only when neither proves the index
+/// current is every asset read. No full rebuild.
 pub fn catch_up(engine: &Engine, index: &SearchIndex) -> Result<CatchUp, SearchOpError> {
-    let indexed = index.indexed()?;
+    let mut indexed = index.indexed()?;
+    let mut result = CatchUp::default();
+    let inactive = engine.inactive_assets()?;
+    for id in &inactive {
+        if indexed.remove(id).is_some() {
+            index.remove(*id)?;
+            result.removed += 1;
+        }
+    }
     let metrics = engine.metrics()?;
     let done = |stage: &str| {
         metrics
@@ -149,37 +166,46 @@ pub fn catch_up(engine: &Engine, index: &SearchIndex) -> Result<CatchUp, SearchO
             .copied()
             .unwrap_or(0)
     };
-    let enriched = indexed.values().filter(|s| s.enriched).count() as u64;
-    if done(SEARCH_INDEX_STAGE) == indexed.len() as u64 && done(SEARCH_ENRICH_STAGE) <= enriched {
-        return Ok(CatchUp::default());
-    }
-    let mut result = CatchUp::default();
-    for asset in engine.assets()? {
-        let active = is_active(asset.state);
-        let present = indexed.get(&asset.id);
-        if !active {
-            if present.is_some() {
-                index.remove(asset.id)?;
-                result.removed += 1;
+    let (done_indexed, done_enriched) = (done(SEARCH_INDEX_STAGE), done(SEARCH_ENRICH_STAGE));
+    let current = |indexed: &HashMap<u64, IndexedState>, gone: (u64, u64)| {
+        let enriched = indexed.values().filter(|s| s.enriched).count() as u64;
+        done_indexed.saturating_sub(gone.0) == indexed.len() as u64
+            && done_enriched.saturating_sub(gone.1) <= enriched
+    };
+    let mut proven = current(&indexed, (0, 0));
+    if !proven && !inactive.is_empty() {
+        let mut gone = (0, 0);
+        for id in &inactive {
+            if let Some(detail) = engine.asset(*id)? {
+                gone.0 += u64::from(stage_done(&detail, SEARCH_INDEX_STAGE));
+                gone.1 += u64::from(stage_done(&detail, SEARCH_ENRICH_STAGE));
             }
-            continue;
         }
-        if present.is_some_and(|s| s.enriched) {
-            continue;
-        }
-        let Some(detail) = engine.asset(asset.id)? else {
-            continue;
-        };
-        let wanted = match present {
-            None => stage_done(&detail, SEARCH_INDEX_STAGE),
-            Some(_) => stage_done(&detail, SEARCH_ENRICH_STAGE),
-        };
-        if wanted {
-            index.upsert(&document(&detail))?;
-            result.indexed += 1;
+        proven = current(&indexed, gone);
+    }
+    if !proven {
+        result.read_every_asset = true;
+        for asset in engine.assets()? {
+            let present = indexed.get(&asset.id);
+            if !is_active(asset.state) || present.is_some_and(|s| s.enriched) {
+                continue;
+            }
+            let Some(detail) = engine.asset(asset.id)? else {
+                continue;
+            };
+            let wanted = match present {
+                None => stage_done(&detail, SEARCH_INDEX_STAGE),
+                Some(_) => stage_done(&detail, SEARCH_ENRICH_STAGE),
+            };
+            if wanted {
+                index.upsert(&document(&detail))?;
+                result.indexed += 1;
+            }
         }
     }
-    index.commit()?;
+    if result.removed > 0 || result.indexed > 0 {
+        index.commit()?;
+    }
     Ok(result)
 }
 

@@ -496,6 +496,21 @@ pub(crate) fn assets(
     Ok(out)
 }
 
+/// Ids of the assets that are duplicates or superseded, read from the
+/// asset records alone (no facts are decoded).
+pub(crate) fn inactive_assets(txn: &ReadTransaction) -> Result<Vec<u64>, EngineError> {
+    let table = txn.open_table(ASSETS)?;
+    let mut out = Vec::new();
+    for entry in table.iter()? {
+        let (key, value) = entry?;
+        let record: AssetRecord = decode("assets", value.value())?;
+        if record.status != AssetStatus::Active {
+            out.push(key.value());
+        }
+    }
+    Ok(out)
+}
+
 pub(crate) fn asset(
     txn: &ReadTransaction,
     graph: &Graph,
