@@ -5,6 +5,7 @@
 
 mod decode;
 mod encode;
+mod halve;
 mod resize;
 
 pub use decode::{DecodeLimits, SourceFormat};

@@ -2,6 +2,7 @@
 //! convolution, orienting only the (small) proxy.
 
 use super::ThumbnailError;
+use super::halve::halve_opaque;
 use fast_image_resize::{FilterType, IntoImageView, ResizeAlg, ResizeOptions, Resizer};
 use image::DynamicImage;
 use image::metadata::Orientation;
@@ -75,9 +76,14 @@ pub(crate) fn reduce(
         &converted
     };
 
+    let halved = halve_while_large(source, opaque, proxy_side);
+    let source = halved.as_ref().unwrap_or(source);
     let (width, height) = fit_within(source.width(), source.height(), proxy_side);
     let proxy_native = if (width, height) == (source.width(), source.height()) {
-        Cow::Borrowed(source)
+        match halved {
+            Some(owned) => Cow::Owned(owned),
+            None => Cow::Borrowed(source),
+        }
     } else {
         let mut target = DynamicImage::new(width, height, source.color());
         resizer
@@ -88,13 +94,15 @@ pub(crate) fn reduce(
     let mut proxy = to_eight_bit(proxy_native, opaque);
     proxy.apply_orientation(orientation);
 
-    let (width, height) = fit_within(proxy.width(), proxy.height(), thumbnail_side);
-    let thumbnail = if (width, height) == (proxy.width(), proxy.height()) {
-        proxy.clone()
+    let halved = halve_while_large(&proxy, opaque, thumbnail_side);
+    let smaller = halved.as_ref().unwrap_or(&proxy);
+    let (width, height) = fit_within(smaller.width(), smaller.height(), thumbnail_side);
+    let thumbnail = if (width, height) == (smaller.width(), smaller.height()) {
+        halved.unwrap_or_else(|| proxy.clone())
     } else {
-        let mut target = DynamicImage::new(width, height, proxy.color());
+        let mut target = DynamicImage::new(width, height, smaller.color());
         resizer
-            .resize(&proxy, &mut target, &thumbnail_options)
+            .resize(smaller, &mut target, &thumbnail_options)
             .map_err(|e| ThumbnailError::Resize(e.to_string()))?;
         target
     };
@@ -103,6 +111,24 @@ pub(crate) fn reduce(
         thumbnail,
         opaque,
     })
+}
+
+/// An opaque 8-bit image halved (2 × 2 area average) as long as its longest
+/// side stays at least `longest`; `None` when no halving applies (too small,
+/// transparent, or another pixel type), so the caller resizes the original.
+fn halve_while_large(image: &DynamicImage, opaque: bool, longest: u32) -> Option<DynamicImage> {
+    let fits = |image: &DynamicImage| image.width().max(image.height()) / 2 >= longest.max(1);
+    if !opaque || !fits(image) {
+        return None;
+    }
+    let mut halved = DynamicImage::ImageRgb8(halve_opaque(image)?);
+    while fits(&halved) {
+        match halve_opaque(&halved) {
+            Some(smaller) => halved = DynamicImage::ImageRgb8(smaller),
+            None => break,
+        }
+    }
+    Some(halved)
 }
 
 /// RGB8 when the image is opaque, RGBA8 otherwise; an owned image that

@@ -1,0 +1,134 @@
+//! Exact 2 × 2 area averaging of opaque 8-bit images.
+//!
+//! Shrinking by a factor of two or more is most of the resize work for a
+//! typical render (1024 px to a 512-px proxy, 512 to a 256-px thumbnail).
+//! Averaging each 2 × 2 block is the area filter at that factor and costs a
+//! few additions per sample; the general resizer then only has whatever
+//! non-power-of-two step is left, on a quarter of the pixels or fewer.
+
+use image::{DynamicImage, RgbImage};
+
+/// Halves an opaque RGB8 or RGBA8 image into RGB8 (alpha, all opaque, is
+/// dropped). A last odd row or column is averaged with itself. `None` for
+/// other pixel types.
+pub(crate) fn halve_opaque(image: &DynamicImage) -> Option<RgbImage> {
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    let out = match image {
+        DynamicImage::ImageRgb8(buffer) => halve(buffer.as_raw(), width, height, 3, pairs_rgb),
+        DynamicImage::ImageRgba8(buffer) => halve(buffer.as_raw(), width, height, 4, pairs_rgba),
+        _ => None,
+    }?;
+    RgbImage::from_raw(
+        u32::try_from(width.div_ceil(2)).ok()?,
+        u32::try_from(height.div_ceil(2)).ok()?,
+        out,
+    )
+}
+
+/// Averages 2 × 2 blocks of pixels of `channels` samples, keeping the first
+/// three samples of each, rounded to nearest.
+///
+/// Each pair of rows is first summed sample by sample into `u16` (a loop
+/// the compiler vectorises); `pairs` then adds neighbouring pixels of that
+/// sum and divides, one fixed-size pixel pair at a time.
+fn halve(
+    src: &[u8],
+    width: usize,
+    height: usize,
+    channels: usize,
+    pairs: fn(&[u16], &mut [u8]),
+) -> Option<Vec<u8>> {
+    let row_len = width * channels;
+    if width == 0 || height == 0 || src.len() != row_len * height {
+        return None;
+    }
+    let (out_width, out_height) = (width.div_ceil(2), height.div_ceil(2));
+    let mut out = vec![0u8; out_width * out_height * 3];
+    // One spare pixel: an odd last column is summed with a copy of itself.
+    let mut sums = vec![0u16; (width + 1) * channels];
+    for (y, out_row) in out.chunks_exact_mut(out_width * 3).enumerate() {
+        let top = src.get(2 * y * row_len..)?.get(..row_len)?;
+        // An odd last row is summed with itself.
+        let below = (2 * y + 1).min(height - 1);
+        let bottom = src.get(below * row_len..)?.get(..row_len)?;
+        for (sum, (&a, &b)) in sums.iter_mut().zip(top.iter().zip(bottom)) {
+            *sum = u16::from(a) + u16::from(b);
+        }
+        if width % 2 == 1 {
+            let (body, spare) = sums.split_at_mut(row_len);
+            spare.copy_from_slice(body.get(row_len - channels..)?);
+        }
+        pairs(&sums, out_row);
+    }
+    Some(out)
+}
+
+/// Writes `(left + right + 2) / 4` per sample for each pair of RGB pixels of
+/// two-row sums.
+fn pairs_rgb(sums: &[u16], out: &mut [u8]) {
+    for (pair, pixel) in sums.chunks_exact(6).zip(out.chunks_exact_mut(3)) {
+        if let (Ok(&[r0, g0, b0, r1, g1, b1]), Ok(pixel)) =
+            (<&[u16; 6]>::try_from(pair), <&mut [u8; 3]>::try_from(pixel))
+        {
+            *pixel = [quarter(r0 + r1), quarter(g0 + g1), quarter(b0 + b1)];
+        }
+    }
+}
+
+/// As [`pairs_rgb`] for RGBA pixels, whose alpha is dropped.
+fn pairs_rgba(sums: &[u16], out: &mut [u8]) {
+    for (pair, pixel) in sums.chunks_exact(8).zip(out.chunks_exact_mut(3)) {
+        if let (Ok(&[r0, g0, b0, _, r1, g1, b1, _]), Ok(pixel)) =
+            (<&[u16; 8]>::try_from(pair), <&mut [u8; 3]>::try_from(pixel))
+        {
+            *pixel = [quarter(r0 + r1), quarter(g0 + g1), quarter(b0 + b1)];
+        }
+    }
+}
+
+/// A sum of four 8-bit samples divided by four, rounded half up.
+fn quarter(sum: u16) -> u8 {
+    ((sum + 2) >> 2) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{Rgb, Rgba, RgbaImage};
+
+    #[test]
+    fn blocks_average_to_nearest_and_odd_edges_pair_with_themselves() {
+        // 3x3 RGB: values chosen so every block's mean is known.
+        let pixels: Vec<u8> = (0..9u8).flat_map(|i| [i * 10, i * 10 + 1, 200]).collect();
+        let image = DynamicImage::ImageRgb8(RgbImage::from_raw(3, 3, pixels).unwrap());
+        let out = halve_opaque(&image).unwrap();
+        assert_eq!(out.dimensions(), (2, 2));
+        // Block (0,0): 0, 10, 30, 40 → 20. Block (1,0): 20, 20, 50, 50 → 35.
+        // Block (0,1): 60, 70, 60, 70 → 65. Block (1,1): 80 alone.
+        assert_eq!(out.get_pixel(0, 0), &Rgb([20, 21, 200]));
+        assert_eq!(out.get_pixel(1, 0), &Rgb([35, 36, 200]));
+        assert_eq!(out.get_pixel(0, 1), &Rgb([65, 66, 200]));
+        assert_eq!(out.get_pixel(1, 1), &Rgb([80, 81, 200]));
+    }
+
+    #[test]
+    fn rgba_drops_alpha_and_rounds_half_up() {
+        let image = DynamicImage::ImageRgba8(RgbaImage::from_fn(2, 2, |x, y| {
+            Rgba([if x + y == 0 { 1 } else { 0 }, 255, 2, 255])
+        }));
+        let out = halve_opaque(&image).unwrap();
+        // 1/4 rounds to 0; 255 stays; 2 stays.
+        assert_eq!(out.get_pixel(0, 0), &Rgb([0, 255, 2]));
+        let mut raw = RgbaImage::from_pixel(2, 2, Rgba([2, 2, 2, 255]));
+        raw.put_pixel(0, 0, Rgba([4, 4, 4, 255]));
+        // (4 + 2 + 2 + 2) / 4 = 2.5 → 3.
+        let out = halve_opaque(&DynamicImage::ImageRgba8(raw)).unwrap();
+        assert_eq!(out.get_pixel(0, 0), &Rgb([3, 3, 3]));
+    }
+
+    #[test]
+    fn other_pixel_types_are_left_to_the_general_resizer() {
+        let grey = DynamicImage::new_luma8(4, 4);
+        assert!(halve_opaque(&grey).is_none());
+    }
+}
