@@ -57,6 +57,8 @@ pub(crate) enum Command {
     Sessions(JsonArg),
     /// Rebuild the search index from the store.
     Reindex(JsonArg),
+    /// Watch folders and take in files as generators write them, until Ctrl-C.
+    Watch(WatchArgs),
 }
 
 /// How urgent an import is.
@@ -106,6 +108,15 @@ pub(crate) struct ImportArgs {
     /// Only enqueue; process later with `kiln run`.
     #[arg(long)]
     pub(crate) detach: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WatchArgs {
+    /// Folders to watch (recursively); files already there are caught up first.
+    #[arg(required = true, value_name = "DIR")]
+    pub(crate) dirs: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "interactive")]
+    pub(crate) priority: PriorityArg,
 }
 
 #[derive(Debug, Args)]

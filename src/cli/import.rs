@@ -6,7 +6,7 @@ use super::{EXIT_DEAD, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK};
 use anyhow::Context;
 use kiln::engine::{Engine, Priority, Until};
 
-fn priority(p: PriorityArg) -> Priority {
+pub(crate) fn priority(p: PriorityArg) -> Priority {
     match p {
         PriorityArg::Interactive => Priority::Interactive,
         PriorityArg::Batch => Priority::Batch,

@@ -10,6 +10,7 @@ mod json;
 mod progress;
 mod report;
 mod search;
+mod watch;
 
 use args::{Cli, Command, DeadAction, GlobalArgs};
 use clap::Parser;
@@ -104,6 +105,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Similar(a) => search::similar_cmd(&opened.engine, a)?,
         Command::Sessions(a) => search::sessions_cmd(&opened.engine, a.json)?,
         Command::Reindex(a) => search::reindex(&opened.engine, a.json)?,
+        Command::Watch(a) => watch::watch(&opened.engine, global, a).await?,
         Command::Dead(d) => match &d.action {
             DeadAction::List(a) => report::dead_list(&opened.engine, a.json)?,
             DeadAction::Retry { id, all, json } => {
