@@ -31,6 +31,12 @@ pub(crate) struct GlobalArgs {
     /// Print more: every file that ended in the dead-letter table, with its reason.
     #[arg(short, long, global = true)]
     pub(crate) verbose: bool,
+    /// Skip tier-3 enrichment of images whose shorter side is below PX pixels.
+    #[arg(long, global = true, value_name = "PX", default_value_t = 128)]
+    pub(crate) enrich_min_side: u64,
+    /// Skip tier-3 enrichment of files without generation parameters.
+    #[arg(long, global = true)]
+    pub(crate) enrich_require_generation: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,6 +114,9 @@ pub(crate) struct ImportArgs {
     /// Only enqueue; process later with `kiln run`.
     #[arg(long)]
     pub(crate) detach: bool,
+    /// Enrich (tier 3) at most N assets of each imported path; skip the rest.
+    #[arg(long, value_name = "N")]
+    pub(crate) enrich_budget: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -4,7 +4,7 @@ use super::args::{GlobalArgs, ImportArgs, PriorityArg, RunArgs, UntilArg};
 use super::progress::{Display, Renderer};
 use super::{EXIT_DEAD, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK};
 use anyhow::Context;
-use kiln::engine::{Engine, Priority, Until};
+use kiln::engine::{Engine, ImportInfo, ImportOptions, Priority, Until};
 
 pub(crate) fn priority(p: PriorityArg) -> Priority {
     match p {
@@ -36,8 +36,10 @@ pub(crate) async fn import(
     }
     let mut ids = Vec::with_capacity(args.paths.len());
     for path in &args.paths {
+        let mut options = ImportOptions::new(priority(args.priority));
+        options.budget = args.enrich_budget;
         let id = engine
-            .import_dir(path, priority(args.priority))
+            .import_with(path, options)
             .await
             .with_context(|| format!("cannot import {}", path.display()))?;
         ids.push(id);
@@ -113,6 +115,24 @@ async fn drive(
     summarize(engine, global, imports.as_deref())
 }
 
+/// How many assets of these imports the gate kept from the guarded tiers:
+/// their skipped guarded jobs over the number of guarded stages.
+fn gated_assets(engine: &Engine, imports: &[&ImportInfo]) -> u64 {
+    let gate_tier = engine.config().gate.tier;
+    let guarded = engine
+        .stages()
+        .iter()
+        .filter(|s| s.tier >= gate_tier)
+        .count() as u64;
+    let skipped: u64 = imports
+        .iter()
+        .flat_map(|i| i.tiers.iter())
+        .filter(|(tier, _)| **tier >= gate_tier)
+        .map(|(_, c)| c.skipped)
+        .sum();
+    skipped / guarded.max(1)
+}
+
 fn summarize(engine: &Engine, global: &GlobalArgs, imports: Option<&[u64]>) -> anyhow::Result<i32> {
     let status = engine.status()?;
     let ours: Vec<_> = status
@@ -136,6 +156,12 @@ fn summarize(engine: &Engine, global: &GlobalArgs, imports: Option<&[u64]>) -> a
             "; the store holds {} asset(s) from {} file(s)",
             status.assets, status.files
         ));
+        let gated = gated_assets(engine, &ours);
+        if gated > 0 {
+            line.push_str(&format!(
+                "; {gated} asset(s) skipped tier 3 (`kiln show` says why)"
+            ));
+        }
         println!("{line}");
     }
     if dead > 0 && global.verbose {

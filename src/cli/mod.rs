@@ -82,11 +82,15 @@ pub(crate) struct Opened {
 }
 
 fn open(global: &GlobalArgs) -> anyhow::Result<Opened> {
-    let options = StoreOptions {
+    let mut options = StoreOptions {
         plugins: global.plugins.clone(),
         replace: global.replace_stages.clone(),
         ..StoreOptions::default()
     };
+    options.config.gate.rule = Some(kiln::enrich_rule(kiln::stages::embed::Tier3Gate {
+        min_side: global.enrich_min_side,
+        require_generation: global.enrich_require_generation,
+    }));
     let (engine, sources) = kiln::open_store(&global.store, options)?;
     Ok(Opened { engine, sources })
 }
