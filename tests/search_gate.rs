@@ -108,6 +108,8 @@ fn tiny_images_are_skipped_with_the_reason_and_counted_as_skipped() {
     assert_eq!(num(&status, "/tiers/3/done"), 6 * 4, "{status}");
     assert_eq!(num(&status, "/tiers/3/pending"), 0, "{status}");
 
+    assert!(status["imports"][0]["enrich_budget"].is_null(), "{status}");
+
     let tiny = show(&store, &input.join("tiny0.png"));
     assert_eq!(tiny["state"], "done", "{tiny}");
     assert!(skip_reason(&tiny).contains("tiny image"), "{tiny}");
@@ -145,6 +147,16 @@ fn require_generation_and_a_budget_decide_who_is_enriched() {
     assert_eq!(num(&status, "/tiers/3/done"), 3 * 4, "{status}");
     assert_eq!(num(&status, "/tiers/3/skipped"), 5 * 4, "{status}");
     assert_eq!(num(&status, "/jobs/skipped"), 5 * 4, "{status}");
+    assert_eq!(
+        num(&status, "/imports/0/enrich_budget/limit"),
+        3,
+        "{status}"
+    );
+    assert_eq!(
+        num(&status, "/imports/0/enrich_budget/spent"),
+        3,
+        "{status}"
+    );
 
     let plain = show(&store, &input.join("plain1.png"));
     assert_eq!(skip_reason(&plain), "no generation parameters");

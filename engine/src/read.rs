@@ -15,7 +15,7 @@ use crate::error::EngineError;
 use crate::graph::Graph;
 use crate::tables::{
     ASSET_JOBS, ASSETS, AssetRecord, AssetStatus, DEAD, DELAYED, FACTS, FILES, FactRecord,
-    GATE_DECISIONS, GateRecord, IMPORT_COUNTS, IMPORTS, ImportRecord, JOBS, JobRecord, READY,
+    GATE_DECISIONS, GateRecord, IMPORT_BUDGETS, IMPORT_COUNTS, IMPORTS, ImportRecord, JOBS, JobRecord, READY,
     decode, state,
 };
 
@@ -112,6 +112,8 @@ pub struct ImportInfo {
     pub files_unchanged: u64,
     /// Jobs by tier (1, 2, 3).
     pub tiers: BTreeMap<u8, JobCounts>,
+    /// The gate budget `(limit, spent)`, when the import has one.
+    pub budget: Option<(u64, u64)>,
 }
 
 /// What `kiln status` shows.
@@ -308,6 +310,7 @@ fn import_counts(
 pub(crate) fn imports(txn: &ReadTransaction) -> Result<Vec<ImportInfo>, EngineError> {
     let table = txn.open_table(IMPORTS)?;
     let counts = txn.open_table(IMPORT_COUNTS)?;
+    let budgets = txn.open_table(IMPORT_BUDGETS)?;
     let mut out = Vec::new();
     for entry in table.iter()? {
         let (key, value) = entry?;
@@ -331,6 +334,7 @@ pub(crate) fn imports(txn: &ReadTransaction) -> Result<Vec<ImportInfo>, EngineEr
             files_seen: record.files_seen,
             files_unchanged: record.files_unchanged,
             tiers,
+            budget: budgets.get(id)?.map(|v| v.value()),
         });
     }
     Ok(out)

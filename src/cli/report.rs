@@ -73,6 +73,7 @@ pub(crate) fn status(engine: &Engine, as_json: bool) -> anyhow::Result<i32> {
                     "files_unchanged": i.files_unchanged,
                     "pending": pending,
                     "dead": dead,
+                    "enrich_budget": i.budget.map(|(limit, spent)| json!({"limit": limit, "spent": spent})),
                 })
             })
             .collect();
@@ -103,8 +104,12 @@ pub(crate) fn status(engine: &Engine, as_json: bool) -> anyhow::Result<i32> {
         );
     }
     for i in &status.imports {
+        let budget = i
+            .budget
+            .map(|(limit, spent)| format!("  (enriched {spent} of a budget of {limit})"))
+            .unwrap_or_default();
         println!(
-            "import {}  {:<8} {:<11} {}",
+            "import {}  {:<8} {:<11} {}{budget}",
             i.id,
             i.state.name(),
             i.priority.name(),
