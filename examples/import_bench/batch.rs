@@ -1,0 +1,325 @@
+//! The default run: floor, urgent files alone on an idle engine, then the
+//! batch import with the urgent files submitted at interactive priority
+//! while the batch is in tier 1, then the floor again (the machine's load
+//! may have changed meanwhile).
+
+use crate::common::{Pass, decode_only, process_cpu_seconds, run_pool};
+use crate::run::{self, TierTimes};
+use crate::{Args, Work};
+use kiln::corpus::{self, GeneratedKind};
+use kiln::engine::{Engine, Priority};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Decode-floor passes before the import and after it; the best of all is
+/// kept, as `tier1_bench` does.
+const FLOOR_ROUNDS: (usize, usize) = (2, 2);
+/// Urgent files: each is submitted at interactive priority during the batch
+/// (one after the other, while the batch is in tier 1) and alone on an idle
+/// engine; the medians are compared, since one file takes only tens of
+/// milliseconds and the machine is shared.
+const URGENT: usize = 3;
+
+/// The corpus of the batch and the extra files for the urgent uploads.
+struct Corpus {
+    dir: PathBuf,
+    files: Vec<PathBuf>,
+    bytes: u64,
+    urgent: Vec<PathBuf>,
+}
+
+/// Builds `files + URGENT` unique files and moves the last ones to a folder
+/// of their own: the urgent files are the same kind of image as the batch,
+/// but not part of its folder.
+fn build(args: &Args, work: &Path) -> Result<Corpus, String> {
+    let dir = work.join("corpus-batch");
+    let urgent_dir = work.join("urgent");
+    for old in [&dir, &urgent_dir] {
+        if old.exists() {
+            std::fs::remove_dir_all(old)
+                .map_err(|e| format!("cannot clear {}: {e}", old.display()))?;
+        }
+    }
+    let count = args.files + URGENT;
+    let built = match &args.from {
+        Some(from) => corpus::from_png_folder(from, &dir, count),
+        None => corpus::generated(&dir, count, GeneratedKind::RealSize),
+    }
+    .map_err(|e| format!("cannot build the corpus: {e}"))?;
+    let mut files = built.files;
+    std::fs::create_dir_all(&urgent_dir)
+        .map_err(|e| format!("cannot create {}: {e}", urgent_dir.display()))?;
+    let mut urgent = Vec::with_capacity(URGENT);
+    let mut bytes = built.total_bytes;
+    for last in files.split_off(files.len().saturating_sub(URGENT)) {
+        let name = last.file_name().ok_or("a corpus file has no name")?;
+        let moved = urgent_dir.join(name);
+        std::fs::rename(&last, &moved)
+            .map_err(|e| format!("cannot move {}: {e}", last.display()))?;
+        bytes = bytes.saturating_sub(std::fs::metadata(&moved).map_or(0, |m| m.len()));
+        urgent.push(moved);
+    }
+    if files.is_empty() || urgent.is_empty() {
+        return Err("the corpus is too small for a batch and urgent files".to_owned());
+    }
+    Ok(Corpus {
+        dir,
+        files,
+        bytes,
+        urgent,
+    })
+}
+
+fn fresh_store(work: &Path, name: &str) -> Result<PathBuf, String> {
+    let dir = work.join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| format!("cannot clear {}: {e}", dir.display()))?;
+    }
+    Ok(dir)
+}
+
+/// An urgent file submitted during the batch.
+struct Probe {
+    /// When it went in.
+    submitted: Instant,
+    /// How long after the batch started it went in.
+    at: Duration,
+    /// Its single-file import.
+    id: u64,
+    /// Tier-1 jobs of the batch done when it went in.
+    tier1_done: u64,
+    /// Whether the batch was still in tier 1 when it went in.
+    in_tier1: bool,
+    /// From submission to searchable, once it is.
+    took: Option<Duration>,
+}
+
+/// What the batch import measured.
+struct BatchResult {
+    times: TierTimes,
+    probes: Vec<Probe>,
+    /// Tier-1 jobs of the whole batch.
+    tier1_jobs: u64,
+    /// CPU seconds this process used from the import's start until the
+    /// batch was browsable (tier-2 work done meanwhile included).
+    browsable_cpu: Option<f64>,
+    dead: u64,
+}
+
+/// Marks `probe` done if its file is searchable.
+fn check(engine: &Engine, probe: &mut Probe) -> Result<(), String> {
+    if probe.took.is_none() && run::searchable(engine, probe.id)? {
+        probe.took = Some(probe.submitted.elapsed());
+    }
+    Ok(())
+}
+
+/// Imports the batch and, once half of its tier-1 jobs (every tier-1 stage
+/// for every file) are done, submits the urgent files at interactive
+/// priority one after the other while the batch is in tier 1: the workers
+/// are then busy decoding the batch's images. The first goes in even if the
+/// batch has already left tier 1 (a tiny corpus), so there is a figure.
+async fn batch(engine: &Engine, corpus: &Corpus) -> Result<BatchResult, String> {
+    engine
+        .start()
+        .await
+        .map_err(|e| format!("cannot start the engine: {e}"))?;
+    let tier1_stages = engine.stages().iter().filter(|s| s.tier == 1).count() as u64;
+    let tier1_jobs = corpus.files.len() as u64 * tier1_stages;
+    let trigger = (tier1_jobs / 2).max(1);
+    let start = Instant::now();
+    let cpu_start = process_cpu_seconds();
+    let mut browsable_cpu = None;
+    let import = engine
+        .import_dir(&corpus.dir, Priority::Batch)
+        .await
+        .map_err(|e| format!("cannot import {}: {e}", corpus.dir.display()))?;
+    let mut probes: Vec<Probe> = Vec::new();
+    let mut next = corpus.urgent.iter();
+    let times = run::follow(engine, import, start, async |times: &TierTimes| {
+        if times.browsable.is_some() && browsable_cpu.is_none() {
+            browsable_cpu = cpu_start.zip(process_cpu_seconds()).map(|(a, b)| b - a);
+        }
+        if let Some(probe) = probes.last_mut() {
+            check(engine, probe)?;
+        }
+        let in_tier1 = times.browsable.is_none();
+        let idle_probe = probes.last().is_none_or(|p| p.took.is_some());
+        if idle_probe && (in_tier1 || probes.is_empty()) {
+            let progress = engine.progress().map_err(|e| e.to_string())?;
+            let tier1_done = progress
+                .import(import)
+                .and_then(|i| i.tiers.get(&1))
+                .map_or(0, |t| t.done);
+            if (tier1_done >= trigger || !in_tier1)
+                && let Some(file) = next.next()
+            {
+                let (id, submitted) = run::submit(engine, file, Priority::Interactive).await?;
+                probes.push(Probe {
+                    submitted,
+                    at: submitted.duration_since(start),
+                    id,
+                    tier1_done,
+                    in_tier1,
+                    took: None,
+                });
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    // The batch may finish before the last urgent file does.
+    if let Some(probe) = probes.last_mut() {
+        while probe.took.is_none() {
+            check(engine, probe)?;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let status = engine.status().map_err(|e| e.to_string())?;
+    Ok(BatchResult {
+        times,
+        probes,
+        tier1_jobs,
+        browsable_cpu,
+        dead: status.jobs.dead,
+    })
+}
+
+fn print_pass(label: &str, round: usize, pass: &Pass) {
+    let cpu = pass.cpu.map_or("n/a".to_owned(), |c| format!("{c:.2}s"));
+    println!(
+        "round {round}: {label}: wall {:.3}s cpu {cpu} ({} failed)",
+        pass.wall.as_secs_f64(),
+        pass.failed
+    );
+}
+
+/// The best decode-floor pass so far, by wall and by CPU time.
+#[derive(Default)]
+struct Floor {
+    wall: Option<Duration>,
+    cpu: Option<f64>,
+}
+
+impl Floor {
+    fn pass(&mut self, files: &[PathBuf], threads: usize, round: usize) {
+        let pass = run_pool(files, threads, decode_only);
+        print_pass("decode floor", round, &pass);
+        self.wall = Some(self.wall.map_or(pass.wall, |w| w.min(pass.wall)));
+        self.cpu = match (self.cpu, pass.cpu) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
+/// The median of some durations in seconds, NaN when there are none.
+fn median_s(mut times: Vec<Duration>) -> f64 {
+    times.sort();
+    times
+        .get(times.len() / 2)
+        .map_or(f64::NAN, Duration::as_secs_f64)
+}
+
+/// The default run; see the crate documentation.
+pub(crate) fn run(args: &Args, work: &Work) -> Result<(), String> {
+    let work = work.path();
+    let corpus = build(args, work)?;
+    println!(
+        "corpus: {} files, {:.1} MB, threads={}, {} urgent files",
+        corpus.files.len(),
+        corpus.bytes as f64 / 1e6,
+        args.threads,
+        corpus.urgent.len()
+    );
+    // Warm the page cache so the floor and the import both read from memory.
+    for path in corpus.files.iter().chain(&corpus.urgent) {
+        let _ = std::fs::read(path);
+    }
+    if !run::reset_peak_rss() {
+        println!("note: cannot reset the peak RSS; it includes building the corpus");
+    }
+
+    let mut floor = Floor::default();
+    for round in 1..=FLOOR_ROUNDS.0 {
+        floor.pass(&corpus.files, args.threads, round);
+    }
+
+    let runtime = run::runtime()?;
+    let mut idle = Vec::with_capacity(corpus.urgent.len());
+    for (round, file) in corpus.urgent.iter().enumerate() {
+        // A folder per file: the search index of a store folder stays
+        // registered in this process while its engine winds down.
+        let store = fresh_store(work, &format!("store-idle-{round}"))?;
+        let elapsed = runtime.block_on(run::time_idle(&store, file, &args.config()))?;
+        println!(
+            "urgent file {round} alone on an idle engine, submit to searchable: {:.3}s",
+            elapsed.as_secs_f64()
+        );
+        idle.push(elapsed);
+    }
+    let idle_s = median_s(idle);
+
+    let store = fresh_store(work, "store-batch")?;
+    let result = runtime.block_on(async {
+        let engine = run::open(&store, &args.config())?;
+        let result = batch(&engine, &corpus).await;
+        run::close(&engine).await?;
+        result
+    })?;
+    let peak = run::peak_rss_kb();
+    for round in 1..=FLOOR_ROUNDS.1 {
+        floor.pass(&corpus.files, args.threads, FLOOR_ROUNDS.0 + round);
+    }
+    let floor_s = floor.wall.map_or(f64::NAN, |f| f.as_secs_f64());
+
+    let mut during = Vec::new();
+    for (round, probe) in result.probes.iter().enumerate() {
+        let took = probe.took.unwrap_or_default();
+        println!(
+            "urgent file {round} submitted {:.3}s into the batch ({} of {} tier-1 jobs done, {}), searchable {:.3}s later",
+            probe.at.as_secs_f64(),
+            probe.tier1_done,
+            result.tier1_jobs,
+            if probe.in_tier1 {
+                "batch in tier 1"
+            } else {
+                "batch past tier 1"
+            },
+            took.as_secs_f64()
+        );
+        during.push(took);
+    }
+    let interactive_s = median_s(during);
+    let browsable_s = TierTimes::secs(result.times.browsable);
+    let searchable_s = TierTimes::secs(result.times.searchable);
+    let enriched_s = TierTimes::secs(result.times.enriched);
+    println!("dead jobs: {}", result.dead);
+    println!(
+        "browsable vs decode floor: {browsable_s:.3}s / {floor_s:.3}s = {:.3} (target <= 1.3)",
+        browsable_s / floor_s
+    );
+    let browsable_cpu = result.browsable_cpu.unwrap_or(f64::NAN);
+    let floor_cpu = floor.cpu.unwrap_or(f64::NAN);
+    println!(
+        "browsable vs decode floor in CPU time: {browsable_cpu:.2}s / {floor_cpu:.2}s = {:.3}",
+        browsable_cpu / floor_cpu
+    );
+    println!(
+        "searchable after browsable: {:.3}s (target <= 1 s); enriched after searchable: {:.3}s (target <= 3 s)",
+        searchable_s - browsable_s,
+        enriched_s - searchable_s
+    );
+    println!(
+        "interactive vs idle (medians): {interactive_s:.3}s / {idle_s:.3}s = {:.3} (target <= 2)",
+        interactive_s / idle_s
+    );
+    println!(
+        "files={} browsable_s={browsable_s:.3} searchable_s={searchable_s:.3} enriched_s={enriched_s:.3} interactive_s={interactive_s:.3} idle_s={idle_s:.3} interactive_ratio={:.3} peak_rss_mb={:.1}",
+        corpus.files.len(),
+        interactive_s / idle_s,
+        run::mb(peak)
+    );
+    Ok(())
+}
