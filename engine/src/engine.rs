@@ -13,10 +13,11 @@ use tokio::sync::watch;
 
 use crate::config::{Config, Priority};
 use crate::error::{EngineError, GraphError};
+use crate::failures::{DeadLetter, RetryingJob};
 use crate::graph::Graph;
 use crate::metrics::MetricsState;
 use crate::progress::{self, Progress};
-use crate::read::{self, AssetDetail, AssetSummary, DeadLetter, RetryingJob, Status};
+use crate::read::{self, AssetDetail, AssetSummary, Status};
 use crate::scheduler::Scheduler;
 use crate::store::{self, Store};
 use crate::walk;
@@ -583,12 +584,12 @@ impl Engine {
 
     /// Every dead letter.
     pub fn dead_letters(&self) -> Result<Vec<DeadLetter>, EngineError> {
-        read::dead_letters(&self.shared.read()?)
+        crate::failures::dead_letters(&self.shared.read()?)
     }
 
     /// Every job waiting for a retry.
     pub fn retrying(&self) -> Result<Vec<RetryingJob>, EngineError> {
-        read::retrying(&self.shared.read()?)
+        crate::failures::retrying(&self.shared.read()?)
     }
 
     pub(crate) async fn count_op(&self, kind: OpKind) -> Result<u64, EngineError> {

@@ -80,6 +80,7 @@ mod blobs;
 mod config;
 mod engine;
 mod error;
+mod failures;
 mod gate;
 mod graph;
 mod input;
@@ -103,9 +104,10 @@ pub use gate::{AssetGate, Gate, ImportOptions};
 pub use lease::{ClaimedJob, Completion, Failure, Lease};
 pub use metrics::{JobMetrics, Metrics};
 pub use progress::{ImportProgress, Progress, TierProgress};
+pub use failures::{AttemptInfo, DeadLetter, RetryingJob};
 pub use read::{
-    AssetDetail, AssetState, AssetSummary, AttemptInfo, DeadLetter, ImportInfo, ImportState,
-    JobCounts, RetryingJob, StageDetail, StageState, Status,
+    AssetDetail, AssetState, AssetSummary, ImportInfo, ImportState, JobCounts, StageDetail,
+    StageState, Status,
 };
 pub use store::{BLOBS_DIR, DATABASE_FILE, LOCK_FILE};
 pub use tables::INTAKE_STAGE;

@@ -1,4 +1,4 @@
-//! Read-only views of a store: status, assets, dead letters, retries.
+//! Read-only views of a store: status, imports, assets and their stages.
 //!
 //! Each call reads one consistent snapshot. Any handle can read, including a
 //! client in another process while the engine runs.
@@ -14,8 +14,8 @@ use crate::config::Priority;
 use crate::error::EngineError;
 use crate::graph::Graph;
 use crate::tables::{
-    ASSET_JOBS, ASSETS, AssetRecord, AssetStatus, DEAD, DELAYED, FACTS, FILES, FactRecord,
-    GATE_DECISIONS, GateRecord, IMPORT_BUDGETS, IMPORT_COUNTS, IMPORTS, ImportRecord, JOBS, JobRecord, READY,
+    ASSET_JOBS, ASSETS, AssetRecord, AssetStatus, FACTS, FILES, FactRecord, GATE_DECISIONS,
+    GateRecord, IMPORT_BUDGETS, IMPORT_COUNTS, IMPORTS, ImportRecord, JOBS, JobRecord, READY,
     decode, state,
 };
 
@@ -245,55 +245,6 @@ impl AssetDetail {
     }
 }
 
-/// One failed attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttemptInfo {
-    /// Which attempt (from 1).
-    pub attempt: u32,
-    /// When it failed (clock nanoseconds).
-    pub at_ns: u64,
-    /// What went wrong.
-    pub error: String,
-}
-
-/// A dead letter.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadLetter {
-    /// The job's id (pass it to `retry_dead`).
-    pub job_id: u64,
-    /// The asset (0 for a file intake could not read).
-    pub asset_id: u64,
-    /// The file.
-    pub path: String,
-    /// The stage that failed (`intake` for unreadable files).
-    pub stage: String,
-    /// Attempts used.
-    pub attempts: u32,
-    /// The last error.
-    pub last_error: String,
-    /// Failed attempts, oldest first (bounded).
-    pub history: Vec<AttemptInfo>,
-}
-
-/// A job waiting for a retry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetryingJob {
-    /// The job's id.
-    pub job_id: u64,
-    /// The asset.
-    pub asset_id: u64,
-    /// The file.
-    pub path: String,
-    /// The stage.
-    pub stage: String,
-    /// Attempts used so far.
-    pub attempts: u32,
-    /// When it becomes ready again (clock nanoseconds).
-    pub run_at_ns: u64,
-    /// The last error.
-    pub last_error: String,
-}
-
 fn import_counts(
     table: &ReadOnlyTable<(u64, u8, u8), u64>,
     import_id: u64,
@@ -370,9 +321,9 @@ pub(crate) fn status(txn: &ReadTransaction) -> Result<Status, EngineError> {
 }
 
 /// The jobs table as opened in a read transaction.
-type JobsTable = ReadOnlyTable<u64, &'static [u8]>;
+pub(crate) type JobsTable = ReadOnlyTable<u64, &'static [u8]>;
 
-fn job_record(jobs: &JobsTable, job_id: u64) -> Result<Option<JobRecord>, EngineError> {
+pub(crate) fn job_record(jobs: &JobsTable, job_id: u64) -> Result<Option<JobRecord>, EngineError> {
     match jobs.get(job_id)? {
         Some(bytes) => Ok(Some(decode("jobs", bytes.value())?)),
         None => Ok(None),
@@ -551,67 +502,6 @@ pub(crate) fn asset_by_path(txn: &ReadTransaction, path: &str) -> Result<Option<
         )),
         None => Ok(None),
     }
-}
-
-fn last_error(job: &JobRecord) -> String {
-    job.history
-        .last()
-        .map(|a| a.error.clone())
-        .unwrap_or_default()
-}
-
-pub(crate) fn dead_letters(txn: &ReadTransaction) -> Result<Vec<DeadLetter>, EngineError> {
-    let table = txn.open_table(DEAD)?;
-    let jobs = txn.open_table(JOBS)?;
-    let mut out = Vec::new();
-    for entry in table.iter()? {
-        let (key, _) = entry?;
-        let job_id = key.value();
-        let Some(job) = job_record(&jobs, job_id)? else {
-            continue;
-        };
-        out.push(DeadLetter {
-            job_id,
-            asset_id: job.asset_id,
-            last_error: last_error(&job),
-            history: job
-                .history
-                .iter()
-                .map(|a| AttemptInfo {
-                    attempt: a.attempt,
-                    at_ns: a.at_ns,
-                    error: a.error.clone(),
-                })
-                .collect(),
-            path: job.path,
-            stage: job.stage,
-            attempts: job.attempts,
-        });
-    }
-    Ok(out)
-}
-
-pub(crate) fn retrying(txn: &ReadTransaction) -> Result<Vec<RetryingJob>, EngineError> {
-    let table = txn.open_table(DELAYED)?;
-    let jobs = txn.open_table(JOBS)?;
-    let mut out = Vec::new();
-    for entry in table.iter()? {
-        let (key, _) = entry?;
-        let (run_at_ns, job_id) = key.value();
-        let Some(job) = job_record(&jobs, job_id)? else {
-            continue;
-        };
-        out.push(RetryingJob {
-            job_id,
-            asset_id: job.asset_id,
-            last_error: last_error(&job),
-            path: job.path,
-            stage: job.stage,
-            attempts: job.attempts,
-            run_at_ns,
-        });
-    }
-    Ok(out)
 }
 
 pub(crate) fn ready_by_priority_tier(
