@@ -227,6 +227,25 @@ fn stages_lists_the_builtins_with_their_source() {
 }
 
 #[test]
+fn a_reader_that_stops_early_ends_the_output_quietly() {
+    use std::process::Stdio;
+    let store = tempfile::tempdir().expect("temp dir");
+    let child = kiln(store.path())
+        .args(["stages", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the kiln binary starts");
+    // Close the reading end before kiln prints: its first write fails.
+    let mut child = child;
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("kiln finishes");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("internal error"), "{stderr}");
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+}
+
+#[test]
 fn hidden_and_temporary_files_are_skipped() {
     let dir = tempfile::tempdir().expect("temp dir");
     let sample = samples_dir().join("sdnext-city.jpg");

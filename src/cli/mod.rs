@@ -57,6 +57,10 @@ pub(crate) fn main() -> i32 {
 
 /// A panic is a bug in kiln, never the user's fault: say so in one line,
 /// without a backtrace.
+/// The exit status of a command whose output reader went away (`kiln
+/// assets | head`): what a shell reports for a process ended by SIGPIPE.
+const EXIT_BROKEN_PIPE: i32 = 141;
+
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let message = info
@@ -65,6 +69,12 @@ fn install_panic_hook() {
             .map(|s| (*s).to_owned())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown cause".to_owned());
+        // Printing to a closed pipe is the reader's choice, not a fault:
+        // stop quietly, as other command-line tools do. Work already done is
+        // durable, and leases still held are reclaimed by the next open.
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(EXIT_BROKEN_PIPE);
+        }
         let place = info
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
