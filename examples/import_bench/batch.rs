@@ -104,6 +104,9 @@ struct BatchResult {
     /// CPU seconds this process used from the import's start until the
     /// batch was browsable (tier-2 work done meanwhile included).
     browsable_cpu: Option<f64>,
+    /// Jobs done per stage at that moment: how much work of higher tiers
+    /// ran before the batch was browsable.
+    done_at_browsable: Vec<(String, u64)>,
     dead: u64,
 }
 
@@ -131,6 +134,7 @@ async fn batch(engine: &Engine, corpus: &Corpus) -> Result<BatchResult, String> 
     let start = Instant::now();
     let cpu_start = process_cpu_seconds();
     let mut browsable_cpu = None;
+    let mut done_at_browsable = Vec::new();
     let import = engine
         .import_dir(&corpus.dir, Priority::Batch)
         .await
@@ -140,6 +144,12 @@ async fn batch(engine: &Engine, corpus: &Corpus) -> Result<BatchResult, String> 
     let times = run::follow(engine, import, start, async |times: &TierTimes| {
         if times.browsable.is_some() && browsable_cpu.is_none() {
             browsable_cpu = cpu_start.zip(process_cpu_seconds()).map(|(a, b)| b - a);
+            let metrics = engine.metrics().map_err(|e| e.to_string())?;
+            done_at_browsable = metrics
+                .by_stage
+                .iter()
+                .map(|(stage, states)| (stage.clone(), states.get("done").copied().unwrap_or(0)))
+                .collect();
         }
         if let Some(probe) = probes.last_mut() {
             check(engine, probe)?;
@@ -182,6 +192,7 @@ async fn batch(engine: &Engine, corpus: &Corpus) -> Result<BatchResult, String> 
         probes,
         tier1_jobs,
         browsable_cpu,
+        done_at_browsable,
         dead: status.jobs.dead,
     })
 }
@@ -306,6 +317,12 @@ pub(crate) fn run(args: &Args, work: &Work) -> Result<(), String> {
         "browsable vs decode floor in CPU time: {browsable_cpu:.2}s / {floor_cpu:.2}s = {:.3}",
         browsable_cpu / floor_cpu
     );
+    let done: Vec<String> = result
+        .done_at_browsable
+        .iter()
+        .map(|(stage, n)| format!("{stage}={n}"))
+        .collect();
+    println!("jobs done per stage when browsable: {}", done.join(" "));
     println!(
         "searchable after browsable: {:.3}s (target <= 1 s); enriched after searchable: {:.3}s (target <= 3 s)",
         searchable_s - browsable_s,
