@@ -100,14 +100,15 @@ mod writer;
 pub use config::{Clock, Config, ManualClock, Priority, Sharing, SystemClock, backoff_delay};
 pub use engine::{Engine, Until};
 pub use error::{EngineError, GraphError};
+pub use failures::{AttemptInfo, DeadLetter, RetryingJob};
 pub use gate::{AssetGate, Gate, ImportOptions};
 pub use lease::{ClaimedJob, Completion, Failure, Lease};
 pub use metrics::{JobMetrics, Metrics};
 pub use progress::{ImportProgress, Progress, TierProgress};
-pub use failures::{AttemptInfo, DeadLetter, RetryingJob};
 pub use read::{
     AssetDetail, AssetState, AssetSummary, ImportInfo, ImportState, JobCounts, StageDetail,
     StageState, Status,
 };
 pub use store::{BLOBS_DIR, DATABASE_FILE, LOCK_FILE};
 pub use tables::INTAKE_STAGE;
+pub use walk::is_ignored;

@@ -34,8 +34,10 @@ pub(crate) fn stat_of(meta: &Metadata) -> (u64, u64) {
 }
 
 /// Whether intake ignores a file or folder by its name: hidden entries and
-/// files other programs are still writing.
-pub(crate) fn is_ignored(name: &str) -> bool {
+/// the names other programs give files they are still writing (`.tmp`,
+/// `.part`, …). Folder walks apply it; a folder watcher applies it too, so
+/// both take in the same files.
+pub fn is_ignored(name: &str) -> bool {
     const TEMP_SUFFIXES: [&str; 6] = [".tmp", ".temp", ".part", ".partial", ".crdownload", "~"];
     let lower = name.to_ascii_lowercase();
     name.starts_with('.') || TEMP_SUFFIXES.iter().any(|s| lower.ends_with(s))

@@ -24,7 +24,7 @@ use super::{EXIT_ERROR, EXIT_INTERRUPTED};
 use anyhow::Context;
 use complete::{Candidate, Stat, Verdict};
 use events::WriteWatcher;
-use kiln::engine::{Engine, Priority, Until};
+use kiln::engine::{Engine, Priority, Until, is_ignored};
 use notify_debouncer_mini::notify::RecursiveMode;
 use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer_opt};
 use std::collections::{BTreeMap, HashMap};
@@ -250,7 +250,7 @@ impl Session<'_> {
                 rel.as_os_str().is_empty()
                     || rel
                         .components()
-                        .any(|c| c.as_os_str().to_str().is_some_and(ignored_name))
+                        .any(|c| c.as_os_str().to_str().is_some_and(is_ignored))
             }
             Err(_) => true,
         }
@@ -506,15 +506,6 @@ impl Session<'_> {
             .map(|c| c.dead)
             .sum())
     }
-}
-
-/// Whether intake leaves a name alone: hidden entries and the names other
-/// programs give files they are still writing. This is the rule a folder
-/// walk applies, so a watch and an import take in the same files.
-fn ignored_name(name: &str) -> bool {
-    const TEMP_SUFFIXES: [&str; 6] = [".tmp", ".temp", ".part", ".partial", ".crdownload", "~"];
-    let lower = name.to_ascii_lowercase();
-    name.starts_with('.') || TEMP_SUFFIXES.iter().any(|s| lower.ends_with(s))
 }
 
 /// What tells a folder from a new one of the same name.
