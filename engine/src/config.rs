@@ -171,6 +171,10 @@ pub struct Config {
     pub idle_poll: Duration,
     /// Whether other processes may open the store at the same time.
     pub sharing: Sharing,
+    /// Bytes of database pages kept in memory. The hot pages (the head of
+    /// the queue, leases, recent assets) are few; a larger cache only keeps
+    /// more of a big store resident, so memory would grow with the library.
+    pub cache_bytes: usize,
     /// Which assets go on to the expensive tiers (see [`Gate`]). Applied by
     /// the process that completes jobs, so every process running workers on
     /// a store should use the same gate.
@@ -195,6 +199,7 @@ impl Default for Config {
             max_commit_ops: 1_000,
             idle_poll: Duration::from_millis(50),
             sharing: Sharing::MultiProcess,
+            cache_bytes: 8 * 1024 * 1024,
             gate: Gate::default(),
         }
     }

@@ -67,6 +67,62 @@ fn take_lock(dir: &Path) -> Result<Option<File>, EngineError> {
     }
 }
 
+/// The name prefix of a database file being created.
+const CREATING_PREFIX: &str = "kiln.redb.creating-";
+
+/// Creates an empty database at `path` as one atomic step.
+///
+/// redb sizes a new file and marks it as a database only at the end of its
+/// initialisation, so a process killed in between would leave a file every
+/// later open rejects ("not a redb database"). The database is therefore made
+/// under a temporary name and linked into place, which also fails cleanly when
+/// another process got there first.
+fn create_database_file(dir: &Path, path: &Path, mode: ConcurrencyMode) -> Result<(), EngineError> {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temp = dir.join(format!("{CREATING_PREFIX}{}-{n}", std::process::id()));
+    let _ = fs::remove_file(&temp);
+    let created = Builder::new().set_concurrency_mode(mode).create(&temp);
+    let linked = match created {
+        Ok(db) => {
+            drop(db);
+            match fs::hard_link(&temp, path) {
+                Ok(()) => Ok(()),
+                // Another process created it first, or removed this
+                // process's temporary file after doing so.
+                Err(_) if path.exists() => Ok(()),
+                Err(source) => Err(EngineError::StoreDir {
+                    path: path.to_path_buf(),
+                    source,
+                }),
+            }
+        }
+        Err(e) => Err(e.into()),
+    };
+    let _ = fs::remove_file(&temp);
+    if let Ok(folder) = File::open(dir) {
+        let _ = folder.sync_all();
+    }
+    linked
+}
+
+/// Removes temporary files of database creations that were interrupted.
+/// Called only once the database exists, so no process still needs them.
+fn remove_interrupted_creations(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|name| name.starts_with(CREATING_PREFIX))
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 pub(crate) fn open(dir: &Path, config: &Config) -> Result<Store, EngineError> {
     let dir_error = |source| EngineError::StoreDir {
         path: dir.to_path_buf(),
@@ -80,9 +136,17 @@ pub(crate) fn open(dir: &Path, config: &Config) -> Result<Store, EngineError> {
         Sharing::MultiProcess => ConcurrencyMode::MultiWriter,
         Sharing::Exclusive => ConcurrencyMode::ExclusiveWriter,
     };
+    let path = dir.join(DATABASE_FILE);
+    if !path.exists() {
+        create_database_file(dir, &path, mode)?;
+    }
+    if lock.is_some() {
+        remove_interrupted_creations(dir);
+    }
     let db = match Builder::new()
         .set_concurrency_mode(mode)
-        .create(dir.join(DATABASE_FILE))
+        .set_cache_size(config.cache_bytes)
+        .create(&path)
     {
         Ok(db) => db,
         Err(redb::DatabaseError::DatabaseAlreadyOpen) => {

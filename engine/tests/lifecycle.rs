@@ -130,3 +130,21 @@ async fn progress_is_published_per_import_and_tier() {
     assert_eq!(metrics.by_stage["two"]["done"], 150);
     engine.shutdown().await;
 }
+
+#[test]
+fn an_interrupted_store_creation_leaves_nothing_that_blocks_the_next_open() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let store = work.path().join("store");
+    std::fs::create_dir_all(&store).expect("store dir");
+    // What a process killed while creating the database leaves behind: a
+    // sized file that redb never marked as a database.
+    let leftover = store.join("kiln.redb.creating-4242-0");
+    std::fs::write(&leftover, vec![0u8; 64 * 1024]).expect("leftover");
+    let engine = Engine::open(&store, Config::default()).expect("open a fresh store");
+    assert!(engine.is_primary());
+    assert!(engine.status().expect("status").imports.is_empty());
+    assert!(!leftover.exists(), "the interrupted creation is cleaned up");
+    drop(engine);
+    let again = Engine::open(&store, Config::default()).expect("reopen");
+    assert!(again.status().expect("status").imports.is_empty());
+}
