@@ -61,6 +61,10 @@ pub(crate) struct SchedState {
     job_ns: AtomicU64,
     /// Makes artifacts durable off the workers, before their completion is sent.
     syncer: BlobSyncer,
+    /// Interactive jobs being worked on now. While there are any, batch
+    /// workers finish their current job but start no new batch job, so the
+    /// urgent one does not share the cores with them.
+    interactive_running: AtomicUsize,
 }
 
 impl SchedState {
@@ -123,6 +127,7 @@ impl Scheduler {
             cpu_freed: Condvar::new(),
             job_ns: AtomicU64::new(0),
             syncer: BlobSyncer::start(),
+            interactive_running: AtomicUsize::new(0),
         });
         let general = shared.config.workers.max(1);
         let mut workers = Vec::with_capacity(general + 1);
@@ -205,8 +210,15 @@ async fn feeder(shared: Arc<Shared>, state: Arc<SchedState>) {
             // jobs (possibly queued by another process) once per poll period.
             let since = last_peek.elapsed();
             if since < idle {
-                let _ = tokio::time::timeout(idle - since, state.feeder_wake.notified()).await;
-                continue;
+                let woken = tokio::time::timeout(idle - since, state.feeder_wake.notified())
+                    .await
+                    .is_ok();
+                // A wake-up (a submission, or a commit that queued the next
+                // stage of an urgent asset) claims interactive work at once
+                // when some is waiting; otherwise the periodic look suffices.
+                if !(woken && interactive_ready(&shared)) {
+                    continue;
+                }
             }
             (lane_claim, Priority::Interactive.as_u8())
         } else {
@@ -274,6 +286,19 @@ async fn fill(shared: &Arc<Shared>, claimed: Vec<Claimed>) -> Vec<Queued> {
     task.await.unwrap_or_default()
 }
 
+/// Whether READY holds an interactive job: one read of its first key, cheap
+/// enough to ask on every wake-up.
+fn interactive_ready(shared: &Shared) -> bool {
+    let first = || -> Result<bool, redb::Error> {
+        let txn = shared.store.db.begin_read()?;
+        let ready = txn.open_table(crate::tables::READY)?;
+        let interactive = Priority::Interactive.as_u8();
+        let end = (interactive, u8::MAX, u64::MAX, u64::MAX);
+        Ok(ready.range(..=end)?.next().is_some())
+    };
+    first().unwrap_or(false)
+}
+
 async fn wait_drained(state: &SchedState) {
     while (queue_len(state) > 0 || state.in_flight.load(Ordering::SeqCst) > 0)
         && !state.stop.load(Ordering::SeqCst)
@@ -289,7 +314,8 @@ fn take_job(state: &SchedState, lane: bool) -> Option<Queued> {
             return None;
         }
         let fits = match q.peek() {
-            Some(Reverse(top)) => !lane || top.0.lease.priority == Priority::Interactive,
+            Some(Reverse(top)) if top.0.lease.priority == Priority::Interactive => true,
+            Some(_) => !lane && state.interactive_running.load(Ordering::SeqCst) == 0,
             None => false,
         };
         if fits {
@@ -311,6 +337,27 @@ fn worker(shared: Arc<Shared>, state: Arc<SchedState>, lane: bool) {
             state.feeder_wake.notify_one();
         }
         run_job(&shared, &state, job, lane);
+    }
+}
+
+/// Counts an interactive job as running until dropped, then lets waiting
+/// batch workers go on.
+struct Urgent<'a>(&'a SchedState);
+
+impl<'a> Urgent<'a> {
+    fn start(state: &'a SchedState) -> Urgent<'a> {
+        state.interactive_running.fetch_add(1, Ordering::SeqCst);
+        Urgent(state)
+    }
+}
+
+impl Drop for Urgent<'_> {
+    fn drop(&mut self) {
+        self.0.interactive_running.fetch_sub(1, Ordering::SeqCst);
+        // Take the queue lock so a worker between its check and its wait
+        // cannot miss this notification.
+        drop(self.0.queue.lock());
+        self.0.queue_changed.notify_all();
     }
 }
 
@@ -362,6 +409,7 @@ fn run_job(shared: &Arc<Shared>, state: &Arc<SchedState>, job: Queued, lane: boo
             } else {
                 Some(entry.exclusive.lock())
             };
+            let _urgent = (lease.priority == Priority::Interactive).then(|| Urgent::start(state));
             let called = Instant::now();
             let outcome = catch_unwind(AssertUnwindSafe(|| entry.stage.process(&input)));
             state.record_job_time(called.elapsed());
