@@ -193,7 +193,8 @@ impl<'t> Tx<'t> {
             .or_default() += 1;
     }
 
-    /// Creates a READY job for `stage` of `asset_id` in `import_id`.
+    /// Creates a READY job for `stage` of `asset_id` in `import_id`, in line
+    /// from now.
     ///
     /// The job's priority is the import's, except that tier-3 work of a batch
     /// import runs at background priority.
@@ -205,6 +206,22 @@ impl<'t> Tx<'t> {
         stage: &str,
         tier: u8,
         path: &str,
+    ) -> Result<u64, EngineError> {
+        let now = self.now;
+        self.enqueue_in_line(asset_id, import_id, import_priority, stage, tier, path, now)
+    }
+
+    /// As [`Tx::enqueue`], with the job's place in line (`enqueue_ns`) given.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn enqueue_in_line(
+        &mut self,
+        asset_id: u64,
+        import_id: u64,
+        import_priority: u8,
+        stage: &str,
+        tier: u8,
+        path: &str,
+        enqueue_ns: u64,
     ) -> Result<u64, EngineError> {
         let priority = if tier >= kiln_plugin_api::TIER_ENRICHED
             && import_priority == Priority::Batch.as_u8()
@@ -222,7 +239,7 @@ impl<'t> Tx<'t> {
             priority,
             state: state::READY,
             attempts: 0,
-            enqueue_ns: self.now,
+            enqueue_ns,
             suspect: false,
             run_at_ns: 0,
             path: path.to_owned(),
