@@ -21,10 +21,7 @@ impl Engine {
         if !self.is_primary() {
             return Err(EngineError::NotPrimary);
         }
-        let op = OpKind::Claim {
-            max,
-            max_priority: u8::MAX,
-        };
+        let op = OpKind::Claim { max, below: None };
         match self.shared.writer.call(op).await? {
             Reply::Claimed(mut list) => {
                 let txn = self.shared.store.db.begin_read()?;

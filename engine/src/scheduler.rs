@@ -19,7 +19,7 @@ use kiln_plugin_api::{CostClass, StageError};
 
 use crate::blobs::{BlobSyncer, stage_output};
 use crate::config::Priority;
-use redb::ReadableDatabase;
+use redb::{ReadableDatabase, ReadableTable};
 
 use crate::engine::Shared;
 use crate::error::EngineError;
@@ -205,31 +205,30 @@ async fn feeder(shared: Arc<Shared>, state: Arc<SchedState>) {
     while !state.stop.load(Ordering::SeqCst) {
         let target = buffer_target(&shared, &state);
         let len = queue_len(&state);
-        let (max, max_priority) = if len * 2 > target {
-            // The queue is full of claimed work; still look for interactive
-            // jobs (possibly queued by another process) once per poll period.
+        let (max, below) = if len * 2 > target {
+            // The queue is full of claimed work. Still take work that should
+            // run before the worst of it: interactive jobs (possibly queued
+            // by another process), and the next stage of an asset in a lower
+            // tier than queued work, which would otherwise wait behind it.
+            let bound = jumps_ahead_of(&state);
             let since = last_peek.elapsed();
             if since < idle {
                 let woken = tokio::time::timeout(idle - since, state.feeder_wake.notified())
                     .await
                     .is_ok();
-                // A wake-up (a submission, or a commit that queued the next
-                // stage of an urgent asset) claims interactive work at once
-                // when some is waiting; otherwise the periodic look suffices.
-                if !(woken && interactive_ready(&shared)) {
+                // A wake-up (a submission, or a commit that queued another
+                // stage) claims such work at once when some is waiting;
+                // otherwise the periodic look suffices.
+                if !(woken && ready_before(&shared, bound)) {
                     continue;
                 }
             }
-            (lane_claim, Priority::Interactive.as_u8())
+            (lane_claim, Some(bound))
         } else {
-            (target.saturating_sub(len).max(1), u8::MAX)
+            (target.saturating_sub(len).max(1), None)
         };
         last_peek = Instant::now();
-        let claimed = match shared
-            .writer
-            .call(OpKind::Claim { max, max_priority })
-            .await
-        {
+        let claimed = match shared.writer.call(OpKind::Claim { max, below }).await {
             Ok(Reply::Claimed(list)) => list,
             Ok(_) => Vec::new(),
             Err(_) => {
@@ -239,7 +238,7 @@ async fn feeder(shared: Arc<Shared>, state: Arc<SchedState>) {
         };
         let claimed = fill(&shared, claimed).await;
         if claimed.is_empty() {
-            if max_priority == u8::MAX {
+            if below.is_none() {
                 let _ = tokio::time::timeout(idle, state.feeder_wake.notified()).await;
             }
             continue;
@@ -286,15 +285,30 @@ async fn fill(shared: &Arc<Shared>, claimed: Vec<Claimed>) -> Vec<Queued> {
     task.await.unwrap_or_default()
 }
 
-/// Whether READY holds an interactive job: one read of its first key, cheap
-/// enough to ask on every wake-up.
-fn interactive_ready(shared: &Shared) -> bool {
+/// The `(priority, tier)` a job must sort before to be claimed into a full
+/// queue: that of the worst job queued, and never less than every
+/// interactive job.
+fn jumps_ahead_of(state: &SchedState) -> (u8, u8) {
+    let worst = state.queue.lock().ok().and_then(|q| {
+        q.iter()
+            .map(|Reverse(Queued(c, _))| {
+                let key = c.lease.order_key();
+                (key.0, key.1)
+            })
+            .max()
+    });
+    let interactive = (Priority::Interactive.as_u8() + 1, 0);
+    worst.map_or(interactive, |w| w.max(interactive))
+}
+
+/// Whether READY holds a job whose `(priority, tier)` sorts before `bound`:
+/// one read of its first key, cheap enough to ask on every wake-up.
+fn ready_before(shared: &Shared, bound: (u8, u8)) -> bool {
     let first = || -> Result<bool, redb::Error> {
         let txn = shared.store.db.begin_read()?;
         let ready = txn.open_table(crate::tables::READY)?;
-        let interactive = Priority::Interactive.as_u8();
-        let end = (interactive, u8::MAX, u64::MAX, u64::MAX);
-        Ok(ready.range(..=end)?.next().is_some())
+        let first = ready.first()?.map(|(key, _)| key.value());
+        Ok(first.is_some_and(|key| (key.0, key.1) < bound))
     };
     first().unwrap_or(false)
 }

@@ -29,7 +29,7 @@ use crate::txn::{self, Tx};
 pub(crate) enum OpKind {
     Claim {
         max: usize,
-        max_priority: u8,
+        below: Option<(u8, u8)>,
     },
     Complete {
         job_id: u64,
@@ -298,9 +298,7 @@ fn apply_batch(db: &Database, config: &Config, graph: &Graph, batch: Vec<Op>, st
 
 fn apply_one(tx: &mut Tx<'_>, kind: OpKind) -> Result<Reply, EngineError> {
     Ok(match kind {
-        OpKind::Claim { max, max_priority } => {
-            Reply::Claimed(txn::claim::claim(tx, max, max_priority)?)
-        }
+        OpKind::Claim { max, below } => Reply::Claimed(txn::claim::claim(tx, max, below)?),
         OpKind::Complete {
             job_id,
             token,

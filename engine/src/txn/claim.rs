@@ -36,12 +36,14 @@ pub(crate) fn promote_due(tx: &mut Tx<'_>) -> Result<usize, EngineError> {
 /// suspect job (one that was leased when a process died) is only handed out
 /// alone, so if it kills the process again no other job is charged for it.
 ///
-/// Only jobs whose priority byte is at most `max_priority` are taken, so a
-/// busy engine can look for interactive work without claiming more batch work.
+/// With `below`, only jobs whose `(priority, tier)` sorts before it are
+/// taken, so a busy engine can look for work that should run before what it
+/// already holds (an interactive job, the next stage of an asset in a lower
+/// tier) without claiming more of the same.
 pub(crate) fn claim(
     tx: &mut Tx<'_>,
     max: usize,
-    max_priority: u8,
+    below: Option<(u8, u8)>,
 ) -> Result<Vec<Claimed>, EngineError> {
     promote_due(tx)?;
     let mut out = Vec::new();
@@ -57,7 +59,7 @@ pub(crate) fn claim(
         let Some(key) = tx.ready.pop_first()?.map(|(k, _)| k.value()) else {
             break;
         };
-        if key.0 > max_priority {
+        if below.is_some_and(|bound| (key.0, key.1) >= bound) {
             tx.ready.insert(key, ())?;
             break;
         }
