@@ -199,7 +199,7 @@ impl Default for Config {
             max_commit_ops: 1_000,
             idle_poll: Duration::from_millis(50),
             sharing: Sharing::MultiProcess,
-            cache_bytes: 8 * 1024 * 1024,
+            cache_bytes: 4 * 1024 * 1024,
             gate: Gate::default(),
         }
     }
