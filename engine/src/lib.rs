@@ -111,4 +111,4 @@ pub use read::{
 };
 pub use store::{BLOBS_DIR, DATABASE_FILE, LOCK_FILE};
 pub use tables::INTAKE_STAGE;
-pub use walk::is_ignored;
+pub use walk::{is_ignored, stat_of};

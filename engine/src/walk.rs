@@ -22,8 +22,9 @@ use crate::writer::OpKind;
 /// Files sent to the writer per intake operation.
 const CHUNK: usize = 64;
 
-/// `(size, mtime_ns)` of a file.
-pub(crate) fn stat_of(meta: &Metadata) -> (u64, u64) {
+/// `(size, mtime_ns)` of a file: what intake compares to tell an unchanged
+/// file from a changed one.
+pub fn stat_of(meta: &Metadata) -> (u64, u64) {
     let mtime = meta
         .modified()
         .ok()

@@ -1,10 +1,11 @@
 //! Whether a file an event named is complete: unchanged between two looks
 //! and, for a PNG, ended with its IEND chunk.
 
-use std::fs::{File, Metadata};
+use kiln::engine::stat_of;
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// A file that starts like a PNG but has not ended with IEND, and has not
 /// changed for this long, is submitted anyway: its stages then say what is
@@ -108,14 +109,4 @@ fn png_complete(path: &Path, size: u64) -> bool {
         && file.seek(SeekFrom::End(-(PNG_END.len() as i64))).is_ok()
         && file.read_exact(&mut tail).is_ok()
         && tail == PNG_END
-}
-
-fn stat_of(meta: &Metadata) -> Stat {
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0);
-    (meta.len(), mtime)
 }
