@@ -1,5 +1,6 @@
-//! Shrinking a decoded image to the proxy and the thumbnail with SIMD
-//! convolution, orienting only the (small) proxy.
+//! Shrinking a decoded image to the proxy and the thumbnail: exact 2 × 2
+//! halving while an opaque image is at least twice too large, SIMD
+//! convolution for the rest, orienting only the (small) proxy.
 
 use super::ThumbnailError;
 use super::halve::halve_opaque;
@@ -76,41 +77,45 @@ pub(crate) fn reduce(
         &converted
     };
 
-    let halved = halve_while_large(source, opaque, proxy_side);
-    let source = halved.as_ref().unwrap_or(source);
-    let (width, height) = fit_within(source.width(), source.height(), proxy_side);
-    let proxy_native = if (width, height) == (source.width(), source.height()) {
-        match halved {
-            Some(owned) => Cow::Owned(owned),
-            None => Cow::Borrowed(source),
-        }
-    } else {
-        let mut target = DynamicImage::new(width, height, source.color());
-        resizer
-            .resize(source, &mut target, &proxy_options)
-            .map_err(|e| ThumbnailError::Resize(e.to_string()))?;
-        Cow::Owned(target)
-    };
-    let mut proxy = to_eight_bit(proxy_native, opaque);
+    let native = shrink(source, opaque, proxy_side, &mut resizer, &proxy_options)?
+        .map_or(Cow::Borrowed(source), Cow::Owned);
+    let mut proxy = to_eight_bit(native, opaque);
     proxy.apply_orientation(orientation);
-
-    let halved = halve_while_large(&proxy, opaque, thumbnail_side);
-    let smaller = halved.as_ref().unwrap_or(&proxy);
-    let (width, height) = fit_within(smaller.width(), smaller.height(), thumbnail_side);
-    let thumbnail = if (width, height) == (smaller.width(), smaller.height()) {
-        halved.unwrap_or_else(|| proxy.clone())
-    } else {
-        let mut target = DynamicImage::new(width, height, smaller.color());
-        resizer
-            .resize(smaller, &mut target, &thumbnail_options)
-            .map_err(|e| ThumbnailError::Resize(e.to_string()))?;
-        target
-    };
+    let thumbnail = shrink(
+        &proxy,
+        opaque,
+        thumbnail_side,
+        &mut resizer,
+        &thumbnail_options,
+    )?
+    .unwrap_or_else(|| proxy.clone());
     Ok(Reduced {
         proxy,
         thumbnail,
         opaque,
     })
+}
+
+/// `image` made to fit within `longest`: halved while at least twice too
+/// large, then resized with `options`; `None` when it already fits.
+fn shrink(
+    image: &DynamicImage,
+    opaque: bool,
+    longest: u32,
+    resizer: &mut Resizer,
+    options: &ResizeOptions,
+) -> Result<Option<DynamicImage>, ThumbnailError> {
+    let halved = halve_while_large(image, opaque, longest);
+    let current = halved.as_ref().unwrap_or(image);
+    let (width, height) = fit_within(current.width(), current.height(), longest);
+    if (width, height) == (current.width(), current.height()) {
+        return Ok(halved);
+    }
+    let mut target = DynamicImage::new(width, height, current.color());
+    resizer
+        .resize(current, &mut target, options)
+        .map_err(|e| ThumbnailError::Resize(e.to_string()))?;
+    Ok(Some(target))
 }
 
 /// An opaque 8-bit image halved (2 × 2 area average) as long as its longest
