@@ -219,14 +219,8 @@ impl Engine {
         let path =
             std::fs::canonicalize(path.as_ref()).unwrap_or_else(|_| path.as_ref().to_path_buf());
         let root = path.to_string_lossy().into_owned();
-        let import_id = self.create_import(root, priority, true).await?;
-        let files = vec![walk::entry_for(&path)];
-        self.shared
-            .writer
-            .call(OpKind::Intake { import_id, files })
-            .await?;
-        self.shared.wake();
-        Ok(import_id)
+        self.intake_import(root, vec![walk::entry_for(&path)], priority, None)
+            .await
     }
 
     /// Submits several files as one import, each taken in as
@@ -250,7 +244,23 @@ impl Engine {
             })
             .collect();
         let root = root.as_ref().to_string_lossy().into_owned();
-        let import_id = self.create_import(root, priority, true).await?;
+        self.intake_import(root, files, priority, None).await
+    }
+
+    /// Creates an import named `root` (with its gate budget, when given)
+    /// whose walk is already done, takes in `files` and wakes the scheduler.
+    /// Returns the import id once the import and every file's root jobs are
+    /// durable.
+    pub(crate) async fn intake_import(
+        &self,
+        root: String,
+        files: Vec<crate::txn::intake::FileEntry>,
+        priority: Priority,
+        budget: Option<u64>,
+    ) -> Result<u64, EngineError> {
+        let import_id = self
+            .create_budgeted_import(root, priority, true, budget)
+            .await?;
         self.shared
             .writer
             .call(OpKind::Intake { import_id, files })
@@ -269,30 +279,7 @@ impl Engine {
         path: impl AsRef<Path>,
         priority: Priority,
     ) -> Result<u64, EngineError> {
-        let path = path.as_ref();
-        if !path.is_dir() {
-            return self.submit_file(path, priority).await;
-        }
-        self.validate()?;
-        let root = std::fs::canonicalize(path)
-            .map_err(|source| EngineError::Intake {
-                path: path.to_path_buf(),
-                source,
-            })?
-            .to_string_lossy()
-            .into_owned();
-        let import_id = self.create_import(root.clone(), priority, false).await?;
-        self.spawn_walk(import_id, root);
-        Ok(import_id)
-    }
-
-    async fn create_import(
-        &self,
-        root: String,
-        priority: Priority,
-        walk_done: bool,
-    ) -> Result<u64, EngineError> {
-        self.create_budgeted_import(root, priority, walk_done, None)
+        self.import_with(path, crate::ImportOptions::new(priority))
             .await
     }
 

@@ -32,7 +32,6 @@ use kiln_plugin_api::{TIER_ENRICHED, Value};
 
 use crate::config::Priority;
 use crate::error::EngineError;
-use crate::writer::OpKind;
 
 /// A rule deciding whether an asset is worth the guarded tiers.
 ///
@@ -106,16 +105,10 @@ impl crate::Engine {
             // Paths are stored absolute, as folder walks store them.
             let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
             let root = path.to_string_lossy().into_owned();
-            let import_id = self
-                .create_budgeted_import(root, options.priority, true, options.budget)
-                .await?;
             let files = vec![crate::walk::entry_for(&path)];
-            self.shared
-                .writer
-                .call(OpKind::Intake { import_id, files })
-                .await?;
-            self.shared.wake();
-            return Ok(import_id);
+            return self
+                .intake_import(root, files, options.priority, options.budget)
+                .await;
         }
         let root = std::fs::canonicalize(path)
             .map_err(|source| EngineError::Intake {
