@@ -259,8 +259,13 @@ impl Stage for Logged {
 }
 
 fn open_child(store: &Path) -> Engine {
+    // Every kill charges an attempt to each job the child had claimed, and
+    // the claim order repeats from run to run, so with the default limit the
+    // same early job could be dead-lettered by the kills alone and its asset
+    // would never reach the gate.
     let config = Config {
         workers: 2,
+        max_attempts: 10_000,
         claim_batch: 8,
         ..Config::default()
     };
