@@ -146,17 +146,7 @@ pub(crate) fn enqueue_dependents(tx: &mut Tx<'_>, job: &JobRecord) -> Result<(),
         if tx.facts.get(key)?.is_some() || tx.asset_jobs.get(key)?.is_some() {
             continue;
         }
-        let mut ready = true;
-        for before in &next.after {
-            if *before == job.stage {
-                continue;
-            }
-            if tx.facts.get((job.asset_id, before.as_str()))?.is_none() {
-                ready = false;
-                break;
-            }
-        }
-        if ready {
+        if tx.all_done(job.asset_id, &next.after)? {
             // Within a tier the next stage keeps the asset's place in line,
             // so an asset goes through its stages one after another (its
             // thumbnail follows its hash while the file is still cached, and

@@ -124,18 +124,8 @@ pub(crate) fn rerun_outdated(
         match stored {
             Some(record) if record.version == info.version => continue,
             Some(_) => {}
-            None => {
-                let mut ready = true;
-                for before in &info.after {
-                    if tx.facts.get((asset_id, before.as_str()))?.is_none() {
-                        ready = false;
-                        break;
-                    }
-                }
-                if !ready {
-                    continue;
-                }
-            }
+            None if !tx.all_done(asset_id, &info.after)? => continue,
+            None => {}
         }
         let path = asset.paths.first().cloned().unwrap_or_default();
         tx.enqueue(asset_id, import_id, priority, stage, info.tier, &path)?;

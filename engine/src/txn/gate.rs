@@ -138,14 +138,7 @@ fn enqueue_guarded(tx: &mut Tx<'_>, job: &JobRecord) -> Result<(), EngineError> 
         {
             continue;
         }
-        let mut ready = true;
-        for before in &info.after {
-            if tx.facts.get((job.asset_id, before.as_str()))?.is_none() {
-                ready = false;
-                break;
-            }
-        }
-        if ready {
+        if tx.all_done(job.asset_id, &info.after)? {
             tx.enqueue(
                 job.asset_id,
                 job.import_id,

@@ -140,6 +140,16 @@ impl<'t> Tx<'t> {
         }
     }
 
+    /// Whether every stage named in `after` is done for `asset_id`.
+    pub(crate) fn all_done(&self, asset_id: u64, after: &[String]) -> Result<bool, EngineError> {
+        for before in after {
+            if self.facts.get((asset_id, before.as_str()))?.is_none() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     pub(crate) fn import(&self, import_id: u64) -> Result<Option<ImportRecord>, EngineError> {
         match self.imports.get(import_id)? {
             Some(bytes) => Ok(Some(decode("imports", bytes.value())?)),
