@@ -24,7 +24,7 @@ use super::{EXIT_ERROR, EXIT_INTERRUPTED};
 use anyhow::Context;
 use complete::{Candidate, Stat, Verdict};
 use events::WriteWatcher;
-use kiln::engine::{Engine, Priority, Until, is_ignored};
+use kiln::engine::{Engine, Priority, Status, Until, is_ignored};
 use notify_debouncer_mini::notify::RecursiveMode;
 use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer_opt};
 use std::collections::{BTreeMap, HashMap};
@@ -480,8 +480,8 @@ impl Session<'_> {
         if let Some(renderer) = self.renderer.take() {
             renderer.finish(self.engine.progress().ok()).await;
         }
-        let dead = self.dead_in_activity()?;
         let status = self.engine.status()?;
+        let dead = self.dead_in_activity(&status);
         self.say(&format!(
             "up to date: the store holds {} asset(s) from {} file(s)",
             status.assets, status.files
@@ -496,15 +496,15 @@ impl Session<'_> {
         Ok(())
     }
 
-    fn dead_in_activity(&self) -> anyhow::Result<u64> {
-        let status = self.engine.status()?;
-        Ok(status
+    /// Dead-lettered jobs of the followed imports, from `status`.
+    fn dead_in_activity(&self, status: &Status) -> u64 {
+        status
             .imports
             .iter()
             .filter(|i| self.activity.contains(&i.id))
             .flat_map(|i| i.tiers.values())
             .map(|c| c.dead)
-            .sum())
+            .sum()
     }
 }
 
