@@ -218,11 +218,7 @@ fn print_tables(label: &str, database: &Path) {
 fn reimport(store: &Path, corpus: &Path, config: &Config) -> Result<(Duration, u64), String> {
     let runtime = run::runtime()?;
     runtime.block_on(async {
-        let engine = run::open(store, config)?;
-        engine
-            .start()
-            .await
-            .map_err(|e| format!("cannot start the engine: {e}"))?;
+        let engine = run::start(store, config).await?;
         let start = Instant::now();
         let import = engine
             .import_dir(corpus, Priority::Batch)

@@ -34,6 +34,16 @@ pub(crate) fn open(dir: &Path, config: &Config) -> Result<Engine, String> {
         .map_err(|e| format!("cannot open the store in {}: {e}", dir.display()))
 }
 
+/// Opens the store in `dir` as [`open`] does and starts its workers.
+pub(crate) async fn start(dir: &Path, config: &Config) -> Result<Engine, String> {
+    let engine = open(dir, config)?;
+    engine
+        .start()
+        .await
+        .map_err(|e| format!("cannot start the engine: {e}"))?;
+    Ok(engine)
+}
+
 /// Stops the engine and commits the search index, as the CLI does on exit.
 pub(crate) async fn close(engine: &Engine) -> Result<(), String> {
     engine.shutdown().await;
@@ -140,11 +150,7 @@ pub(crate) async fn time_idle(
     file: &Path,
     config: &Config,
 ) -> Result<Duration, String> {
-    let engine = open(dir, config)?;
-    engine
-        .start()
-        .await
-        .map_err(|e| format!("cannot start the engine: {e}"))?;
+    let engine = start(dir, config).await?;
     let (id, start) = submit(&engine, file, Priority::Interactive).await?;
     while !searchable(&engine, id)? {
         tokio::time::sleep(POLL).await;

@@ -182,11 +182,7 @@ pub(crate) fn import_in_child(
 pub(crate) fn child(corpus: &Path, store: &Path, args: &Args) -> Result<(), String> {
     let runtime = run::runtime()?;
     let (times, dead, files) = runtime.block_on(async {
-        let engine = run::open(store, &args.config())?;
-        engine
-            .start()
-            .await
-            .map_err(|e| format!("cannot start the engine: {e}"))?;
+        let engine = run::start(store, &args.config()).await?;
         let start = Instant::now();
         let import = engine
             .import_dir(corpus, Priority::Batch)
