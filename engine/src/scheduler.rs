@@ -399,19 +399,15 @@ fn run_job(shared: &Arc<Shared>, state: &Arc<SchedState>, job: Queued, lane: boo
     let started = Instant::now();
     let Queued(Claimed { lease, input }, filled) = job;
     let graph = shared.graph();
-    let entry = match filled {
-        Ok(()) => graph.get(&lease.stage),
-        Err(_) => None,
-    };
-    let result = match (entry, filled) {
-        (_, Err(e)) => Err(StageError::transient(format!(
+    let result = match filled.map(|()| graph.get(&lease.stage)) {
+        Err(e) => Err(StageError::transient(format!(
             "cannot read the asset's earlier facts: {e}"
         ))),
-        (None, Ok(())) => Err(StageError::permanent(format!(
+        Ok(None) => Err(StageError::permanent(format!(
             "stage `{}` is not registered in this engine; register it and retry the dead letter",
             lease.stage
         ))),
-        (Some(entry), Ok(())) => {
+        Ok(Some(entry)) => {
             // The lane may exceed the CPU limit by one so urgent work never waits.
             let _slot = if entry.info.cost == CostClass::Cpu && !lane {
                 cpu_slot(state)
