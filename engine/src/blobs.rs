@@ -67,6 +67,12 @@ impl PendingBlob {
             EngineError::Blob { path, source }
         })
     }
+
+    /// Gives up the blob: closes and removes its temporary file.
+    fn discard(self) {
+        drop(self.file);
+        let _ = fs::remove_file(&self.temp);
+    }
 }
 
 /// A stage's output whose artifacts are written but not yet durable.
@@ -114,7 +120,15 @@ pub(crate) fn stage_output(
     let mut artifacts = Vec::with_capacity(output.artifacts.len());
     let mut pending = Vec::new();
     for artifact in &output.artifacts {
-        let (blob, written) = write_blob(blobs_dir, &artifact.bytes)?;
+        let (blob, written) = match write_blob(blobs_dir, &artifact.bytes) {
+            Ok(written) => written,
+            Err(e) => {
+                // The output is not recorded, so the artifacts already
+                // written would never be named: leave no temporary files.
+                pending.into_iter().for_each(PendingBlob::discard);
+                return Err(e);
+            }
+        };
         pending.extend(written);
         artifacts.push(ArtifactRecord {
             name: artifact.name.clone(),
