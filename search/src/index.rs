@@ -298,11 +298,7 @@ impl SearchIndex {
             let enriched = fast
                 .u64("enriched")
                 .map_err(|e| self.err("reading ids", e))?;
-            let alive = segment.alive_bitset();
-            for doc in 0..segment.max_doc() {
-                if alive.is_some_and(|a| !a.is_alive(doc)) {
-                    continue;
-                }
+            for doc in segment.doc_ids_alive() {
                 if let Some(id) = ids.first(doc) {
                     let enriched = enriched.first(doc).unwrap_or(0) != 0;
                     out.insert(id, IndexedState { enriched });
@@ -360,11 +356,7 @@ impl SearchIndex {
                 None => None,
             };
             let mut names: HashMap<u64, String> = HashMap::new();
-            let alive = segment.alive_bitset();
-            for doc in 0..segment.max_doc() {
-                if alive.is_some_and(|a| !a.is_alive(doc)) {
-                    continue;
-                }
+            for doc in segment.doc_ids_alive() {
                 let (Some(ord), Some(id)) = (families.ords().first(doc), ids.first(doc)) else {
                     continue;
                 };
@@ -403,11 +395,7 @@ impl SearchIndex {
             let phashes = fast
                 .u64("phash")
                 .map_err(|e| self.err("reading hashes", e))?;
-            let alive = segment.alive_bitset();
-            for doc in 0..segment.max_doc() {
-                if alive.is_some_and(|a| !a.is_alive(doc)) {
-                    continue;
-                }
+            for doc in segment.doc_ids_alive() {
                 if let (Some(id), Some(hash)) = (ids.first(doc), phashes.first(doc)) {
                     out.push((id, hash));
                 }
@@ -507,11 +495,7 @@ impl SearchIndex {
             else {
                 continue;
             };
-            let alive = segment.alive_bitset();
-            for doc in 0..segment.max_doc() {
-                if alive.is_some_and(|a| !a.is_alive(doc)) {
-                    continue;
-                }
+            for doc in segment.doc_ids_alive() {
                 let (Some(id), Some(ord)) = (ids.first(doc), vectors.ords().first(doc)) else {
                     continue;
                 };
