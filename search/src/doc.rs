@@ -72,6 +72,14 @@ fn number_u64(value: Option<&Value>) -> Option<u64> {
     }
 }
 
+fn number_i64(value: Option<&Value>) -> Option<i64> {
+    match value {
+        Some(Value::Int(i)) => Some(*i),
+        Some(Value::UInt(u)) => i64::try_from(*u).ok(),
+        _ => None,
+    }
+}
+
 fn number_f64(value: Option<&Value>) -> Option<f64> {
     match value {
         Some(Value::Float(f)) if f.is_finite() => Some(*f),
@@ -107,20 +115,13 @@ impl AssetDoc {
             .or_else(|| number_u64(thumbnail.and_then(|t| t.get("width"))));
         let height = number_u64(field("height"))
             .or_else(|| number_u64(thumbnail.and_then(|t| t.get("height"))));
-        let date = facts
-            .get(crate::SEARCH_INDEX_STAGE)
-            .and_then(|f| f.get(DATE_FACT))
-            .and_then(|d| match d {
-                Value::Int(i) => Some(*i),
-                Value::UInt(u) => i64::try_from(*u).ok(),
-                _ => None,
-            });
+        let date = number_i64(
+            facts
+                .get(crate::SEARCH_INDEX_STAGE)
+                .and_then(|f| f.get(DATE_FACT)),
+        );
         let cluster = facts.get("cluster");
-        let session_time = cluster.and_then(|c| c.get("time")).and_then(|t| match t {
-            Value::Int(i) => Some(*i),
-            Value::UInt(u) => i64::try_from(*u).ok(),
-            _ => None,
-        });
+        let session_time = number_i64(cluster.and_then(|c| c.get("time")));
         let embed = facts.get("embed");
         let embedding = match embed.and_then(|e| e.get("vector")) {
             Some(Value::Bytes(bytes)) if bytes.len() >= 4 => Some(vector_from_bytes(bytes)),

@@ -7,8 +7,9 @@
 //!   by [`AssetDoc::from_facts`]; the same function serves the stage, a
 //!   rebuild and the catch-up after a crash, so they cannot disagree.
 //! - [`SearchIndexStage`] (tier 2, after `metadata`) indexes an asset as soon
-//!   as it is searchable; [`SearchEnrichStage`] (tier 3, after `embed` and
-//!   `score`) re-indexes it with its quality score and embedding.
+//!   as it is searchable; [`SearchEnrichStage`] (tier 3, after `embed`,
+//!   `score` and `cluster`) re-indexes it with its quality score, embedding
+//!   and session features.
 //! - [`parse_query`] turns `neon city model:juggernaut steps:>=30 -blurry`
 //!   into a query; [`VectorSet`] answers nearest-neighbour questions over
 //!   the embeddings.
