@@ -10,7 +10,9 @@
 //!
 //! Jobs wait in a READY table keyed `(priority, tier, enqueue_ns, job_id)`,
 //! so a range scan yields them in claim order: interactive before batch
-//! before background, lower tiers first, oldest first.
+//! before background, lower tiers first, oldest first. A stage that follows
+//! another of the same tier keeps its asset's place in line, so an asset
+//! goes through its tier's stages together.
 //!
 //! * **Claiming is leasing.** A claim moves jobs from READY to the lease
 //!   table and counts an attempt in the same durable transaction. A job that

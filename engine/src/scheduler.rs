@@ -4,8 +4,15 @@
 //! Claimed jobs wait in a local heap ordered like READY, so an interactive job
 //! claimed later still runs before batch jobs claimed earlier. One extra worker
 //! (the lane) only ever takes interactive jobs, so urgent work never waits
-//! for a batch job to finish. Workers do not wait for their completion to be
-//! durable before taking the next job; the writer acknowledges it later.
+//! for a batch job to finish, and while an interactive job runs batch workers
+//! start no new batch job. A full heap still claims work that sorts before
+//! the worst job it holds (interactive work, the next stage of an asset in a
+//! lower tier): at once on a wake-up, otherwise once per poll period.
+//!
+//! Workers do not wait for their completion to be durable before taking the
+//! next job: they leave the artifacts' fsync and rename to the blob syncer,
+//! which hands the completion to the writer once they are durable, and the
+//! writer acknowledges it later.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
