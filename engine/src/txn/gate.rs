@@ -42,11 +42,7 @@ pub(crate) fn cross(tx: &mut Tx<'_>, job: &JobRecord) -> Result<(), EngineError>
             return Ok(());
         }
     }
-    let stored = match tx.gate_decisions.get(job.asset_id)? {
-        Some(bytes) => Some(decode::<GateRecord>("gate_decisions", bytes.value())?),
-        None => None,
-    };
-    let (decision, fresh) = match stored {
+    let (decision, fresh) = match stored_decision(tx, job.asset_id)? {
         Some(decision) => (decision, false),
         None => {
             let decision = decide(tx, job)?;
@@ -74,15 +70,18 @@ pub(crate) fn cross(tx: &mut Tx<'_>, job: &JobRecord) -> Result<(), EngineError>
 /// Whether stage jobs of `tier` may be created for an asset: false when the
 /// gate turned the asset away at or below `tier`.
 pub(crate) fn allows(tx: &Tx<'_>, asset_id: u64, tier: u8) -> Result<bool, EngineError> {
-    let Some(bytes) = tx.gate_decisions.get(asset_id)? else {
-        return Ok(true);
-    };
-    Ok(
-        match decode::<GateRecord>("gate_decisions", bytes.value())? {
-            GateRecord::Passed => true,
-            GateRecord::Skipped { tier: from, .. } => tier < from,
-        },
-    )
+    Ok(match stored_decision(tx, asset_id)? {
+        None | Some(GateRecord::Passed) => true,
+        Some(GateRecord::Skipped { tier: from, .. }) => tier < from,
+    })
+}
+
+/// The gate's decision for the asset, if it has made one.
+fn stored_decision(tx: &Tx<'_>, asset_id: u64) -> Result<Option<GateRecord>, EngineError> {
+    match tx.gate_decisions.get(asset_id)? {
+        Some(bytes) => Ok(Some(decode("gate_decisions", bytes.value())?)),
+        None => Ok(None),
+    }
 }
 
 fn decide(tx: &mut Tx<'_>, job: &JobRecord) -> Result<GateRecord, EngineError> {
