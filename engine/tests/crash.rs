@@ -7,9 +7,9 @@ mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::write_files;
 use kiln_engine::{Config, Engine, Priority, Until};
@@ -152,25 +152,6 @@ fn spawn_child(role: &str, store: &Path, input: &Path) -> std::process::Child {
         .expect("spawn child")
 }
 
-/// Waits for a child to exit by itself, failing the test after a generous limit.
-fn wait_child(mut child: std::process::Child) -> (ExitStatus, String) {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait child") {
-            let mut out = String::new();
-            if let Some(mut stdout) = child.stdout.take() {
-                let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
-            }
-            return (status, out);
-        }
-        if started.elapsed() > Duration::from_secs(300) {
-            let _ = child.kill();
-            panic!("child engine did not finish within 300 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn sigkilled_engines_resume_and_apply_every_job_exactly_once() {
     if std::env::var(ROLE).is_ok() {
@@ -203,7 +184,7 @@ fn sigkilled_engines_resume_and_apply_every_job_exactly_once() {
         "only {kills} kills landed; the child finished too early"
     );
 
-    let (status, out) = wait_child(spawn_child("crash", &store, &input));
+    let (status, out) = common::wait_child(spawn_child("crash", &store, &input));
     assert!(
         status.success() && out.contains("CHILD FINISHED"),
         "final run failed: {status:?}"
@@ -274,7 +255,7 @@ fn a_job_that_aborts_the_process_is_dead_lettered_after_max_attempts() {
     let mut aborted = 0;
     let mut finished = false;
     for _ in 0..8 {
-        let (status, out) = wait_child(spawn_child("poison", &store, &input));
+        let (status, out) = common::wait_child(spawn_child("poison", &store, &input));
         if status.success() && out.contains("CHILD FINISHED") {
             finished = true;
             break;

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Recorder, write_files};
 use kiln_engine::{
@@ -345,18 +345,7 @@ fn a_budget_is_never_overspent_across_sigkilled_engines() {
         let _ = child.wait();
     }
     assert!(kills >= 8, "only {kills} kills landed");
-    let mut child = spawn_child(&store, &input);
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait child") {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "child did not finish"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let (status, _) = common::wait_child(spawn_child(&store, &input));
     assert!(status.success(), "final run failed: {status:?}");
 
     let engine = open_child(&store);

@@ -120,3 +120,22 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("build runtime")
 }
+
+/// Waits for a child to exit by itself, failing the test after a generous limit.
+pub(crate) fn wait_child(mut child: std::process::Child) -> (std::process::ExitStatus, String) {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait child") {
+            let mut out = String::new();
+            if let Some(mut stdout) = child.stdout.take() {
+                let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
+            }
+            return (status, out);
+        }
+        if started.elapsed() > std::time::Duration::from_secs(300) {
+            let _ = child.kill();
+            panic!("child engine did not finish within 300 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
