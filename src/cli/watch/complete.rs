@@ -58,35 +58,31 @@ impl Candidate {
     /// complete. `submitted` is what it looked like when it was last
     /// submitted, if it was.
     pub(super) fn judge(&mut self, path: &Path, submitted: Option<&Stat>) -> Verdict {
-        judge(path, self, submitted)
+        let meta = match std::fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Verdict::Gone,
+            Err(_) => return Verdict::Ready(None),
+        };
+        if meta.is_dir() {
+            return Verdict::Folder;
+        }
+        if !meta.is_file() {
+            return Verdict::Drop;
+        }
+        let stat = stat_of(&meta);
+        if submitted == Some(&stat) {
+            return Verdict::Drop;
+        }
+        if self.last != Some(stat) {
+            self.last = Some(stat);
+            self.since = Instant::now();
+            return Verdict::Wait { changed: true };
+        }
+        if png_complete(path, stat.0) || self.since.elapsed() >= PNG_PATIENCE {
+            return Verdict::Ready(Some(stat));
+        }
+        Verdict::Wait { changed: false }
     }
-}
-
-fn judge(path: &Path, candidate: &mut Candidate, submitted: Option<&Stat>) -> Verdict {
-    let meta = match std::fs::metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Verdict::Gone,
-        Err(_) => return Verdict::Ready(None),
-    };
-    if meta.is_dir() {
-        return Verdict::Folder;
-    }
-    if !meta.is_file() {
-        return Verdict::Drop;
-    }
-    let stat = stat_of(&meta);
-    if submitted == Some(&stat) {
-        return Verdict::Drop;
-    }
-    if candidate.last != Some(stat) {
-        candidate.last = Some(stat);
-        candidate.since = Instant::now();
-        return Verdict::Wait { changed: true };
-    }
-    if png_complete(path, stat.0) || candidate.since.elapsed() >= PNG_PATIENCE {
-        return Verdict::Ready(Some(stat));
-    }
-    Verdict::Wait { changed: false }
 }
 
 /// Whether a file is complete as far as its format tells: a file that starts
