@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use redb::ReadTransaction;
+use redb::{ReadTransaction, ReadableTable};
 
 use crate::blobs::blob_path;
 use crate::error::EngineError;
@@ -33,10 +33,7 @@ pub(crate) fn fill_inputs(
             input.content_hash = asset.content_hash;
         }
         let mut facts = BTreeMap::new();
-        for entry in facts_table.range((asset_id, "")..(asset_id.saturating_add(1), ""))? {
-            let (key, value) = entry?;
-            let stage = key.value().1.to_owned();
-            let record: FactRecord = decode("facts", value.value())?;
+        for (stage, record) in fact_records(&facts_table, asset_id)? {
             for artifact in &record.artifacts {
                 if artifact.name == kiln_plugin_api::PROXY_ARTIFACT {
                     input.proxy_path = Some(
@@ -51,4 +48,18 @@ pub(crate) fn fill_inputs(
         input.facts = facts;
     }
     Ok(())
+}
+
+/// Every fact record of `asset_id`, by stage name, from the FACTS table of
+/// a read or a write transaction.
+pub(crate) fn fact_records(
+    table: &impl ReadableTable<(u64, &'static str), &'static [u8]>,
+    asset_id: u64,
+) -> Result<Vec<(String, FactRecord)>, EngineError> {
+    let mut out = Vec::new();
+    for entry in table.range((asset_id, "")..(asset_id.saturating_add(1), ""))? {
+        let (key, value) = entry?;
+        out.push((key.value().1.to_owned(), decode("facts", value.value())?));
+    }
+    Ok(out)
 }

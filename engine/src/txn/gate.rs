@@ -7,7 +7,7 @@ use redb::ReadableTable;
 
 use super::Tx;
 use crate::error::EngineError;
-use crate::tables::{FactRecord, GateRecord, JobRecord, decode, encode};
+use crate::tables::{GateRecord, JobRecord, decode, encode};
 
 /// Whether the gate holds back the guarded tiers of `job`'s asset: a rule
 /// is configured, or the asset's import has a budget.
@@ -110,16 +110,10 @@ fn decide(tx: &mut Tx<'_>, job: &JobRecord) -> Result<GateRecord, EngineError> {
 }
 
 fn asset_facts(tx: &Tx<'_>, asset_id: u64) -> Result<BTreeMap<String, Value>, EngineError> {
-    let mut facts = BTreeMap::new();
-    for entry in tx
-        .facts
-        .range((asset_id, "")..(asset_id.saturating_add(1), ""))?
-    {
-        let (key, value) = entry?;
-        let record: FactRecord = decode("facts", value.value())?;
-        facts.insert(key.value().1.to_owned(), record.facts);
-    }
-    Ok(facts)
+    Ok(crate::input::fact_records(&tx.facts, asset_id)?
+        .into_iter()
+        .map(|(stage, record)| (stage, record.facts))
+        .collect())
 }
 
 /// Enqueues every guarded stage of the asset whose predecessors are all
