@@ -415,6 +415,9 @@ fn run_job(shared: &Arc<Shared>, state: &Arc<SchedState>, job: Queued, lane: boo
             lease.stage
         ))),
         Ok(Some(entry)) => {
+            // Counted before waiting for a CPU slot or the stage's lock, so
+            // batch workers hold back while the urgent job waits, too.
+            let _urgent = (lease.priority == Priority::Interactive).then(|| Urgent::start(state));
             // The lane may exceed the CPU limit by one so urgent work never waits.
             let _slot = if entry.info.cost == CostClass::Cpu && !lane {
                 cpu_slot(state)
@@ -426,7 +429,6 @@ fn run_job(shared: &Arc<Shared>, state: &Arc<SchedState>, job: Queued, lane: boo
             } else {
                 Some(entry.exclusive.lock())
             };
-            let _urgent = (lease.priority == Priority::Interactive).then(|| Urgent::start(state));
             let called = Instant::now();
             let outcome = catch_unwind(AssertUnwindSafe(|| entry.stage.process(&input)));
             state.record_job_time(called.elapsed());
