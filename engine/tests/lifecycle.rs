@@ -132,7 +132,7 @@ async fn progress_is_published_per_import_and_tier() {
 }
 
 #[test]
-fn an_interrupted_store_creation_leaves_nothing_that_blocks_the_next_open() {
+fn a_leftover_of_an_interrupted_store_creation_is_removed_and_the_store_opens() {
     let work = tempfile::tempdir().expect("tempdir");
     let store = work.path().join("store");
     std::fs::create_dir_all(&store).expect("store dir");
