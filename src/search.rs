@@ -22,6 +22,7 @@ use kiln_search::{
     SearchError, SearchIndex, SearchIndexStage, SessionEntry, index_dir, parse_query,
 };
 use kiln_stages::cluster::{CLUSTER_STAGE_NAME, Session, SessionFeatures, assign_sessions};
+use kiln_stages::embed::hamming;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -271,7 +272,7 @@ fn hash_close(hashes: &[(u64, u64)], asset_id: u64, phash: u64) -> Vec<u64> {
     let mut close: Vec<(u32, u64)> = hashes
         .iter()
         .filter(|(id, _)| *id != asset_id)
-        .map(|(id, h)| ((h ^ phash).count_ones(), *id))
+        .map(|(id, h)| (hamming(*h, phash), *id))
         .filter(|(bits, _)| *bits <= NEAR_DUPLICATE_BITS)
         .collect();
     close.sort_unstable();
