@@ -2,7 +2,8 @@
 //!
 //! Exit status: 0 when everything asked for completed, 3 when some files ended
 //! in the dead-letter table (all others completed), 1 on a usage or store
-//! error, 130 when interrupted with Ctrl-C.
+//! error, 130 when interrupted with Ctrl-C, 141 when the reader of its output
+//! went away.
 
 mod args;
 mod import;
@@ -55,12 +56,12 @@ pub(crate) fn main() -> i32 {
     }
 }
 
-/// A panic is a bug in kiln, never the user's fault: say so in one line,
-/// without a backtrace.
 /// The exit status of a command whose output reader went away (`kiln
 /// assets | head`): what a shell reports for a process ended by SIGPIPE.
 const EXIT_BROKEN_PIPE: i32 = 141;
 
+/// A panic is a bug in kiln, never the user's fault: say so in one line,
+/// without a backtrace.
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let message = info
