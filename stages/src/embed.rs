@@ -121,7 +121,7 @@ impl Planes {
         );
         for p in image.pixels() {
             let [r, g, b] = p.0.map(|c| f32::from(c) / 255.0);
-            y.push(0.299 * r + 0.587 * g + 0.114 * b);
+            y.push(luma(r, g, b));
             cb.push(-0.168_736 * r - 0.331_264 * g + 0.5 * b);
             cr.push(0.5 * r - 0.418_688 * g - 0.081_312 * b);
         }
@@ -133,6 +133,28 @@ impl Planes {
             cr,
         }
     }
+
+    /// The luma plane alone, for measures that ignore colour: `cb` and `cr`
+    /// stay empty, which spares two full-size planes per image.
+    pub(crate) fn luma_from_rgb(image: &image::RgbImage) -> Planes {
+        Planes {
+            width: image.width() as usize,
+            height: image.height() as usize,
+            y: image
+                .pixels()
+                .map(|p| {
+                    let [r, g, b] = p.0.map(|c| f32::from(c) / 255.0);
+                    luma(r, g, b)
+                })
+                .collect(),
+            cb: Vec::new(),
+            cr: Vec::new(),
+        }
+    }
+}
+
+fn luma(r: f32, g: f32, b: f32) -> f32 {
+    0.299 * r + 0.587 * g + 0.114 * b
 }
 
 /// Reads the proxy image of a stage input as RGB, with a stage error that

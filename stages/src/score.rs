@@ -73,7 +73,7 @@ const WEIGHTS: [f64; 5] = [0.30, 0.20, 0.25, 0.15, 0.10];
 
 /// Scores an image (normally the proxy, about 512 px on its longest side).
 pub fn score_image(image: &image::RgbImage) -> Quality {
-    let planes = Planes::from_rgb(image);
+    let planes = Planes::luma_from_rgb(image);
     let gradient = strong_gradient(&planes);
     let sharpness = 1.0 - (-gradient / 0.06).exp();
     let noise_sigma = noise_sigma(&planes) * 255.0;
