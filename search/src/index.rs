@@ -297,7 +297,7 @@ impl SearchIndex {
             let ids = fast.u64("id").map_err(|e| self.err("reading ids", e))?;
             let enriched = fast
                 .u64("enriched")
-                .map_err(|e| self.err("reading ids", e))?;
+                .map_err(|e| self.err("reading enrichment flags", e))?;
             for doc in segment.doc_ids_alive() {
                 if let Some(id) = ids.first(doc) {
                     let enriched = enriched.first(doc).unwrap_or(0) != 0;
