@@ -116,6 +116,17 @@ pub struct ImportInfo {
     pub budget: Option<(u64, u64)>,
 }
 
+impl ImportInfo {
+    /// Its jobs of every tier together.
+    pub fn jobs(&self) -> JobCounts {
+        let mut all = JobCounts::default();
+        for counts in self.tiers.values() {
+            all.absorb(counts);
+        }
+        all
+    }
+}
+
 /// What `kiln status` shows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Status {

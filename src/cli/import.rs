@@ -142,11 +142,7 @@ fn summarize(engine: &Engine, global: &GlobalArgs, imports: Option<&[u64]>) -> a
         .collect();
     let files: u64 = ours.iter().map(|i| i.files_seen).sum();
     let unchanged: u64 = ours.iter().map(|i| i.files_unchanged).sum();
-    let dead: u64 = ours
-        .iter()
-        .flat_map(|i| i.tiers.values())
-        .map(|c| c.dead)
-        .sum();
+    let dead: u64 = ours.iter().map(|i| i.jobs().dead).sum();
     if !global.quiet {
         let mut line = format!("done: {files} file(s)");
         if unchanged > 0 {

@@ -62,8 +62,7 @@ pub(crate) fn status(engine: &Engine, as_json: bool) -> anyhow::Result<i32> {
             .imports
             .iter()
             .map(|i| {
-                let dead: u64 = i.tiers.values().map(|c| c.dead).sum();
-                let pending: u64 = i.tiers.values().map(JobCounts::pending).sum();
+                let jobs = i.jobs();
                 json!({
                     "id": i.id,
                     "root": i.root,
@@ -71,8 +70,8 @@ pub(crate) fn status(engine: &Engine, as_json: bool) -> anyhow::Result<i32> {
                     "priority": i.priority.name(),
                     "files_seen": i.files_seen,
                     "files_unchanged": i.files_unchanged,
-                    "pending": pending,
-                    "dead": dead,
+                    "pending": jobs.pending(),
+                    "dead": jobs.dead,
                     "enrich_budget": i.budget.map(|(limit, spent)| json!({"limit": limit, "spent": spent})),
                 })
             })

@@ -502,8 +502,7 @@ impl Session<'_> {
             .imports
             .iter()
             .filter(|i| self.activity.contains(&i.id))
-            .flat_map(|i| i.tiers.values())
-            .map(|c| c.dead)
+            .map(|i| i.jobs().dead)
             .sum()
     }
 }
