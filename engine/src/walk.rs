@@ -167,12 +167,7 @@ pub(crate) fn run_walk(shared: Arc<Shared>, import_id: u64, root: PathBuf) {
                 if !wait_for_room(&shared, import_id, chunk_len as u64 * roots) {
                     return;
                 }
-                let files = std::mem::take(&mut chunk);
-                if shared
-                    .writer
-                    .call_blocking(OpKind::Intake { import_id, files })
-                    .is_err()
-                {
+                if !take_in(&shared, import_id, std::mem::take(&mut chunk)) {
                     return;
                 }
             }
@@ -182,12 +177,7 @@ pub(crate) fn run_walk(shared: Arc<Shared>, import_id: u64, root: PathBuf) {
             if !wait_for_room(&shared, import_id, n * roots) {
                 return;
             }
-            let files = std::mem::take(&mut chunk);
-            if shared
-                .writer
-                .call_blocking(OpKind::Intake { import_id, files })
-                .is_err()
-            {
+            if !take_in(&shared, import_id, std::mem::take(&mut chunk)) {
                 return;
             }
         }
@@ -195,6 +185,20 @@ pub(crate) fn run_walk(shared: Arc<Shared>, import_id: u64, root: PathBuf) {
     let _ = shared
         .writer
         .call_blocking(OpKind::FinishWalk { import_id });
+}
+
+/// Commits one chunk of the walk and wakes the scheduler, so its jobs start
+/// at once instead of at the scheduler's next poll. False when the writer is
+/// gone.
+fn take_in(shared: &Shared, import_id: u64, files: Vec<FileEntry>) -> bool {
+    let taken = shared
+        .writer
+        .call_blocking(OpKind::Intake { import_id, files })
+        .is_ok();
+    if taken {
+        shared.wake();
+    }
+    taken
 }
 
 /// The number of READY jobs.

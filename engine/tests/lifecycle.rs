@@ -148,3 +148,42 @@ fn a_leftover_of_an_interrupted_store_creation_is_removed_and_the_store_opens() 
     let again = Engine::open(&store, Config::default()).expect("reopen");
     assert!(again.status().expect("status").imports.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_imported_into_an_idle_engine_starts_without_waiting_for_the_poll() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let input = work.path().join("in");
+    write_files(&input, 5);
+    // With an hour between polls, only the walk's own wake-up can start the
+    // work before the limit below.
+    let config = Config {
+        idle_poll: Duration::from_secs(3600),
+        ..Config::default()
+    };
+    let engine = Engine::open(work.path().join("store"), config).expect("open");
+    for stage in common::three_tier() {
+        engine.register_stage(stage).expect("register");
+    }
+    engine.start().await.expect("start");
+    // Let the scheduler find nothing to do and settle into its wait.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let import = engine
+        .import_dir(&input, Priority::Batch)
+        .await
+        .expect("import");
+    let done = tokio::time::timeout(
+        Duration::from_secs(60),
+        engine.wait_until(Until::Tier {
+            tier: 3,
+            imports: Some(vec![import]),
+        }),
+    )
+    .await;
+    assert!(
+        matches!(done, Ok(Ok(()))),
+        "the walk's jobs did not run: the scheduler was not woken, {done:?}"
+    );
+    let status = engine.status().expect("status");
+    assert_eq!(status.assets, 5, "{status:?}");
+    engine.stop().await;
+}
