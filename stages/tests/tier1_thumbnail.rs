@@ -433,3 +433,73 @@ fn animated_webp_gives_its_first_frame() {
         );
     }
 }
+
+/// Pixels that differ everywhere from their neighbours and from any
+/// picture the other tests make.
+fn noise(width: u32, height: u32) -> RgbImage {
+    let mut state = 0x9e37_79b9_u32;
+    RgbImage::from_fn(width, height, |_, _| {
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state >> 24) as u8
+        };
+        Rgb([next(), next(), next()])
+    })
+}
+
+#[test]
+fn an_image_thumbnails_the_same_after_a_larger_one_on_the_same_thread() {
+    // The decoder's pixel buffer is reused per thread; a decoder that leaves
+    // part of it unwritten (a JPEG cut short) must not show the previous
+    // image there.
+    let jpeg = encode(
+        &DynamicImage::ImageRgb8(picture(640, 480)),
+        ImageFormat::Jpeg,
+    );
+    let cut_jpeg = jpeg[..jpeg.len() * 3 / 5].to_vec();
+    let grey = encode(
+        &DynamicImage::ImageLuma8(DynamicImage::ImageRgb8(picture(300, 200)).to_luma8()),
+        ImageFormat::Png,
+    );
+    let translucent = encode(
+        &DynamicImage::ImageRgba8(RgbaImage::from_fn(320, 240, |x, y| {
+            Rgba([(x % 256) as u8, (y % 256) as u8, 90, ((x + y) % 256) as u8])
+        })),
+        ImageFormat::Png,
+    );
+    let png = encode(
+        &DynamicImage::ImageRgb8(picture(700, 500)),
+        ImageFormat::Png,
+    );
+    let cut_png = png[..png.len() / 2].to_vec();
+    let webp = encode(
+        &DynamicImage::ImageRgb8(picture(200, 150)),
+        ImageFormat::WebP,
+    );
+    let larger = encode(&DynamicImage::ImageRgb8(noise(1000, 800)), ImageFormat::Png);
+    let config = ThumbnailConfig::default();
+
+    for (name, bytes) in [
+        ("cut JPEG", &cut_jpeg),
+        ("grey PNG", &grey),
+        ("translucent PNG", &translucent),
+        ("cut PNG", &cut_png),
+        ("WebP", &webp),
+    ] {
+        // A fresh thread has no buffer to reuse.
+        let alone = std::thread::scope(|scope| {
+            scope
+                .spawn(|| make_thumbnails(bytes, &config))
+                .join()
+                .expect("test setup and valid inputs must succeed")
+        });
+        let after_noise = make_thumbnails(&larger, &config).map(|_| ());
+        assert_eq!(after_noise, Ok(()), "the noise image must thumbnail");
+        let reused = make_thumbnails(bytes, &config);
+        assert_eq!(reused, alone, "{name} differs after a larger image");
+    }
+    let cut = make_thumbnails(&cut_jpeg, &config).expect("a cut JPEG still thumbnails");
+    assert!(cut.facts.truncated, "{:?}", cut.facts);
+}

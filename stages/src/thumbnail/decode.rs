@@ -9,9 +9,11 @@ use super::ThumbnailError;
 use image::codecs::jpeg::JpegDecoder;
 use image::codecs::png::PngDecoder;
 use image::codecs::webp::WebPDecoder;
+use image::error::ImageFormatHint;
 use image::error::LimitErrorKind;
 use image::metadata::Orientation;
-use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, Limits};
+use image::{ColorType, DynamicImage, ImageBuffer, ImageDecoder, ImageError, ImageFormat, Limits};
+use std::cell::Cell;
 use std::io::Cursor;
 
 /// Upper bounds a file must respect before its pixels are decoded.
@@ -199,13 +201,102 @@ fn finish(
     // Broken orientation metadata must not cost the asset its thumbnail:
     // the image is shown as stored.
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    let image = DynamicImage::from_decoder(decoder).map_err(failed)?;
+    let image = match decoder.color_type() {
+        ColorType::L8 | ColorType::La8 | ColorType::Rgb8 | ColorType::Rgba8 => {
+            read_into_scratch(decoder, format).map_err(failed)?
+        }
+        _ => DynamicImage::from_decoder(decoder).map_err(failed)?,
+    };
     Ok(Decoded {
         image,
         format,
         orientation,
         animated,
         cut: container_is_cut(format, bytes),
+    })
+}
+
+/// Decoded 8-bit buffers up to this size are kept for the next image decoded
+/// on the same thread; larger ones are freed.
+const SCRATCH_KEEP_BYTES: usize = 32 * 1024 * 1024;
+
+thread_local! {
+    /// The last recycled pixel buffer of this thread. Decoding into memory
+    /// that is already mapped saves faulting in and zeroing a fresh buffer
+    /// for every image, which costs several percent of a PNG's decode when
+    /// the allocator hands large freed blocks back to the kernel.
+    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// A buffer of exactly `len` bytes, reusing this thread's scratch buffer when
+/// it is large enough. Its contents are arbitrary: the decoder overwrites
+/// every byte.
+fn scratch(len: usize) -> Vec<u8> {
+    let mut buffer = SCRATCH.with(Cell::take);
+    if buffer.capacity() < len {
+        // Fresh zeroed memory comes straight from the kernel, untouched.
+        return vec![0; len];
+    }
+    if buffer.len() >= len {
+        buffer.truncate(len);
+    } else {
+        buffer.resize(len, 0);
+    }
+    buffer
+}
+
+/// Gives an 8-bit image's pixel buffer back for the next decode on this
+/// thread. Other images are simply dropped.
+pub(crate) fn recycle(image: DynamicImage) {
+    let buffer = match image {
+        DynamicImage::ImageLuma8(pixels) => pixels.into_raw(),
+        DynamicImage::ImageLumaA8(pixels) => pixels.into_raw(),
+        DynamicImage::ImageRgb8(pixels) => pixels.into_raw(),
+        DynamicImage::ImageRgba8(pixels) => pixels.into_raw(),
+        _ => return,
+    };
+    if buffer.capacity() <= SCRATCH_KEEP_BYTES {
+        SCRATCH.with(|cell| cell.set(buffer));
+    }
+}
+
+/// Decodes an 8-bit image into this thread's scratch buffer.
+fn read_into_scratch(
+    decoder: impl ImageDecoder,
+    format: SourceFormat,
+) -> Result<DynamicImage, ImageError> {
+    let (width, height) = decoder.dimensions();
+    let color = decoder.color_type();
+    let too_large = || {
+        ImageError::Limits(image::error::LimitError::from_kind(
+            LimitErrorKind::InsufficientMemory,
+        ))
+    };
+    let len = usize::try_from(decoder.total_bytes()).map_err(|_| too_large())?;
+    let mut buffer = scratch(len);
+    if let Err(e) = decoder.read_image(&mut buffer) {
+        SCRATCH.with(|cell| cell.set(buffer));
+        return Err(e);
+    }
+    let image = match color {
+        ColorType::L8 => ImageBuffer::from_raw(width, height, buffer).map(DynamicImage::ImageLuma8),
+        ColorType::La8 => {
+            ImageBuffer::from_raw(width, height, buffer).map(DynamicImage::ImageLumaA8)
+        }
+        ColorType::Rgb8 => {
+            ImageBuffer::from_raw(width, height, buffer).map(DynamicImage::ImageRgb8)
+        }
+        _ => ImageBuffer::from_raw(width, height, buffer).map(DynamicImage::ImageRgba8),
+    };
+    image.ok_or_else(|| {
+        ImageError::Decoding(image::error::DecodingError::new(
+            ImageFormatHint::Exact(match format {
+                SourceFormat::Png => ImageFormat::Png,
+                SourceFormat::Jpeg => ImageFormat::Jpeg,
+                SourceFormat::WebP => ImageFormat::WebP,
+            }),
+            "the decoder returned fewer pixels than the image declares",
+        ))
     })
 }
 

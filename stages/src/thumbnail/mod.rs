@@ -222,7 +222,7 @@ pub fn make_thumbnails(
         config.thumbnail_side,
     )?;
     let (mut width, mut height) = (decoded.image.width(), decoded.image.height());
-    drop(decoded.image);
+    decode::recycle(decoded.image);
     if swaps_axes(decoded.orientation) {
         std::mem::swap(&mut width, &mut height);
     }
