@@ -290,22 +290,34 @@ impl SearchIndex {
 
     /// Every indexed asset id with what its document holds.
     pub fn indexed(&self) -> Result<HashMap<u64, IndexedState>, SearchError> {
-        let searcher = self.searcher()?;
         let mut out = HashMap::new();
+        self.each_id_with("enriched", "reading enrichment flags", |id, enriched| {
+            let enriched = enriched.unwrap_or(0) != 0;
+            out.insert(id, IndexedState { enriched });
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `each` with the id of every live document and the first value
+    /// of its u64 fast field `field`; reads no document.
+    fn each_id_with(
+        &self,
+        field: &str,
+        action: &'static str,
+        mut each: impl FnMut(u64, Option<u64>),
+    ) -> Result<(), SearchError> {
+        let searcher = self.searcher()?;
         for segment in searcher.segment_readers() {
             let fast = segment.fast_fields();
             let ids = fast.u64("id").map_err(|e| self.err("reading ids", e))?;
-            let enriched = fast
-                .u64("enriched")
-                .map_err(|e| self.err("reading enrichment flags", e))?;
+            let values = fast.u64(field).map_err(|e| self.err(action, e))?;
             for doc in segment.doc_ids_alive() {
                 if let Some(id) = ids.first(doc) {
-                    let enriched = enriched.first(doc).unwrap_or(0) != 0;
-                    out.insert(id, IndexedState { enriched });
+                    each(id, values.first(doc));
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Runs a query in kiln's syntax (see [`parse_query`]). A `session:`
@@ -387,20 +399,12 @@ impl SearchIndex {
     /// few milliseconds, and unlike a nearest-neighbour list it misses no
     /// asset whose hash is close.
     pub fn phashes(&self) -> Result<Vec<(u64, u64)>, SearchError> {
-        let searcher = self.searcher()?;
         let mut out = Vec::new();
-        for segment in searcher.segment_readers() {
-            let fast = segment.fast_fields();
-            let ids = fast.u64("id").map_err(|e| self.err("reading ids", e))?;
-            let phashes = fast
-                .u64("phash")
-                .map_err(|e| self.err("reading hashes", e))?;
-            for doc in segment.doc_ids_alive() {
-                if let (Some(id), Some(hash)) = (ids.first(doc), phashes.first(doc)) {
-                    out.push((id, hash));
-                }
+        self.each_id_with("phash", "reading hashes", |id, hash| {
+            if let Some(hash) = hash {
+                out.push((id, hash));
             }
-        }
+        })?;
         Ok(out)
     }
 
