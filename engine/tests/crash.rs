@@ -7,7 +7,6 @@ mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -141,15 +140,14 @@ fn child_role() {
 }
 
 fn spawn_child(role: &str, store: &Path, input: &Path) -> std::process::Child {
-    Command::new(std::env::current_exe().expect("test binary"))
-        .args(["child_role", "--exact", "--nocapture", "--test-threads=1"])
-        .env(ROLE, role)
-        .env(STORE, store)
-        .env(INPUT, input)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn child")
+    common::spawn_test(
+        "child_role",
+        &[
+            (ROLE, role.as_ref()),
+            (STORE, store.as_os_str()),
+            (INPUT, input.as_os_str()),
+        ],
+    )
 }
 
 #[test]

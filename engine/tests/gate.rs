@@ -7,7 +7,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -309,20 +309,14 @@ fn gate_child_role() {
 }
 
 fn spawn_child(store: &Path, input: &Path) -> std::process::Child {
-    Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "gate_child_role",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(ROLE, "1")
-        .env(STORE, store)
-        .env(INPUT, input)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn child")
+    common::spawn_test(
+        "gate_child_role",
+        &[
+            (ROLE, "1".as_ref()),
+            (STORE, store.as_os_str()),
+            (INPUT, input.as_os_str()),
+        ],
+    )
 }
 
 #[test]
