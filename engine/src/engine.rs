@@ -214,12 +214,19 @@ impl Engine {
         priority: Priority,
     ) -> Result<u64, EngineError> {
         self.validate()?;
-        // Paths are stored absolute, as folder walks store them, so one file
-        // reached by two spellings is still one file.
-        let path =
-            std::fs::canonicalize(path.as_ref()).unwrap_or_else(|_| path.as_ref().to_path_buf());
+        self.intake_file(path.as_ref(), priority, None).await
+    }
+
+    /// Takes in one file as its own import, named by its absolute path.
+    pub(crate) async fn intake_file(
+        &self,
+        path: &Path,
+        priority: Priority,
+        budget: Option<u64>,
+    ) -> Result<u64, EngineError> {
+        let path = absolute(path);
         let root = path.to_string_lossy().into_owned();
-        self.intake_import(root, vec![walk::entry_for(&path)], priority, None)
+        self.intake_import(root, vec![walk::entry_for(&path)], priority, budget)
             .await
     }
 
@@ -238,10 +245,7 @@ impl Engine {
         self.validate()?;
         let files = paths
             .iter()
-            .map(|path| {
-                let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
-                walk::entry_for(&path)
-            })
+            .map(|path| walk::entry_for(&absolute(path)))
             .collect();
         let root = root.as_ref().to_string_lossy().into_owned();
         self.intake_import(root, files, priority, None).await
@@ -588,4 +592,11 @@ impl Engine {
             _ => Err(EngineError::Closed),
         }
     }
+}
+
+/// A path as the store keeps it: absolute, as folder walks store paths, so
+/// one file reached by two spellings is still one file. A path that cannot
+/// be resolved (already gone, say) is kept as given, to be reported.
+fn absolute(path: &Path) -> std::path::PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }

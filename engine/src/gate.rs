@@ -102,12 +102,8 @@ impl crate::Engine {
         let path = path.as_ref();
         self.validate()?;
         if !path.is_dir() {
-            // Paths are stored absolute, as folder walks store them.
-            let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-            let root = path.to_string_lossy().into_owned();
-            let files = vec![crate::walk::entry_for(&path)];
             return self
-                .intake_import(root, files, options.priority, options.budget)
+                .intake_file(path, options.priority, options.budget)
                 .await;
         }
         let root = std::fs::canonicalize(path)
