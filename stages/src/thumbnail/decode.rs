@@ -33,6 +33,8 @@ pub struct DecodeLimits {
 impl Default for DecodeLimits {
     /// 16384 pixels a side and 512 MiB of decoded pixels: every real render
     /// and photo fits, while two workers can never exhaust a small machine.
+    /// Between images, each thread also keeps its last pixel buffer of up to
+    /// 32 MiB for the next decode.
     fn default() -> Self {
         DecodeLimits {
             max_width: 16_384,
@@ -203,7 +205,7 @@ fn finish(
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let image = match decoder.color_type() {
         ColorType::L8 | ColorType::La8 | ColorType::Rgb8 | ColorType::Rgba8 => {
-            read_into_scratch(decoder, format).map_err(failed)?
+            read_into_scratch(decoder).map_err(failed)?
         }
         _ => DynamicImage::from_decoder(decoder).map_err(failed)?,
     };
@@ -261,10 +263,7 @@ pub(crate) fn recycle(image: DynamicImage) {
 }
 
 /// Decodes an 8-bit image into this thread's scratch buffer.
-fn read_into_scratch(
-    decoder: impl ImageDecoder,
-    format: SourceFormat,
-) -> Result<DynamicImage, ImageError> {
+fn read_into_scratch(decoder: impl ImageDecoder) -> Result<DynamicImage, ImageError> {
     let (width, height) = decoder.dimensions();
     let color = decoder.color_type();
     let too_large = || {
@@ -288,14 +287,12 @@ fn read_into_scratch(
         }
         _ => ImageBuffer::from_raw(width, height, buffer).map(DynamicImage::ImageRgba8),
     };
+    // The buffer holds exactly `total_bytes`, so this cannot fail; the
+    // error keeps a broken decoder from becoming a panic.
     image.ok_or_else(|| {
         ImageError::Decoding(image::error::DecodingError::new(
-            ImageFormatHint::Exact(match format {
-                SourceFormat::Png => ImageFormat::Png,
-                SourceFormat::Jpeg => ImageFormat::Jpeg,
-                SourceFormat::WebP => ImageFormat::WebP,
-            }),
-            "the decoder returned fewer pixels than the image declares",
+            ImageFormatHint::Unknown,
+            "the decoder's image size does not match its pixel buffer",
         ))
     })
 }
