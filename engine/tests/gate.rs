@@ -15,14 +15,14 @@ use common::{Recorder, write_files};
 use kiln_engine::{
     AssetGate, AssetState, Config, Engine, Gate, ImportOptions, Priority, StageState, Until,
 };
-use kiln_plugin_api::{CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, Value};
+use kiln_plugin_api::{Stage, StageError, StageInfo, StageInput, StageOutput, Value};
 
 /// Tier 1: records the file's length, and its content hash as identity.
 struct Size;
 
 impl Stage for Size {
     fn info(&self) -> StageInfo {
-        StageInfo::new("size", 1, 1).cost(CostClass::Io)
+        common::io_info("size", 1, None)
     }
 
     fn process(&self, input: &StageInput) -> Result<StageOutput, StageError> {
@@ -240,9 +240,7 @@ struct Logged(PathBuf);
 
 impl Stage for Logged {
     fn info(&self) -> StageInfo {
-        StageInfo::new("enrich", 1, 3)
-            .after(["meta"])
-            .cost(CostClass::Io)
+        common::io_info("enrich", 3, Some("meta"))
     }
 
     fn process(&self, input: &StageInput) -> Result<StageOutput, StageError> {
@@ -339,8 +337,12 @@ fn a_budget_is_never_overspent_across_sigkilled_engines() {
         let _ = child.wait();
     }
     assert!(kills >= 8, "only {kills} kills landed");
-    let (status, _) = common::wait_child(spawn_child(&store, &input));
-    assert!(status.success(), "final run failed: {status:?}");
+    let (status, out) = common::wait_child(spawn_child(&store, &input));
+    // Without the line, the child ran no test at all (a renamed role).
+    assert!(
+        status.success() && out.contains("CHILD FINISHED"),
+        "final run failed: {status:?}"
+    );
 
     let engine = open_child(&store);
     let status = engine.status().expect("status");
