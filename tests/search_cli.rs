@@ -269,7 +269,7 @@ fn search_similar_sessions_and_reindex() {
     assert_eq!(ids, members, "{found}");
     let narrowed = json(&store, &["search", &format!("session:{id} -neon")]);
     assert!(
-        narrowed["total"].as_u64() < found["total"].as_u64(),
+        narrowed["total"].as_u64().expect("total") < found["total"].as_u64().expect("total"),
         "{narrowed}"
     );
     let excluded = json(&store, &["search", &format!("-session:{id}")]);
