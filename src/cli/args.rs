@@ -107,6 +107,7 @@ pub(crate) struct ImportArgs {
     /// Files or folders to import (folders recursively).
     #[arg(required = true, value_name = "PATH")]
     pub(crate) paths: Vec<PathBuf>,
+    /// How urgently to process the files: interactive work runs before batch work.
     #[arg(long, value_enum, default_value = "batch")]
     pub(crate) priority: PriorityArg,
     #[arg(long, value_enum, default_value = "all")]
@@ -124,6 +125,7 @@ pub(crate) struct WatchArgs {
     /// Folders to watch (recursively); files already there are caught up first.
     #[arg(required = true, value_name = "DIR")]
     pub(crate) dirs: Vec<PathBuf>,
+    /// How urgently to process new files: interactive work runs before batch work.
     #[arg(long, value_enum, default_value = "interactive")]
     pub(crate) priority: PriorityArg,
 }
