@@ -10,10 +10,11 @@
 //!
 //! The default run builds a corpus of `N` real-size PNG files (cycled from
 //! `--from` with one unique text chunk each, or generated), measures the
-//! decode floor with the same thread count (see `tier1_bench`), times one
-//! file on an idle engine, then imports the corpus as a batch with every
-//! built-in stage and submits one more file at interactive priority while
-//! the batch is still in tier 1. Its last line is
+//! decode floor with the same thread count (see `tier1_bench`) before and
+//! after the import, times three urgent files alone on an idle engine, then
+//! imports the corpus as a batch with every built-in stage and submits the
+//! three files at interactive priority while the batch is still in tier 1
+//! (medians compared). Its last line is
 //! `files=<N> browsable_s=<A> searchable_s=<B> enriched_s=<C> interactive_s=<D> idle_s=<E> interactive_ratio=<D/E> peak_rss_mb=<M>`.
 //!
 //! `--scale` imports 5,000 and then 50,000 small generated images, each in
@@ -64,14 +65,18 @@ pub(crate) struct Args {
 
 impl Args {
     /// The engine configuration of every store the benchmark opens: the
-    /// default `kiln import` uses, with `--threads` workers.
+    /// one `kiln import` uses by default (its tier-3 gate included), with
+    /// `--threads` workers.
     pub(crate) fn config(&self) -> kiln::engine::Config {
-        let default = kiln::engine::Config::default();
-        kiln::engine::Config {
+        let mut config = kiln::engine::Config {
             workers: self.threads,
-            idle_poll: self.idle_poll.unwrap_or(default.idle_poll),
-            ..default
+            ..kiln::engine::Config::default()
+        };
+        if let Some(poll) = self.idle_poll {
+            config.idle_poll = poll;
         }
+        config.gate.rule = Some(kiln::enrich_rule(kiln::stages::embed::Tier3Gate::default()));
+        config
     }
 }
 

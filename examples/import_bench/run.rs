@@ -123,8 +123,8 @@ pub(crate) async fn follow(
     }
 }
 
-/// Submits one file and waits until it is searchable (tier 2), on an engine
-/// that is already running. Returns the import and the time from submission.
+/// Submits one file to an engine that is already running. Returns its
+/// import and the moment it was submitted (see [`searchable`]).
 pub(crate) async fn submit(
     engine: &Engine,
     file: &Path,
