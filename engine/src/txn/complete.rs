@@ -142,31 +142,17 @@ pub(crate) fn enqueue_dependents(tx: &mut Tx<'_>, job: &JobRecord) -> Result<(),
         if gated && next.tier >= gate_tier {
             continue;
         }
-        let key = (job.asset_id, next.name.as_str());
-        if tx.facts.get(key)?.is_some() || tx.asset_jobs.get(key)?.is_some() {
-            continue;
-        }
-        if tx.all_done(job.asset_id, &next.after)? {
-            // Within a tier the next stage keeps the asset's place in line,
-            // so an asset goes through its stages one after another (its
-            // thumbnail follows its hash while the file is still cached, and
-            // the first assets become browsable first) rather than every
-            // asset waiting for every other asset's first stage.
-            let in_line = if next.tier == job.tier {
-                job.enqueue_ns
-            } else {
-                tx.now
-            };
-            tx.enqueue_in_line(
-                job.asset_id,
-                job.import_id,
-                import_priority,
-                &next.name,
-                next.tier,
-                &job.path,
-                in_line,
-            )?;
-        }
+        // Within a tier the next stage keeps the asset's place in line, so
+        // an asset goes through its stages one after another (its thumbnail
+        // follows its hash while the file is still cached, and the first
+        // assets become browsable first) rather than every asset waiting
+        // for every other asset's first stage.
+        let in_line = if next.tier == job.tier {
+            job.enqueue_ns
+        } else {
+            tx.now
+        };
+        tx.enqueue_if_ready(job, next, import_priority, in_line)?;
     }
     Ok(())
 }

@@ -123,23 +123,9 @@ fn enqueue_guarded(tx: &mut Tx<'_>, job: &JobRecord) -> Result<(), EngineError> 
     let graph = tx.graph;
     let import_priority = tx.import_priority(job.import_id)?;
     for entry in graph.entries().filter(|e| e.info.tier >= gate_tier) {
-        let info = &entry.info;
-        let key = (job.asset_id, info.name.as_str());
-        if info.after.is_empty()
-            || tx.facts.get(key)?.is_some()
-            || tx.asset_jobs.get(key)?.is_some()
-        {
-            continue;
-        }
-        if tx.all_done(job.asset_id, &info.after)? {
-            tx.enqueue(
-                job.asset_id,
-                job.import_id,
-                import_priority,
-                &info.name,
-                info.tier,
-                &job.path,
-            )?;
+        // Root stages start with the file's intake, never after the gate.
+        if !entry.info.after.is_empty() {
+            tx.enqueue_if_ready(job, &entry.info, import_priority, tx.now)?;
         }
     }
     Ok(())

@@ -13,6 +13,7 @@ pub(crate) mod intake;
 
 use std::collections::HashMap;
 
+use kiln_plugin_api::StageInfo;
 use redb::{ReadableTable, Table, WriteTransaction};
 
 use crate::config::{Config, Priority};
@@ -219,6 +220,34 @@ impl<'t> Tx<'t> {
     ) -> Result<u64, EngineError> {
         let now = self.now;
         self.enqueue_in_line(asset_id, import_id, import_priority, stage, tier, path, now)
+    }
+
+    /// Enqueues stage `next` for `job`'s asset, in `job`'s import and at
+    /// place `enqueue_ns`, once all its predecessors are done, unless it is
+    /// done or queued already.
+    pub(crate) fn enqueue_if_ready(
+        &mut self,
+        job: &JobRecord,
+        next: &StageInfo,
+        import_priority: u8,
+        enqueue_ns: u64,
+    ) -> Result<(), EngineError> {
+        let key = (job.asset_id, next.name.as_str());
+        if self.facts.get(key)?.is_some() || self.asset_jobs.get(key)?.is_some() {
+            return Ok(());
+        }
+        if self.all_done(job.asset_id, &next.after)? {
+            self.enqueue_in_line(
+                job.asset_id,
+                job.import_id,
+                import_priority,
+                &next.name,
+                next.tier,
+                &job.path,
+                enqueue_ns,
+            )?;
+        }
+        Ok(())
     }
 
     /// As [`Tx::enqueue`], with the job's place in line (`enqueue_ns`) given.
