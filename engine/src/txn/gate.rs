@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use kiln_plugin_api::Value;
-use redb::ReadableTable;
+use redb::{ReadableTable, ReadableTableMetadata};
 
 use super::Tx;
 use crate::error::EngineError;
@@ -14,6 +14,11 @@ use crate::tables::{GateRecord, JobRecord, decode, encode};
 pub(crate) fn active(tx: &Tx<'_>, job: &JobRecord) -> Result<bool, EngineError> {
     if tx.config.gate.rule.is_some() {
         return Ok(true);
+    }
+    // No import has a budget (the usual case without a rule): no need to
+    // read the asset for its import.
+    if tx.import_budgets.is_empty()? {
+        return Ok(false);
     }
     let import_id = asset_import(tx, job)?;
     Ok(tx.import_budgets.get(import_id)?.is_some())
