@@ -3,15 +3,16 @@
 //! A blob is named by the blake3 hash of its bytes and written to a temporary
 //! file that is made durable and then renamed into place, so a reader never
 //! sees a partial blob, a blob's name never exists before its bytes are on
-//! disk, and writing the same bytes twice is harmless. Blobs are durable
-//! before the transaction that records them commits; a crash in between
-//! leaves an unreferenced blob (or temporary file), never a reference to a
-//! missing one.
+//! disk, and writing the same bytes twice is harmless. Blobs, and the folder
+//! entries naming them, are durable before the transaction that records
+//! them commits; a crash in between leaves an unreferenced blob (or
+//! temporary file), never a reference to a missing one.
 //!
 //! Workers only write the temporary files: the fsync and rename run on the
 //! [`BlobSyncer`] thread, so a worker goes on to its next image while the
 //! disk catches up, and the completion reaches the writer only afterwards.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -92,14 +93,34 @@ impl StagedOutput {
     }
 }
 
+/// Makes every blob durable and named, then the folders holding the new
+/// names, so a committed reference never outlives its blob's name.
 fn finish_all(pending: Vec<PendingBlob>) -> Result<(), EngineError> {
     let mut first_error = None;
+    let mut folders = BTreeSet::new();
     for blob in pending {
-        if let Err(e) = blob.finish() {
-            first_error.get_or_insert(e);
+        let folder = blob.path.parent().map(Path::to_path_buf);
+        match blob.finish() {
+            Ok(()) => folders.extend(folder),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    for folder in folders {
+        if let Err(source) = sync_dir(&folder) {
+            first_error.get_or_insert(EngineError::Blob {
+                path: folder,
+                source,
+            });
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+/// Makes a folder's entries (names created or renamed in it) durable.
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    fs::File::open(dir)?.sync_all()
 }
 
 /// Stores a stage's artifacts durably, ready for the transaction that
@@ -161,8 +182,14 @@ fn write_blob(
         path: path.clone(),
         source,
     };
-    if let Some(parent) = path.parent() {
+    if let Some(parent) = path.parent()
+        && !parent.is_dir()
+    {
         fs::create_dir_all(parent).map_err(fail)?;
+        // The new folder's own name must be durable before blobs in it are.
+        if let Some(above) = parent.parent() {
+            sync_dir(above).map_err(fail)?;
+        }
     }
     let temp = path.with_extension(format!(
         "tmp{}-{}",

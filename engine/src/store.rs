@@ -100,9 +100,7 @@ fn create_database_file(dir: &Path, path: &Path, mode: ConcurrencyMode) -> Resul
         Err(e) => Err(e.into()),
     };
     let _ = fs::remove_file(&temp);
-    if let Ok(folder) = File::open(dir) {
-        let _ = folder.sync_all();
-    }
+    let _ = crate::blobs::sync_dir(dir);
     linked
 }
 
