@@ -224,18 +224,23 @@ async fn feeder(shared: Arc<Shared>, state: Arc<SchedState>) {
             // run before the worst of it: interactive jobs (possibly queued
             // by another process), and the next stage of an asset in a lower
             // tier than queued work, which would otherwise wait behind it.
-            let bound = jumps_ahead_of(&state);
             let since = last_peek.elapsed();
-            if since < idle {
+            let waited = since < idle;
+            if waited {
                 let woken = tokio::time::timeout(idle - since, state.feeder_wake.notified())
                     .await
                     .is_ok();
-                // A wake-up (a submission, or a commit that queued another
-                // stage) claims such work at once when some is waiting;
-                // otherwise the periodic look suffices.
-                if !(woken && ready_before(&shared, bound)) {
+                if !woken {
                     continue;
                 }
+            }
+            // Taken after the wait: the queue may have changed meanwhile.
+            let bound = jumps_ahead_of(&state);
+            // A wake-up (a submission, or a commit that queued another stage)
+            // claims such work at once when some is waiting; otherwise the
+            // periodic look suffices.
+            if waited && !ready_before(&shared, bound) {
+                continue;
             }
             (lane_claim, Some(bound))
         } else {
@@ -318,8 +323,8 @@ fn jumps_ahead_of(state: &SchedState) -> (u8, u8) {
 /// Whether READY holds a job whose `(priority, tier)` sorts before `bound`:
 /// one read of its first key, cheap enough to ask on every wake-up.
 fn ready_before(shared: &Shared, bound: (u8, u8)) -> bool {
-    let first = || -> Result<bool, redb::Error> {
-        let txn = shared.store.db.begin_read()?;
+    let first = || -> Result<bool, EngineError> {
+        let txn = shared.read()?;
         let ready = txn.open_table(crate::tables::READY)?;
         let first = ready.first()?.map(|(key, _)| key.value());
         Ok(first.is_some_and(|key| (key.0, key.1) < bound))
