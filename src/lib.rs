@@ -9,6 +9,7 @@ pub use kiln_engine as engine;
 pub use kiln_plugin_api as plugin_api;
 pub use kiln_stages as stages;
 pub mod corpus;
+pub mod memory;
 pub mod samples;
 pub mod search;
 mod wiring;

@@ -3,5 +3,8 @@
 mod cli;
 
 fn main() {
+    // Before any thread starts: one allocator arena keeps a long import's
+    // memory near what the engine holds (see `kiln::memory`).
+    kiln::memory::one_malloc_arena();
     std::process::exit(cli::main());
 }

@@ -178,6 +178,9 @@ impl Work {
 }
 
 fn main() {
+    // The same allocator setting the `kiln` command makes, so the figures
+    // are those of `kiln import`.
+    kiln::memory::one_malloc_arena();
     let args = match parse_args() {
         Ok(args) => args,
         Err(message) => {
