@@ -1,9 +1,8 @@
 //! Encoding the proxy and the thumbnail into the bytes stored as artifacts.
 //!
-//! JPEG goes through `jpeg-encoder` (SIMD colour conversion and DCT), which
-//! makes a 512-px proxy about three times faster than the `image` crate's
-//! encoder and smaller at the same quality; encoding is otherwise a
-//! large share of the stage's work on top of the decode.
+//! JPEG goes through the stage's own encoder (`jpeg.rs`), built for the one
+//! case it serves; encoding is otherwise a large share of the stage's work
+//! on top of the decode.
 
 use super::ThumbnailError;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
@@ -43,22 +42,18 @@ impl ArtifactEncoding {
                 )));
             }
         };
+        if let ArtifactEncoding::Jpeg { quality } = self
+            && color == ExtendedColorType::Rgb8
+        {
+            let bytes = super::jpeg::encode_rgb(pixels, width as usize, height as usize, quality)
+                .map_err(ThumbnailError::Encode)?;
+            return Ok((bytes, "image/jpeg"));
+        }
         let failed = |e: image::ImageError| ThumbnailError::Encode(e.to_string());
         // Encoded output is a fraction of the raw pixels; reserving it once
         // avoids regrowing the buffer for every image.
         let mut out = Vec::with_capacity(pixels.len() / 4);
         let media_type = match self {
-            ArtifactEncoding::Jpeg { quality } if color == ExtendedColorType::Rgb8 => {
-                let (Ok(w), Ok(h)) = (u16::try_from(width), u16::try_from(height)) else {
-                    return Err(ThumbnailError::Encode(format!(
-                        "{width}x{height} is too large for JPEG (65535 a side)"
-                    )));
-                };
-                jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100))
-                    .encode(pixels, w, h, jpeg_encoder::ColorType::Rgb)
-                    .map_err(|e| ThumbnailError::Encode(e.to_string()))?;
-                "image/jpeg"
-            }
             ArtifactEncoding::Jpeg { .. } | ArtifactEncoding::PngFast => {
                 PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive)
                     .write_image(pixels, width, height, color)

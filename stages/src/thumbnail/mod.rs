@@ -6,6 +6,7 @@
 mod decode;
 mod encode;
 mod halve;
+mod jpeg;
 mod resize;
 
 pub use decode::{DecodeLimits, SourceFormat};
