@@ -14,8 +14,8 @@ use image::{DynamicImage, RgbImage};
 pub(crate) fn halve_opaque(image: &DynamicImage) -> Option<RgbImage> {
     let (width, height) = (image.width() as usize, image.height() as usize);
     let out = match image {
-        DynamicImage::ImageRgb8(buffer) => halve(buffer.as_raw(), width, height, 3, pairs_rgb),
-        DynamicImage::ImageRgba8(buffer) => halve(buffer.as_raw(), width, height, 4, pairs_rgba),
+        DynamicImage::ImageRgb8(buffer) => halve::<3>(buffer.as_raw(), width, height),
+        DynamicImage::ImageRgba8(buffer) => halve::<4>(buffer.as_raw(), width, height),
         _ => None,
     }?;
     RgbImage::from_raw(
@@ -25,30 +25,47 @@ pub(crate) fn halve_opaque(image: &DynamicImage) -> Option<RgbImage> {
     )
 }
 
-/// Averages 2 × 2 blocks of pixels of `channels` samples, keeping the first
-/// three samples of each, rounded to nearest.
-///
-/// Each pair of rows is first summed sample by sample into `u16` (a loop
-/// the compiler vectorises); `pairs` then adds neighbouring pixels of that
-/// sum and divides, one fixed-size pixel pair at a time.
-fn halve(
-    src: &[u8],
-    width: usize,
-    height: usize,
-    channels: usize,
-    pairs: fn(&[u16], &mut [u8]),
-) -> Option<Vec<u8>> {
-    let row_len = width * channels;
+/// Halves `src` (`CHANNELS` bytes a pixel, RGB first) into RGB.
+fn halve<const CHANNELS: usize>(src: &[u8], width: usize, height: usize) -> Option<Vec<u8>> {
+    let row_len = width * CHANNELS;
     if width == 0 || height == 0 || src.len() != row_len * height {
         return None;
     }
-    let (out_width, out_height) = (width.div_ceil(2), height.div_ceil(2));
-    let mut out = vec![0u8; out_width * out_height * 3];
-    // One spare pixel: an odd last column is summed with a copy of itself.
-    let mut sums = vec![0u16; (width + 1) * channels];
+    let mut out = vec![0u8; width.div_ceil(2) * height.div_ceil(2) * 3];
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor has just been found to support AVX2.
+        unsafe { halve_rows_avx2::<CHANNELS>(src, width, height, &mut out) }?;
+        return Some(out);
+    }
+    halve_rows::<CHANNELS>(src, width, height, &mut out)?;
+    Some(out)
+}
+
+/// [`halve_rows`] compiled for AVX2, which adds sixteen samples at once.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn halve_rows_avx2<const CHANNELS: usize>(
+    src: &[u8],
+    width: usize,
+    height: usize,
+    out: &mut [u8],
+) -> Option<()> {
+    halve_rows::<CHANNELS>(src, width, height, out)
+}
+
+#[inline(always)]
+fn halve_rows<const CHANNELS: usize>(
+    src: &[u8],
+    width: usize,
+    height: usize,
+    out: &mut [u8],
+) -> Option<()> {
+    let row_len = width * CHANNELS;
+    let out_width = width.div_ceil(2);
+    let mut sums = vec![0u16; (width + 1) * CHANNELS];
     for (y, out_row) in out.chunks_exact_mut(out_width * 3).enumerate() {
         let top = src.get(2 * y * row_len..)?.get(..row_len)?;
-        // An odd last row is summed with itself.
         let below = (2 * y + 1).min(height - 1);
         let bottom = src.get(below * row_len..)?.get(..row_len)?;
         for (sum, (&a, &b)) in sums.iter_mut().zip(top.iter().zip(bottom)) {
@@ -56,37 +73,21 @@ fn halve(
         }
         if width % 2 == 1 {
             let (body, spare) = sums.split_at_mut(row_len);
-            spare.copy_from_slice(body.get(row_len - channels..)?);
+            spare.copy_from_slice(body.get(row_len - CHANNELS..)?);
         }
-        pairs(&sums, out_row);
-    }
-    Some(out)
-}
-
-/// Writes `(left + right + 2) / 4` per sample for each pair of RGB pixels of
-/// two-row sums.
-fn pairs_rgb(sums: &[u16], out: &mut [u8]) {
-    for (pair, pixel) in sums.chunks_exact(6).zip(out.chunks_exact_mut(3)) {
-        if let (Ok(&[r0, g0, b0, r1, g1, b1]), Ok(pixel)) =
-            (<&[u16; 6]>::try_from(pair), <&mut [u8; 3]>::try_from(pixel))
+        for (pair, pixel) in sums
+            .chunks_exact(2 * CHANNELS)
+            .zip(out_row.chunks_exact_mut(3))
         {
-            *pixel = [quarter(r0 + r1), quarter(g0 + g1), quarter(b0 + b1)];
+            for (c, value) in pixel.iter_mut().enumerate() {
+                *value = quarter(pair[c] + pair[CHANNELS + c]);
+            }
         }
     }
+    Some(())
 }
 
-/// As [`pairs_rgb`] for RGBA pixels, whose alpha is dropped.
-fn pairs_rgba(sums: &[u16], out: &mut [u8]) {
-    for (pair, pixel) in sums.chunks_exact(8).zip(out.chunks_exact_mut(3)) {
-        if let (Ok(&[r0, g0, b0, _, r1, g1, b1, _]), Ok(pixel)) =
-            (<&[u16; 8]>::try_from(pair), <&mut [u8; 3]>::try_from(pixel))
-        {
-            *pixel = [quarter(r0 + r1), quarter(g0 + g1), quarter(b0 + b1)];
-        }
-    }
-}
-
-/// A sum of four 8-bit samples divided by four, rounded half up.
+#[inline(always)]
 fn quarter(sum: u16) -> u8 {
     ((sum + 2) >> 2) as u8
 }
