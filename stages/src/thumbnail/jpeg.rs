@@ -742,6 +742,16 @@ mod tests {
     }
 
     #[test]
+    fn the_plain_build_writes_the_same_bytes_as_the_avx2_one() {
+        // Neither build fuses multiply-adds, so both round identically.
+        let original = picture(131, 77);
+        let plain = encode(original.as_raw(), 131, 77, 80);
+        let dispatched = encode_rgb(original.as_raw(), 131, 77, 80).expect("encodes");
+        assert_eq!(plain, dispatched);
+        assert_eq!(decode(&plain).dimensions(), (131, 77));
+    }
+
+    #[test]
     fn bad_shapes_are_refused() {
         assert!(encode_rgb(&[], 0, 0, 80).is_err());
         assert!(encode_rgb(&[0; 5], 1, 2, 80).is_err());
