@@ -16,6 +16,19 @@ const ZIGZAG: [usize; 64] = [
     52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
 ];
 
+/// For each position in zigzag order, where [`dct`] leaves that coefficient:
+/// its output is column-frequency major, (u, v) at v * 8 + u.
+const ZIGZAG_IN_DCT: [usize; 64] = {
+    let mut table = [0usize; 64];
+    let mut k = 0;
+    while k < 64 {
+        let natural = ZIGZAG[k];
+        table[k] = (natural % 8) * 8 + natural / 8;
+        k += 1;
+    }
+    table
+};
+
 /// Annex K.1 quantisation tables (quality 50), natural order.
 const LUMA_QUANT: [u16; 64] = [
     16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
@@ -87,7 +100,7 @@ pub(crate) fn encode_rgb(
         // SAFETY: the processor has just been found to support AVX2.
         return Ok(unsafe { encode_avx2(pixels, width, height, quality) });
     }
-    Ok(encode(pixels, width, height, quality))
+    Ok(encode::<false>(pixels, width, height, quality))
 }
 
 /// [`encode`] compiled for AVX2: the colour conversion, DCT and
@@ -95,13 +108,14 @@ pub(crate) fn encode_rgb(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn encode_avx2(pixels: &[u8], width: usize, height: usize, quality: u8) -> Vec<u8> {
-    encode(pixels, width, height, quality)
+    encode::<true>(pixels, width, height, quality)
 }
 
 /// The encoder proper; `pixels` holds exactly `width * height` RGB pixels,
-/// each side 1–65535.
+/// each side 1–65535. `AVX2`: the caller runs with AVX2 enabled, so the
+/// DCT's transposes may use its shuffles.
 #[inline(always)]
-fn encode(pixels: &[u8], width: usize, height: usize, quality: u8) -> Vec<u8> {
+fn encode<const AVX2: bool>(pixels: &[u8], width: usize, height: usize, quality: u8) -> Vec<u8> {
     let luma = Quantizer::new(&LUMA_QUANT, quality);
     let chroma = Quantizer::new(&CHROMA_QUANT, quality);
     let tables = [
@@ -130,18 +144,21 @@ fn encode(pixels: &[u8], width: usize, height: usize, quality: u8) -> Vec<u8> {
     let mut planes = McuRow::new(width);
     let mut previous_dc = [0i32; 3];
     let mut block = [[0f32; 8]; 8];
-    let mut coefficients = [0i16; 64];
+    let mut coefficients = Coefficients {
+        values: [0; 64],
+        nonzero: 0,
+    };
     for mcu_y in 0..height.div_ceil(16) {
         planes.fill(pixels, width, height, mcu_y * 16);
         for mcu_x in 0..planes.mcus {
             for (dx, dy) in [(0, 0), (8, 0), (0, 8), (8, 8)] {
                 planes.luma_block(mcu_x * 16 + dx, dy, &mut block);
-                luma.quantize(&mut block, &mut coefficients);
+                luma.quantize::<AVX2>(&mut block, &mut coefficients);
                 bits.block(&coefficients, &mut previous_dc[0], luma_dc, luma_ac);
             }
             for (plane, dc) in [(&planes.cb, 1), (&planes.cr, 2)] {
                 McuRow::chroma_block(plane, planes.mcus * 8, mcu_x * 8, &mut block);
-                chroma.quantize(&mut block, &mut coefficients);
+                chroma.quantize::<AVX2>(&mut block, &mut coefficients);
                 bits.block(&coefficients, &mut previous_dc[dc], chroma_dc, chroma_ac);
             }
         }
@@ -247,12 +264,12 @@ impl Quantizer {
     }
 
     /// Transforms `block` (level-shifted samples, rows top to bottom) and
-    /// writes its quantised coefficients in zigzag order.
+    /// quantises it.
     #[inline(always)]
-    fn quantize(&self, block: &mut [[f32; 8]; 8], out: &mut [i16; 64]) {
-        dct(block);
-        let mut scaled = [0i32; 64];
-        for ((value, &factor), sample) in scaled
+    fn quantize<const AVX2: bool>(&self, block: &mut [[f32; 8]; 8], out: &mut Coefficients) {
+        dct::<AVX2>(block);
+        for ((value, &factor), sample) in out
+            .values
             .iter_mut()
             .zip(&self.factors)
             .zip(block.as_flattened())
@@ -263,23 +280,86 @@ impl Quantizer {
             let x = (sample * factor).clamp(-2047.0, 2047.0);
             *value = (x + 12_582_912.0).to_bits() as i32 - 0x4b40_0000;
         }
-        for (slot, &natural) in out.iter_mut().zip(&ZIGZAG) {
-            // `scaled` is column-frequency major: (u, v) sits at v * 8 + u.
+        let mut nonzero = 0u64;
+        for (k, &at) in ZIGZAG_IN_DCT.iter().enumerate().skip(1) {
             // (The mask changes nothing but spares a bounds check.)
-            let transposed = ((natural % 8) * 8 + natural / 8) & 63;
-            *slot = scaled[transposed] as i16;
+            nonzero |= u64::from(out.values[at & 63] != 0) << k;
         }
+        out.nonzero = nonzero;
     }
+}
+
+/// A quantised block: the values where [`dct`] leaves them, and which AC
+/// coefficients are nonzero (bit k for zigzag position k).
+struct Coefficients {
+    values: [i32; 64],
+    nonzero: u64,
 }
 
 /// Two-dimensional forward DCT, in place. Rows of the result hold column
 /// frequencies: `block[v][u]` is coefficient (u, v) — vertical frequency
 /// `u`, horizontal `v` — scaled as [`Quantizer`] expects.
 #[inline(always)]
-fn dct(block: &mut [[f32; 8]; 8]) {
+fn dct<const AVX2: bool>(block: &mut [[f32; 8]; 8]) {
     dct_columns(block);
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 {
+        // SAFETY: `AVX2` is only true inside `encode_avx2`, which runs after
+        // the processor was found to support AVX2.
+        unsafe { transpose_avx2(block) };
+    } else {
+        transpose(block);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
     transpose(block);
     dct_columns(block);
+}
+
+/// [`transpose`] in 24 shuffles: pairs of rows interleave, then groups of
+/// four, then the 128-bit halves swap.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn transpose_avx2(block: &mut [[f32; 8]; 8]) {
+    use std::arch::x86_64::{
+        __m256, _mm256_loadu_ps, _mm256_permute2f128_ps, _mm256_setzero_ps, _mm256_shuffle_ps,
+        _mm256_storeu_ps, _mm256_unpackhi_ps, _mm256_unpacklo_ps,
+    };
+    let mut r: [__m256; 8] = [_mm256_setzero_ps(); 8];
+    for (value, row) in r.iter_mut().zip(block.iter()) {
+        // SAFETY: a row is eight f32s, exactly one unaligned 256-bit load.
+        *value = unsafe { _mm256_loadu_ps(row.as_ptr()) };
+    }
+    let a0 = _mm256_unpacklo_ps(r[0], r[1]);
+    let a1 = _mm256_unpackhi_ps(r[0], r[1]);
+    let a2 = _mm256_unpacklo_ps(r[2], r[3]);
+    let a3 = _mm256_unpackhi_ps(r[2], r[3]);
+    let a4 = _mm256_unpacklo_ps(r[4], r[5]);
+    let a5 = _mm256_unpackhi_ps(r[4], r[5]);
+    let a6 = _mm256_unpacklo_ps(r[6], r[7]);
+    let a7 = _mm256_unpackhi_ps(r[6], r[7]);
+    let b0 = _mm256_shuffle_ps::<0x44>(a0, a2);
+    let b1 = _mm256_shuffle_ps::<0xee>(a0, a2);
+    let b2 = _mm256_shuffle_ps::<0x44>(a1, a3);
+    let b3 = _mm256_shuffle_ps::<0xee>(a1, a3);
+    let b4 = _mm256_shuffle_ps::<0x44>(a4, a6);
+    let b5 = _mm256_shuffle_ps::<0xee>(a4, a6);
+    let b6 = _mm256_shuffle_ps::<0x44>(a5, a7);
+    let b7 = _mm256_shuffle_ps::<0xee>(a5, a7);
+    let out = [
+        _mm256_permute2f128_ps::<0x20>(b0, b4),
+        _mm256_permute2f128_ps::<0x20>(b1, b5),
+        _mm256_permute2f128_ps::<0x20>(b2, b6),
+        _mm256_permute2f128_ps::<0x20>(b3, b7),
+        _mm256_permute2f128_ps::<0x31>(b0, b4),
+        _mm256_permute2f128_ps::<0x31>(b1, b5),
+        _mm256_permute2f128_ps::<0x31>(b2, b6),
+        _mm256_permute2f128_ps::<0x31>(b3, b7),
+    ];
+    for (row, value) in block.iter_mut().zip(out) {
+        // SAFETY: a row is eight f32s, exactly one unaligned 256-bit store.
+        unsafe { _mm256_storeu_ps(row.as_mut_ptr(), value) };
+    }
 }
 
 #[inline(always)]
@@ -516,20 +596,17 @@ impl BitWriter {
     #[inline(always)]
     fn block(
         &mut self,
-        zigzag: &[i16; 64],
+        block: &Coefficients,
         previous_dc: &mut i32,
         dc: &HuffmanTable,
         ac: &HuffmanTable,
     ) {
-        let value = i32::from(zigzag[0]);
+        let value = block.values[0];
         let (size, extra) = magnitude(value - *previous_dc);
         *previous_dc = value;
         self.symbol(dc, size as u8, size, extra);
 
-        let mut nonzero = 0u64;
-        for (k, &c) in zigzag.iter().enumerate().skip(1) {
-            nonzero |= u64::from(c != 0) << k;
-        }
+        let mut nonzero = block.nonzero;
         let mut last = 0u32;
         while nonzero != 0 {
             let k = nonzero.trailing_zeros();
@@ -539,7 +616,8 @@ impl BitWriter {
                 self.symbol(ac, 0xf0, 0, 0);
                 run -= 16;
             }
-            let (size, extra) = magnitude(i32::from(zigzag[k as usize]));
+            let at = ZIGZAG_IN_DCT[k as usize & 63];
+            let (size, extra) = magnitude(block.values[at & 63]);
             self.symbol(ac, ((run << 4) | size) as u8, size, extra);
             last = k;
         }
@@ -631,7 +709,7 @@ mod tests {
             }
         }
         let input = block;
-        dct(&mut block);
+        dct::<false>(&mut block);
         let pi = std::f64::consts::PI;
         let c = |k: usize| if k == 0 { 1.0 / 2f64.sqrt() } else { 1.0 };
         let s = |k: usize| {
@@ -745,7 +823,7 @@ mod tests {
     fn the_plain_build_writes_the_same_bytes_as_the_avx2_one() {
         // Neither build fuses multiply-adds, so both round identically.
         let original = picture(131, 77);
-        let plain = encode(original.as_raw(), 131, 77, 80);
+        let plain = encode::<false>(original.as_raw(), 131, 77, 80);
         let dispatched = encode_rgb(original.as_raw(), 131, 77, 80).expect("encodes");
         assert_eq!(plain, dispatched);
         assert_eq!(decode(&plain).dimensions(), (131, 77));
