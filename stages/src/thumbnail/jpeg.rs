@@ -118,13 +118,8 @@ fn encode_avx2(pixels: &[u8], width: usize, height: usize, quality: u8) -> Vec<u
 fn encode<const AVX2: bool>(pixels: &[u8], width: usize, height: usize, quality: u8) -> Vec<u8> {
     let luma = Quantizer::new(&LUMA_QUANT, quality);
     let chroma = Quantizer::new(&CHROMA_QUANT, quality);
-    let tables = [
-        HuffmanTable::new(&LUMA_DC_COUNTS, &dc_values()),
-        HuffmanTable::new(&LUMA_AC_COUNTS, &ac_values(&LUMA_AC_FIRST)),
-        HuffmanTable::new(&CHROMA_DC_COUNTS, &dc_values()),
-        HuffmanTable::new(&CHROMA_AC_COUNTS, &ac_values(&CHROMA_AC_FIRST)),
-    ];
-    let [luma_dc, luma_ac, chroma_dc, chroma_ac] = &tables;
+    let tables = &*HUFFMAN_TABLES;
+    let [luma_dc, luma_ac, chroma_dc, chroma_ac] = tables;
 
     // Smooth generated art compresses to well under a bit per pixel.
     let mut out = Vec::with_capacity(1024 + width * height / 4);
@@ -133,7 +128,7 @@ fn encode<const AVX2: bool>(pixels: &[u8], width: usize, height: usize, quality:
         width as u16,
         height as u16,
         [&luma, &chroma],
-        &tables,
+        tables,
     );
 
     let mut bits = BitWriter {
@@ -167,6 +162,16 @@ fn encode<const AVX2: bool>(pixels: &[u8], width: usize, height: usize, quality:
     out.extend_from_slice(&[0xff, 0xd9]);
     out
 }
+
+/// The four tables, built once: luma DC and AC, chroma DC and AC.
+static HUFFMAN_TABLES: std::sync::LazyLock<[HuffmanTable; 4]> = std::sync::LazyLock::new(|| {
+    [
+        HuffmanTable::new(&LUMA_DC_COUNTS, &dc_values()),
+        HuffmanTable::new(&LUMA_AC_COUNTS, &ac_values(&LUMA_AC_FIRST)),
+        HuffmanTable::new(&CHROMA_DC_COUNTS, &dc_values()),
+        HuffmanTable::new(&CHROMA_AC_COUNTS, &ac_values(&CHROMA_AC_FIRST)),
+    ]
+});
 
 fn dc_values() -> Vec<u8> {
     (0..12).collect()
