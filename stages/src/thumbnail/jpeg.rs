@@ -279,10 +279,12 @@ impl Quantizer {
             .zip(&self.factors)
             .zip(block.as_flattened())
         {
-            // Clamped to what the Huffman tables can code, then rounded to
+            // Clamped to what the Huffman tables can code (AC sizes up to
+            // 10 bits; DC differences then stay within 11), then rounded to
             // the nearest integer by adding 1.5 * 2^23: the sum's mantissa
-            // then holds the rounded value (exact for |x| < 2^22).
-            let x = (sample * factor).clamp(-2047.0, 2047.0);
+            // then holds the rounded value (exact for |x| < 2^22). 8-bit
+            // samples never reach the clamp except a DC of exactly -1024.
+            let x = (sample * factor).clamp(-1023.0, 1023.0);
             *value = (x + 12_582_912.0).to_bits() as i32 - 0x4b40_0000;
         }
         let mut nonzero = 0u64;
@@ -832,6 +834,23 @@ mod tests {
         let dispatched = encode_rgb(original.as_raw(), 131, 77, 80).expect("encodes");
         assert_eq!(plain, dispatched);
         assert_eq!(decode(&plain).dimensions(), (131, 77));
+    }
+
+    #[test]
+    fn extreme_blocks_at_full_quality_stay_codable() {
+        // Flat black gives the most negative DC, flat white the most
+        // positive, and a one-pixel checkerboard of both the largest AC.
+        let black = vec![0u8; 16 * 16 * 3];
+        let white = vec![255u8; 16 * 16 * 3];
+        let checker: Vec<u8> = (0..16 * 16)
+            .flat_map(|i| [if (i % 16 + i / 16) % 2 == 0 { 0u8 } else { 255 }; 3])
+            .collect();
+        for (name, pixels) in [("black", black), ("white", white), ("checker", checker)] {
+            let bytes = encode_rgb(&pixels, 16, 16, 100).expect("encodes");
+            let decoded = decode(&bytes);
+            let quality = psnr(&pixels, decoded.as_raw());
+            assert!(quality > 30.0, "{name}: PSNR {quality:.1} dB");
+        }
     }
 
     #[test]
