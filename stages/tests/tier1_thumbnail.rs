@@ -53,7 +53,7 @@ fn declares_tier_one_cpu_stage_after_hash() {
     let info = ThumbnailStage::new().info();
     assert_eq!(info.name, "thumbnail");
     assert_eq!(info.tier, 1);
-    assert_eq!(info.version, 1);
+    assert_eq!(info.version, 2);
     assert_eq!(info.after, vec!["hash".to_string()]);
     assert_eq!(info.cost, CostClass::Cpu);
 }

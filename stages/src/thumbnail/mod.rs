@@ -322,9 +322,13 @@ impl ThumbnailStage {
     }
 }
 
+/// Version 2: 2 × 2 area halving and the stage's own JPEG encoder make
+/// slightly different proxy and thumbnail pixels than version 1 did.
+const THUMBNAIL_VERSION: u32 = 2;
+
 impl Stage for ThumbnailStage {
     fn info(&self) -> StageInfo {
-        StageInfo::new(THUMBNAIL_STAGE_NAME, 1, TIER_BROWSABLE)
+        StageInfo::new(THUMBNAIL_STAGE_NAME, THUMBNAIL_VERSION, TIER_BROWSABLE)
             .after([crate::hash::HASH_STAGE_NAME])
             .cost(CostClass::Cpu)
     }
