@@ -54,8 +54,9 @@ fn kiln_binary(args: &Args) -> Option<PathBuf> {
     candidate.is_file().then_some(candidate)
 }
 
-/// Times whole `kiln` processes, as a person typing the command waits for them.
-fn time_binary(kiln: &Path, store: &Path, id: u64) -> Result<Vec<(String, f64, f64)>, String> {
+/// Times whole `kiln` processes, as a person typing the command waits for
+/// them; returns each command's median.
+fn time_binary(kiln: &Path, store: &Path, id: u64) -> Result<Vec<(String, f64)>, String> {
     let commands: [(&str, Vec<String>); 3] = [
         ("status", vec!["status".into()]),
         ("show", vec!["show".into(), id.to_string()]),
@@ -82,7 +83,7 @@ fn time_binary(kiln: &Path, store: &Path, id: u64) -> Result<Vec<(String, f64, f
             "binary: kiln {}: median {median:.1} ms, max {max:.1} ms",
             rest.join(" ")
         );
-        out.push((name.to_owned(), median, max));
+        out.push((name.to_owned(), median));
     }
     Ok(out)
 }
@@ -271,7 +272,7 @@ pub(crate) fn run(args: &Args, work: &Work) -> Result<(), String> {
     let mut worst: Vec<(String, f64)> = Vec::new();
     match kiln_binary(args) {
         Some(kiln) => match time_binary(&kiln, &store, id) {
-            Ok(timed) => worst.extend(timed.into_iter().map(|(name, median, _)| (name, median))),
+            Ok(timed) => worst.extend(timed),
             Err(e) => println!("binary: {e}; timing the library calls only"),
         },
         None => println!(
