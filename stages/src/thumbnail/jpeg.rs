@@ -810,15 +810,7 @@ mod tests {
     fn noise_with_large_coefficients_and_stuffed_bytes_round_trips() {
         // Noise makes long codes and 0xFF bytes in the entropy data; at
         // quality 100 every coefficient is coded nearly exactly.
-        let mut state = 0x9e37_79b9u32;
-        let noise: Vec<u8> = (0..64 * 48 * 3)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                (state >> 24) as u8
-            })
-            .collect();
+        let noise = super::super::test_noise(64 * 48 * 3, 0x9e37_79b9);
         let bytes = encode_rgb(&noise, 64, 48, 100).expect("encodes");
         let decoded = decode(&bytes);
         // 4:2:0 chroma loses detail in noise, but luma survives.

@@ -9,6 +9,21 @@ mod halve;
 mod jpeg;
 mod resize;
 
+/// Deterministic noise bytes (xorshift32 from `seed`, which must not be
+/// zero) for the unit tests of the stage's parts.
+#[cfg(test)]
+fn test_noise(len: usize, seed: u32) -> Vec<u8> {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
 pub use decode::{DecodeLimits, SourceFormat};
 pub use encode::ArtifactEncoding;
 
