@@ -830,8 +830,10 @@ mod tests {
 
     #[test]
     fn extreme_blocks_at_full_quality_stay_codable() {
-        // Flat black gives the most negative DC, flat white the most
-        // positive, and a one-pixel checkerboard of both the largest AC.
+        // Flat black gives the most negative DC (-1024, the one value the
+        // clamp moves), flat white the most positive, and a one-pixel
+        // checkerboard of both the largest AC coefficient (about 840, inside
+        // the clamp). Each must still decode close to its source.
         let black = vec![0u8; 16 * 16 * 3];
         let white = vec![255u8; 16 * 16 * 3];
         let checker: Vec<u8> = (0..16 * 16)
