@@ -54,7 +54,12 @@ impl DecodeLimits {
     }
 
     /// Rejects a declared size that exceeds the limits.
-    fn check(self, width: u32, height: u32, bytes_per_pixel: u64) -> Result<(), ThumbnailError> {
+    pub(crate) fn check(
+        self,
+        width: u32,
+        height: u32,
+        bytes_per_pixel: u64,
+    ) -> Result<(), ThumbnailError> {
         let bytes = u64::from(width)
             .saturating_mul(u64::from(height))
             .saturating_mul(bytes_per_pixel);
@@ -320,7 +325,7 @@ fn signature_prefix_of(bytes: &[u8]) -> Option<SourceFormat> {
 /// whose RIFF header declares more bytes, or a JPEG without its end marker.
 /// Used to tell a cut file from a damaged one when the decoder only says
 /// "corrupt".
-fn container_is_cut(format: SourceFormat, bytes: &[u8]) -> bool {
+pub(crate) fn container_is_cut(format: SourceFormat, bytes: &[u8]) -> bool {
     match format {
         SourceFormat::WebP => bytes
             .get(4..8)

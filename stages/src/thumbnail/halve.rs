@@ -27,77 +27,147 @@ pub(crate) fn halve_opaque(image: &DynamicImage) -> Option<RgbImage> {
 
 /// Halves `src` (`CHANNELS` bytes a pixel, RGB first) into RGB.
 fn halve<const CHANNELS: usize>(src: &[u8], width: usize, height: usize) -> Option<Vec<u8>> {
-    let row_len = width * CHANNELS;
-    if width == 0 || height == 0 || src.len() != row_len * height {
+    halve_with(RowPairHalver::<CHANNELS>::new(width)?, src, height)
+}
+
+/// Halves the `height` rows of `src` with `halver`.
+fn halve_with<const CHANNELS: usize>(
+    mut halver: RowPairHalver<CHANNELS>,
+    src: &[u8],
+    height: usize,
+) -> Option<Vec<u8>> {
+    let row_len = halver.width * CHANNELS;
+    if height == 0 || src.len() != row_len * height {
         return None;
     }
-    let mut out = vec![0u8; width.div_ceil(2) * height.div_ceil(2) * 3];
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the processor has just been found to support AVX2.
-        unsafe { halve_rows_avx2::<CHANNELS>(src, width, height, &mut out) }?;
-        return Some(out);
-    }
-    halve_rows::<CHANNELS>(src, width, height, &mut out)?;
-    Some(out)
-}
-
-/// [`halve_rows`] compiled for AVX2, which adds sixteen samples at once.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn halve_rows_avx2<const CHANNELS: usize>(
-    src: &[u8],
-    width: usize,
-    height: usize,
-    out: &mut [u8],
-) -> Option<()> {
-    halve_rows::<CHANNELS>(src, width, height, out)
-}
-
-#[inline(always)]
-fn halve_rows<const CHANNELS: usize>(
-    src: &[u8],
-    width: usize,
-    height: usize,
-    out: &mut [u8],
-) -> Option<()> {
-    let row_len = width * CHANNELS;
-    let out_width = width.div_ceil(2);
-    // Column sums of two rows, one spare pixel for an odd last column.
-    let mut sums = vec![0u16; row_len + CHANNELS];
-    // `averages[j]`: the rounded mean of the 2 × 2 block whose top-left
-    // sample is j, for every j; the output keeps those of even pixels.
-    let mut averages = vec![0u8; row_len];
-    for (y, out_row) in out.chunks_exact_mut(out_width * 3).enumerate() {
+    let mut out = vec![0u8; halver.out_row_len() * height.div_ceil(2)];
+    for (y, out_row) in out.chunks_exact_mut(halver.out_row_len()).enumerate() {
         let top = src.get(2 * y * row_len..)?.get(..row_len)?;
         let below = (2 * y + 1).min(height - 1);
         let bottom = src.get(below * row_len..)?.get(..row_len)?;
-        for (sum, (&a, &b)) in sums.iter_mut().zip(top.iter().zip(bottom)) {
-            *sum = u16::from(a) + u16::from(b);
-        }
-        if width % 2 == 1 {
-            let (body, spare) = sums.split_at_mut(row_len);
-            spare.copy_from_slice(body.get(row_len - CHANNELS..)?);
-        }
-        // Contiguous, so it runs many samples an instruction.
-        for ((average, &left), &right) in averages.iter_mut().zip(&sums).zip(sums.get(CHANNELS..)?)
-        {
-            *average = quarter(left + right);
-        }
-        // Each output pixel takes the first three samples of a pair of
-        // input pixels. Copying four bytes at a time is cheaper than three
-        // single ones; the fourth is overwritten by the next pixel.
-        let last = out_width - 1;
-        for pixel in 0..last {
-            let from = averages.get(2 * CHANNELS * pixel..)?.get(..4)?;
-            out_row
-                .get_mut(3 * pixel..)?
-                .get_mut(..4)?
-                .copy_from_slice(from);
-        }
-        let from = averages.get(2 * CHANNELS * last..)?.get(..3)?;
-        out_row.get_mut(3 * last..)?.copy_from_slice(from);
+        halver.halve(top, bottom, out_row)?;
     }
+    Some(out)
+}
+
+/// Halves an image two rows at a time, for a caller that has the whole image
+/// or one that decodes it row by row: each call turns two rows of `width`
+/// pixels of `CHANNELS` bytes (RGB first) into one row of RGB.
+pub(crate) struct RowPairHalver<const CHANNELS: usize> {
+    width: usize,
+    /// Column sums of the two rows, one spare pixel for an odd last column.
+    sums: Vec<u16>,
+    /// `averages[j]`: the rounded mean of the 2 × 2 block whose top-left
+    /// sample is j, for every j; the output keeps those of even pixels.
+    averages: Vec<u8>,
+    /// Whether the processor runs the AVX2 build.
+    avx2: bool,
+}
+
+impl<const CHANNELS: usize> RowPairHalver<CHANNELS> {
+    /// A halver for rows `width` pixels wide; `None` for a zero width.
+    pub(crate) fn new(width: usize) -> Option<Self> {
+        if width == 0 {
+            return None;
+        }
+        #[cfg(target_arch = "x86_64")]
+        let avx2 = std::arch::is_x86_feature_detected!("avx2");
+        #[cfg(not(target_arch = "x86_64"))]
+        let avx2 = false;
+        Some(RowPairHalver {
+            width,
+            sums: vec![0; width * CHANNELS + CHANNELS],
+            averages: vec![0; width * CHANNELS],
+            avx2,
+        })
+    }
+
+    /// Bytes of one output row.
+    pub(crate) fn out_row_len(&self) -> usize {
+        self.width.div_ceil(2) * 3
+    }
+
+    /// Averages the 2 × 2 blocks of `top` and `bottom` into `out_row`. A
+    /// last odd row is passed as both rows. `None` if a length is wrong.
+    pub(crate) fn halve(&mut self, top: &[u8], bottom: &[u8], out_row: &mut [u8]) -> Option<()> {
+        let row_len = self.width * CHANNELS;
+        if top.len() != row_len || bottom.len() != row_len || out_row.len() != self.out_row_len() {
+            return None;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: `avx2` is set only when the processor supports AVX2.
+            return unsafe {
+                halve_pair_avx2::<CHANNELS>(
+                    top,
+                    bottom,
+                    self.width,
+                    &mut self.sums,
+                    &mut self.averages,
+                    out_row,
+                )
+            };
+        }
+        halve_pair::<CHANNELS>(
+            top,
+            bottom,
+            self.width,
+            &mut self.sums,
+            &mut self.averages,
+            out_row,
+        )
+    }
+}
+
+/// [`halve_pair`] compiled for AVX2, which adds sixteen samples at once.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn halve_pair_avx2<const CHANNELS: usize>(
+    top: &[u8],
+    bottom: &[u8],
+    width: usize,
+    sums: &mut [u16],
+    averages: &mut [u8],
+    out_row: &mut [u8],
+) -> Option<()> {
+    halve_pair::<CHANNELS>(top, bottom, width, sums, averages, out_row)
+}
+
+#[inline(always)]
+fn halve_pair<const CHANNELS: usize>(
+    top: &[u8],
+    bottom: &[u8],
+    width: usize,
+    sums: &mut [u16],
+    averages: &mut [u8],
+    out_row: &mut [u8],
+) -> Option<()> {
+    let row_len = width * CHANNELS;
+    let out_width = width.div_ceil(2);
+    for (sum, (&a, &b)) in sums.iter_mut().zip(top.iter().zip(bottom)) {
+        *sum = u16::from(a) + u16::from(b);
+    }
+    if width % 2 == 1 {
+        let (body, spare) = sums.split_at_mut(row_len);
+        spare.copy_from_slice(body.get(row_len - CHANNELS..)?);
+    }
+    // Contiguous, so it runs many samples an instruction.
+    for ((average, &left), &right) in averages.iter_mut().zip(&*sums).zip(sums.get(CHANNELS..)?) {
+        *average = quarter(left + right);
+    }
+    // Each output pixel takes the first three samples of a pair of input
+    // pixels. Copying four bytes at a time is cheaper than three single
+    // ones; the fourth is overwritten by the next pixel.
+    let last = out_width - 1;
+    for pixel in 0..last {
+        let from = averages.get(2 * CHANNELS * pixel..)?.get(..4)?;
+        out_row
+            .get_mut(3 * pixel..)?
+            .get_mut(..4)?
+            .copy_from_slice(from);
+    }
+    let from = averages.get(2 * CHANNELS * last..)?.get(..3)?;
+    out_row.get_mut(3 * last..)?.copy_from_slice(from);
     Some(())
 }
 
@@ -161,6 +231,13 @@ mod tests {
         out
     }
 
+    /// [`halve`] with the AVX2 build turned off.
+    fn plain_halve<const CHANNELS: usize>(src: &[u8], width: usize, height: usize) -> Vec<u8> {
+        let mut halver = RowPairHalver::<CHANNELS>::new(width).unwrap();
+        halver.avx2 = false;
+        halve_with(halver, src, height).unwrap()
+    }
+
     #[test]
     fn every_shape_matches_the_plain_definition() {
         for (width, height) in [
@@ -190,13 +267,11 @@ mod tests {
                     "{width}x{height}, {channels} channels"
                 );
                 // The body without the AVX2 build, as other processors run it.
-                let mut plain = vec![0u8; expected.len()];
-                let done = if channels == 3 {
-                    halve_rows::<3>(&src, width, height, &mut plain)
+                let plain = if channels == 3 {
+                    plain_halve::<3>(&src, width, height)
                 } else {
-                    halve_rows::<4>(&src, width, height, &mut plain)
+                    plain_halve::<4>(&src, width, height)
                 };
-                assert_eq!(done, Some(()));
                 assert_eq!(
                     plain, expected,
                     "{width}x{height}, {channels} channels, plain"

@@ -8,6 +8,7 @@ mod encode;
 mod halve;
 mod jpeg;
 mod resize;
+mod stream;
 
 /// Deterministic noise bytes (xorshift32 from `seed`, which must not be
 /// zero) for the unit tests of the stage's parts.
@@ -229,17 +230,61 @@ pub fn make_thumbnails(
     bytes: &[u8],
     config: &ThumbnailConfig,
 ) -> Result<Thumbnails, ThumbnailError> {
-    let decoded = decode::decode(bytes, config.limits)?;
-    let color = decoded.image.color();
-    let reduced = resize::reduce(
-        &decoded.image,
-        decoded.orientation,
-        config.proxy_side,
-        config.thumbnail_side,
-    )?;
-    let (mut width, mut height) = (decoded.image.width(), decoded.image.height());
-    decode::recycle(decoded.image);
-    if swaps_axes(decoded.orientation) {
+    make_thumbnails_via(bytes, config, true)
+}
+
+/// [`make_thumbnails`], with the shrink-on-load path for PNGs (see
+/// `stream`) allowed or not; both give the same result.
+fn make_thumbnails_via(
+    bytes: &[u8],
+    config: &ThumbnailConfig,
+    shrink_on_load: bool,
+) -> Result<Thumbnails, ThumbnailError> {
+    let streamed = shrink_on_load
+        .then(|| stream::png_halved(bytes, config.limits, config.proxy_side))
+        .flatten();
+    let (reduced, source) = match streamed {
+        Some(png) => {
+            let reduced = resize::reduce_halved(
+                png.halved,
+                png.orientation,
+                config.proxy_side,
+                config.thumbnail_side,
+            )?;
+            let source = Source {
+                format: SourceFormat::Png,
+                width: png.width,
+                height: png.height,
+                color: png.color,
+                orientation: png.orientation,
+                animated: false,
+                cut: decode::container_is_cut(SourceFormat::Png, bytes),
+            };
+            (reduced, source)
+        }
+        None => {
+            let decoded = decode::decode(bytes, config.limits)?;
+            let reduced = resize::reduce(
+                &decoded.image,
+                decoded.orientation,
+                config.proxy_side,
+                config.thumbnail_side,
+            )?;
+            let source = Source {
+                format: decoded.format,
+                width: decoded.image.width(),
+                height: decoded.image.height(),
+                color: decoded.image.color(),
+                orientation: decoded.orientation,
+                animated: decoded.animated,
+                cut: decoded.cut,
+            };
+            decode::recycle(decoded.image);
+            (reduced, source)
+        }
+    };
+    let (mut width, mut height) = (source.width, source.height);
+    if swaps_axes(source.orientation) {
         std::mem::swap(&mut width, &mut height);
     }
     let encode = |image: &image::DynamicImage, encoding: ArtifactEncoding| {
@@ -258,17 +303,30 @@ pub fn make_thumbnails(
         proxy,
         thumbnail,
         facts: ImageFacts {
-            format: decoded.format,
+            format: source.format,
             width,
             height,
-            orientation: decoded.orientation.to_exif(),
-            has_alpha: color.has_alpha(),
+            orientation: source.orientation.to_exif(),
+            has_alpha: source.color.has_alpha(),
             uses_alpha: !reduced.opaque,
-            animated: decoded.animated,
-            color_type: format!("{color:?}"),
-            truncated: decoded.cut,
+            animated: source.animated,
+            color_type: format!("{:?}", source.color),
+            truncated: source.cut,
         },
     })
+}
+
+/// What the facts say about the source, however it was decoded.
+struct Source {
+    format: SourceFormat,
+    /// Width as stored, before orientation.
+    width: u32,
+    /// Height as stored, before orientation.
+    height: u32,
+    color: image::ColorType,
+    orientation: image::metadata::Orientation,
+    animated: bool,
+    cut: bool,
 }
 
 fn swaps_axes(orientation: image::metadata::Orientation) -> bool {

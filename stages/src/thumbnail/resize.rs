@@ -5,8 +5,8 @@
 use super::ThumbnailError;
 use super::halve::halve_opaque;
 use fast_image_resize::{FilterType, IntoImageView, ResizeAlg, ResizeOptions, Resizer};
-use image::DynamicImage;
 use image::metadata::Orientation;
+use image::{DynamicImage, RgbImage};
 use std::borrow::Cow;
 
 /// The filter for the source-to-proxy reduction: an area average. It is the
@@ -62,13 +62,6 @@ pub(crate) fn reduce(
 ) -> Result<Reduced, ThumbnailError> {
     let opaque = is_opaque(source);
     let mut resizer = Resizer::new();
-    let proxy_options = ResizeOptions::new()
-        .resize_alg(ResizeAlg::Convolution(PROXY_FILTER))
-        .use_alpha(!opaque);
-    let thumbnail_options = ResizeOptions::new()
-        .resize_alg(ResizeAlg::Convolution(THUMBNAIL_FILTER))
-        .use_alpha(!opaque);
-
     let converted;
     let source = if source.pixel_type().is_some() {
         source
@@ -76,17 +69,68 @@ pub(crate) fn reduce(
         converted = DynamicImage::ImageRgba8(source.to_rgba8());
         &converted
     };
+    let native = shrink(
+        source,
+        opaque,
+        proxy_side,
+        &mut resizer,
+        &options(PROXY_FILTER, opaque),
+    )?
+    .map_or(Cow::Borrowed(source), Cow::Owned);
+    finish(native, opaque, orientation, thumbnail_side, &mut resizer)
+}
 
-    let native = shrink(source, opaque, proxy_side, &mut resizer, &proxy_options)?
-        .map_or(Cow::Borrowed(source), Cow::Owned);
+/// [`reduce`] for an opaque source that has already been halved once (see
+/// `stream`): the same proxy and thumbnail as reducing the whole source.
+pub(crate) fn reduce_halved(
+    halved: RgbImage,
+    orientation: Orientation,
+    proxy_side: u32,
+    thumbnail_side: u32,
+) -> Result<Reduced, ThumbnailError> {
+    let mut resizer = Resizer::new();
+    let halved = DynamicImage::ImageRgb8(halved);
+    let native = shrink(
+        &halved,
+        true,
+        proxy_side,
+        &mut resizer,
+        &options(PROXY_FILTER, true),
+    )?
+    .unwrap_or(halved);
+    finish(
+        Cow::Owned(native),
+        true,
+        orientation,
+        thumbnail_side,
+        &mut resizer,
+    )
+}
+
+/// The convolution with `filter`, premultiplying alpha unless `opaque`.
+fn options(filter: FilterType, opaque: bool) -> ResizeOptions {
+    ResizeOptions::new()
+        .resize_alg(ResizeAlg::Convolution(filter))
+        .use_alpha(!opaque)
+}
+
+/// The proxy from `native` (the source at proxy size, in its own pixel
+/// type), oriented, and the thumbnail made from it.
+fn finish(
+    native: Cow<'_, DynamicImage>,
+    opaque: bool,
+    orientation: Orientation,
+    thumbnail_side: u32,
+    resizer: &mut Resizer,
+) -> Result<Reduced, ThumbnailError> {
     let mut proxy = to_eight_bit(native, opaque);
     proxy.apply_orientation(orientation);
     let thumbnail = shrink(
         &proxy,
         opaque,
         thumbnail_side,
-        &mut resizer,
-        &thumbnail_options,
+        resizer,
+        &options(THUMBNAIL_FILTER, opaque),
     )?
     .unwrap_or_else(|| proxy.clone());
     Ok(Reduced {
@@ -178,7 +222,7 @@ pub(crate) fn is_opaque(image: &DynamicImage) -> bool {
 /// last. `BLOCK` is a multiple of `PIXEL`: fixed-size blocks let the
 /// compiler drop bounds checks and vectorise the minimum, so an opaque
 /// megapixel image costs a fraction of a millisecond.
-fn min_alpha<const PIXEL: usize, const BLOCK: usize>(raw: &[u8]) -> u8 {
+pub(crate) fn min_alpha<const PIXEL: usize, const BLOCK: usize>(raw: &[u8]) -> u8 {
     let mut blocks = raw.chunks_exact(BLOCK);
     let mut minimum = u8::MAX;
     for block in blocks.by_ref() {
