@@ -165,6 +165,13 @@ pub struct Config {
     /// How long the writer keeps a group commit open for more operations.
     /// Zero closes each batch with whatever is already queued.
     pub commit_window: Duration,
+    /// How long a group commit holding only completions of batch jobs stays
+    /// open (never shorter than `commit_window`) while their workers have
+    /// more claimed work. Nobody waits on those, so gathering more of them
+    /// per commit saves the writer's CPU time and fsyncs during an import;
+    /// a claim, an interactive job's completion or any other operation still
+    /// closes the commit within `commit_window`.
+    pub background_commit_window: Duration,
     /// Most operations in one group commit. One gives a durable commit per operation.
     pub max_commit_ops: usize,
     /// How often an idle engine looks for work other processes queued.
@@ -196,6 +203,7 @@ impl Default for Config {
             watermark_low: 5_000,
             claim_batch: 512,
             commit_window: Duration::from_micros(500),
+            background_commit_window: Duration::from_millis(10),
             max_commit_ops: 1_000,
             idle_poll: Duration::from_millis(50),
             sharing: Sharing::MultiProcess,

@@ -32,7 +32,7 @@ use crate::engine::Shared;
 use crate::error::EngineError;
 use crate::input::fill_inputs;
 use crate::lease::Claimed;
-use crate::writer::{OpKind, Reply};
+use crate::writer::{OpKind, Reply, Responder};
 
 /// A claimed job with the outcome of reading its input.
 struct Queued(Claimed, Result<(), String>);
@@ -188,9 +188,8 @@ impl Scheduler {
             }
         })
         .await;
-        while self.state.in_flight.load(Ordering::SeqCst) > 0 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        // Every finished job's completion reaches the writer once the
+        // syncer has made its blobs durable.
         self.state.syncer.close();
         let leftover: Vec<(u64, u64)> = match self.state.queue.lock() {
             Ok(mut q) => q
@@ -199,11 +198,16 @@ impl Scheduler {
                 .collect(),
             Err(_) => Vec::new(),
         };
-        if !leftover.is_empty() {
+        // A prompt operation closes a commit of background completions at
+        // once, so stopping never waits out the background window.
+        if !leftover.is_empty() || self.state.in_flight.load(Ordering::SeqCst) > 0 {
             let _ = shared
                 .writer
                 .call(OpKind::Release { leases: leftover })
                 .await;
+        }
+        while self.state.in_flight.load(Ordering::SeqCst) > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
 }
@@ -483,6 +487,7 @@ fn run_job(shared: &Arc<Shared>, state: &Arc<SchedState>, job: Queued, lane: boo
     };
     let forward_state = state.clone();
     let forward_shared = shared.clone();
+    let priority = lease.priority;
     state.syncer.submit(
         pending,
         Box::new(move |synced| {
@@ -491,14 +496,20 @@ fn run_job(shared: &Arc<Shared>, state: &Arc<SchedState>, job: Queued, lane: boo
                 Err(e) => blob_failure(&lease, &e),
             };
             let metrics = forward_shared.metrics.clone();
-            forward_shared.writer.send(
-                op,
-                Box::new(move |reply| {
-                    metrics.finished(&reply, started.elapsed());
-                    forward_state.in_flight.fetch_sub(1, Ordering::SeqCst);
-                    forward_state.feeder_wake.notify_one();
-                }),
-            );
+            let prompt = priority == Priority::Interactive || queue_len(&forward_state) == 0;
+            let reply: Responder = Box::new(move |reply| {
+                metrics.finished(&reply, started.elapsed());
+                forward_state.in_flight.fetch_sub(1, Ordering::SeqCst);
+                forward_state.feeder_wake.notify_one();
+            });
+            // A batch job's completion may wait for a larger commit while
+            // claimed work remains; once the queue is empty nothing else
+            // would follow it soon, so it closes the commit.
+            if prompt {
+                forward_shared.writer.send(op, reply);
+            } else {
+                forward_shared.writer.send_background(op, reply);
+            }
         }),
     );
 }

@@ -5,6 +5,13 @@
 //! applies them in one transaction, commits durably, and only then answers
 //! each caller. So no caller ever sees a state that is not on disk, and one
 //! fsync is shared by hundreds of claims and completions.
+//!
+//! Completions of batch jobs are sent as background operations while more
+//! claimed work waits in the queue: a commit holding only those stays open
+//! for `background_commit_window`, so a busy import makes a few large
+//! commits instead of many small ones (each commit costs the writer CPU time
+//! and the disk an fsync). Any other operation closes the commit within
+//! `commit_window` of its arrival.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -79,11 +86,14 @@ pub(crate) enum Reply {
     Rerun(u64, u64),
 }
 
-type Responder = Box<dyn FnOnce(Result<Reply, EngineError>) + Send>;
+pub(crate) type Responder = Box<dyn FnOnce(Result<Reply, EngineError>) + Send>;
 
 struct Op {
     kind: OpKind,
     reply: Responder,
+    /// Whether a commit holding this operation may stay open for
+    /// `background_commit_window` rather than `commit_window`.
+    background: bool,
 }
 
 /// Counters describing the writer's work, for metrics.
@@ -133,7 +143,24 @@ impl Writer {
 
     /// Queues an operation; `reply` runs on the writer thread after the commit.
     pub(crate) fn send(&self, kind: OpKind, reply: Responder) {
-        let op = Op { kind, reply };
+        self.enqueue(Op {
+            kind,
+            reply,
+            background: false,
+        });
+    }
+
+    /// [`Writer::send`] for an operation nobody waits on: its commit may be
+    /// gathered for longer (see the module documentation).
+    pub(crate) fn send_background(&self, kind: OpKind, reply: Responder) {
+        self.enqueue(Op {
+            kind,
+            reply,
+            background: true,
+        });
+    }
+
+    fn enqueue(&self, op: Op) {
         let sender = self.sender.lock().ok().and_then(|s| s.clone());
         match sender {
             Some(sender) => {
@@ -196,12 +223,18 @@ fn run(
     commits: watch::Sender<u64>,
 ) {
     let max_ops = config.max_commit_ops.max(1);
+    let background_window = config.background_commit_window.max(config.commit_window);
     while let Ok(first) = receiver.recv() {
+        let window = if first.background {
+            background_window
+        } else {
+            config.commit_window
+        };
+        let mut deadline = Instant::now() + window;
         let mut batch = vec![first];
-        let deadline = Instant::now() + config.commit_window;
         while batch.len() < max_ops {
-            match receiver.try_recv() {
-                Ok(op) => batch.push(op),
+            let op = match receiver.try_recv() {
+                Ok(op) => op,
                 Err(mpsc::TryRecvError::Disconnected) => break,
                 Err(mpsc::TryRecvError::Empty) => {
                     let now = Instant::now();
@@ -209,11 +242,15 @@ fn run(
                         break;
                     }
                     match receiver.recv_timeout(deadline - now) {
-                        Ok(op) => batch.push(op),
+                        Ok(op) => op,
                         Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
                     }
                 }
+            };
+            if !op.background {
+                deadline = deadline.min(Instant::now() + config.commit_window);
             }
+            batch.push(op);
         }
         let started = Instant::now();
         let current = graph.read().map(|g| g.clone()).unwrap_or_default();
