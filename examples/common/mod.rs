@@ -12,7 +12,33 @@ use std::time::{Duration, Instant};
 /// On a shared machine wall time swings with other people's load; CPU time
 /// is much steadier, so the benchmarks report both.
 pub(crate) fn process_cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    stat_cpu_seconds(&std::fs::read_to_string("/proc/self/stat").ok()?)
+}
+
+/// CPU time (user and system) used so far by this process's threads whose
+/// name starts with `prefix`, in seconds; `None` where `/proc` is missing.
+// Only `import_bench` reads single threads.
+#[allow(dead_code)]
+pub(crate) fn threads_cpu_seconds(prefix: &str) -> Option<f64> {
+    let mut total = 0.0;
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            // The thread ended meanwhile.
+            continue;
+        };
+        let name = stat
+            .find('(')
+            .zip(stat.rfind(')'))
+            .and_then(|(open, close)| stat.get(open + 1..close));
+        if name.is_some_and(|n| n.starts_with(prefix)) {
+            total += stat_cpu_seconds(&stat)?;
+        }
+    }
+    Some(total)
+}
+
+/// User plus system time from the text of a `/proc` `stat` file.
+fn stat_cpu_seconds(stat: &str) -> Option<f64> {
     // The command name may hold spaces; fields are counted after its ')'.
     let after_name = stat.get(stat.rfind(')')? + 1..)?;
     let fields: Vec<&str> = after_name.split_whitespace().collect();
