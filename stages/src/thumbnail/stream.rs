@@ -2,10 +2,9 @@
 //! not interlaced, at least twice the size it is shrunk to.
 //!
 //! Its rows are decoded two at a time into a pair of row buffers and halved
-//! at once, so the full-size pixels are never written to memory and read
-//! back: the halving reads rows still in the processor's cache, and the
-//! decoder's output never leaves it. The result is exactly what decoding the
-//! whole image and halving it gives.
+//! at once, so the full-size pixels are never held in memory, which lowers
+//! an import's peak memory (docs/PERFORMANCE.md). The result is exactly
+//! what decoding the whole image and halving it gives.
 //!
 //! Anything else (another format or pixel type, an interlaced or animated
 //! PNG, transparency, a file the decoder refuses) yields `None`, and the
