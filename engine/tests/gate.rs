@@ -209,6 +209,44 @@ async fn a_budget_limits_each_import_and_a_rerun_never_revives_a_skipped_asset()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_asks_the_gate_about_assets_enriched_before_it_was_set() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let input = work.path().join("in");
+    write_sized(&input, 10);
+    let store = work.path().join("store");
+    let (engine, enrich, _) = open(&store, Gate::default());
+    engine
+        .import_dir(&input, Priority::Batch)
+        .await
+        .expect("import");
+    engine.run_until(Until::Idle).await.expect("run");
+    assert_eq!(enrich.calls(), 10, "no gate: every asset was enriched");
+    engine.shutdown().await;
+    drop(engine);
+
+    let gate = Gate {
+        rule: Some(Arc::new(MinLength(50))),
+        ..Gate::default()
+    };
+    let (engine, _, _) = open(&store, gate);
+    let newer = Recorder::new(StageInfo::new("enrich", 2, 3).after(["meta"]));
+    engine.replace_stage(newer.clone()).expect("replace");
+    let (_, count) = engine
+        .rerun_outdated("enrich", Priority::Batch)
+        .await
+        .expect("rerun");
+    assert_eq!(count, 5, "only the five files of 50 bytes or more pass");
+    let (_, again) = engine
+        .rerun_outdated("enrich", Priority::Batch)
+        .await
+        .expect("rerun again");
+    assert_eq!(again, 0, "the decisions were kept; the passed are queued");
+    engine.run_until(Until::Idle).await.expect("run");
+    assert_eq!(newer.calls(), 5);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_rule_or_budget_nothing_waits_for_the_gate() {
     let work = tempfile::tempdir().expect("tempdir");
     let input = work.path().join("in");

@@ -112,9 +112,7 @@ pub(crate) fn rerun_outdated(
         if asset.status != AssetStatus::Active {
             continue;
         }
-        if tx.asset_jobs.get((asset_id, stage))?.is_some()
-            || !super::gate::allows(tx, asset_id, info.tier)?
-        {
+        if tx.asset_jobs.get((asset_id, stage))?.is_some() {
             continue;
         }
         let stored = match tx.facts.get((asset_id, stage))? {
@@ -126,6 +124,9 @@ pub(crate) fn rerun_outdated(
             Some(_) => {}
             None if !tx.all_done(asset_id, &info.after)? => continue,
             None => {}
+        }
+        if !super::gate::admits(tx, asset_id, import_id, info.tier)? {
+            continue;
         }
         let path = asset.paths.first().cloned().unwrap_or_default();
         tx.enqueue(asset_id, import_id, priority, stage, info.tier, &path)?;

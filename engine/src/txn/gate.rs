@@ -12,6 +12,12 @@ use crate::tables::{GateRecord, JobRecord, decode, encode};
 /// Whether the gate holds back the guarded tiers of `job`'s asset: a rule
 /// is configured, or the asset's import has a budget.
 pub(crate) fn active(tx: &Tx<'_>, job: &JobRecord) -> Result<bool, EngineError> {
+    active_for(tx, job.asset_id, job.import_id)
+}
+
+/// [`active`] for an asset, `import_id` standing in for its import should
+/// the asset record be missing.
+fn active_for(tx: &Tx<'_>, asset_id: u64, import_id: u64) -> Result<bool, EngineError> {
     if tx.config.gate.rule.is_some() {
         return Ok(true);
     }
@@ -20,45 +26,58 @@ pub(crate) fn active(tx: &Tx<'_>, job: &JobRecord) -> Result<bool, EngineError> 
     if tx.import_budgets.is_empty()? {
         return Ok(false);
     }
-    let import_id = asset_import(tx, job)?;
+    let import_id = asset_import(tx, asset_id, import_id)?;
     Ok(tx.import_budgets.get(import_id)?.is_some())
 }
 
-/// The asset's import (the one that created it), which owns the budget.
-fn asset_import(tx: &Tx<'_>, job: &JobRecord) -> Result<u64, EngineError> {
-    Ok(tx
-        .asset(job.asset_id)?
-        .map_or(job.import_id, |a| a.import_id))
+/// The asset's import (the one that created it), which owns the budget;
+/// `fallback` when the asset record is missing.
+fn asset_import(tx: &Tx<'_>, asset_id: u64, fallback: u64) -> Result<u64, EngineError> {
+    Ok(tx.asset(asset_id)?.map_or(fallback, |a| a.import_id))
+}
+
+/// Whether every stage below the gate has facts for the asset.
+fn below_gate_done(tx: &Tx<'_>, asset_id: u64) -> Result<bool, EngineError> {
+    let gate_tier = tx.config.gate.tier;
+    for entry in tx.graph.entries().filter(|e| e.info.tier < gate_tier) {
+        if tx
+            .facts
+            .get((asset_id, entry.info.name.as_str()))?
+            .is_none()
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// The stored decision for the asset, or a new one, stored now; the second
+/// value says whether it is new.
+fn decision(
+    tx: &mut Tx<'_>,
+    asset_id: u64,
+    import_id: u64,
+) -> Result<(GateRecord, bool), EngineError> {
+    if let Some(decision) = stored_decision(tx, asset_id)? {
+        return Ok((decision, false));
+    }
+    let decision = decide(tx, asset_id, import_id)?;
+    let bytes = encode("gate_decisions", &decision)?;
+    tx.gate_decisions.insert(asset_id, bytes.as_slice())?;
+    Ok((decision, true))
 }
 
 /// Called after `job` (of a tier below the gate) completed. When every
 /// stage below the gate is now done for the asset, the gate decides (once)
 /// and the guarded stages are enqueued or counted as skipped.
 pub(crate) fn cross(tx: &mut Tx<'_>, job: &JobRecord) -> Result<(), EngineError> {
-    let gate_tier = tx.config.gate.tier;
-    let graph = tx.graph;
-    for entry in graph.entries() {
-        if entry.info.tier < gate_tier
-            && tx
-                .facts
-                .get((job.asset_id, entry.info.name.as_str()))?
-                .is_none()
-        {
-            return Ok(());
-        }
+    if !below_gate_done(tx, job.asset_id)? {
+        return Ok(());
     }
-    let (decision, fresh) = match stored_decision(tx, job.asset_id)? {
-        Some(decision) => (decision, false),
-        None => {
-            let decision = decide(tx, job)?;
-            let bytes = encode("gate_decisions", &decision)?;
-            tx.gate_decisions.insert(job.asset_id, bytes.as_slice())?;
-            (decision, true)
-        }
-    };
-    match decision {
-        GateRecord::Passed => enqueue_guarded(tx, job),
-        GateRecord::Skipped { tier, .. } => {
+    let graph = tx.graph;
+    match decision(tx, job.asset_id, job.import_id)? {
+        (GateRecord::Passed, _) => enqueue_guarded(tx, job),
+        (GateRecord::Skipped { tier, .. }, fresh) => {
             if fresh {
                 for entry in graph.entries().filter(|e| e.info.tier >= tier) {
                     let key = (job.asset_id, entry.info.name.as_str());
@@ -72,12 +91,31 @@ pub(crate) fn cross(tx: &mut Tx<'_>, job: &JobRecord) -> Result<(), EngineError>
     }
 }
 
-/// Whether stage jobs of `tier` may be created for an asset: false when the
-/// gate turned the asset away at or below `tier`.
-pub(crate) fn allows(tx: &Tx<'_>, asset_id: u64, tier: u8) -> Result<bool, EngineError> {
-    Ok(match stored_decision(tx, asset_id)? {
-        None | Some(GateRecord::Passed) => true,
-        Some(GateRecord::Skipped { tier: from, .. }) => tier < from,
+/// Whether a job of a stage in `tier` may be created for the asset outside
+/// a completion (a re-run by `import_id`). An asset the gate has not
+/// decided on, because its lower tiers finished while the gate was not
+/// active, is decided now, as a completion would, its budget included; one
+/// whose lower tiers are not all done waits for them.
+pub(crate) fn admits(
+    tx: &mut Tx<'_>,
+    asset_id: u64,
+    import_id: u64,
+    tier: u8,
+) -> Result<bool, EngineError> {
+    if tier < tx.config.gate.tier {
+        return Ok(true);
+    }
+    if stored_decision(tx, asset_id)?.is_none() {
+        if !active_for(tx, asset_id, import_id)? {
+            return Ok(true);
+        }
+        if !below_gate_done(tx, asset_id)? {
+            return Ok(false);
+        }
+    }
+    Ok(match decision(tx, asset_id, import_id)?.0 {
+        GateRecord::Passed => true,
+        GateRecord::Skipped { tier: from, .. } => tier < from,
     })
 }
 
@@ -89,15 +127,15 @@ fn stored_decision(tx: &Tx<'_>, asset_id: u64) -> Result<Option<GateRecord>, Eng
     }
 }
 
-fn decide(tx: &mut Tx<'_>, job: &JobRecord) -> Result<GateRecord, EngineError> {
+fn decide(tx: &mut Tx<'_>, asset_id: u64, import_id: u64) -> Result<GateRecord, EngineError> {
     let tier = tx.config.gate.tier;
     if let Some(rule) = tx.config.gate.rule.clone() {
-        let facts = asset_facts(tx, job.asset_id)?;
+        let facts = asset_facts(tx, asset_id)?;
         if let Some(reason) = rule.skip_reason(&facts) {
             return Ok(GateRecord::Skipped { tier, reason });
         }
     }
-    let import_id = asset_import(tx, job)?;
+    let import_id = asset_import(tx, asset_id, import_id)?;
     let budget = tx.import_budgets.get(import_id)?.map(|v| v.value());
     if let Some((limit, spent)) = budget {
         if spent >= limit {
