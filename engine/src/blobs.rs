@@ -11,6 +11,8 @@
 //! Workers only write the temporary files: the fsync and rename run on the
 //! [`BlobSyncer`] thread, so a worker goes on to its next image while the
 //! disk catches up, and the completion reaches the writer only afterwards.
+//! Temporary files a dead process left behind are removed by
+//! [`sweep_stale_temps`] when workers start.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -20,6 +22,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
 
 use kiln_plugin_api::StageOutput;
 
@@ -44,6 +47,45 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 pub(crate) fn blob_path(blobs_dir: &Path, name: &str) -> PathBuf {
     let prefix = name.get(..2).unwrap_or("00");
     blobs_dir.join(prefix).join(name)
+}
+
+/// Age from which a temporary blob file counts as left behind: its writer
+/// renames or removes it within seconds, so an older one belongs to a
+/// process that died in between.
+pub(crate) const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
+
+/// Removes the temporary files under `blobs_dir` last modified more than
+/// `age` ago and returns how many. Blobs themselves are never touched.
+pub(crate) fn sweep_stale_temps(blobs_dir: &Path, age: Duration) -> usize {
+    let Some(cutoff) = SystemTime::now().checked_sub(age) else {
+        return 0;
+    };
+    let Ok(folders) = fs::read_dir(blobs_dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for folder in folders.flatten() {
+        let Ok(entries) = fs::read_dir(folder.path()) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            // Blobs are bare hex names; temporary files add `.tmp<pid>-<n>`.
+            let temporary = entry
+                .file_name()
+                .to_str()
+                .and_then(|name| name.split_once('.'))
+                .is_some_and(|(_, extension)| extension.starts_with("tmp"));
+            let stale = temporary
+                && entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|modified| modified < cutoff);
+            if stale && fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
 }
 
 /// A blob whose bytes are written to a temporary file but are not yet

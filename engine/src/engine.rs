@@ -49,6 +49,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<MetricsState>,
     scheduler: Mutex<Option<Scheduler>>,
     walkers: Mutex<HashMap<u64, JoinHandle<()>>>,
+    /// The sweep of stale temporary blobs, started with the first workers.
+    sweep: Mutex<Option<JoinHandle<()>>>,
     /// Imports whose walk is waiting for READY to fall under the watermark.
     pub(crate) paused_walks: Mutex<HashSet<u64>>,
     progress: watch::Sender<Progress>,
@@ -120,6 +122,7 @@ impl Engine {
             metrics: Arc::new(MetricsState::default()),
             scheduler: Mutex::new(None),
             walkers: Mutex::new(HashMap::new()),
+            sweep: Mutex::new(None),
             paused_walks: Mutex::new(HashSet::new()),
             progress,
             publishing: AtomicBool::new(false),
@@ -395,8 +398,26 @@ impl Engine {
                 self.spawn_walk(import.id, import.root);
             }
         }
+        self.start_sweep();
         self.ensure_publisher();
         Ok(())
+    }
+
+    /// Removes, once per engine and off the caller's thread, the temporary
+    /// blob files a process that died mid-write left behind.
+    fn start_sweep(&self) {
+        let Ok(mut sweep) = self.shared.sweep.lock() else {
+            return;
+        };
+        if sweep.is_none() {
+            let blobs = self.shared.store.blobs.clone();
+            *sweep = std::thread::Builder::new()
+                .name("kiln-blob-sweep".into())
+                .spawn(move || {
+                    crate::blobs::sweep_stale_temps(&blobs, crate::blobs::STALE_TEMP_AGE);
+                })
+                .ok();
+        }
     }
 
     /// Stops the workers: running jobs finish and are recorded, claimed jobs
@@ -413,15 +434,16 @@ impl Engine {
     pub async fn shutdown(&self) {
         self.stop().await;
         self.shared.closing.store(true, Ordering::SeqCst);
-        let walkers: Vec<JoinHandle<()>> = self
+        let mut threads: Vec<JoinHandle<()>> = self
             .shared
             .walkers
             .lock()
             .map(|mut w| w.drain().map(|(_, h)| h).collect())
             .unwrap_or_default();
+        threads.extend(self.shared.sweep.lock().ok().and_then(|mut s| s.take()));
         let _ = tokio::task::spawn_blocking(move || {
-            for w in walkers {
-                let _ = w.join();
+            for thread in threads {
+                let _ = thread.join();
             }
         })
         .await;

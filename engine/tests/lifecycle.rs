@@ -1,4 +1,4 @@
-//! Stopping gracefully, and watching progress.
+//! Stopping gracefully, watching progress, and sweeping what a dead process left.
 
 mod common;
 
@@ -186,4 +186,34 @@ async fn a_folder_imported_into_an_idle_engine_starts_without_waiting_for_the_po
     let status = engine.status().expect("status");
     assert_eq!(status.assets, 5, "{status:?}");
     engine.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temporary_blobs_a_dead_process_left_are_swept_when_workers_start() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let store = work.path().join("store");
+    let engine = Engine::open(&store, Config::default()).expect("open");
+    let folder = store.join(kiln_engine::BLOBS_DIR).join("ab");
+    std::fs::create_dir_all(&folder).expect("blob folder");
+    let name = "ab".repeat(32);
+    let left = folder.join(format!("{name}.tmp4194305-7"));
+    let writing = folder.join(format!("{name}.tmp4194305-8"));
+    let blob = folder.join(&name);
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    for (path, old) in [(&left, true), (&writing, false), (&blob, true)] {
+        std::fs::write(path, b"bytes").expect("write");
+        if old {
+            std::fs::File::options()
+                .write(true)
+                .open(path)
+                .and_then(|f| f.set_modified(two_hours_ago))
+                .expect("age the file");
+        }
+    }
+    engine.start().await.expect("start");
+    // Shutting down waits for the sweep.
+    engine.shutdown().await;
+    assert!(!left.exists(), "an hours-old temporary file is removed");
+    assert!(writing.exists(), "a recent one may still be written");
+    assert!(blob.exists(), "blobs are never swept, however old");
 }
