@@ -1,15 +1,19 @@
-//! Shrink-on-load for the commonest input: an opaque 8-bit RGB or RGBA PNG,
-//! not interlaced, at least twice the size it is shrunk to.
+//! Shrink-on-load for the commonest input: an opaque PNG that decodes to
+//! 8-bit RGB or RGBA, not interlaced or animated, at least twice the size
+//! it is shrunk to.
 //!
 //! Its rows are decoded two at a time into a pair of row buffers and halved
 //! at once, so the full-size pixels are never held in memory, which lowers
 //! an import's peak memory (docs/PERFORMANCE.md). The result is exactly
 //! what decoding the whole image and halving it gives.
 //!
-//! Anything else (another format or pixel type, an interlaced or animated
-//! PNG, transparency, a file the decoder refuses) yields `None`, and the
-//! caller decodes the whole file as usual, which also produces the precise
-//! error for a broken one.
+//! Anything else (another format, a PNG that does not expand to 8-bit RGB
+//! or RGBA, an interlaced or animated PNG, transparency, a file the decoder
+//! refuses) yields `None`, and the caller decodes the whole file as usual,
+//! which also produces the precise error for a broken one. Such a file
+//! costs the part decoded before the path gave up: a little for most, up to
+//! a whole decode for an RGBA image whose first transparent pixel is near
+//! its end or a PNG broken near its end.
 
 use super::decode::DecodeLimits;
 use super::halve::RowPairHalver;
@@ -46,13 +50,12 @@ fn decode_halved(bytes: &[u8], limits: DecodeLimits, longest: u32) -> Option<Hal
         bytes: usize::try_from(limits.max_alloc).unwrap_or(usize::MAX),
     };
     let mut decoder = png::Decoder::new_with_limits(Cursor::new(bytes), png_limits);
-    // The same expansion the whole decode asks for: palettes and
-    // transparency chunks become RGB(A), low bit depths become 8 bits.
+    // The same settings as the whole decode: palettes and transparency
+    // chunks become RGB(A), low bit depths become 8 bits, and text and
+    // colour-profile chunks are read as it reads them, so a file that
+    // exhausts the limits there fails the same way.
     decoder.set_transformations(png::Transformations::EXPAND);
-    // Text and colour profiles are not pixels: the metadata stage reads the
-    // text, and the proxy is not colour managed.
-    decoder.set_ignore_text_chunk(true);
-    decoder.set_ignore_iccp_chunk(true);
+    decoder.set_ignore_text_chunk(false);
     let mut reader = decoder.read_info().ok()?;
     let info = reader.info();
     let (width, height) = (info.width, info.height);
@@ -113,8 +116,8 @@ fn rows<const CHANNELS: usize>(
         }
         halver.halve(&top, pair, out_row)?;
     }
-    // Past the last row the decoder reads the rest of the image data and
-    // checks its checksum, as a whole decode does.
+    // Past the last row the decoder finishes the image data (the chunks'
+    // CRCs included), as a whole decode does.
     if reader.read_row(&mut top).ok()?.is_some() {
         return None;
     }
