@@ -162,15 +162,16 @@ pub struct Config {
     /// process. The scheduler keeps fewer when stages are slow: enough for a
     /// few commits' worth of work.
     pub claim_batch: usize,
-    /// How long the writer keeps a group commit open for more operations.
-    /// Zero closes each batch with whatever is already queued.
+    /// How long the writer keeps a group commit open for more operations
+    /// once a claim, an interactive completion or any other prompt operation
+    /// is in it. Zero closes such a commit with whatever is already queued.
     pub commit_window: Duration,
-    /// How long a group commit holding only completions of batch jobs stays
-    /// open (never shorter than `commit_window`) while their workers have
-    /// more claimed work. Nobody waits on those, so gathering more of them
-    /// per commit saves the writer's CPU time and fsyncs during an import;
-    /// a claim, an interactive job's completion or any other operation still
-    /// closes the commit within `commit_window`.
+    /// How long a group commit holding only completions of non-interactive
+    /// jobs stays open (never shorter than `commit_window`). Those are sent
+    /// while the engine's queue of claimed jobs is not empty, and nobody
+    /// waits on them, so gathering more of them per commit saves the
+    /// writer's CPU time and fsyncs during an import; the completion that
+    /// finds the queue empty is prompt.
     pub background_commit_window: Duration,
     /// Most operations in one group commit. One gives a durable commit per operation.
     pub max_commit_ops: usize,

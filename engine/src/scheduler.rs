@@ -502,7 +502,7 @@ fn run_job(shared: &Arc<Shared>, state: &Arc<SchedState>, job: Queued, lane: boo
                 forward_state.in_flight.fetch_sub(1, Ordering::SeqCst);
                 forward_state.feeder_wake.notify_one();
             });
-            // A batch job's completion may wait for a larger commit while
+            // A non-interactive completion may wait for a larger commit while
             // claimed work remains; once the queue is empty nothing else
             // would follow it soon, so it closes the commit.
             if prompt {

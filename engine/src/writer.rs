@@ -6,8 +6,9 @@
 //! each caller. So no caller ever sees a state that is not on disk, and one
 //! fsync is shared by hundreds of claims and completions.
 //!
-//! Completions of batch jobs are sent as background operations while more
-//! claimed work waits in the queue: a commit holding only those stays open
+//! Completions of non-interactive jobs are sent as background operations
+//! while claimed work waits in the scheduler's queue: a commit holding only
+//! those stays open
 //! for `background_commit_window`, so a busy import makes a few large
 //! commits instead of many small ones (each commit costs the writer CPU time
 //! and the disk an fsync). Any other operation closes the commit within
