@@ -3,14 +3,16 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use common::write_files;
 use kiln_engine::{Config, Engine, Priority, Until};
 use kiln_plugin_api::{Stage, StageError, StageInfo, StageInput, StageOutput, Value};
 
-/// A tier-1 stage that takes `0` milliseconds per file.
+/// A tier-1 stage that takes `self.0` milliseconds per file.
 struct Pause(u64);
 
 impl Stage for Pause {
@@ -24,32 +26,59 @@ impl Stage for Pause {
     }
 }
 
+/// A tier-1 stage that holds every file under `held` until `open` is set;
+/// other files pass at once.
+struct Held {
+    held: String,
+    open: AtomicBool,
+    running: Mutex<usize>,
+}
+
+impl Stage for Held {
+    fn info(&self) -> StageInfo {
+        common::io_info("held", 1, None)
+    }
+
+    fn process(&self, input: &StageInput) -> Result<StageOutput, StageError> {
+        if input.path.starts_with(&self.held) {
+            if let Ok(mut running) = self.running.lock() {
+                *running += 1;
+            }
+            while !self.open.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        Ok(StageOutput::facts(Value::Null))
+    }
+}
+
 /// Far longer than any test may take: a commit that waited for it would
 /// make the test time out.
 const FOREVER: Duration = Duration::from_secs(600);
 /// How long a test waits for what must happen at once.
 const PATIENCE: Duration = Duration::from_secs(20);
 
-fn engine(dir: &std::path::Path, background_window: Duration) -> Engine {
+fn open(dir: &Path, background_window: Duration, stage: Arc<dyn Stage>) -> Engine {
     let config = Config {
         workers: 2,
         commit_window: Duration::ZERO,
         background_commit_window: background_window,
+        // No periodic look for work either, whose claim would close a
+        // waiting commit: only what the engine does on its own counts.
+        idle_poll: FOREVER,
         ..Config::default()
     };
     let engine = Engine::open(dir, config).expect("open");
-    engine.register_stage(Arc::new(Pause(3))).expect("register");
+    engine.register_stage(stage).expect("register");
     engine
 }
 
+const BATCH: u64 = 200;
+
 /// Imports `files` as a batch and runs the engine until it is idle; returns
 /// the group commits and the operations they held.
-async fn commits_for_batch(
-    dir: &std::path::Path,
-    files: &std::path::Path,
-    window: Duration,
-) -> (u64, u64) {
-    let engine = engine(dir, window);
+async fn commits_for_batch(dir: &Path, files: &Path, window: Duration) -> (u64, u64) {
+    let engine = open(dir, window, Arc::new(Pause(2)));
     engine
         .import_dir(files, Priority::Batch)
         .await
@@ -59,7 +88,7 @@ async fn commits_for_batch(
         .expect("the batch finishes without waiting out the window")
         .expect("run");
     let metrics = engine.metrics().expect("metrics");
-    assert_eq!(engine.status().expect("status").jobs.done, 120);
+    assert_eq!(engine.status().expect("status").jobs.done, BATCH);
     engine.shutdown().await;
     (metrics.commits, metrics.commit_ops)
 }
@@ -68,7 +97,7 @@ async fn commits_for_batch(
 async fn batch_completions_share_commits() {
     let work = tempfile::tempdir().expect("tempdir");
     let files = work.path().join("in");
-    write_files(&files, 120);
+    write_files(&files, BATCH as usize);
     let (gathered, gathered_ops) =
         commits_for_batch(&work.path().join("gathered"), &files, FOREVER).await;
     let (prompt, prompt_ops) =
@@ -76,31 +105,47 @@ async fn batch_completions_share_commits() {
     println!(
         "background window: {gathered} commits of {gathered_ops} operations; none: {prompt} of {prompt_ops}"
     );
+    // Without the window a commit holds what queued during the one before
+    // it; with it, everything between two claims.
     assert!(
         gathered * 3 < prompt * 2,
         "gathering batch completions saves a third of the commits at least: {gathered} against {prompt}"
     );
 }
 
+/// Waits until `done` holds, failing the test after [`PATIENCE`].
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < PATIENCE, "waited too long for {what}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interactive_file_does_not_wait_for_a_batch_commit() {
     let work = tempfile::tempdir().expect("tempdir");
     let files = work.path().join("in");
-    write_files(&files, 200);
+    write_files(&files, 50);
     let urgent = work.path().join("urgent.txt");
     std::fs::write(&urgent, b"urgent").expect("write");
-    let engine = engine(&work.path().join("store"), FOREVER);
+    let stage = Arc::new(Held {
+        held: files.to_string_lossy().into_owned(),
+        open: AtomicBool::new(false),
+        running: Mutex::new(0),
+    });
+    let engine = open(&work.path().join("store"), FOREVER, stage.clone());
     engine
         .import_dir(&files, Priority::Batch)
         .await
         .expect("import");
     engine.start().await.expect("start");
-    // Batch completions are not visible until their commit: wait for the
-    // batch's jobs to be claimed, and then for some of them to run.
-    while engine.status().expect("status").jobs.leased == 0 {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    // Both workers hold a batch job and more wait in the queue, so nothing
+    // else would close a commit for the next ten minutes.
+    eventually("both workers to hold a batch job", || {
+        stage.running.lock().map_or(0, |r| *r) == 2
+    })
+    .await;
     let id = engine
         .submit_file(&urgent, Priority::Interactive)
         .await
@@ -111,14 +156,21 @@ async fn an_interactive_file_does_not_wait_for_a_batch_commit() {
     };
     tokio::time::timeout(PATIENCE, engine.wait_until(until))
         .await
-        .expect("the interactive file is done while the batch runs")
+        .expect("the interactive file is done while the batch is held")
         .expect("wait");
-    let done = engine.status().expect("status").jobs.done;
-    assert!(done < 201, "the batch was still running: {done} jobs done");
+    assert_eq!(
+        engine.status().expect("status").jobs.done,
+        1,
+        "only the interactive file is done"
+    );
+    // The two held jobs now finish with more claimed work in the queue:
+    // their completions wait for a commit that only stopping closes.
+    stage.open.store(true, Ordering::SeqCst);
     tokio::time::timeout(PATIENCE, engine.stop())
         .await
         .expect("stopping does not wait out the background window");
     let status = engine.status().expect("status");
     assert_eq!(status.jobs.leased, 0, "no lease left behind");
-    assert_eq!(status.jobs.ready + status.jobs.done, 201);
+    assert_eq!(status.jobs.ready + status.jobs.done, 51);
+    assert!(status.jobs.done >= 3, "the held jobs' completions landed");
 }
