@@ -319,8 +319,8 @@ pub(crate) fn run(args: &Args, work: &Work) -> Result<(), String> {
     let searchable_s = TierTimes::secs(best.times.searchable);
     let enriched_s = TierTimes::secs(best.times.enriched);
     println!(
-        "dead jobs: {}",
-        rounds.iter().map(|r| r.dead).max().unwrap_or(0)
+        "dead jobs: {} in all rounds",
+        rounds.iter().map(|r| r.dead).sum::<u64>()
     );
     println!(
         "browsable vs decode floor (best of {ROUNDS} each): {browsable_s:.3}s / {floor_s:.3}s = {:.3} (target <= 1.3); median import: {:.3}s = {:.3}",
@@ -384,12 +384,13 @@ fn print_import(round: usize, result: &BatchResult) {
         .collect();
     let (commits, ops, mean) = result.commits_at_browsable;
     println!(
-        "round {round}: import: browsable {:.3}s (cpu {:.2}s, writer {:.2}s), searchable {:.3}s, enriched {:.3}s; when browsable: jobs done {}, {commits} commits of {ops} operations, {:.2} ms each",
+        "round {round}: import: browsable {:.3}s (cpu {:.2}s, writer {:.2}s), searchable {:.3}s, enriched {:.3}s, {} dead jobs; when browsable: jobs done {}, {commits} commits of {ops} operations, {:.2} ms each",
         TierTimes::secs(result.times.browsable),
         result.browsable_cpu.unwrap_or(f64::NAN),
         result.writer_cpu.unwrap_or(f64::NAN),
         TierTimes::secs(result.times.searchable),
         TierTimes::secs(result.times.enriched),
+        result.dead,
         done.join(" "),
         mean.as_secs_f64() * 1e3,
     );
