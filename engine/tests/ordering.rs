@@ -1,4 +1,4 @@
-//! Claim order, the interactive lane and the intake watermark.
+//! Claim order, an asset's place in line, the interactive lane and the intake watermark.
 
 mod common;
 
@@ -258,5 +258,74 @@ async fn intake_pauses_at_the_high_watermark() {
     let max = max_depth.load(Ordering::SeqCst);
     assert!(max <= HIGH + CLAIM as u64, "READY reached {max}");
     assert!(max > 0, "the probe saw the queue");
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn within_a_tier_an_assets_next_stage_keeps_its_place_in_line() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(1_000);
+    let engine = Engine::open(
+        work.path().join("store"),
+        Config {
+            clock: clock.clone(),
+            ..Config::default()
+        },
+    )
+    .expect("open");
+    for (name, tier, after) in [("a", 1, None), ("b", 1, Some("a")), ("c", 2, Some("b"))] {
+        engine
+            .register_stage(Recorder::new(common::io_info(name, tier, after)))
+            .expect("register");
+    }
+    let mut files = Vec::new();
+    for n in 1..=3u8 {
+        clock.advance(Duration::from_nanos(1));
+        let file = work.path().join(format!("f{n}.png"));
+        std::fs::write(&file, [n]).expect("write");
+        engine
+            .submit_file(&file, Priority::Batch)
+            .await
+            .expect("submit");
+        files.push(file.to_string_lossy().into_owned());
+    }
+    let order = |claimed: &[kiln_engine::ClaimedJob]| -> Vec<(String, String)> {
+        claimed
+            .iter()
+            .map(|c| (c.lease.stage().to_owned(), c.input.path.clone()))
+            .collect()
+    };
+    let job = |stage: &str, file: &str| (stage.to_owned(), file.to_owned());
+
+    let first = engine.claim(1).await.expect("claim");
+    assert_eq!(order(&first), [job("a", &files[0])]);
+    // Later than every waiting job: a stage enqueued now at its own time
+    // would queue behind the other files.
+    clock.advance(Duration::from_nanos(100));
+    engine
+        .complete(&first[0].lease, StageOutput::facts(Value::Null))
+        .await
+        .expect("complete");
+    let next = engine.claim(1).await.expect("claim");
+    assert_eq!(
+        order(&next),
+        [job("b", &files[0])],
+        "the first file's next tier-1 stage goes before the other files"
+    );
+    clock.advance(Duration::from_nanos(100));
+    engine
+        .complete(&next[0].lease, StageOutput::facts(Value::Null))
+        .await
+        .expect("complete");
+    let rest = engine.claim(3).await.expect("claim");
+    assert_eq!(
+        order(&rest),
+        [
+            job("a", &files[1]),
+            job("a", &files[2]),
+            job("c", &files[0])
+        ],
+        "the next tier waits for the other files' lower tier"
+    );
     engine.shutdown().await;
 }
