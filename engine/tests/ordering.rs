@@ -1,8 +1,8 @@
-//! Claim order, an asset's place in line, the interactive lane and the intake watermark.
+//! Claim order, an asset's place in line, the interactive lane with its holdback, and the intake watermark.
 
 mod common;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -327,5 +327,88 @@ async fn within_a_tier_an_assets_next_stage_keeps_its_place_in_line() {
         ],
         "the next tier waits for the other files' lower tier"
     );
+    engine.shutdown().await;
+}
+
+/// Counts batch starts; holds the urgent file until released.
+struct HeldUrgent {
+    batch_started: AtomicU64,
+    urgent_running: AtomicBool,
+    release: AtomicBool,
+}
+
+impl Stage for HeldUrgent {
+    fn info(&self) -> StageInfo {
+        StageInfo::new("held", 1, 1).cost(CostClass::Io)
+    }
+
+    fn process(&self, input: &StageInput) -> Result<StageOutput, StageError> {
+        if input.path.ends_with("urgent.png") {
+            self.urgent_running.store(true, Ordering::SeqCst);
+            while !self.release.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        } else {
+            self.batch_started.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(StageOutput::facts(Value::Null))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_workers_start_nothing_new_while_an_interactive_job_runs() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let input = work.path().join("batch");
+    write_files(&input, 200);
+    let urgent = work.path().join("urgent.png");
+    std::fs::write(&urgent, "urgent").expect("write");
+    let stage = Arc::new(HeldUrgent {
+        batch_started: AtomicU64::new(0),
+        urgent_running: AtomicBool::new(false),
+        release: AtomicBool::new(false),
+    });
+    let config = Config {
+        workers: 2,
+        ..Config::default()
+    };
+    let engine = Engine::open(work.path().join("store"), config).expect("open");
+    engine.register_stage(stage.clone()).expect("register");
+    engine
+        .import_dir(&input, Priority::Batch)
+        .await
+        .expect("import");
+    engine.start().await.expect("start");
+    let patience = std::time::Instant::now();
+    while stage.batch_started.load(Ordering::SeqCst) < 10 {
+        assert!(
+            patience.elapsed() < Duration::from_secs(30),
+            "the batch runs"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    engine
+        .submit_file(&urgent, Priority::Interactive)
+        .await
+        .expect("submit");
+    while !stage.urgent_running.load(Ordering::SeqCst) {
+        assert!(
+            patience.elapsed() < Duration::from_secs(30),
+            "the urgent job runs"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let before = stage.batch_started.load(Ordering::SeqCst);
+    // Long enough for the two batch workers to start dozens of 2 ms jobs.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let during = stage.batch_started.load(Ordering::SeqCst) - before;
+    // A worker may be past its check when the urgent job begins: one each.
+    assert!(
+        during <= 2,
+        "{during} batch jobs started while the urgent job ran"
+    );
+    stage.release.store(true, Ordering::SeqCst);
+    engine.run_until(Until::Idle).await.expect("finish");
+    assert_eq!(engine.status().expect("status").jobs.done, 201);
     engine.shutdown().await;
 }
