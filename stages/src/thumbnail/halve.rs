@@ -97,78 +97,52 @@ impl<const CHANNELS: usize> RowPairHalver<CHANNELS> {
         #[cfg(target_arch = "x86_64")]
         if self.avx2 {
             // SAFETY: `avx2` is set only when the processor supports AVX2.
-            return unsafe {
-                halve_pair_avx2::<CHANNELS>(
-                    top,
-                    bottom,
-                    self.width,
-                    &mut self.sums,
-                    &mut self.averages,
-                    out_row,
-                )
-            };
+            return unsafe { self.halve_avx2(top, bottom, out_row) };
         }
-        halve_pair::<CHANNELS>(
-            top,
-            bottom,
-            self.width,
-            &mut self.sums,
-            &mut self.averages,
-            out_row,
-        )
+        self.halve_pair(top, bottom, out_row)
     }
-}
 
-/// [`halve_pair`] compiled for AVX2, which adds sixteen samples at once.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn halve_pair_avx2<const CHANNELS: usize>(
-    top: &[u8],
-    bottom: &[u8],
-    width: usize,
-    sums: &mut [u16],
-    averages: &mut [u8],
-    out_row: &mut [u8],
-) -> Option<()> {
-    halve_pair::<CHANNELS>(top, bottom, width, sums, averages, out_row)
-}
+    /// [`RowPairHalver::halve_pair`] compiled for AVX2, which adds sixteen
+    /// samples at once.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn halve_avx2(&mut self, top: &[u8], bottom: &[u8], out_row: &mut [u8]) -> Option<()> {
+        self.halve_pair(top, bottom, out_row)
+    }
 
-#[inline(always)]
-fn halve_pair<const CHANNELS: usize>(
-    top: &[u8],
-    bottom: &[u8],
-    width: usize,
-    sums: &mut [u16],
-    averages: &mut [u8],
-    out_row: &mut [u8],
-) -> Option<()> {
-    let row_len = width * CHANNELS;
-    let out_width = width.div_ceil(2);
-    for (sum, (&a, &b)) in sums.iter_mut().zip(top.iter().zip(bottom)) {
-        *sum = u16::from(a) + u16::from(b);
+    /// The body of [`RowPairHalver::halve`], lengths already checked.
+    #[inline(always)]
+    fn halve_pair(&mut self, top: &[u8], bottom: &[u8], out_row: &mut [u8]) -> Option<()> {
+        let (width, sums, averages) = (self.width, &mut self.sums, &mut self.averages);
+        let row_len = width * CHANNELS;
+        let out_width = width.div_ceil(2);
+        for (sum, (&a, &b)) in sums.iter_mut().zip(top.iter().zip(bottom)) {
+            *sum = u16::from(a) + u16::from(b);
+        }
+        if width % 2 == 1 {
+            let (body, spare) = sums.split_at_mut(row_len);
+            spare.copy_from_slice(body.get(row_len - CHANNELS..)?);
+        }
+        // Contiguous, so it runs many samples an instruction.
+        for ((average, &left), &right) in averages.iter_mut().zip(&*sums).zip(sums.get(CHANNELS..)?)
+        {
+            *average = quarter(left + right);
+        }
+        // Each output pixel takes the first three samples of a pair of
+        // input pixels. Copying four bytes at a time is cheaper than three
+        // single ones; the fourth is overwritten by the next pixel.
+        let last = out_width - 1;
+        for pixel in 0..last {
+            let from = averages.get(2 * CHANNELS * pixel..)?.get(..4)?;
+            out_row
+                .get_mut(3 * pixel..)?
+                .get_mut(..4)?
+                .copy_from_slice(from);
+        }
+        let from = averages.get(2 * CHANNELS * last..)?.get(..3)?;
+        out_row.get_mut(3 * last..)?.copy_from_slice(from);
+        Some(())
     }
-    if width % 2 == 1 {
-        let (body, spare) = sums.split_at_mut(row_len);
-        spare.copy_from_slice(body.get(row_len - CHANNELS..)?);
-    }
-    // Contiguous, so it runs many samples an instruction.
-    for ((average, &left), &right) in averages.iter_mut().zip(&*sums).zip(sums.get(CHANNELS..)?) {
-        *average = quarter(left + right);
-    }
-    // Each output pixel takes the first three samples of a pair of input
-    // pixels. Copying four bytes at a time is cheaper than three single
-    // ones; the fourth is overwritten by the next pixel.
-    let last = out_width - 1;
-    for pixel in 0..last {
-        let from = averages.get(2 * CHANNELS * pixel..)?.get(..4)?;
-        out_row
-            .get_mut(3 * pixel..)?
-            .get_mut(..4)?
-            .copy_from_slice(from);
-    }
-    let from = averages.get(2 * CHANNELS * last..)?.get(..3)?;
-    out_row.get_mut(3 * last..)?.copy_from_slice(from);
-    Some(())
 }
 
 #[inline(always)]
