@@ -473,6 +473,8 @@ fn an_image_thumbnails_the_same_after_a_larger_one_on_the_same_thread() {
         &DynamicImage::ImageRgb8(picture(200, 150)),
         ImageFormat::WebP,
     );
+    // Under twice the default proxy side (512), so it is decoded whole into
+    // the per-thread buffer rather than shrunk on load.
     let larger = encode(&DynamicImage::ImageRgb8(noise(1000, 800)), ImageFormat::Png);
     let config = ThumbnailConfig::default();
 

@@ -230,8 +230,10 @@ const SCRATCH_KEEP_BYTES: usize = 32 * 1024 * 1024;
 thread_local! {
     /// The last recycled pixel buffer of this thread. Decoding into memory
     /// that is already mapped saves faulting in and zeroing a fresh buffer
-    /// for every image, which costs several percent of a PNG's decode when
-    /// the allocator hands large freed blocks back to the kernel.
+    /// for every image, which cost several percent of a PNG's decode when
+    /// the allocator handed large freed blocks back to the kernel. Opaque
+    /// PNGs large enough to halve are shrunk on load without it; JPEG,
+    /// WebP and the other PNGs are decoded here.
     static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
@@ -347,7 +349,7 @@ fn tail(bytes: &[u8]) -> &[u8] {
 }
 
 /// Width and height from a PNG's IHDR chunk, when the file is long enough.
-fn png_declared_size(bytes: &[u8]) -> Option<(u32, u32)> {
+pub(crate) fn png_declared_size(bytes: &[u8]) -> Option<(u32, u32)> {
     let chunk_type = bytes.get(12..16)?;
     if chunk_type != b"IHDR" {
         return None;

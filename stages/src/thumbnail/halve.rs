@@ -14,8 +14,12 @@ use image::{DynamicImage, RgbImage};
 pub(crate) fn halve_opaque(image: &DynamicImage) -> Option<RgbImage> {
     let (width, height) = (image.width() as usize, image.height() as usize);
     let out = match image {
-        DynamicImage::ImageRgb8(buffer) => halve::<3>(buffer.as_raw(), width, height),
-        DynamicImage::ImageRgba8(buffer) => halve::<4>(buffer.as_raw(), width, height),
+        DynamicImage::ImageRgb8(buffer) => {
+            halve_with(RowPairHalver::<3>::new(width)?, buffer, height)
+        }
+        DynamicImage::ImageRgba8(buffer) => {
+            halve_with(RowPairHalver::<4>::new(width)?, buffer, height)
+        }
         _ => None,
     }?;
     RgbImage::from_raw(
@@ -25,12 +29,8 @@ pub(crate) fn halve_opaque(image: &DynamicImage) -> Option<RgbImage> {
     )
 }
 
-/// Halves `src` (`CHANNELS` bytes a pixel, RGB first) into RGB.
-fn halve<const CHANNELS: usize>(src: &[u8], width: usize, height: usize) -> Option<Vec<u8>> {
-    halve_with(RowPairHalver::<CHANNELS>::new(width)?, src, height)
-}
-
-/// Halves the `height` rows of `src` with `halver`.
+/// Halves the `height` rows of `src` (`CHANNELS` bytes a pixel, RGB first)
+/// into RGB with `halver`.
 fn halve_with<const CHANNELS: usize>(
     mut halver: RowPairHalver<CHANNELS>,
     src: &[u8],
@@ -205,7 +205,7 @@ mod tests {
         out
     }
 
-    /// [`halve`] with the AVX2 build turned off.
+    /// [`halve_with`] with the AVX2 build turned off.
     fn plain_halve<const CHANNELS: usize>(src: &[u8], width: usize, height: usize) -> Vec<u8> {
         let mut halver = RowPairHalver::<CHANNELS>::new(width).unwrap();
         halver.avx2 = false;

@@ -1,7 +1,8 @@
 //! The `thumbnail` stage: decodes an image once, shrinks it to a proxy
 //! (about 512 px, read by later stages instead of the original) and a
 //! browsing thumbnail (256 px, made from the proxy), and records what the
-//! pixels are.
+//! pixels are. Only a PNG that leaves shrink-on-load (`stream`) part way is
+//! decoded again, whole.
 
 mod decode;
 mod encode;
@@ -220,8 +221,9 @@ pub struct Thumbnails {
     pub facts: ImageFacts,
 }
 
-/// Decodes `bytes` (a whole image file) once and makes its proxy and
-/// thumbnail. A pure function of the bytes and the configuration.
+/// Decodes `bytes` (a whole image file) and makes its proxy and thumbnail:
+/// once, unless a PNG leaves shrink-on-load part way. A pure function of
+/// the bytes and the configuration.
 ///
 /// # Errors
 ///

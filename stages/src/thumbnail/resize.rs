@@ -162,11 +162,18 @@ fn shrink(
     Ok(Some(target))
 }
 
+/// Whether an image of this size is halved on its way to fit within
+/// `longest`: its longest side is at least twice that. Shrink-on-load
+/// (`stream`) and the whole decode's reduction must agree on it.
+pub(crate) fn halving_applies(width: u32, height: u32, longest: u32) -> bool {
+    width.max(height) / 2 >= longest.max(1)
+}
+
 /// An opaque 8-bit image halved (2 × 2 area average) as long as its longest
 /// side stays at least `longest`; `None` when no halving applies (too small,
 /// transparent, or another pixel type), so the caller resizes the original.
 fn halve_while_large(image: &DynamicImage, opaque: bool, longest: u32) -> Option<DynamicImage> {
-    let fits = |image: &DynamicImage| image.width().max(image.height()) / 2 >= longest.max(1);
+    let fits = |image: &DynamicImage| halving_applies(image.width(), image.height(), longest);
     if !opaque || !fits(image) {
         return None;
     }

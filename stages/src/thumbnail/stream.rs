@@ -15,9 +15,9 @@
 //! a whole decode for an RGBA image whose first transparent pixel is near
 //! its end or a PNG broken near its end.
 
-use super::decode::DecodeLimits;
+use super::decode::{DecodeLimits, png_declared_size};
 use super::halve::RowPairHalver;
-use super::resize::{OPAQUE_ALPHA, min_alpha};
+use super::resize::{OPAQUE_ALPHA, halving_applies, min_alpha};
 use image::metadata::Orientation;
 use image::{ColorType, RgbImage};
 use std::io::Cursor;
@@ -46,6 +46,12 @@ pub(crate) fn png_halved(bytes: &[u8], limits: DecodeLimits, longest: u32) -> Op
 }
 
 fn decode_halved(bytes: &[u8], limits: DecodeLimits, longest: u32) -> Option<HalvedPng> {
+    // The size in IHDR settles most files (anything but a PNG, or one too
+    // small to halve) before the chunks ahead of the pixels are read.
+    let (width, height) = png_declared_size(bytes)?;
+    if !halving_applies(width, height, longest) {
+        return None;
+    }
     let png_limits = png::Limits {
         bytes: usize::try_from(limits.max_alloc).unwrap_or(usize::MAX),
     };
@@ -58,11 +64,11 @@ fn decode_halved(bytes: &[u8], limits: DecodeLimits, longest: u32) -> Option<Hal
     decoder.set_ignore_text_chunk(false);
     let mut reader = decoder.read_info().ok()?;
     let info = reader.info();
-    let (width, height) = (info.width, info.height);
-    if info.interlaced || info.animation_control.is_some() {
-        return None;
-    }
-    if width.max(height) / 2 < longest.max(1) {
+    // The decoder read the same IHDR.
+    if (info.width, info.height) != (width, height)
+        || info.interlaced
+        || info.animation_control.is_some()
+    {
         return None;
     }
     let orientation = info
