@@ -32,7 +32,7 @@ use crate::engine::Shared;
 use crate::error::EngineError;
 use crate::input::fill_inputs;
 use crate::lease::Claimed;
-use crate::writer::{OpKind, Reply, Responder};
+use crate::writer::{OpKind, Reply};
 
 /// A claimed job with the outcome of reading its input.
 struct Queued(Claimed, Result<(), String>);
@@ -199,7 +199,8 @@ impl Scheduler {
             Err(_) => Vec::new(),
         };
         // A prompt operation closes a commit of background completions at
-        // once, so stopping never waits out the background window.
+        // once, so stopping never waits out the background window; its
+        // answer comes after theirs, so the wait below is only a guard.
         if !leftover.is_empty() || self.state.in_flight.load(Ordering::SeqCst) > 0 {
             let _ = shared
                 .writer
@@ -496,20 +497,19 @@ fn run_job(shared: &Arc<Shared>, state: &Arc<SchedState>, job: Queued, lane: boo
                 Err(e) => blob_failure(&lease, &e),
             };
             let metrics = forward_shared.metrics.clone();
-            let prompt = priority == Priority::Interactive || queue_len(&forward_state) == 0;
-            let reply: Responder = Box::new(move |reply| {
-                metrics.finished(&reply, started.elapsed());
-                forward_state.in_flight.fetch_sub(1, Ordering::SeqCst);
-                forward_state.feeder_wake.notify_one();
-            });
             // A non-interactive completion may wait for a larger commit while
             // claimed work remains; once the queue is empty nothing else
             // would follow it soon, so it closes the commit.
-            if prompt {
-                forward_shared.writer.send(op, reply);
-            } else {
-                forward_shared.writer.send_background(op, reply);
-            }
+            let background = priority != Priority::Interactive && queue_len(&forward_state) > 0;
+            forward_shared.writer.send_with(
+                op,
+                Box::new(move |reply| {
+                    metrics.finished(&reply, started.elapsed());
+                    forward_state.in_flight.fetch_sub(1, Ordering::SeqCst);
+                    forward_state.feeder_wake.notify_one();
+                }),
+                background,
+            );
         }),
     );
 }

@@ -8,11 +8,10 @@
 //!
 //! Completions of non-interactive jobs are sent as background operations
 //! while claimed work waits in the scheduler's queue: a commit holding only
-//! those stays open
-//! for `background_commit_window`, so a busy import makes a few large
-//! commits instead of many small ones (each commit costs the writer CPU time
-//! and the disk an fsync). Any other operation closes the commit within
-//! `commit_window` of its arrival.
+//! those stays open for `background_commit_window`, so a busy import makes
+//! a few large commits instead of many small ones (each commit costs the
+//! writer CPU time and the disk an fsync). Any other operation closes the
+//! commit within `commit_window` of its arrival.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -87,7 +86,7 @@ pub(crate) enum Reply {
     Rerun(u64, u64),
 }
 
-pub(crate) type Responder = Box<dyn FnOnce(Result<Reply, EngineError>) + Send>;
+type Responder = Box<dyn FnOnce(Result<Reply, EngineError>) + Send>;
 
 struct Op {
     kind: OpKind,
@@ -144,24 +143,18 @@ impl Writer {
 
     /// Queues an operation; `reply` runs on the writer thread after the commit.
     pub(crate) fn send(&self, kind: OpKind, reply: Responder) {
-        self.enqueue(Op {
-            kind,
-            reply,
-            background: false,
-        });
+        self.send_with(kind, reply, false);
     }
 
-    /// [`Writer::send`] for an operation nobody waits on: its commit may be
-    /// gathered for longer (see the module documentation).
-    pub(crate) fn send_background(&self, kind: OpKind, reply: Responder) {
-        self.enqueue(Op {
+    /// [`Writer::send`], as a background operation when `background`: one
+    /// nobody waits on, whose commit may be gathered for longer (see the
+    /// module documentation).
+    pub(crate) fn send_with(&self, kind: OpKind, reply: Responder, background: bool) {
+        let op = Op {
             kind,
             reply,
-            background: true,
-        });
-    }
-
-    fn enqueue(&self, op: Op) {
+            background,
+        };
         let sender = self.sender.lock().ok().and_then(|s| s.clone());
         match sender {
             Some(sender) => {
