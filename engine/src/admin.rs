@@ -27,7 +27,10 @@ impl Engine {
 
     /// Enqueues `stage` for every asset whose facts for it were written by a
     /// different version (or that never ran it though its predecessors are
-    /// done). Only that stage re-runs. Returns `(import_id, jobs enqueued)`.
+    /// done). Only that stage re-runs. A stage of a guarded tier re-runs only
+    /// for assets the gate lets through; an asset it has not decided on is
+    /// decided now, and may spend its import's budget (see [`crate::Gate`]).
+    /// Returns `(import_id, jobs enqueued)`.
     pub async fn rerun_outdated(
         &self,
         stage: &str,

@@ -12,8 +12,12 @@
 //!   one unit of it is spent, and an import whose budget is spent turns
 //!   further assets away.
 //!
+//! A re-run of a guarded stage ([`crate::Engine::rerun_outdated`]) asks
+//! the gate too, and decides in the same way for an asset it has not
+//! decided on (one whose lower tiers finished while no gate was active).
+//!
 //! The decision and the spent budget are written in the same transaction as
-//! the completion that triggered them, so a crash can neither spend the
+//! the completion (or re-run) that triggered them, so a crash can neither spend the
 //! budget twice nor lose a decision. An asset turned away has every stage of
 //! the guarded tiers counted as *skipped* (with the reason shown by
 //! [`crate::Engine::asset`]); it is done when the lower tiers are.

@@ -125,7 +125,7 @@ pub(crate) fn rerun_outdated(
             None if !tx.all_done(asset_id, &info.after)? => continue,
             None => {}
         }
-        if !super::gate::admits(tx, asset_id, import_id, info.tier)? {
+        if !super::gate::admits(tx, asset_id, asset.import_id, info.tier)? {
             continue;
         }
         let path = asset.paths.first().cloned().unwrap_or_default();

@@ -58,13 +58,22 @@ fn decision(
     asset_id: u64,
     import_id: u64,
 ) -> Result<(GateRecord, bool), EngineError> {
-    if let Some(decision) = stored_decision(tx, asset_id)? {
-        return Ok((decision, false));
-    }
+    Ok(match stored_decision(tx, asset_id)? {
+        Some(decision) => (decision, false),
+        None => (decide_and_store(tx, asset_id, import_id)?, true),
+    })
+}
+
+/// A new decision for the asset, stored in the same transaction.
+fn decide_and_store(
+    tx: &mut Tx<'_>,
+    asset_id: u64,
+    import_id: u64,
+) -> Result<GateRecord, EngineError> {
     let decision = decide(tx, asset_id, import_id)?;
     let bytes = encode("gate_decisions", &decision)?;
     tx.gate_decisions.insert(asset_id, bytes.as_slice())?;
-    Ok((decision, true))
+    Ok(decision)
 }
 
 /// Called after `job` (of a tier below the gate) completed. When every
@@ -92,10 +101,11 @@ pub(crate) fn cross(tx: &mut Tx<'_>, job: &JobRecord) -> Result<(), EngineError>
 }
 
 /// Whether a job of a stage in `tier` may be created for the asset outside
-/// a completion (a re-run by `import_id`). An asset the gate has not
-/// decided on, because its lower tiers finished while the gate was not
-/// active, is decided now, as a completion would, its budget included; one
-/// whose lower tiers are not all done waits for them.
+/// a completion (a re-run), `import_id` being the asset's import. An asset
+/// the gate has not decided on, because its lower tiers finished while the
+/// gate was not active, is decided now, as a completion would, its budget
+/// included; one whose lower tiers are not all done waits for them. A re-run
+/// counts nothing as skipped: it only enqueues fewer jobs.
 pub(crate) fn admits(
     tx: &mut Tx<'_>,
     asset_id: u64,
@@ -105,15 +115,13 @@ pub(crate) fn admits(
     if tier < tx.config.gate.tier {
         return Ok(true);
     }
-    if stored_decision(tx, asset_id)?.is_none() {
-        if !active_for(tx, asset_id, import_id)? {
-            return Ok(true);
-        }
-        if !below_gate_done(tx, asset_id)? {
-            return Ok(false);
-        }
-    }
-    Ok(match decision(tx, asset_id, import_id)?.0 {
+    let decision = match stored_decision(tx, asset_id)? {
+        Some(decision) => decision,
+        None if !active_for(tx, asset_id, import_id)? => return Ok(true),
+        None if !below_gate_done(tx, asset_id)? => return Ok(false),
+        None => decide_and_store(tx, asset_id, import_id)?,
+    };
+    Ok(match decision {
         GateRecord::Passed => true,
         GateRecord::Skipped { tier: from, .. } => tier < from,
     })
