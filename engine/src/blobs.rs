@@ -54,38 +54,39 @@ pub(crate) fn blob_path(blobs_dir: &Path, name: &str) -> PathBuf {
 /// process that died in between.
 pub(crate) const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
 
+/// A temporary blob file is named `<blob>.<TEMP_TAG><pid>-<n>`; blobs are
+/// bare hex names.
+const TEMP_TAG: &str = "tmp";
+
 /// Removes the temporary files under `blobs_dir` last modified more than
-/// `age` ago and returns how many. Blobs themselves are never touched.
-pub(crate) fn sweep_stale_temps(blobs_dir: &Path, age: Duration) -> usize {
+/// `age` ago. Blobs themselves are never touched.
+pub(crate) fn sweep_stale_temps(blobs_dir: &Path, age: Duration) {
     let Some(cutoff) = SystemTime::now().checked_sub(age) else {
-        return 0;
+        return;
     };
     let Ok(folders) = fs::read_dir(blobs_dir) else {
-        return 0;
+        return;
     };
-    let mut removed = 0;
     for folder in folders.flatten() {
         let Ok(entries) = fs::read_dir(folder.path()) else {
             continue;
         };
         for entry in entries.flatten() {
-            // Blobs are bare hex names; temporary files add `.tmp<pid>-<n>`.
             let temporary = entry
                 .file_name()
                 .to_str()
                 .and_then(|name| name.split_once('.'))
-                .is_some_and(|(_, extension)| extension.starts_with("tmp"));
+                .is_some_and(|(_, extension)| extension.starts_with(TEMP_TAG));
             let stale = temporary
                 && entry
                     .metadata()
                     .and_then(|m| m.modified())
                     .is_ok_and(|modified| modified < cutoff);
-            if stale && fs::remove_file(entry.path()).is_ok() {
-                removed += 1;
+            if stale {
+                let _ = fs::remove_file(entry.path());
             }
         }
     }
-    removed
 }
 
 /// A blob whose bytes are written to a temporary file but are not yet
@@ -234,7 +235,7 @@ fn write_blob(
         }
     }
     let temp = path.with_extension(format!(
-        "tmp{}-{}",
+        "{TEMP_TAG}{}-{}",
         std::process::id(),
         TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
