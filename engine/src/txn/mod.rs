@@ -252,7 +252,7 @@ impl<'t> Tx<'t> {
 
     /// As [`Tx::enqueue`], with the job's place in line (`enqueue_ns`) given.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn enqueue_in_line(
+    fn enqueue_in_line(
         &mut self,
         asset_id: u64,
         import_id: u64,
