@@ -33,7 +33,8 @@ pub enum ArenaSetting {
 /// process's resident memory follows what the engine holds instead of how
 /// many threads ever allocated. The engine's threads allocate seldom
 /// compared with the work they do between allocations (decoding, hashing,
-/// encoding), so sharing one arena costs no measurable time.
+/// encoding), so sharing one arena cost no measurable time in an import
+/// (docs/PERFORMANCE.md).
 pub fn one_malloc_arena() -> ArenaSetting {
     if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
         return ArenaSetting::FromEnvironment;
