@@ -6,9 +6,9 @@ mod common;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::write_files;
+use common::{PATIENCE, write_files};
 use kiln_engine::{Config, Engine, Priority, Until};
 use kiln_plugin_api::{Stage, StageError, StageInfo, StageInput, StageOutput, Value};
 
@@ -55,8 +55,6 @@ impl Stage for Held {
 /// Far longer than any test may take: a commit that waited for it would
 /// make the test time out.
 const FOREVER: Duration = Duration::from_secs(600);
-/// How long a test waits for what must happen at once.
-const PATIENCE: Duration = Duration::from_secs(20);
 
 fn open(dir: &Path, background_window: Duration, stage: Arc<dyn Stage>) -> Engine {
     let config = Config {
@@ -113,15 +111,6 @@ async fn batch_completions_share_commits() {
     );
 }
 
-/// Waits until `done` holds, failing the test after [`PATIENCE`].
-async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < PATIENCE, "waited too long for {what}");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interactive_file_does_not_wait_for_a_batch_commit() {
     let work = tempfile::tempdir().expect("tempdir");
@@ -142,7 +131,7 @@ async fn an_interactive_file_does_not_wait_for_a_batch_commit() {
     engine.start().await.expect("start");
     // Both workers hold a batch job and more wait in the queue, so nothing
     // else would close a commit for the next ten minutes.
-    eventually("both workers to hold a batch job", || {
+    common::eventually("both workers to hold a batch job", || {
         stage.running.lock().map_or(0, |r| *r) == 2
     })
     .await;

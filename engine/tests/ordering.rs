@@ -339,7 +339,7 @@ struct HeldUrgent {
 
 impl Stage for HeldUrgent {
     fn info(&self) -> StageInfo {
-        StageInfo::new("held", 1, 1).cost(CostClass::Io)
+        common::io_info("held", 1, None)
     }
 
     fn process(&self, input: &StageInput) -> Result<StageOutput, StageError> {
@@ -379,25 +379,18 @@ async fn batch_workers_start_nothing_new_while_an_interactive_job_runs() {
         .await
         .expect("import");
     engine.start().await.expect("start");
-    let patience = std::time::Instant::now();
-    while stage.batch_started.load(Ordering::SeqCst) < 10 {
-        assert!(
-            patience.elapsed() < Duration::from_secs(30),
-            "the batch runs"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    common::eventually("the batch to run", || {
+        stage.batch_started.load(Ordering::SeqCst) >= 10
+    })
+    .await;
     engine
         .submit_file(&urgent, Priority::Interactive)
         .await
         .expect("submit");
-    while !stage.urgent_running.load(Ordering::SeqCst) {
-        assert!(
-            patience.elapsed() < Duration::from_secs(30),
-            "the urgent job runs"
-        );
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    common::eventually("the urgent job to run", || {
+        stage.urgent_running.load(Ordering::SeqCst)
+    })
+    .await;
     let before = stage.batch_started.load(Ordering::SeqCst);
     // Long enough for the two batch workers to start dozens of 2 ms jobs.
     tokio::time::sleep(Duration::from_millis(150)).await;

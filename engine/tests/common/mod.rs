@@ -79,6 +79,18 @@ impl Stage for Recorder {
     }
 }
 
+/// How long a test waits for what must happen soon before it fails.
+pub(crate) const PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Waits until `done` holds, failing the test after [`PATIENCE`].
+pub(crate) async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < PATIENCE, "waited too long for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
 /// The declaration of an I/O-bound stage of version 1, optionally after one
 /// other stage.
 pub(crate) fn io_info(name: &str, tier: u8, after: Option<&str>) -> StageInfo {
