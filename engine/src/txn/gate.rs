@@ -12,12 +12,30 @@ use crate::tables::{GateRecord, JobRecord, decode, encode};
 /// Whether the gate holds back the guarded tiers of `job`'s asset: a rule
 /// is configured, or the asset's import has a budget.
 pub(crate) fn active(tx: &Tx<'_>, job: &JobRecord) -> Result<bool, EngineError> {
-    active_for(tx, job.asset_id, job.import_id)
+    active_for(tx, job.asset_id, Owner::OfAsset(job.import_id))
 }
 
-/// [`active`] for an asset, `import_id` standing in for its import should
-/// the asset record be missing.
-fn active_for(tx: &Tx<'_>, asset_id: u64, import_id: u64) -> Result<bool, EngineError> {
+/// The import that owns an asset's budget: the one that created it.
+#[derive(Debug, Clone, Copy)]
+enum Owner {
+    /// Known to the caller, who has the asset record.
+    Known(u64),
+    /// Read from the asset record when needed; the job's import should the
+    /// record be missing.
+    OfAsset(u64),
+}
+
+impl Owner {
+    fn import(self, tx: &Tx<'_>, asset_id: u64) -> Result<u64, EngineError> {
+        Ok(match self {
+            Owner::Known(import_id) => import_id,
+            Owner::OfAsset(fallback) => tx.asset(asset_id)?.map_or(fallback, |a| a.import_id),
+        })
+    }
+}
+
+/// [`active`] for an asset whose budget `owner` holds.
+fn active_for(tx: &Tx<'_>, asset_id: u64, owner: Owner) -> Result<bool, EngineError> {
     if tx.config.gate.rule.is_some() {
         return Ok(true);
     }
@@ -26,14 +44,8 @@ fn active_for(tx: &Tx<'_>, asset_id: u64, import_id: u64) -> Result<bool, Engine
     if tx.import_budgets.is_empty()? {
         return Ok(false);
     }
-    let import_id = asset_import(tx, asset_id, import_id)?;
+    let import_id = owner.import(tx, asset_id)?;
     Ok(tx.import_budgets.get(import_id)?.is_some())
-}
-
-/// The asset's import (the one that created it), which owns the budget;
-/// `fallback` when the asset record is missing.
-fn asset_import(tx: &Tx<'_>, asset_id: u64, fallback: u64) -> Result<u64, EngineError> {
-    Ok(tx.asset(asset_id)?.map_or(fallback, |a| a.import_id))
 }
 
 /// Whether every stage below the gate has facts for the asset.
@@ -56,11 +68,11 @@ fn below_gate_done(tx: &Tx<'_>, asset_id: u64) -> Result<bool, EngineError> {
 fn decision(
     tx: &mut Tx<'_>,
     asset_id: u64,
-    import_id: u64,
+    owner: Owner,
 ) -> Result<(GateRecord, bool), EngineError> {
     Ok(match stored_decision(tx, asset_id)? {
         Some(decision) => (decision, false),
-        None => (decide_and_store(tx, asset_id, import_id)?, true),
+        None => (decide_and_store(tx, asset_id, owner)?, true),
     })
 }
 
@@ -68,9 +80,9 @@ fn decision(
 fn decide_and_store(
     tx: &mut Tx<'_>,
     asset_id: u64,
-    import_id: u64,
+    owner: Owner,
 ) -> Result<GateRecord, EngineError> {
-    let decision = decide(tx, asset_id, import_id)?;
+    let decision = decide(tx, asset_id, owner)?;
     let bytes = encode("gate_decisions", &decision)?;
     tx.gate_decisions.insert(asset_id, bytes.as_slice())?;
     Ok(decision)
@@ -84,7 +96,7 @@ pub(crate) fn cross(tx: &mut Tx<'_>, job: &JobRecord) -> Result<(), EngineError>
         return Ok(());
     }
     let graph = tx.graph;
-    match decision(tx, job.asset_id, job.import_id)? {
+    match decision(tx, job.asset_id, Owner::OfAsset(job.import_id))? {
         (GateRecord::Passed, _) => enqueue_guarded(tx, job),
         (GateRecord::Skipped { tier, .. }, fresh) => {
             if fresh {
@@ -115,11 +127,12 @@ pub(crate) fn admits(
     if tier < tx.config.gate.tier {
         return Ok(true);
     }
+    let owner = Owner::Known(import_id);
     let decision = match stored_decision(tx, asset_id)? {
         Some(decision) => decision,
-        None if !active_for(tx, asset_id, import_id)? => return Ok(true),
+        None if !active_for(tx, asset_id, owner)? => return Ok(true),
         None if !below_gate_done(tx, asset_id)? => return Ok(false),
-        None => decide_and_store(tx, asset_id, import_id)?,
+        None => decide_and_store(tx, asset_id, owner)?,
     };
     Ok(match decision {
         GateRecord::Passed => true,
@@ -135,7 +148,7 @@ fn stored_decision(tx: &Tx<'_>, asset_id: u64) -> Result<Option<GateRecord>, Eng
     }
 }
 
-fn decide(tx: &mut Tx<'_>, asset_id: u64, import_id: u64) -> Result<GateRecord, EngineError> {
+fn decide(tx: &mut Tx<'_>, asset_id: u64, owner: Owner) -> Result<GateRecord, EngineError> {
     let tier = tx.config.gate.tier;
     if let Some(rule) = tx.config.gate.rule.clone() {
         let facts = asset_facts(tx, asset_id)?;
@@ -143,7 +156,7 @@ fn decide(tx: &mut Tx<'_>, asset_id: u64, import_id: u64) -> Result<GateRecord, 
             return Ok(GateRecord::Skipped { tier, reason });
         }
     }
-    let import_id = asset_import(tx, asset_id, import_id)?;
+    let import_id = owner.import(tx, asset_id)?;
     let budget = tx.import_budgets.get(import_id)?.map(|v| v.value());
     if let Some((limit, spent)) = budget {
         if spent >= limit {
