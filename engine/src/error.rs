@@ -114,6 +114,18 @@ pub enum EngineError {
         "another process is running the engine on this store; this handle can only read and submit"
     )]
     NotPrimary,
+    /// Jobs cannot be claimed by hand while this engine's workers run
+    /// (see [`Engine::manual`](crate::Engine::manual)).
+    #[error(
+        "the engine's workers are running; stop them before claiming jobs by hand (Engine::manual)"
+    )]
+    WorkersRunning,
+    /// The workers cannot start while jobs are claimed by hand: a
+    /// [`Manual`](crate::Manual) handle of this engine is alive.
+    #[error(
+        "jobs are being claimed by hand (a Manual handle is alive); drop it before starting the workers"
+    )]
+    ManualClaiming,
     /// The async runtime is missing.
     #[error("the engine needs a multi-threaded tokio runtime: {0}")]
     Runtime(String),
@@ -125,6 +137,108 @@ impl EngineError {
             table,
             detail: detail.to_string(),
         }
+    }
+}
+
+impl EngineError {
+    /// A copy of this error for another caller that shares its cause (the
+    /// other operations of a group commit that failed). Every variant keeps
+    /// its kind; an I/O error keeps its `ErrorKind` and message, and a redb
+    /// error its variant where redb's type lets it be rebuilt.
+    pub(crate) fn replica(&self) -> EngineError {
+        let io = |e: &std::io::Error| std::io::Error::new(e.kind(), e.to_string());
+        match self {
+            EngineError::StoreDir { path, source } => EngineError::StoreDir {
+                path: path.clone(),
+                source: io(source),
+            },
+            EngineError::StoreInUse(path) => EngineError::StoreInUse(path.clone()),
+            EngineError::Database(e) => EngineError::Database(replica_redb(e)),
+            EngineError::Corrupt { table, detail } => EngineError::Corrupt {
+                table,
+                detail: detail.clone(),
+            },
+            EngineError::Blob { path, source } => EngineError::Blob {
+                path: path.clone(),
+                source: io(source),
+            },
+            EngineError::Graph(e) => EngineError::Graph(replica_graph(e)),
+            EngineError::Intake { path, source } => EngineError::Intake {
+                path: path.clone(),
+                source: io(source),
+            },
+            EngineError::Closed => EngineError::Closed,
+            EngineError::StaleLease(job) => EngineError::StaleLease(*job),
+            EngineError::NotPrimary => EngineError::NotPrimary,
+            EngineError::WorkersRunning => EngineError::WorkersRunning,
+            EngineError::ManualClaiming => EngineError::ManualClaiming,
+            EngineError::Runtime(message) => EngineError::Runtime(message.clone()),
+        }
+    }
+}
+
+fn replica_graph(error: &GraphError) -> GraphError {
+    match error {
+        GraphError::Duplicate(s) => GraphError::Duplicate(s.clone()),
+        GraphError::UnknownAfter { stage, missing } => GraphError::UnknownAfter {
+            stage: stage.clone(),
+            missing: missing.clone(),
+        },
+        GraphError::Cycle(s) => GraphError::Cycle(s.clone()),
+        GraphError::TierOrder {
+            stage,
+            tier,
+            after,
+            after_tier,
+        } => GraphError::TierOrder {
+            stage: stage.clone(),
+            tier: *tier,
+            after: after.clone(),
+            after_tier: *after_tier,
+        },
+        GraphError::BadTier { stage, tier } => GraphError::BadTier {
+            stage: stage.clone(),
+            tier: *tier,
+        },
+        GraphError::NotRegistered(s) => GraphError::NotRegistered(s.clone()),
+        GraphError::Running => GraphError::Running,
+    }
+}
+
+/// A redb error rebuilt variant for variant; the few variants that hold
+/// what cannot be copied (a boxed backend error, a transaction) become an
+/// I/O error with the same message.
+fn replica_redb(error: &redb::Error) -> redb::Error {
+    use redb::Error as E;
+    match error {
+        E::DatabaseAlreadyOpen => E::DatabaseAlreadyOpen,
+        E::LockProtocolMismatch => E::LockProtocolMismatch,
+        E::InvalidSavepoint => E::InvalidSavepoint,
+        E::ImmediateDurabilityRequired => E::ImmediateDurabilityRequired,
+        E::RepairAborted => E::RepairAborted,
+        E::PersistentSavepointModified => E::PersistentSavepointModified,
+        E::NonDurableCommitUnsupported => E::NonDurableCommitUnsupported,
+        E::EphemeralSavepointUnsupported => E::EphemeralSavepointUnsupported,
+        E::PersistentSavepointExists => E::PersistentSavepointExists,
+        E::EphemeralSavepointExists => E::EphemeralSavepointExists,
+        E::TransactionInProgress => E::TransactionInProgress,
+        E::TransactionPoisoned => E::TransactionPoisoned,
+        E::Corrupted(s) => E::Corrupted(s.clone()),
+        E::UpgradeRequired(v) => E::UpgradeRequired(*v),
+        E::ValueTooLarge(n) => E::ValueTooLarge(*n),
+        E::UnorderedKey => E::UnorderedKey,
+        E::TableIsMultimap(s) => E::TableIsMultimap(s.clone()),
+        E::TableIsNotMultimap(s) => E::TableIsNotMultimap(s.clone()),
+        E::TableDoesNotExist(s) => E::TableDoesNotExist(s.clone()),
+        E::TableExists(s) => E::TableExists(s.clone()),
+        E::TableAlreadyOpen(s, at) => E::TableAlreadyOpen(s.clone(), at),
+        E::Io(e) => E::Io(std::io::Error::new(e.kind(), e.to_string())),
+        E::Unsupported => E::Unsupported,
+        E::DatabaseClosed => E::DatabaseClosed,
+        E::PreviousIo => E::PreviousIo,
+        E::LockPoisoned(at) => E::LockPoisoned(at),
+        E::WouldBlock => E::WouldBlock,
+        other => E::Io(std::io::Error::other(other.to_string())),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The registered stages and the `after` relations between them.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use kiln_plugin_api::{Stage, StageInfo};
 
@@ -148,5 +148,29 @@ impl Graph {
             .into_iter()
             .flatten()
             .filter_map(|name| self.stages.get(name).map(|e| &e.info))
+    }
+}
+
+/// The current stage graph, shared by the engine handle, the writer and the
+/// workers. Registering a stage replaces the graph as a whole, so a reader
+/// holds one consistent graph for as long as it keeps the `Arc`.
+#[derive(Debug, Default)]
+pub(crate) struct GraphCell(RwLock<Arc<Graph>>);
+
+impl GraphCell {
+    /// The graph as it is now.
+    pub(crate) fn current(&self) -> Arc<Graph> {
+        self.0.read().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    /// Replaces the graph with `change` of it, unless `change` fails.
+    pub(crate) fn update(
+        &self,
+        change: impl FnOnce(&Graph) -> Result<Graph, GraphError>,
+    ) -> Result<(), GraphError> {
+        let mut graph = self.0.write().map_err(|_| GraphError::Running)?;
+        let next = change(&graph)?;
+        *graph = Arc::new(next);
+        Ok(())
     }
 }

@@ -77,40 +77,30 @@
 //! ```
 #![deny(missing_docs)]
 
-mod admin;
-mod blobs;
+// The modules in layer order: each uses only modules listed before it
+// (`engine/tests/layers.rs` checks this; ARCHITECTURE.md explains it).
+mod api;
 mod config;
-mod engine;
 mod error;
-mod failures;
-mod gate;
 mod graph;
-mod input;
-mod lease;
-mod manual;
-mod metrics;
+mod model;
 pub mod plugin;
-mod progress;
-mod read;
-mod scheduler;
+mod runtime;
 mod store;
-mod tables;
 mod txn;
-mod walk;
-mod writer;
+mod views;
 
-pub use config::{Clock, Config, ManualClock, Priority, Sharing, SystemClock, backoff_delay};
-pub use engine::{Engine, Until};
+pub use api::{Engine, Manual};
+pub use config::{Clock, Config, ManualClock, Sharing, SystemClock, backoff_delay};
 pub use error::{EngineError, GraphError};
-pub use failures::{AttemptInfo, DeadLetter, RetryingJob};
-pub use gate::{AssetGate, Gate, ImportOptions};
-pub use lease::{ClaimedJob, Completion, Failure, Lease};
-pub use metrics::{JobMetrics, Metrics};
-pub use progress::{ImportProgress, Progress, TierProgress};
-pub use read::{
-    AssetDetail, AssetState, AssetSummary, ImportInfo, ImportState, JobCounts, StageDetail,
-    StageState, Status,
+pub use model::{
+    AssetGate, ClaimedJob, Completion, Failure, Gate, ImportOptions, Lease, Priority, Until,
+    is_ignored, stat_of,
 };
+pub use store::tables::INTAKE_STAGE;
 pub use store::{BLOBS_DIR, DATABASE_FILE, LOCK_FILE};
-pub use tables::INTAKE_STAGE;
-pub use walk::{is_ignored, stat_of};
+pub use views::assets::{AssetDetail, AssetState, AssetSummary, StageDetail, StageState};
+pub use views::failures::{AttemptInfo, DeadLetter, RetryingJob};
+pub use views::metrics::{JobMetrics, Metrics};
+pub use views::progress::{ImportProgress, Progress, TierProgress};
+pub use views::status::{ImportInfo, ImportState, JobCounts, Status};

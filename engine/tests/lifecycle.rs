@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::write_files;
-use kiln_engine::{Config, Engine, Priority, Until};
+use kiln_engine::{Config, Engine, EngineError, Priority, Until};
 use kiln_plugin_api::{Stage, StageError, StageInfo, StageInput, StageOutput, Value};
 
 struct Pause(u64, &'static str, u8, Option<&'static str>);
@@ -53,18 +53,74 @@ async fn stopping_finishes_running_jobs_and_releases_the_rest_with_attempts_refu
     assert_eq!(status.jobs.leased, 0, "no lease left behind");
     assert!(status.jobs.ready > 0 && status.jobs.done < 60);
     assert_eq!(status.jobs.ready + status.jobs.done, 60);
-    let claimed = engine.claim(100).await.expect("claim");
+    let manual = engine.manual().expect("no workers run now");
+    let claimed = manual.claim(100).await.expect("claim");
     assert_eq!(claimed.len() as u64, status.jobs.ready);
     assert!(
         claimed.iter().all(|c| c.lease.attempt() == 1),
         "released jobs never ran, so they were not charged an attempt"
     );
-    engine
+    manual
         .release(&claimed.iter().map(|c| c.lease.clone()).collect::<Vec<_>>())
         .await
         .expect("release");
+    drop(manual);
     engine.run_until(Until::Idle).await.expect("finish");
     assert_eq!(engine.status().expect("status").jobs.done, 60);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_are_claimed_by_the_workers_or_by_hand_never_both() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let input = work.path().join("in");
+    write_files(&input, 3);
+    let engine = Engine::open(work.path().join("store"), Config::default()).expect("open");
+    engine
+        .register_stage(Arc::new(Pause(0, "quick", 1, None)))
+        .expect("register");
+    let import = engine
+        .import_dir(&input, Priority::Batch)
+        .await
+        .expect("import");
+    assert!(engine.wait_intake(import).await.expect("walked"));
+
+    let manual = engine.manual().expect("no workers run yet");
+    assert!(
+        matches!(engine.start().await, Err(EngineError::ManualClaiming)),
+        "workers do not start while a manual handle is alive"
+    );
+    assert!(matches!(
+        engine.run_until(Until::Idle).await,
+        Err(EngineError::ManualClaiming)
+    ));
+    let claimed = manual.claim(1).await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        manual
+            .release(&[claimed[0].lease.clone()])
+            .await
+            .expect("release"),
+        1
+    );
+    drop(manual);
+
+    engine
+        .start()
+        .await
+        .expect("starts once the manual handle is gone");
+    assert!(
+        matches!(engine.manual(), Err(EngineError::WorkersRunning)),
+        "no manual handle while the workers run"
+    );
+    engine.wait_until(Until::Idle).await.expect("idle");
+    engine.stop().await;
+    assert_eq!(engine.status().expect("status").jobs.done, 3);
+    drop(
+        engine
+            .manual()
+            .expect("a manual handle once the workers stopped"),
+    );
     engine.shutdown().await;
 }
 

@@ -57,6 +57,7 @@ proptest! {
                     .register_stage(Recorder::new(StageInfo::new(format!("t{tier}"), 1, tier)))
                     .expect("register");
             }
+            let manual = engine.manual().expect("manual");
             // The model: (priority, tier, submission number) of every waiting job.
             let mut waiting: Vec<(u8, u8, u64)> = Vec::new();
             let mut submitted = 0u64;
@@ -81,7 +82,7 @@ proptest! {
                         waiting.sort();
                         let expected: Vec<(u8, u8, u64)> =
                             waiting.drain(..n.min(waiting.len())).collect();
-                        let claimed = engine.claim(n).await.expect("claim");
+                        let claimed = manual.claim(n).await.expect("claim");
                         let got: Vec<(u8, u8, u64)> = claimed
                             .iter()
                             .map(|c| {
@@ -297,27 +298,28 @@ async fn within_a_tier_an_assets_next_stage_keeps_its_place_in_line() {
     };
     let job = |stage: &str, file: &str| (stage.to_owned(), file.to_owned());
 
-    let first = engine.claim(1).await.expect("claim");
+    let manual = engine.manual().expect("manual");
+    let first = manual.claim(1).await.expect("claim");
     assert_eq!(order(&first), [job("a", &files[0])]);
     // Later than every waiting job: a stage enqueued now at its own time
     // would queue behind the other files.
     clock.advance(Duration::from_nanos(100));
-    engine
+    manual
         .complete(&first[0].lease, StageOutput::facts(Value::Null))
         .await
         .expect("complete");
-    let next = engine.claim(1).await.expect("claim");
+    let next = manual.claim(1).await.expect("claim");
     assert_eq!(
         order(&next),
         [job("b", &files[0])],
         "the first file's next tier-1 stage goes before the other files"
     );
     clock.advance(Duration::from_nanos(100));
-    engine
+    manual
         .complete(&next[0].lease, StageOutput::facts(Value::Null))
         .await
         .expect("complete");
-    let rest = engine.claim(3).await.expect("claim");
+    let rest = manual.claim(3).await.expect("claim");
     assert_eq!(
         order(&rest),
         [

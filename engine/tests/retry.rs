@@ -66,14 +66,15 @@ async fn a_transient_failure_waits_for_the_clock_then_runs_again() {
         .await
         .expect("submit");
 
+    let manual = engine.manual().expect("manual");
     for attempt in 1..=3u32 {
-        let claimed = engine.claim(10).await.expect("claim");
+        let claimed = manual.claim(10).await.expect("claim");
         assert_eq!(claimed.len(), 1);
         let lease = &claimed[0].lease;
         assert_eq!(lease.attempt(), attempt, "one claim per attempt");
         let now = 1_000_000_000 + (attempt as u64 - 1) * ns(CAP);
         clock.set(now);
-        let failure = engine
+        let failure = manual
             .fail(lease, StageError::transient("busy"))
             .await
             .expect("fail");
@@ -89,13 +90,13 @@ async fn a_transient_failure_waits_for_the_clock_then_runs_again() {
         assert_eq!(engine.retrying().expect("retrying")[0].run_at_ns, run_at_ns);
         // Not due yet: nothing to claim.
         clock.set(run_at_ns - 1);
-        assert!(engine.claim(10).await.expect("claim").is_empty());
+        assert!(manual.claim(10).await.expect("claim").is_empty());
         clock.set(run_at_ns);
     }
     // Fourth attempt is the last (max_attempts = 4): a transient error buries it.
-    let claimed = engine.claim(10).await.expect("claim");
+    let claimed = manual.claim(10).await.expect("claim");
     assert_eq!(claimed[0].lease.attempt(), 4);
-    let failure = engine
+    let failure = manual
         .fail(&claimed[0].lease, StageError::transient("still busy"))
         .await
         .expect("fail");
@@ -282,7 +283,8 @@ async fn a_stale_lease_cannot_complete_after_a_restart_reclaimed_it() {
             .submit_file(&file, Priority::Batch)
             .await
             .expect("submit");
-        let claimed = engine.claim(1).await.expect("claim");
+        let manual = engine.manual().expect("manual");
+        let claimed = manual.claim(1).await.expect("claim");
         claimed[0].lease.clone()
         // Dropped without shutdown: the lease stays, as after a crash.
     };
@@ -295,23 +297,24 @@ async fn a_stale_lease_cannot_complete_after_a_restart_reclaimed_it() {
         0,
         "reclaimed on open"
     );
-    let fresh = engine.claim(1).await.expect("claim");
+    let manual = engine.manual().expect("manual");
+    let fresh = manual.claim(1).await.expect("claim");
     assert_eq!(
         fresh[0].lease.attempt(),
         2,
         "the crashed attempt was counted"
     );
-    let err = engine
+    let err = manual
         .complete(&stale, StageOutput::facts(Value::from("stale")))
         .await
         .expect_err("stale lease");
     assert!(matches!(err, EngineError::StaleLease(_)));
-    let done = engine
+    let done = manual
         .complete(&fresh[0].lease, StageOutput::facts(Value::from("fresh")))
         .await
         .expect("complete");
     assert_eq!(done, Completion::Done);
-    let again = engine
+    let again = manual
         .complete(&fresh[0].lease, StageOutput::facts(Value::from("twice")))
         .await;
     assert!(

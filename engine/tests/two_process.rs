@@ -151,6 +151,10 @@ async fn a_second_process_reads_and_gets_an_urgent_file_done_during_a_batch() {
     );
     register(&client);
     assert!(matches!(client.start().await, Err(EngineError::NotPrimary)));
+    assert!(
+        matches!(client.manual(), Err(EngineError::NotPrimary)),
+        "a client claims nothing by hand either"
+    );
 
     // Reads answer while the other process works.
     let status = client.status().expect("status while running");

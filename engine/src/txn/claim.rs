@@ -3,14 +3,57 @@
 use kiln_plugin_api::StageInput;
 use redb::ReadableTable;
 
-use super::Tx;
-use crate::config::Priority;
+use super::{Op, Tx};
 use crate::error::EngineError;
-use crate::lease::{Claimed, Lease};
-use crate::tables::{self, state};
+use crate::model::{Claimed, Lease, Priority, state};
+use crate::store::tables;
+
+/// Leases up to `max` jobs in READY order (see [`claim`]).
+#[derive(Debug)]
+pub(crate) struct Claim {
+    pub(crate) max: usize,
+    /// Only jobs whose `(priority, tier)` sorts before this.
+    pub(crate) below: Option<(u8, u8)>,
+}
+
+impl Op for Claim {
+    type Output = Vec<Claimed>;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<Vec<Claimed>, EngineError> {
+        claim(tx, self.max, self.below)
+    }
+}
+
+/// Puts back every lease of a process that is gone (see [`reclaim_all`]);
+/// outputs how many.
+#[derive(Debug)]
+pub(crate) struct ReclaimAll;
+
+impl Op for ReclaimAll {
+    type Output = usize;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<usize, EngineError> {
+        reclaim_all(tx)
+    }
+}
+
+/// Gives back unstarted leases, `(job_id, token)` each (see [`release`]);
+/// outputs how many were released.
+#[derive(Debug)]
+pub(crate) struct Release {
+    pub(crate) leases: Vec<(u64, u64)>,
+}
+
+impl Op for Release {
+    type Output = u64;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<u64, EngineError> {
+        Ok(release(tx, &self.leases)? as u64)
+    }
+}
 
 /// Moves retries whose time has come from DELAYED back to READY.
-pub(crate) fn promote_due(tx: &mut Tx<'_>) -> Result<usize, EngineError> {
+fn promote_due(tx: &mut Tx<'_>) -> Result<usize, EngineError> {
     let due: Vec<(u64, u64)> = tx
         .delayed
         .range(..=(tx.now, u64::MAX))?
@@ -40,7 +83,7 @@ pub(crate) fn promote_due(tx: &mut Tx<'_>) -> Result<usize, EngineError> {
 /// taken, so a busy engine can look for work that should run before what it
 /// already holds (an interactive job, the next stage of an asset in a lower
 /// tier) without claiming more of the same.
-pub(crate) fn claim(
+fn claim(
     tx: &mut Tx<'_>,
     max: usize,
     below: Option<(u8, u8)>,
@@ -110,7 +153,7 @@ pub(crate) fn claim(
 }
 
 /// Puts back every lease held by a process that is gone, marking the jobs suspect.
-pub(crate) fn reclaim_all(tx: &mut Tx<'_>) -> Result<usize, EngineError> {
+fn reclaim_all(tx: &mut Tx<'_>) -> Result<usize, EngineError> {
     let leased: Vec<(u64, u32)> = tx
         .leases
         .iter()?
@@ -132,7 +175,7 @@ pub(crate) fn reclaim_all(tx: &mut Tx<'_>) -> Result<usize, EngineError> {
 }
 
 /// Gives back leases whose jobs never started, refunding their attempt.
-pub(crate) fn release(tx: &mut Tx<'_>, leases: &[(u64, u64)]) -> Result<usize, EngineError> {
+fn release(tx: &mut Tx<'_>, leases: &[(u64, u64)]) -> Result<usize, EngineError> {
     let mut released = 0;
     for &(job_id, token) in leases {
         let held = tx.leases.get(job_id)?.map(|v| v.value().0);

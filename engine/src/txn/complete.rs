@@ -1,27 +1,32 @@
-//! Completing and failing leased jobs, each in one transaction with its effects.
+//! Completing a leased job: facts written, lease removed, dependents
+//! enqueued, all in one transaction.
 
-use kiln_plugin_api::{StageError, Value};
 use redb::ReadableTable;
 
-use super::Tx;
-use crate::config::backoff_delay;
+use super::{Op, Tx, enrich_gate};
 use crate::error::EngineError;
-use crate::lease::{Completion, Failure};
-use crate::tables::{
-    ArtifactRecord, AssetRecord, AssetStatus, FactRecord, JobRecord, encode, state,
-};
+use crate::model::{Completion, StoredOutput, state};
+use crate::store::tables::{AssetRecord, AssetStatus, FactRecord, JobRecord, encode};
 
-/// A stage's result with its artifacts already stored as blobs.
+/// Records a stage's result for the lease `(job_id, token)` (see [`complete`]).
 #[derive(Debug)]
-pub(crate) struct StoredOutput {
-    pub(crate) facts: Value,
-    pub(crate) artifacts: Vec<ArtifactRecord>,
-    pub(crate) content_hash: Option<[u8; 32]>,
+pub(crate) struct Complete {
+    pub(crate) job_id: u64,
+    pub(crate) token: u64,
+    pub(crate) output: StoredOutput,
+}
+
+impl Op for Complete {
+    type Output = Completion;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<Completion, EngineError> {
+        complete(tx, self.job_id, self.token, self.output)
+    }
 }
 
 /// Checks the fence and returns the job, or `StaleLease`.
 /// The job comes back with the lease's attempt count and state `LEASED`.
-fn fenced(tx: &Tx<'_>, job_id: u64, token: u64) -> Result<JobRecord, EngineError> {
+pub(super) fn fenced(tx: &Tx<'_>, job_id: u64, token: u64) -> Result<JobRecord, EngineError> {
     let Some((held, _, attempts)) = tx.leases.get(job_id)?.map(|v| v.value()) else {
         return Err(EngineError::StaleLease(job_id));
     };
@@ -35,7 +40,7 @@ fn fenced(tx: &Tx<'_>, job_id: u64, token: u64) -> Result<JobRecord, EngineError
 }
 
 /// Records a stage's result: facts, lease removed, dependents enqueued.
-pub(crate) fn complete(
+fn complete(
     tx: &mut Tx<'_>,
     job_id: u64,
     token: u64,
@@ -128,15 +133,15 @@ fn merge_duplicate(
 /// predecessors done for the asset, unless it is done or queued already.
 ///
 /// While the gate is active, stages of the guarded tiers are left to
-/// [`super::gate::cross`], which enqueues them once the gate let the asset
+/// [`enrich_gate::cross`], which enqueues them once the gate let the asset
 /// through.
-pub(crate) fn enqueue_dependents(tx: &mut Tx<'_>, job: &JobRecord) -> Result<(), EngineError> {
+fn enqueue_dependents(tx: &mut Tx<'_>, job: &JobRecord) -> Result<(), EngineError> {
     let graph = tx.graph;
     let import_priority = tx.import_priority(job.import_id)?;
     let gate_tier = tx.config.gate.tier;
-    let gated = job.tier < gate_tier && super::gate::active(tx, job)?;
+    let gated = job.tier < gate_tier && enrich_gate::active(tx, job)?;
     if gated {
-        super::gate::cross(tx, job)?;
+        enrich_gate::cross(tx, job)?;
     }
     for next in graph.dependents(&job.stage) {
         if gated && next.tier >= gate_tier {
@@ -155,39 +160,4 @@ pub(crate) fn enqueue_dependents(tx: &mut Tx<'_>, job: &JobRecord) -> Result<(),
         tx.enqueue_if_ready(job, next, import_priority, in_line)?;
     }
     Ok(())
-}
-
-/// Records a failed attempt: a retry after backoff, or a dead letter.
-pub(crate) fn fail(
-    tx: &mut Tx<'_>,
-    job_id: u64,
-    token: u64,
-    error: &StageError,
-) -> Result<Failure, EngineError> {
-    let mut job = fenced(tx, job_id, token)?;
-    tx.leases.remove(job_id)?;
-    if !error.is_transient() || job.attempts >= tx.config.max_attempts {
-        let message = if error.is_transient() {
-            format!(
-                "{} (gave up after {} attempts)",
-                error.message(),
-                job.attempts
-            )
-        } else {
-            error.message().to_owned()
-        };
-        tx.bury(job_id, &mut job, message)?;
-        return Ok(Failure::Dead);
-    }
-    tx.record_attempt(&mut job, error.message().to_owned());
-    let delay = backoff_delay(tx.config, job_id, job.attempts);
-    let run_at_ns = tx
-        .now
-        .saturating_add(u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX));
-    job.state = state::DELAYED;
-    job.run_at_ns = run_at_ns;
-    tx.put_job(job_id, &job)?;
-    tx.delayed.insert((run_at_ns, job_id), ())?;
-    tx.count(&job, Some(state::LEASED), Some(state::DELAYED));
-    Ok(Failure::Retry { run_at_ns })
 }

@@ -2,24 +2,65 @@
 
 use redb::ReadableTable;
 
-use super::Tx;
+use super::{Op, Tx};
 use crate::error::EngineError;
-use crate::tables::{
+use crate::model::{FileEntry, state};
+use crate::store::tables::{
     AssetRecord, AssetStatus, AttemptRecord, FileRecord, INTAKE_STAGE, ImportRecord, JobRecord,
-    encode, meta, state,
+    encode, meta,
 };
 
-/// One file found by intake, with what `stat` said about it.
-#[derive(Debug, Clone)]
-pub(crate) struct FileEntry {
-    /// The path as UTF-8, or its lossy rendering when it is not UTF-8.
-    pub(crate) path: Result<String, String>,
-    /// `(size, mtime_ns)`, or why the file could not be examined.
-    pub(crate) stat: Result<(u64, u64), String>,
+/// Creates an import (see [`create_import`]); outputs its id.
+#[derive(Debug)]
+pub(crate) struct CreateImport {
+    /// What the import is named by: a folder, a file, `rerun:STAGE`.
+    pub(crate) root: String,
+    pub(crate) priority: u8,
+    /// Whether no folder walk will add files to it.
+    pub(crate) walk_done: bool,
+    /// The import's gate budget, when it has one.
+    pub(crate) budget: Option<u64>,
+}
+
+impl Op for CreateImport {
+    type Output = u64;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<u64, EngineError> {
+        create_import(tx, &self.root, self.priority, self.walk_done, self.budget)
+    }
+}
+
+/// Takes in files for an import (see [`intake`]).
+#[derive(Debug)]
+pub(crate) struct Intake {
+    pub(crate) import_id: u64,
+    pub(crate) files: Vec<FileEntry>,
+}
+
+impl Op for Intake {
+    type Output = ();
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<(), EngineError> {
+        intake(tx, self.import_id, &self.files)
+    }
+}
+
+/// Marks an import's folder walk as finished.
+#[derive(Debug)]
+pub(crate) struct FinishWalk {
+    pub(crate) import_id: u64,
+}
+
+impl Op for FinishWalk {
+    type Output = ();
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<(), EngineError> {
+        finish_walk(tx, self.import_id)
+    }
 }
 
 /// Creates an import record, with its gate budget when it has one.
-pub(crate) fn create_import(
+pub(super) fn create_import(
     tx: &mut Tx<'_>,
     root: &str,
     priority: u8,
@@ -43,7 +84,7 @@ pub(crate) fn create_import(
 }
 
 /// Marks an import's walk as finished.
-pub(crate) fn finish_walk(tx: &mut Tx<'_>, import_id: u64) -> Result<(), EngineError> {
+fn finish_walk(tx: &mut Tx<'_>, import_id: u64) -> Result<(), EngineError> {
     if let Some(mut record) = tx.import(import_id)? {
         record.walk_done = true;
         tx.put_import(import_id, &record)?;
@@ -54,7 +95,7 @@ pub(crate) fn finish_walk(tx: &mut Tx<'_>, import_id: u64) -> Result<(), EngineE
 /// Takes in files for an import: unchanged files are skipped, new or changed
 /// ones get a provisional asset and their root stages enqueued, unreadable
 /// ones become dead letters of the `intake` stage.
-pub(crate) fn intake(
+pub(super) fn intake(
     tx: &mut Tx<'_>,
     import_id: u64,
     files: &[FileEntry],

@@ -3,8 +3,8 @@
 use redb::{ReadTransaction, ReadableTable};
 
 use crate::error::EngineError;
-use crate::read::job_record;
-use crate::tables::{DEAD, DELAYED, JOBS, JobRecord};
+use crate::store::tables::{DEAD, DELAYED, JOBS, JobRecord};
+use crate::views::assets::job_record;
 
 /// One failed attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]

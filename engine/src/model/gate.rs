@@ -29,13 +29,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
 use std::sync::Arc;
 
 use kiln_plugin_api::{TIER_ENRICHED, Value};
 
-use crate::config::Priority;
-use crate::error::EngineError;
+use serde::{Deserialize, Serialize};
+
+use super::Priority;
 
 /// A rule deciding whether an asset is worth the guarded tiers.
 ///
@@ -93,34 +93,12 @@ impl ImportOptions {
     }
 }
 
-impl crate::Engine {
-    /// Imports a folder or a single file as [`crate::Engine::import_dir`]
-    /// does, with the import's gate budget recorded in the same transaction
-    /// that creates the import, so no asset of it can pass the gate before
-    /// the budget is known.
-    pub async fn import_with(
-        &self,
-        path: impl AsRef<Path>,
-        options: ImportOptions,
-    ) -> Result<u64, EngineError> {
-        let path = path.as_ref();
-        self.validate()?;
-        if !path.is_dir() {
-            return self
-                .intake_file(path, options.priority, options.budget)
-                .await;
-        }
-        let root = std::fs::canonicalize(path)
-            .map_err(|source| EngineError::Intake {
-                path: path.to_path_buf(),
-                source,
-            })?
-            .to_string_lossy()
-            .into_owned();
-        let import_id = self
-            .create_budgeted_import(root.clone(), options.priority, false, options.budget)
-            .await?;
-        self.spawn_walk(import_id, root);
-        Ok(import_id)
-    }
+/// What the gate decided for an asset. Written once; later completions of
+/// lower-tier stages (a re-run) reuse it instead of deciding again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum GateRecord {
+    /// The asset goes on to the guarded tiers.
+    Passed,
+    /// Stages of `tier` and above are skipped for the asset.
+    Skipped { tier: u8, reason: String },
 }

@@ -1,20 +1,14 @@
-//! Progress per import and per tier, published on a `tokio::sync::watch` channel.
-//!
-//! A publisher task re-reads the counters after commits (at most every
-//! 100 ms, and without a local commit after 100 ms plus four idle-poll
-//! periods, so commits of other processes show too) and derives a rate and
-//! ETA from a sliding window of samples.
+//! Progress per import and per tier, with a rate and ETA derived from a
+//! sliding window of samples. The publisher (`runtime::progress`) sends
+//! these snapshots on a `tokio::sync::watch` channel.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redb::ReadableDatabase;
-use tokio::sync::watch;
+use redb::ReadTransaction;
 
-use crate::config::Priority;
-use crate::engine::Shared;
-use crate::read::{self, ImportState, JobCounts};
+use crate::model::Priority;
+use crate::views::status::{self, ImportState, JobCounts};
 
 /// One tier's progress.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -119,9 +113,8 @@ impl RateWindow {
 }
 
 /// Reads the store and builds a progress snapshot.
-pub(crate) fn snapshot(shared: &Shared, window: &mut RateWindow) -> Option<Progress> {
-    let txn = shared.store.db.begin_read().ok()?;
-    let imports = read::imports(&txn).ok()?;
+pub(crate) fn snapshot(txn: &ReadTransaction, window: &mut RateWindow) -> Option<Progress> {
+    let imports = status::imports(txn).ok()?;
     let now = Instant::now();
     let mut totals: BTreeMap<u8, JobCounts> = BTreeMap::new();
     let mut out = Vec::with_capacity(imports.len());
@@ -152,28 +145,4 @@ pub(crate) fn snapshot(shared: &Shared, window: &mut RateWindow) -> Option<Progr
         imports: out,
         tiers,
     })
-}
-
-/// Publishes snapshots until the engine closes.
-pub(crate) async fn publish(shared: Arc<Shared>, sender: watch::Sender<Progress>) {
-    let mut commits = shared.writer.commits.subscribe();
-    let mut window = RateWindow::default();
-    let poll = shared.config.idle_poll.max(Duration::from_millis(20)) * 4;
-    loop {
-        if shared.closing.load(std::sync::atomic::Ordering::SeqCst) {
-            return;
-        }
-        if let Some(progress) = snapshot(&shared, &mut window) {
-            sender.send_if_modified(|current| {
-                if *current == progress {
-                    false
-                } else {
-                    *current = progress;
-                    true
-                }
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let _ = tokio::time::timeout(poll, commits.changed()).await;
-    }
 }

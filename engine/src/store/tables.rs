@@ -9,6 +9,7 @@ use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
 
 use crate::error::EngineError;
+use crate::model::ArtifactRecord;
 
 /// `(priority, tier, enqueue_ns, job_id)`: the claim order.
 pub(crate) type ReadyKey = (u8, u8, u64, u64);
@@ -46,22 +47,12 @@ pub(crate) const IMPORT_COUNTS: TableDefinition<(u64, u8, u8), u64> =
 pub(crate) const STAGE_COUNTS: TableDefinition<(&str, u8), u64> =
     TableDefinition::new("stage_counts");
 
-/// The gate's decision per asset (see [`crate::gate`]): a [`GateRecord`].
+/// The gate's decision per asset: a `model::GateRecord`.
 pub(crate) const GATE_DECISIONS: TableDefinition<u64, &[u8]> =
     TableDefinition::new("gate_decisions");
 /// Gate budgets per import: `import_id -> (limit, spent)`.
 pub(crate) const IMPORT_BUDGETS: TableDefinition<u64, (u64, u64)> =
     TableDefinition::new("import_budgets");
-
-/// Job states, as stored in records and counter keys.
-pub(crate) mod state {
-    pub(crate) const READY: u8 = 0;
-    pub(crate) const LEASED: u8 = 1;
-    pub(crate) const DELAYED: u8 = 2;
-    pub(crate) const DEAD: u8 = 3;
-    pub(crate) const DONE: u8 = 4;
-    pub(crate) const SKIPPED: u8 = 5;
-}
 
 /// Meta keys.
 pub(crate) mod meta {
@@ -73,16 +64,6 @@ pub(crate) mod meta {
 
 /// The stage name of dead letters for files intake could not read.
 pub const INTAKE_STAGE: &str = "intake";
-
-/// What the gate decided for an asset. Written once; later completions of
-/// lower-tier stages (a re-run) reuse it instead of deciding again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum GateRecord {
-    /// The asset goes on to the guarded tiers.
-    Passed,
-    /// Stages of `tier` and above are skipped for the asset.
-    Skipped { tier: u8, reason: String },
-}
 
 /// One failed attempt of a job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -141,14 +122,6 @@ pub(crate) struct FileRecord {
     pub(crate) asset_id: u64,
     pub(crate) size: u64,
     pub(crate) mtime_ns: u64,
-}
-
-/// One artifact of a finished stage, stored in `blobs/`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct ArtifactRecord {
-    pub(crate) name: String,
-    pub(crate) media_type: String,
-    pub(crate) blob: String,
 }
 
 /// What a finished stage produced for an asset.

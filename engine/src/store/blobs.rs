@@ -9,26 +9,22 @@
 //! temporary file), never a reference to a missing one.
 //!
 //! Workers only write the temporary files: the fsync and rename run on the
-//! [`BlobSyncer`] thread, so a worker goes on to its next image while the
-//! disk catches up, and the completion reaches the writer only afterwards.
-//! Temporary files a dead process left behind are removed by
+//! blob-sync thread (`runtime::blob_sync`), so a worker goes on to its next
+//! image while the disk catches up, and the completion reaches the writer
+//! only afterwards. Temporary files a dead process left behind are removed by
 //! [`sweep_stale_temps`] when workers start.
 
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use kiln_plugin_api::StageOutput;
 
 use crate::error::EngineError;
-use crate::tables::ArtifactRecord;
-use crate::txn::complete::StoredOutput;
+use crate::model::{ArtifactRecord, StoredOutput};
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -138,7 +134,7 @@ impl StagedOutput {
 
 /// Makes every blob durable and named, then the folders holding the new
 /// names, so a committed reference never outlives its blob's name.
-fn finish_all(pending: Vec<PendingBlob>) -> Result<(), EngineError> {
+pub(crate) fn finish_all(pending: Vec<PendingBlob>) -> Result<(), EngineError> {
     let mut first_error = None;
     let mut folders = BTreeSet::new();
     for blob in pending {
@@ -176,7 +172,7 @@ pub(crate) fn store_output(
 }
 
 /// Writes a stage's artifacts to temporary files; the caller makes them
-/// durable (directly or through a [`BlobSyncer`]) before recording them.
+/// durable (directly or through the blob-sync thread) before recording them.
 pub(crate) fn stage_output(
     blobs_dir: &Path,
     output: StageOutput,
@@ -246,74 +242,4 @@ fn write_blob(
         return Err(fail(source));
     }
     Ok((name, Some(PendingBlob { file, temp, path })))
-}
-
-/// What runs once a job's blobs are durable (or could not be made so).
-pub(crate) type AfterSync = Box<dyn FnOnce(Result<(), EngineError>) + Send>;
-
-/// One job for the syncer: its blobs and what runs after them.
-type SyncJob = (Vec<PendingBlob>, AfterSync);
-
-/// Jobs waiting for the syncer; a full queue makes workers wait, which
-/// bounds the open temporary files.
-const SYNC_QUEUE: usize = 64;
-
-/// A thread that makes staged blobs durable in the order they arrive and
-/// then runs each job's continuation.
-#[derive(Debug)]
-pub(crate) struct BlobSyncer {
-    sender: Mutex<Option<SyncSender<SyncJob>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl BlobSyncer {
-    /// Starts the thread.
-    pub(crate) fn start() -> BlobSyncer {
-        let (sender, receiver) = mpsc::sync_channel(SYNC_QUEUE);
-        let thread = std::thread::Builder::new()
-            .name("kiln-blob-sync".into())
-            .spawn(move || run_syncer(receiver))
-            .ok();
-        let sender = if thread.is_some() { Some(sender) } else { None };
-        BlobSyncer {
-            sender: Mutex::new(sender),
-            thread: Mutex::new(thread),
-        }
-    }
-
-    /// Makes `pending` durable, then runs `then` with the outcome. With
-    /// nothing pending, or when the thread is gone, runs it on this thread.
-    pub(crate) fn submit(&self, pending: Vec<PendingBlob>, then: AfterSync) {
-        if pending.is_empty() {
-            then(Ok(()));
-            return;
-        }
-        let sender = self.sender.lock().ok().and_then(|s| s.clone());
-        let unsent = match sender {
-            Some(sender) => match sender.send((pending, then)) {
-                Ok(()) => return,
-                Err(mpsc::SendError(job)) => job,
-            },
-            None => (pending, then),
-        };
-        let (pending, then) = unsent;
-        then(finish_all(pending));
-    }
-
-    /// Finishes every queued job and stops the thread.
-    pub(crate) fn close(&self) {
-        if let Ok(mut sender) = self.sender.lock() {
-            sender.take();
-        }
-        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
-        if let Some(thread) = thread {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn run_syncer(receiver: Receiver<SyncJob>) {
-    for (pending, then) in receiver {
-        then(finish_all(pending));
-    }
 }

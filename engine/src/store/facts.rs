@@ -1,4 +1,5 @@
-//! Building a stage's input from committed state: path, content hash, proxy
+//! Reading stored facts back: an asset's fact records, and a stage's input
+//! built from committed state: path, content hash, proxy
 //! and the facts of every stage already done for the asset.
 //!
 //! Workers build inputs in their own read transactions after the claim has
@@ -9,10 +10,10 @@ use std::path::Path;
 
 use redb::{ReadTransaction, ReadableTable};
 
-use crate::blobs::blob_path;
+use super::blobs::blob_path;
+use super::tables::{ASSETS, AssetRecord, FACTS, FactRecord, decode};
 use crate::error::EngineError;
-use crate::lease::ClaimedJob;
-use crate::tables::{ASSETS, AssetRecord, FACTS, FactRecord, decode};
+use crate::model::ClaimedJob;
 
 /// Completes the inputs of claimed jobs (which carry only asset id and path).
 pub(crate) fn fill_inputs(

@@ -1,15 +1,43 @@
-//! Dead-letter retry and purge, and re-running a stage whose version changed.
+//! Dead letters: retrying them with fresh attempts, and purging them.
 
 use redb::ReadableTable;
 
-use super::Tx;
-use super::intake::{FileEntry, create_import, intake};
+use super::intake::intake;
+use super::{Op, Tx};
 use crate::error::EngineError;
-use crate::tables::{AssetRecord, AssetStatus, FactRecord, INTAKE_STAGE, decode, state};
+use crate::model::{FileEntry, stat_of, state};
+use crate::store::tables::{AssetStatus, INTAKE_STAGE};
+
+/// Puts dead letters back in READY: `only` one, or all (see [`retry`]);
+/// outputs how many were retried.
+#[derive(Debug)]
+pub(crate) struct RetryDead {
+    pub(crate) only: Option<u64>,
+}
+
+impl Op for RetryDead {
+    type Output = u64;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<u64, EngineError> {
+        retry(tx, self.only)
+    }
+}
+
+/// Deletes every dead letter; outputs how many.
+#[derive(Debug)]
+pub(crate) struct PurgeDead;
+
+impl Op for PurgeDead {
+    type Output = u64;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<u64, EngineError> {
+        purge(tx)
+    }
+}
 
 /// Puts dead letters back in READY with fresh attempts. `None` retries all.
 /// Returns how many were retried.
-pub(crate) fn retry(tx: &mut Tx<'_>, only: Option<u64>) -> Result<u64, EngineError> {
+fn retry(tx: &mut Tx<'_>, only: Option<u64>) -> Result<u64, EngineError> {
     let ids: Vec<u64> = match only {
         Some(id) => {
             if tx.dead.get(id)?.is_some() {
@@ -35,7 +63,7 @@ pub(crate) fn retry(tx: &mut Tx<'_>, only: Option<u64>) -> Result<u64, EngineErr
             tx.jobs.remove(job_id)?;
             tx.count(&job, Some(state::DEAD), None);
             let stat = std::fs::metadata(&job.path)
-                .map(|m| crate::walk::stat_of(&m))
+                .map(|m| stat_of(&m))
                 .map_err(|e| format!("cannot read file: {e}"));
             let entry = FileEntry {
                 path: Ok(job.path.clone()),
@@ -66,7 +94,7 @@ pub(crate) fn retry(tx: &mut Tx<'_>, only: Option<u64>) -> Result<u64, EngineErr
 }
 
 /// Deletes every dead letter. Returns how many.
-pub(crate) fn purge(tx: &mut Tx<'_>) -> Result<u64, EngineError> {
+fn purge(tx: &mut Tx<'_>) -> Result<u64, EngineError> {
     let ids: Vec<u64> = tx
         .dead
         .iter()?
@@ -83,54 +111,4 @@ pub(crate) fn purge(tx: &mut Tx<'_>) -> Result<u64, EngineError> {
         }
     }
     Ok(ids.len() as u64)
-}
-
-/// Enqueues `stage` for every active asset whose stored facts come from another
-/// version of it (or that never ran it although its predecessors are done).
-/// Returns the new import's id and how many jobs were enqueued.
-pub(crate) fn rerun_outdated(
-    tx: &mut Tx<'_>,
-    stage: &str,
-    priority: u8,
-) -> Result<(u64, u64), EngineError> {
-    let graph = tx.graph;
-    let Some(entry) = graph.get(stage) else {
-        return Err(crate::error::GraphError::NotRegistered(stage.to_owned()).into());
-    };
-    let info = entry.info.clone();
-    let import_id = create_import(tx, &format!("rerun:{stage}"), priority, true, None)?;
-    let assets: Vec<(u64, AssetRecord)> = tx
-        .assets
-        .iter()?
-        .map(|entry| {
-            let (k, v) = entry?;
-            Ok((k.value(), decode::<AssetRecord>("assets", v.value())?))
-        })
-        .collect::<Result<_, EngineError>>()?;
-    let mut enqueued = 0;
-    for (asset_id, asset) in assets {
-        if asset.status != AssetStatus::Active {
-            continue;
-        }
-        if tx.asset_jobs.get((asset_id, stage))?.is_some() {
-            continue;
-        }
-        let stored = match tx.facts.get((asset_id, stage))? {
-            Some(bytes) => Some(decode::<FactRecord>("facts", bytes.value())?),
-            None => None,
-        };
-        match stored {
-            Some(record) if record.version == info.version => continue,
-            Some(_) => {}
-            None if !tx.all_done(asset_id, &info.after)? => continue,
-            None => {}
-        }
-        if !super::gate::admits(tx, asset_id, asset.import_id, info.tier)? {
-            continue;
-        }
-        let path = asset.paths.first().cloned().unwrap_or_default();
-        tx.enqueue(asset_id, import_id, priority, stage, info.tier, &path)?;
-        enqueued += 1;
-    }
-    Ok((import_id, enqueued))
 }

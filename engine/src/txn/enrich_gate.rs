@@ -1,4 +1,5 @@
-//! Applying the enrichment gate (see [`crate::gate`]) inside a completion.
+//! Applying the enrichment gate (its rule and types are in `model::gate`)
+//! inside a completion or a re-run.
 
 use std::collections::BTreeMap;
 
@@ -7,7 +8,9 @@ use redb::{ReadableTable, ReadableTableMetadata};
 
 use super::Tx;
 use crate::error::EngineError;
-use crate::tables::{GateRecord, JobRecord, decode, encode};
+use crate::model::GateRecord;
+use crate::store::facts::fact_records;
+use crate::store::tables::{JobRecord, decode, encode};
 
 /// Whether the gate holds back the guarded tiers of `job`'s asset: a rule
 /// is configured, or the asset's import has a budget.
@@ -174,7 +177,7 @@ fn decide(tx: &mut Tx<'_>, asset_id: u64, owner: Owner) -> Result<GateRecord, En
 }
 
 fn asset_facts(tx: &Tx<'_>, asset_id: u64) -> Result<BTreeMap<String, Value>, EngineError> {
-    Ok(crate::input::fact_records(&tx.facts, asset_id)?
+    Ok(fact_records(&tx.facts, asset_id)?
         .into_iter()
         .map(|(stage, record)| (stage, record.facts))
         .collect())

@@ -1,4 +1,11 @@
-//! Opening a store directory: the redb file, the blob folder and the engine lock.
+//! The store: one redb database, the content-addressed blob folder beside
+//! it and the engine lock. This module opens (creating if needed) a store
+//! directory; `tables` defines what the database holds, `blobs` the blob
+//! folder, `facts` how stored facts are read back.
+
+pub(crate) mod blobs;
+pub(crate) mod facts;
+pub(crate) mod tables;
 
 use std::fs::{self, File, TryLockError};
 use std::path::{Path, PathBuf};
@@ -8,7 +15,7 @@ use redb::{Builder, ConcurrencyMode, Database, Durability};
 
 use crate::config::{Config, Sharing};
 use crate::error::EngineError;
-use crate::tables::{
+use tables::{
     ASSET_JOBS, ASSETS, DEAD, DELAYED, FACTS, FILES, GATE_DECISIONS, HASHES, IMPORT_BUDGETS,
     IMPORT_COUNTS, IMPORTS, JOBS, LEASES, META, READY, STAGE_COUNTS,
 };
@@ -100,7 +107,7 @@ fn create_database_file(dir: &Path, path: &Path, mode: ConcurrencyMode) -> Resul
         Err(e) => Err(e.into()),
     };
     let _ = fs::remove_file(&temp);
-    let _ = crate::blobs::sync_dir(dir);
+    let _ = blobs::sync_dir(dir);
     linked
 }
 

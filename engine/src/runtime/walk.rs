@@ -5,67 +5,27 @@
 //! it checks READY depth (an O(1) `len`); above the high mark it waits until
 //! depth falls under the low mark.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, Metadata, ReadDir};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use redb::{ReadableDatabase, ReadableTableMetadata};
 
-use crate::engine::Shared;
-use crate::tables::READY;
-use crate::txn::intake::FileEntry;
-use crate::writer::OpKind;
+use super::scheduler::Wake;
+use super::writer::Writer;
+use crate::config::Config;
+use crate::graph::GraphCell;
+use crate::model::{FileEntry, entry_for, is_ignored, stat_of};
+use crate::store::Store;
+use crate::store::tables::READY;
+use crate::txn::intake::{FinishWalk, Intake};
 
 /// Files sent to the writer per intake operation.
 const CHUNK: usize = 64;
-
-/// `(size, mtime_ns)` of a file: what intake compares to tell an unchanged
-/// file from a changed one.
-pub fn stat_of(meta: &Metadata) -> (u64, u64) {
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0);
-    (meta.len(), mtime)
-}
-
-/// Whether intake ignores a file or folder by its name: hidden entries and
-/// the names other programs give files they are still writing (`.tmp`,
-/// `.part`, …). Folder walks apply it; a folder watcher applies it too, so
-/// both take in the same files.
-pub fn is_ignored(name: &str) -> bool {
-    const TEMP_SUFFIXES: [&str; 6] = [".tmp", ".temp", ".part", ".partial", ".crdownload", "~"];
-    let lower = name.to_ascii_lowercase();
-    name.starts_with('.') || TEMP_SUFFIXES.iter().any(|s| lower.ends_with(s))
-}
-
-/// The intake entry for one path.
-pub(crate) fn entry_for(path: &Path) -> FileEntry {
-    let stat = fs::metadata(path)
-        .map_err(|e| format!("cannot read file: {e}"))
-        .and_then(|m| {
-            if m.is_file() {
-                Ok(stat_of(&m))
-            } else {
-                Err("not a regular file".to_owned())
-            }
-        });
-    match path.to_str() {
-        Some(s) => FileEntry {
-            path: Ok(s.to_owned()),
-            stat,
-        },
-        None => FileEntry {
-            path: Err(path.to_string_lossy().into_owned()),
-            stat,
-        },
-    }
-}
 
 /// A depth-first walk that follows symlinks but enters each directory once.
 struct Walk {
@@ -139,24 +99,88 @@ impl Iterator for Walk {
     }
 }
 
+/// What a folder walk uses of the engine.
+#[derive(Debug, Clone)]
+pub(crate) struct Walker {
+    pub(crate) store: Arc<Store>,
+    pub(crate) writer: Arc<Writer>,
+    pub(crate) config: Arc<Config>,
+    pub(crate) graph: Arc<GraphCell>,
+    pub(crate) wake: Arc<Wake>,
+    /// Set when the engine shuts down: a paused walk gives up.
+    pub(crate) closing: Arc<AtomicBool>,
+    /// Imports whose walk waits for READY to fall under the watermark.
+    pub(crate) paused: Arc<Mutex<HashSet<u64>>>,
+}
+
+/// The folder walks running in this process, one thread per import.
+#[derive(Debug, Default)]
+pub(crate) struct Walks {
+    threads: Mutex<HashMap<u64, JoinHandle<()>>>,
+}
+
+impl Walks {
+    /// Starts the walk of `import_id` under `root` on its own thread,
+    /// unless it already runs here.
+    pub(crate) fn spawn(&self, walker: Walker, import_id: u64, root: String) {
+        let Ok(mut threads) = self.threads.lock() else {
+            return;
+        };
+        threads.retain(|_, h| !h.is_finished());
+        if threads.contains_key(&import_id) {
+            return;
+        }
+        if let Ok(handle) = std::thread::Builder::new()
+            .name(format!("kiln-walk-{import_id}"))
+            .spawn(move || run_walk(&walker, import_id, root.into()))
+        {
+            threads.insert(import_id, handle);
+        }
+    }
+
+    /// Whether the walk of `import_id` runs in this process.
+    pub(crate) fn is_running(&self, import_id: u64) -> bool {
+        self.threads
+            .lock()
+            .map(|w| w.get(&import_id).is_some_and(|h| !h.is_finished()))
+            .unwrap_or(false)
+    }
+
+    /// Whether any walk runs in this process.
+    pub(crate) fn any_running(&self) -> bool {
+        self.threads
+            .lock()
+            .map(|w| w.values().any(|h| !h.is_finished()))
+            .unwrap_or(false)
+    }
+
+    /// Takes every walk's thread, to be joined.
+    pub(crate) fn drain(&self) -> Vec<JoinHandle<()>> {
+        self.threads
+            .lock()
+            .map(|mut w| w.drain().map(|(_, h)| h).collect())
+            .unwrap_or_default()
+    }
+}
+
 /// Runs the walk of `import_id` under `root` on the calling thread.
-pub(crate) fn run_walk(shared: Arc<Shared>, import_id: u64, root: PathBuf) {
-    let exclude = fs::canonicalize(&shared.store.dir).ok();
+fn run_walk(walker: &Walker, import_id: u64, root: PathBuf) {
+    let exclude = fs::canonicalize(&walker.store.dir).ok();
     let walk = match Walk::new(&root, exclude) {
         Ok(walk) => Some(walk),
         Err(e) => {
             let mut entry = entry_for(&root);
             entry.stat = Err(format!("cannot read folder: {e}"));
-            let _ = shared.writer.call_blocking(OpKind::Intake {
+            let _ = walker.writer.call_blocking(Intake {
                 import_id,
                 files: vec![entry],
             });
             None
         }
     };
-    let roots = shared.root_count().max(1) as u64;
+    let roots = walker.graph.current().roots().count().max(1) as u64;
     // A chunk adds at most a quarter of the high mark, so READY stays under it.
-    let chunk_len = usize::try_from(shared.config.watermark_high / 4 / roots)
+    let chunk_len = usize::try_from(walker.config.watermark_high / 4 / roots)
         .unwrap_or(CHUNK)
         .clamp(1, CHUNK);
     if let Some(walk) = walk {
@@ -164,46 +188,44 @@ pub(crate) fn run_walk(shared: Arc<Shared>, import_id: u64, root: PathBuf) {
         for entry in walk {
             chunk.push(entry);
             if chunk.len() == chunk_len {
-                if !wait_for_room(&shared, import_id, chunk_len as u64 * roots) {
+                if !wait_for_room(walker, import_id, chunk_len as u64 * roots) {
                     return;
                 }
-                if !take_in(&shared, import_id, std::mem::take(&mut chunk)) {
+                if !take_in(walker, import_id, std::mem::take(&mut chunk)) {
                     return;
                 }
             }
         }
         if !chunk.is_empty() {
             let n = chunk.len() as u64;
-            if !wait_for_room(&shared, import_id, n * roots) {
+            if !wait_for_room(walker, import_id, n * roots) {
                 return;
             }
-            if !take_in(&shared, import_id, std::mem::take(&mut chunk)) {
+            if !take_in(walker, import_id, std::mem::take(&mut chunk)) {
                 return;
             }
         }
     }
-    let _ = shared
-        .writer
-        .call_blocking(OpKind::FinishWalk { import_id });
+    let _ = walker.writer.call_blocking(FinishWalk { import_id });
 }
 
 /// Commits one chunk of the walk and wakes the scheduler, so its jobs start
 /// at once instead of at the scheduler's next poll. False when the writer is
 /// gone.
-fn take_in(shared: &Shared, import_id: u64, files: Vec<FileEntry>) -> bool {
-    let taken = shared
+fn take_in(walker: &Walker, import_id: u64, files: Vec<FileEntry>) -> bool {
+    let taken = walker
         .writer
-        .call_blocking(OpKind::Intake { import_id, files })
+        .call_blocking(Intake { import_id, files })
         .is_ok();
     if taken {
-        shared.wake();
+        walker.wake.ring();
     }
     taken
 }
 
 /// The number of READY jobs.
-pub(crate) fn ready_depth(shared: &Shared) -> u64 {
-    shared
+fn ready_depth(walker: &Walker) -> u64 {
+    walker
         .store
         .db
         .begin_read()
@@ -215,29 +237,29 @@ pub(crate) fn ready_depth(shared: &Shared) -> u64 {
 
 /// Waits until `adding` more READY jobs stay under the high watermark.
 /// Returns false when the engine is shutting down.
-fn wait_for_room(shared: &Shared, import_id: u64, adding: u64) -> bool {
-    let high = shared.config.watermark_high;
-    let low = shared.config.watermark_low.min(high);
-    if ready_depth(shared) + adding <= high {
+fn wait_for_room(walker: &Walker, import_id: u64, adding: u64) -> bool {
+    let high = walker.config.watermark_high;
+    let low = walker.config.watermark_low.min(high);
+    if ready_depth(walker) + adding <= high {
         return true;
     }
-    set_paused(shared, import_id, true);
+    set_paused(walker, import_id, true);
     let room = loop {
-        if shared.closing.load(Ordering::SeqCst) {
+        if walker.closing.load(Ordering::SeqCst) {
             break false;
         }
         std::thread::sleep(Duration::from_millis(5));
-        let depth = ready_depth(shared);
+        let depth = ready_depth(walker);
         if depth <= low && depth + adding <= high.max(adding) {
             break true;
         }
     };
-    set_paused(shared, import_id, false);
+    set_paused(walker, import_id, false);
     room
 }
 
-fn set_paused(shared: &Shared, import_id: u64, paused: bool) {
-    if let Ok(mut set) = shared.paused_walks.lock() {
+fn set_paused(walker: &Walker, import_id: u64, paused: bool) {
+    if let Ok(mut set) = walker.paused.lock() {
         if paused {
             set.insert(import_id);
         } else {

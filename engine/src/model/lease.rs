@@ -2,7 +2,7 @@
 
 use kiln_plugin_api::StageInput;
 
-use crate::config::Priority;
+use super::Priority;
 
 /// A claimed job. Only claiming makes one, and only the holder of the current
 /// token can complete or fail the job: a lease that was reclaimed in the meantime

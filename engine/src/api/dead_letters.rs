@@ -1,28 +1,36 @@
 //! Dead-letter maintenance and stage re-runs.
 
-use crate::config::Priority;
-use crate::engine::Engine;
+use super::Engine;
 use crate::error::EngineError;
-use crate::writer::{OpKind, Reply};
+use crate::model::Priority;
+use crate::txn::dead_letters::{PurgeDead, RetryDead};
+use crate::txn::rerun::Rerun;
 
 impl Engine {
     /// Puts one dead letter back in the queue with fresh attempts. Returns
     /// false if there is no such dead letter.
     pub async fn retry_dead(&self, job_id: u64) -> Result<bool, EngineError> {
-        Ok(self
-            .count_op(OpKind::RetryDead { only: Some(job_id) })
-            .await?
-            > 0)
+        let retried = self
+            .inner
+            .writer
+            .call(RetryDead { only: Some(job_id) })
+            .await?;
+        self.inner.wake.ring();
+        Ok(retried > 0)
     }
 
     /// Puts every dead letter back in the queue. Returns how many.
     pub async fn retry_all_dead(&self) -> Result<u64, EngineError> {
-        self.count_op(OpKind::RetryDead { only: None }).await
+        let retried = self.inner.writer.call(RetryDead { only: None }).await?;
+        self.inner.wake.ring();
+        Ok(retried)
     }
 
     /// Deletes every dead letter. Returns how many.
     pub async fn purge_dead(&self) -> Result<u64, EngineError> {
-        self.count_op(OpKind::PurgeDead).await
+        let purged = self.inner.writer.call(PurgeDead).await?;
+        self.inner.wake.ring();
+        Ok(purged)
     }
 
     /// Enqueues `stage` for every asset whose facts for it were written by a
@@ -36,20 +44,12 @@ impl Engine {
         stage: &str,
         priority: Priority,
     ) -> Result<(u64, u64), EngineError> {
-        match self
-            .shared
-            .writer
-            .call(OpKind::Rerun {
-                stage: stage.to_owned(),
-                priority: priority.as_u8(),
-            })
-            .await?
-        {
-            Reply::Rerun(import, count) => {
-                self.shared.wake();
-                Ok((import, count))
-            }
-            _ => Err(EngineError::Closed),
-        }
+        let rerun = Rerun {
+            stage: stage.to_owned(),
+            priority,
+        };
+        let (import, count) = self.inner.writer.call(rerun).await?;
+        self.inner.wake.ring();
+        Ok((import, count))
     }
 }

@@ -1,0 +1,23 @@
+//! The engine's plain data: priorities, leases and their outcomes, job
+//! states, file identity, stored outputs and the gate's types. Nothing here
+//! reads or writes the store, and nothing here depends on another module of
+//! the crate.
+
+mod file;
+mod gate;
+mod job;
+mod lease;
+mod output;
+mod priority;
+mod until;
+
+pub(crate) use file::{FileEntry, entry_for};
+pub use file::{is_ignored, stat_of};
+pub(crate) use gate::GateRecord;
+pub use gate::{AssetGate, Gate, ImportOptions};
+pub(crate) use job::state;
+pub(crate) use lease::Claimed;
+pub use lease::{ClaimedJob, Completion, Failure, Lease};
+pub(crate) use output::{ArtifactRecord, StoredOutput};
+pub use priority::Priority;
+pub use until::Until;

@@ -1,0 +1,211 @@
+//! The worker pool: threads that take claimed jobs from the queue, run
+//! their stage off the async threads and send the result on, through the
+//! blob syncer, to the writer. One extra worker (the lane) only ever takes
+//! interactive jobs.
+
+use std::cmp::Reverse;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use kiln_plugin_api::{CostClass, StageError};
+
+use super::claiming::buffer_target;
+use super::{Handles, Queued, SchedState, queue_len};
+use crate::error::EngineError;
+use crate::model::{Claimed, Lease, Priority};
+use crate::runtime::metrics::Finished;
+use crate::store::blobs::stage_output;
+use crate::txn::complete::Complete;
+use crate::txn::fail::Fail;
+
+fn take_job(state: &SchedState, lane: bool) -> Option<Queued> {
+    let mut q = state.queue.lock().ok()?;
+    loop {
+        if state.stop.load(Ordering::SeqCst) {
+            return None;
+        }
+        let fits = match q.peek() {
+            Some(Reverse(top)) if top.0.lease.priority == Priority::Interactive => true,
+            Some(_) => !lane && state.interactive_running.load(Ordering::SeqCst) == 0,
+            None => false,
+        };
+        if fits {
+            let Reverse(job) = q.pop()?;
+            state.in_flight.fetch_add(1, Ordering::SeqCst);
+            return Some(job);
+        }
+        q = state
+            .queue_changed
+            .wait_timeout(q, Duration::from_millis(50))
+            .ok()?
+            .0;
+    }
+}
+
+pub(super) fn worker(handles: Arc<Handles>, state: Arc<SchedState>, lane: bool) {
+    while let Some(job) = take_job(&state, lane) {
+        if queue_len(&state) * 2 <= buffer_target(&handles, &state) {
+            state.feeder_wake.notify_one();
+        }
+        run_job(&handles, &state, job, lane);
+    }
+}
+
+/// Counts an interactive job as running until dropped, then lets waiting
+/// batch workers go on.
+struct Urgent<'a>(&'a SchedState);
+
+impl<'a> Urgent<'a> {
+    fn start(state: &'a SchedState) -> Urgent<'a> {
+        state.interactive_running.fetch_add(1, Ordering::SeqCst);
+        Urgent(state)
+    }
+}
+
+impl Drop for Urgent<'_> {
+    fn drop(&mut self) {
+        self.0.interactive_running.fetch_sub(1, Ordering::SeqCst);
+        // Take the queue lock so a worker between its check and its wait
+        // cannot miss this notification.
+        drop(self.0.queue.lock());
+        self.0.queue_changed.notify_all();
+    }
+}
+
+struct CpuSlot<'a>(&'a SchedState);
+
+impl Drop for CpuSlot<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut n) = self.0.cpu_slots.lock() {
+            *n += 1;
+        }
+        self.0.cpu_freed.notify_one();
+    }
+}
+
+fn cpu_slot(state: &SchedState) -> Option<CpuSlot<'_>> {
+    let mut n = state.cpu_slots.lock().ok()?;
+    while *n == 0 {
+        n = state.cpu_freed.wait(n).ok()?;
+    }
+    *n -= 1;
+    Some(CpuSlot(state))
+}
+
+fn run_job(handles: &Arc<Handles>, state: &Arc<SchedState>, job: Queued, lane: bool) {
+    let started = Instant::now();
+    let Queued(Claimed { lease, input }, filled) = job;
+    let graph = handles.graph.current();
+    let result = match filled.map(|()| graph.get(&lease.stage)) {
+        Err(e) => Err(StageError::transient(format!(
+            "cannot read the asset's earlier facts: {e}"
+        ))),
+        Ok(None) => Err(StageError::permanent(format!(
+            "stage `{}` is not registered in this engine; register it and retry the dead letter",
+            lease.stage
+        ))),
+        Ok(Some(entry)) => {
+            // Counted before waiting for a CPU slot or the stage's lock, so
+            // batch workers hold back while the urgent job waits, too.
+            let _urgent = (lease.priority == Priority::Interactive).then(|| Urgent::start(state));
+            // The lane may exceed the CPU limit by one so urgent work never waits.
+            let _slot = if entry.info.cost == CostClass::Cpu && !lane {
+                cpu_slot(state)
+            } else {
+                None
+            };
+            let _exclusive = if entry.info.concurrent {
+                None
+            } else {
+                Some(entry.exclusive.lock())
+            };
+            let called = Instant::now();
+            let outcome = catch_unwind(AssertUnwindSafe(|| entry.stage.process(&input)));
+            state.record_job_time(called.elapsed());
+            match outcome {
+                Ok(result) => result,
+                Err(panic) => {
+                    let message = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "no message".to_owned());
+                    Err(StageError::permanent(format!(
+                        "stage `{}` panicked: {message}",
+                        lease.stage
+                    )))
+                }
+            }
+        }
+    };
+    let (op, pending) = match result {
+        Ok(output) => match stage_output(&handles.store.blobs, output) {
+            Ok(staged) => (
+                Outcome::Complete(Complete {
+                    job_id: lease.job_id,
+                    token: lease.token,
+                    output: staged.output,
+                }),
+                staged.pending,
+            ),
+            Err(e) => (Outcome::Fail(blob_failure(&lease, &e)), Vec::new()),
+        },
+        Err(error) => (
+            Outcome::Fail(Fail {
+                job_id: lease.job_id,
+                token: lease.token,
+                error,
+            }),
+            Vec::new(),
+        ),
+    };
+    let forward_state = state.clone();
+    let forward_handles = handles.clone();
+    let priority = lease.priority;
+    state.syncer.submit(
+        pending,
+        Box::new(move |synced| {
+            let op = match synced {
+                Ok(()) => op,
+                Err(e) => Outcome::Fail(blob_failure(&lease, &e)),
+            };
+            let metrics = forward_handles.metrics.clone();
+            // A non-interactive completion may wait for a larger commit while
+            // claimed work remains; once the queue is empty nothing else
+            // would follow it soon, so it closes the commit.
+            let background = priority != Priority::Interactive && queue_len(&forward_state) > 0;
+            let answered = move |reply: Result<Finished, EngineError>| {
+                metrics.finished(&reply, started.elapsed());
+                forward_state.in_flight.fetch_sub(1, Ordering::SeqCst);
+                forward_state.feeder_wake.notify_one();
+            };
+            let writer = &forward_handles.writer;
+            match op {
+                Outcome::Complete(op) => writer.send(op, background, move |reply| {
+                    answered(reply.map(Finished::Completed));
+                }),
+                Outcome::Fail(op) => writer.send(op, background, move |reply| {
+                    answered(reply.map(Finished::Failed));
+                }),
+            }
+        }),
+    );
+}
+
+/// A failed attempt for a job whose artifacts could not be stored: the disk
+/// may recover, so it is retried.
+fn blob_failure(lease: &Lease, error: &EngineError) -> Fail {
+    Fail {
+        job_id: lease.job_id,
+        token: lease.token,
+        error: StageError::transient(error.to_string()),
+    }
+}
+
+/// What a worker sends the writer for a job it ran.
+enum Outcome {
+    Complete(Complete),
+    Fail(Fail),
+}

@@ -1,0 +1,322 @@
+//! The group-commit writer: one thread that owns every write transaction.
+//!
+//! Callers send operations over a channel. The thread gathers whatever is
+//! queued (up to `max_commit_ops`, waiting at most `commit_window` for more),
+//! applies them in one transaction, commits durably, and only then answers
+//! each caller. So no caller ever sees a state that is not on disk, and one
+//! fsync is shared by hundreds of claims and completions.
+//!
+//! Completions of non-interactive jobs are sent as background operations
+//! while claimed work waits in the scheduler's queue: a commit holding only
+//! those stays open for `background_commit_window`, so a busy import makes
+//! a few large commits instead of many small ones (each commit costs the
+//! writer CPU time and the disk an fsync). Any other operation closes the
+//! commit within `commit_window` of its arrival.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use redb::{Database, Durability};
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::error::EngineError;
+use crate::graph::{Graph, GraphCell};
+use crate::txn::{Op, Tx, is_clean_rejection};
+
+/// A queued operation with its way back to the caller; the operation's
+/// output type is known only inside.
+trait Request: Send {
+    /// Whether a commit holding this operation may stay open for
+    /// `background_commit_window` rather than `commit_window`.
+    fn background(&self) -> bool;
+
+    /// Applies the operation and keeps its result for [`Request::answer`].
+    /// A fatal error (one that leaves the transaction unusable) comes back
+    /// as a replica for the other operations of the batch; the operation
+    /// keeps the original.
+    fn apply(&mut self, tx: &mut Tx<'_>) -> Result<(), EngineError>;
+
+    /// Answers the caller: with `failed` when the batch did not commit,
+    /// otherwise with the kept result.
+    fn answer(self: Box<Self>, failed: Option<EngineError>);
+}
+
+/// How an operation's caller is answered, on the writer thread.
+type Reply<T> = Box<dyn FnOnce(Result<T, EngineError>) + Send>;
+
+struct Typed<O: Op> {
+    op: Option<O>,
+    result: Option<Result<O::Output, EngineError>>,
+    reply: Reply<O::Output>,
+    background: bool,
+}
+
+impl<O: Op> Request for Typed<O> {
+    fn background(&self) -> bool {
+        self.background
+    }
+
+    fn apply(&mut self, tx: &mut Tx<'_>) -> Result<(), EngineError> {
+        let Some(op) = self.op.take() else {
+            return Ok(());
+        };
+        let result = op.apply(tx);
+        let replica = match &result {
+            Err(e) if !is_clean_rejection(e) => Some(e.replica()),
+            _ => None,
+        };
+        self.result = Some(result);
+        replica.map_or(Ok(()), Err)
+    }
+
+    fn answer(self: Box<Self>, failed: Option<EngineError>) {
+        let Typed { result, reply, .. } = *self;
+        let answer = match (failed, result) {
+            (Some(error), _) => Err(error),
+            (None, Some(result)) => result,
+            // Only an operation the batch never applied has no result, and
+            // such a batch failed.
+            (None, None) => Err(EngineError::Closed),
+        };
+        reply(answer);
+    }
+}
+
+/// Counters describing the writer's work, for metrics.
+#[derive(Debug, Default)]
+pub(crate) struct WriterStats {
+    pub(crate) commits: AtomicU64,
+    pub(crate) ops: AtomicU64,
+    pub(crate) commit_ns: AtomicU64,
+    /// Of `commit_ns`, the time spent in `WriteTransaction::commit` (page writes and fsync).
+    pub(crate) sync_ns: AtomicU64,
+}
+
+/// The handle callers use to reach the writer thread.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    sender: Mutex<Option<Sender<Box<dyn Request>>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    pub(crate) stats: Arc<WriterStats>,
+    /// Bumped after every commit; progress watchers wait on it.
+    pub(crate) commits: watch::Sender<u64>,
+}
+
+impl Writer {
+    pub(crate) fn start(db: Arc<Database>, config: Arc<Config>, graph: Arc<GraphCell>) -> Writer {
+        let (sender, receiver) = mpsc::channel();
+        let stats = Arc::new(WriterStats::default());
+        let (commits, _) = watch::channel(0u64);
+        let thread_stats = stats.clone();
+        let thread_commits = commits.clone();
+        let thread = std::thread::Builder::new()
+            .name("kiln-writer".into())
+            .spawn(move || {
+                run(db, config, graph, receiver, thread_stats, thread_commits);
+            })
+            .ok();
+        Writer {
+            sender: Mutex::new(Some(sender)),
+            thread: Mutex::new(thread),
+            stats,
+            commits,
+        }
+    }
+
+    /// Queues an operation; `reply` runs on the writer thread once the
+    /// commit holding it is durable (or failed). A `background` operation
+    /// is one nobody waits on, whose commit may be gathered for longer (see
+    /// the module documentation).
+    pub(crate) fn send<O: Op>(
+        &self,
+        op: O,
+        background: bool,
+        reply: impl FnOnce(Result<O::Output, EngineError>) + Send + 'static,
+    ) {
+        let request: Box<dyn Request> = Box::new(Typed {
+            op: Some(op),
+            result: None,
+            reply: Box::new(reply),
+            background,
+        });
+        let sender = self.sender.lock().ok().and_then(|s| s.clone());
+        match sender {
+            Some(sender) => {
+                if let Err(mpsc::SendError(request)) = sender.send(request) {
+                    request.answer(Some(EngineError::Closed));
+                }
+            }
+            None => request.answer(Some(EngineError::Closed)),
+        }
+    }
+
+    /// Applies an operation and waits, asynchronously, for its durable answer.
+    pub(crate) async fn call<O: Op>(&self, op: O) -> Result<O::Output, EngineError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.send(op, false, move |result| {
+            let _ = tx.send(result);
+        });
+        rx.await.map_err(|_| EngineError::Closed)?
+    }
+
+    /// Applies an operation and blocks the calling (non-async) thread for the answer.
+    pub(crate) fn call_blocking<O: Op>(&self, op: O) -> Result<O::Output, EngineError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.send(op, false, move |result| {
+            let _ = tx.send(result);
+        });
+        rx.recv().map_err(|_| EngineError::Closed)?
+    }
+
+    /// Stops accepting operations, lets the queued ones commit and joins the thread.
+    pub(crate) fn close(&self) {
+        if let Ok(mut sender) = self.sender.lock() {
+            sender.take();
+        }
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn run(
+    db: Arc<Database>,
+    config: Arc<Config>,
+    graph: Arc<GraphCell>,
+    receiver: Receiver<Box<dyn Request>>,
+    stats: Arc<WriterStats>,
+    commits: watch::Sender<u64>,
+) {
+    let max_ops = config.max_commit_ops.max(1);
+    let background_window = config.background_commit_window.max(config.commit_window);
+    while let Ok(first) = receiver.recv() {
+        let window = if first.background() {
+            background_window
+        } else {
+            config.commit_window
+        };
+        let mut deadline = Instant::now() + window;
+        let mut batch = vec![first];
+        while batch.len() < max_ops {
+            let op = match receiver.try_recv() {
+                Ok(op) => op,
+                Err(mpsc::TryRecvError::Disconnected) => break,
+                Err(mpsc::TryRecvError::Empty) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
+                    match receiver.recv_timeout(deadline - now) {
+                        Ok(op) => op,
+                        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+            };
+            if !op.background() {
+                deadline = deadline.min(Instant::now() + config.commit_window);
+            }
+            batch.push(op);
+        }
+        let started = Instant::now();
+        let current = graph.current();
+        let count = batch.len() as u64;
+        apply_batch(&db, &config, &current, batch, &stats);
+        stats.commits.fetch_add(1, Ordering::Relaxed);
+        stats.ops.fetch_add(count, Ordering::Relaxed);
+        stats.commit_ns.fetch_add(
+            u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        commits.send_modify(|n| *n += 1);
+    }
+}
+
+/// Answers every operation of a batch that did not commit: the first with
+/// `error` itself, the others with replicas of it.
+fn fail_all(batch: Vec<Box<dyn Request>>, error: EngineError) {
+    let mut error = Some(error);
+    for request in batch {
+        let this = error.take().unwrap_or(EngineError::Closed);
+        error = Some(this.replica());
+        request.answer(Some(this));
+    }
+}
+
+/// Applies a batch in one write transaction and commits it durably.
+///
+/// An operation rejected cleanly (a stale lease, an unknown stage) wrote
+/// nothing, so the others still commit. Any other error leaves the
+/// transaction unusable: it is aborted, the operation that failed gets its
+/// own error and the rest of the batch a replica of it.
+fn apply_batch(
+    db: &Database,
+    config: &Config,
+    graph: &Graph,
+    mut batch: Vec<Box<dyn Request>>,
+    stats: &WriterStats,
+) {
+    let mut txn = match db.begin_write() {
+        Ok(t) => t,
+        Err(e) => return fail_all(batch, e.into()),
+    };
+    if let Err(e) = txn.set_durability(Durability::Immediate) {
+        return fail_all(batch, redb::Error::from(e).into());
+    }
+    let now = config.clock.now_ns();
+    // The failing operation's index (`None`: the transaction itself) and
+    // the replica its error leaves for the others.
+    let mut fatal: Option<(Option<usize>, EngineError)> = None;
+    {
+        match Tx::open(&txn, now, config, graph) {
+            Ok(mut tx) => {
+                for (index, request) in batch.iter_mut().enumerate() {
+                    if let Err(replica) = request.apply(&mut tx) {
+                        fatal = Some((Some(index), replica));
+                        break;
+                    }
+                }
+                if fatal.is_none()
+                    && let Err(e) = tx.flush_counts()
+                {
+                    fatal = Some((None, e));
+                }
+            }
+            Err(e) => fatal = Some((None, e)),
+        }
+    }
+    if let Some((culprit, error)) = fatal {
+        let _ = txn.abort();
+        return match culprit {
+            None => fail_all(batch, error),
+            Some(culprit) => {
+                for (index, request) in batch.into_iter().enumerate() {
+                    let failed = (index != culprit).then(|| error.replica());
+                    request.answer(failed);
+                }
+            }
+        };
+    }
+    let sync_started = Instant::now();
+    let committed = txn.commit();
+    stats.sync_ns.fetch_add(
+        u64::try_from(sync_started.elapsed().as_nanos()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+    if let Err(e) = committed {
+        return fail_all(batch, e.into());
+    }
+    for request in batch {
+        request.answer(None);
+    }
+}

@@ -1,0 +1,9 @@
+//! Read-only queries over one read transaction, and the public types they
+//! return: status and imports, assets and their stages, dead letters and
+//! retries, progress and metrics.
+
+pub(crate) mod assets;
+pub(crate) mod failures;
+pub(crate) mod metrics;
+pub(crate) mod progress;
+pub(crate) mod status;

@@ -1,0 +1,228 @@
+//! Read-only views of a store's counters: status, imports, and READY depth.
+//!
+//! Each call reads one consistent snapshot. Any handle can read, including a
+//! client in another process while the engine runs.
+
+use std::collections::BTreeMap;
+
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata};
+
+use crate::error::EngineError;
+use crate::model::{Priority, state};
+use crate::store::tables::{
+    ASSETS, AssetRecord, AssetStatus, FILES, IMPORT_BUDGETS, IMPORT_COUNTS, IMPORTS, ImportRecord,
+    READY, decode,
+};
+
+/// Job counts by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobCounts {
+    /// Waiting to be claimed.
+    pub ready: u64,
+    /// Claimed and running (or about to).
+    pub leased: u64,
+    /// Waiting for a retry after a transient error.
+    pub retrying: u64,
+    /// Dead letters.
+    pub dead: u64,
+    /// Finished.
+    pub done: u64,
+    /// Will not run: their asset turned out to be a duplicate, or the gate
+    /// kept it from the guarded tiers.
+    pub skipped: u64,
+}
+
+impl JobCounts {
+    /// Jobs not yet finished one way or another: ready, leased or retrying.
+    pub fn pending(&self) -> u64 {
+        self.ready + self.leased + self.retrying
+    }
+
+    /// Every job counted.
+    pub fn total(&self) -> u64 {
+        self.pending() + self.dead + self.done + self.skipped
+    }
+
+    fn add(&mut self, s: u8, n: u64) {
+        match s {
+            state::READY => self.ready += n,
+            state::LEASED => self.leased += n,
+            state::DELAYED => self.retrying += n,
+            state::DEAD => self.dead += n,
+            state::DONE => self.done += n,
+            _ => self.skipped += n,
+        }
+    }
+
+    /// Adds another set of counts to these.
+    pub(crate) fn absorb(&mut self, other: &JobCounts) {
+        self.ready += other.ready;
+        self.leased += other.leased;
+        self.retrying += other.retrying;
+        self.dead += other.dead;
+        self.done += other.done;
+        self.skipped += other.skipped;
+    }
+}
+
+/// Where an import stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ImportState {
+    /// Its folder is still being walked.
+    Walking,
+    /// Walked; jobs remain.
+    Running,
+    /// Every job done or dead.
+    Done,
+}
+
+impl ImportState {
+    /// `walking`, `running` or `done`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ImportState::Walking => "walking",
+            ImportState::Running => "running",
+            ImportState::Done => "done",
+        }
+    }
+}
+
+/// One import and its jobs by tier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportInfo {
+    /// The import's id.
+    pub id: u64,
+    /// The folder or file imported (or `rerun:<stage>`).
+    pub root: String,
+    /// The priority it was submitted at.
+    pub priority: Priority,
+    /// Where it stands.
+    pub state: ImportState,
+    /// When it was created (clock nanoseconds).
+    pub created_ns: u64,
+    /// Files intake has seen so far.
+    pub files_seen: u64,
+    /// Of those, files already imported and unchanged.
+    pub files_unchanged: u64,
+    /// Jobs by tier (1, 2, 3).
+    pub tiers: BTreeMap<u8, JobCounts>,
+    /// The gate budget `(limit, spent)`, when the import has one.
+    pub budget: Option<(u64, u64)>,
+}
+
+impl ImportInfo {
+    /// Its jobs of every tier together.
+    pub fn jobs(&self) -> JobCounts {
+        let mut all = JobCounts::default();
+        for counts in self.tiers.values() {
+            all.absorb(counts);
+        }
+        all
+    }
+}
+
+/// What `kiln status` shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    /// Distinct assets (duplicates and superseded ones excluded).
+    pub assets: u64,
+    /// Known file paths.
+    pub files: u64,
+    /// All jobs by state.
+    pub jobs: JobCounts,
+    /// Jobs by tier (1, 2, 3).
+    pub tiers: BTreeMap<u8, JobCounts>,
+    /// Every import, oldest first.
+    pub imports: Vec<ImportInfo>,
+}
+
+fn import_counts(
+    table: &ReadOnlyTable<(u64, u8, u8), u64>,
+    import_id: u64,
+) -> Result<BTreeMap<u8, JobCounts>, EngineError> {
+    let mut tiers: BTreeMap<u8, JobCounts> = BTreeMap::new();
+    for entry in table.range((import_id, 0u8, 0u8)..=(import_id, u8::MAX, u8::MAX))? {
+        let (key, value) = entry?;
+        let (_, tier, s) = key.value();
+        tiers.entry(tier).or_default().add(s, value.value());
+    }
+    Ok(tiers)
+}
+
+pub(crate) fn imports(txn: &ReadTransaction) -> Result<Vec<ImportInfo>, EngineError> {
+    let table = txn.open_table(IMPORTS)?;
+    let counts = txn.open_table(IMPORT_COUNTS)?;
+    let budgets = txn.open_table(IMPORT_BUDGETS)?;
+    let mut out = Vec::new();
+    for entry in table.iter()? {
+        let (key, value) = entry?;
+        let id = key.value();
+        let record: ImportRecord = decode("imports", value.value())?;
+        let tiers = import_counts(&counts, id)?;
+        let pending: u64 = tiers.values().map(JobCounts::pending).sum();
+        let state = if !record.walk_done {
+            ImportState::Walking
+        } else if pending > 0 {
+            ImportState::Running
+        } else {
+            ImportState::Done
+        };
+        out.push(ImportInfo {
+            id,
+            root: record.root,
+            priority: Priority::from_u8(record.priority),
+            state,
+            created_ns: record.created_ns,
+            files_seen: record.files_seen,
+            files_unchanged: record.files_unchanged,
+            tiers,
+            budget: budgets.get(id)?.map(|v| v.value()),
+        });
+    }
+    Ok(out)
+}
+
+pub(crate) fn status(txn: &ReadTransaction) -> Result<Status, EngineError> {
+    let imports = imports(txn)?;
+    let mut tiers: BTreeMap<u8, JobCounts> = (1..=3).map(|t| (t, JobCounts::default())).collect();
+    let mut jobs = JobCounts::default();
+    for import in &imports {
+        for (tier, counts) in &import.tiers {
+            tiers.entry(*tier).or_default().absorb(counts);
+            jobs.absorb(counts);
+        }
+    }
+    let assets_table = txn.open_table(ASSETS)?;
+    let mut assets = 0;
+    for entry in assets_table.iter()? {
+        let (_, value) = entry?;
+        let record: AssetRecord = decode("assets", value.value())?;
+        if record.status == AssetStatus::Active {
+            assets += 1;
+        }
+    }
+    let files = txn.open_table(FILES)?.len()?;
+    Ok(Status {
+        assets,
+        files,
+        jobs,
+        tiers,
+        imports,
+    })
+}
+
+/// READY jobs by `(priority name, tier)`.
+pub(crate) fn ready_by_priority_tier(
+    txn: &ReadTransaction,
+) -> Result<BTreeMap<(String, u8), u64>, EngineError> {
+    let table = txn.open_table(READY)?;
+    let mut out = BTreeMap::new();
+    for entry in table.iter()? {
+        let (key, _) = entry?;
+        let (p, tier, _, _) = key.value();
+        *out.entry((Priority::from_u8(p).name().to_owned(), tier))
+            .or_insert(0) += 1;
+    }
+    Ok(out)
+}
