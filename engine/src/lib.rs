@@ -77,8 +77,8 @@
 //! ```
 #![deny(missing_docs)]
 
-// The modules in layer order: each uses only modules listed before it
-// (`engine/tests/layers.rs` checks this; ARCHITECTURE.md explains it).
+// The modules form layers: each uses only the layers below it. The order
+// is stated in ARCHITECTURE.md and checked by `engine/tests/layers.rs`.
 mod api;
 mod config;
 mod error;
