@@ -12,6 +12,12 @@
 //! a few large commits instead of many small ones (each commit costs the
 //! writer CPU time and the disk an fsync). Any other operation closes the
 //! commit within `commit_window` of its arrival.
+//!
+//! Each operation is a [`txn::Op`](crate::txn::Op): the caller gets back
+//! exactly its output, or its own error. An operation rejected cleanly (a
+//! stale lease) wrote nothing, so the rest of its batch still commits; any
+//! other error aborts the batch, and every other caller in it gets a replica
+//! of that error, of the same kind.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -318,5 +324,123 @@ fn apply_batch(
     }
     for request in batch {
         request.answer(None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store;
+
+    /// Takes the next value of a test sequence: a write that commits.
+    struct Next;
+
+    impl Op for Next {
+        type Output = u64;
+
+        fn apply(self, tx: &mut Tx<'_>) -> Result<u64, EngineError> {
+            tx.next_id("writer_test")
+        }
+    }
+
+    /// Fails with the error it is given.
+    struct Fails(fn() -> EngineError);
+
+    impl Op for Fails {
+        type Output = ();
+
+        fn apply(self, _tx: &mut Tx<'_>) -> Result<(), EngineError> {
+            Err((self.0)())
+        }
+    }
+
+    fn corrupted() -> EngineError {
+        EngineError::Database(redb::Error::Corrupted("bad page".into()))
+    }
+
+    fn stale() -> EngineError {
+        EngineError::StaleLease(7)
+    }
+
+    /// A writer whose batches stay open long enough to gather every
+    /// operation a test sends at once.
+    fn writer(dir: &std::path::Path) -> Writer {
+        let config = Config {
+            commit_window: Duration::from_millis(200),
+            ..Config::default()
+        };
+        let store = store::open(dir, &config).expect("open store");
+        Writer::start(store.db.clone(), Arc::new(config), Arc::default())
+    }
+
+    /// Sends `op` and returns where its answer arrives.
+    fn sent<O: Op>(writer: &Writer, op: O) -> mpsc::Receiver<Result<O::Output, EngineError>> {
+        let (tx, rx) = mpsc::channel();
+        writer.send(op, false, move |result| {
+            let _ = tx.send(result);
+        });
+        rx
+    }
+
+    fn answer<T>(rx: &mpsc::Receiver<Result<T, EngineError>>) -> Result<T, EngineError> {
+        rx.recv_timeout(Duration::from_secs(10)).expect("an answer")
+    }
+
+    #[test]
+    fn an_operation_gets_its_own_output_and_its_own_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let writer = writer(dir.path());
+        assert_eq!(writer.call_blocking(Next).expect("next"), 1);
+        let error = writer.call_blocking(Fails(corrupted)).expect_err("fails");
+        assert!(
+            matches!(&error, EngineError::Database(redb::Error::Corrupted(m)) if m == "bad page"),
+            "a storage error stays a storage error: {error:?}"
+        );
+        writer.close();
+    }
+
+    #[test]
+    fn a_failed_batch_commits_nothing_and_tells_everyone_the_same_kind_of_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let writer = writer(dir.path());
+        let before = sent(&writer, Next);
+        let failing = sent(&writer, Fails(corrupted));
+        let after = sent(&writer, Next);
+        for error in [
+            answer(&before).expect_err("aborted"),
+            answer(&after).expect_err("never applied"),
+        ] {
+            assert!(
+                matches!(&error, EngineError::Database(redb::Error::Corrupted(m)) if m == "bad page"),
+                "{error:?}"
+            );
+        }
+        assert!(matches!(
+            answer(&failing),
+            Err(EngineError::Database(redb::Error::Corrupted(_)))
+        ));
+        assert_eq!(
+            writer.call_blocking(Next).expect("next"),
+            1,
+            "the aborted batch advanced no sequence"
+        );
+        writer.close();
+    }
+
+    #[test]
+    fn a_clean_rejection_leaves_the_rest_of_its_batch_to_commit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let writer = writer(dir.path());
+        let first = sent(&writer, Next);
+        let rejected = sent(&writer, Fails(stale));
+        let second = sent(&writer, Next);
+        assert!(matches!(answer(&rejected), Err(EngineError::StaleLease(7))));
+        assert_eq!(answer(&first).expect("first"), 1);
+        assert_eq!(answer(&second).expect("second"), 2);
+        assert_eq!(writer.stats.commits.load(Ordering::Relaxed), 1, "one batch");
+        writer.close();
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use redb::{ReadableDatabase, ReadableTable};
 
-use super::{Handles, Queued, SchedState, queue_len};
+use super::state::{Handles, Queued, SchedState, queue_len};
 use crate::error::EngineError;
 use crate::model::{Claimed, Priority};
 use crate::store::facts::fill_inputs;

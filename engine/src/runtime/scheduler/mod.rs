@@ -13,9 +13,16 @@
 //! next job: they leave the artifacts' fsync and rename to the blob syncer,
 //! which hands the completion to the writer once they are durable, and the
 //! writer acknowledges it later.
+//!
+//! Read bottom-up: `state` (what the parts share), `claiming` (the claim
+//! policy and the feeder), `pool` (the workers); this module starts and
+//! stops them.
 
 mod claiming;
 mod pool;
+mod state;
+
+pub(crate) use state::Handles;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -27,23 +34,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::blob_sync::BlobSyncer;
-use super::metrics::MetricsState;
 use super::writer::Writer;
-use crate::config::Config;
-use crate::graph::GraphCell;
-use crate::model::Claimed;
-use crate::store::Store;
 use crate::txn::claim::Release;
-
-/// What the feeder and the workers use of the engine.
-#[derive(Debug, Clone)]
-pub(crate) struct Handles {
-    pub(crate) store: Arc<Store>,
-    pub(crate) writer: Arc<Writer>,
-    pub(crate) config: Arc<Config>,
-    pub(crate) graph: Arc<GraphCell>,
-    pub(crate) metrics: Arc<MetricsState>,
-}
+use state::{Queued, SchedState};
 
 /// Wakes the feeder of the running scheduler, if there is one: new work
 /// may be waiting (a submission, a chunk of a folder walk, a re-run).
@@ -70,55 +63,6 @@ impl Wake {
         if let Ok(mut slot) = self.0.lock() {
             slot.take();
         }
-    }
-}
-
-/// A claimed job with the outcome of reading its input.
-struct Queued(Claimed, Result<(), String>);
-
-impl PartialEq for Queued {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.lease.order_key() == other.0.lease.order_key()
-    }
-}
-impl Eq for Queued {}
-impl PartialOrd for Queued {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Queued {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.lease.order_key().cmp(&other.0.lease.order_key())
-    }
-}
-
-/// State shared by the feeder and the workers.
-struct SchedState {
-    queue: Mutex<BinaryHeap<Reverse<Queued>>>,
-    queue_changed: Condvar,
-    /// Jobs taken by a worker whose result is not yet durable.
-    in_flight: AtomicUsize,
-    stop: AtomicBool,
-    feeder_wake: Arc<Notify>,
-    cpu_slots: Mutex<usize>,
-    cpu_freed: Condvar,
-    /// Moving average of one stage call, in nanoseconds.
-    job_ns: AtomicU64,
-    /// Makes artifacts durable off the workers, before their completion is sent.
-    syncer: BlobSyncer,
-    /// Interactive jobs being worked on now. While there are any, batch
-    /// workers finish their current job but start no new batch job, so the
-    /// urgent one does not share the cores with them.
-    interactive_running: AtomicUsize,
-}
-
-impl SchedState {
-    fn record_job_time(&self, elapsed: Duration) {
-        let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        let old = self.job_ns.load(Ordering::Relaxed);
-        let next = if old == 0 { ns } else { old - old / 8 + ns / 8 };
-        self.job_ns.store(next, Ordering::Relaxed);
     }
 }
 
@@ -220,8 +164,4 @@ impl Scheduler {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
-}
-
-fn queue_len(state: &SchedState) -> usize {
-    state.queue.lock().map(|q| q.len()).unwrap_or(0)
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use kiln_plugin_api::{CostClass, StageError};
 
 use super::claiming::buffer_target;
-use super::{Handles, Queued, SchedState, queue_len};
+use super::state::{Handles, Queued, SchedState, queue_len};
 use crate::error::EngineError;
 use crate::model::{Claimed, Lease, Priority};
 use crate::runtime::metrics::Finished;
