@@ -1,4 +1,4 @@
-//! Engine configuration, job priorities and the injectable clock.
+//! Engine configuration and the injectable clock.
 
 use std::fmt;
 use std::sync::Arc;

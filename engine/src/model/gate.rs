@@ -1,4 +1,6 @@
-//! The enrichment gate: which assets go beyond the cheap tiers.
+//! The enrichment gate's types: which assets go beyond the cheap tiers.
+//! The gate is applied by `txn::enrich_gate`, inside the writer's
+//! transactions.
 //!
 //! Expensive stages (tier 3 by default) are not worth running on every
 //! file: tiny images, files without generation parameters, or more files of
