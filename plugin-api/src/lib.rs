@@ -111,8 +111,7 @@ pub const THUMBNAIL_ARTIFACT: &str = "thumbnail";
 /// stage and a plugin stage alike: the job is dead-lettered at once, without
 /// a retry (the same input would panic the same way again), and its dead
 /// letter names the stage and keeps the panic message; every other job goes
-/// on. A
-/// plugin's panic never unwinds across the plugin boundary
+/// on. A plugin's panic never unwinds across the plugin boundary
 /// ([`export_stage!`] catches it). A stage that aborts the whole process
 /// cannot be caught: the job is charged an attempt each time the process
 /// dies with it and is dead-lettered once its attempts run out.
