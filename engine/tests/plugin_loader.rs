@@ -5,7 +5,11 @@ mod cargo_build;
 
 use cargo_build::plugin_library;
 use kiln_engine::plugin::{PluginError, load_plugin};
-use kiln_plugin_api::{StageInput, Value};
+use kiln_engine::{Config, Engine, Priority, Until};
+use kiln_plugin_api::{
+    CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, TIER_BROWSABLE, Value,
+};
+use std::sync::Arc;
 
 #[test]
 fn the_example_plugin_loads_as_an_ordinary_stage() {
@@ -87,13 +91,17 @@ fn a_missing_file_is_refused() {
 }
 
 #[test]
-fn a_panic_fails_that_call_and_the_next_calls_work() {
+fn a_panic_fails_that_call_permanently_and_the_next_calls_work() {
     let plugin = load_plugin(plugin_library("kiln-test-plugin-panic")).expect("loads");
     let stage = plugin.stage();
     let err = stage
         .process(&StageInput::for_path(1, "/in/panic.png"))
         .expect_err("the plugin panics");
-    assert!(err.is_transient(), "a panic is retried: {err}");
+    assert!(!err.is_transient(), "a panic is not retried: {err}");
+    assert!(
+        err.message().contains("stage `test-panic` panicked"),
+        "{err}"
+    );
     assert!(
         err.message().contains("told to panic on /in/panic.png"),
         "{err}"
@@ -104,6 +112,82 @@ fn a_panic_fails_that_call_and_the_next_calls_work() {
             .expect("later calls work");
         assert_eq!(out.facts.get("asset_id").and_then(Value::as_u64), Some(id));
     }
+}
+
+/// A built-in stage that panics on every path containing `boom`.
+struct Boom;
+
+impl Stage for Boom {
+    fn info(&self) -> StageInfo {
+        StageInfo::new("boom", 1, TIER_BROWSABLE).cost(CostClass::Io)
+    }
+
+    fn process(&self, input: &StageInput) -> Result<StageOutput, StageError> {
+        assert!(!input.path.contains("boom"), "boom on {}", input.path);
+        Ok(StageOutput::facts(Value::from(true)))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_is_one_permanent_failure_for_a_plugin_and_a_built_in_stage_alike() {
+    let plugin = load_plugin(plugin_library("kiln-test-plugin-panic")).expect("loads");
+    let work = tempfile::tempdir().expect("temp dir");
+    let input = work.path().join("in");
+    std::fs::create_dir_all(&input).expect("mkdir");
+    for name in ["fine.png", "panic_here.png", "boom_here.png"] {
+        std::fs::write(input.join(name), name).expect("writes");
+    }
+    let config = Config {
+        max_attempts: 5,
+        ..Config::default()
+    };
+    let engine = Engine::open(work.path().join("store"), config).expect("opens");
+    engine.register_stage(plugin.stage()).expect("registers");
+    engine.register_stage(Arc::new(Boom)).expect("registers");
+    engine
+        .import_dir(&input, Priority::Batch)
+        .await
+        .expect("imports");
+    engine.run_until(Until::Idle).await.expect("runs");
+
+    let mut dead = engine.dead_letters().expect("dead letters");
+    dead.sort_by(|a, b| a.stage.cmp(&b.stage));
+    let summary: Vec<_> = dead
+        .iter()
+        .map(|d| {
+            (
+                d.stage.as_str(),
+                d.path.rsplit('/').next().unwrap_or(""),
+                d.attempts,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("boom", "boom_here.png", 1),
+            ("test-panic", "panic_here.png", 1)
+        ],
+        "each panic dead-letters its job at the first attempt: {dead:?}"
+    );
+    assert!(
+        dead[0]
+            .last_error
+            .contains("stage `boom` panicked: boom on"),
+        "{}",
+        dead[0].last_error
+    );
+    assert!(
+        dead[1]
+            .last_error
+            .contains("stage `test-panic` panicked: test-panic was told to panic on"),
+        "{}",
+        dead[1].last_error
+    );
+    let status = engine.status().expect("status");
+    assert_eq!(status.jobs.dead, 2);
+    assert_eq!(status.jobs.done, 4, "every other job completed");
+    engine.shutdown().await;
 }
 
 #[test]

@@ -1,37 +1,33 @@
-//! The plugin boundary: both sides of the C ABI, and every `unsafe` block of
-//! kiln-plugin-api.
+//! The plugin's side of the C ABI: what [`export_stage!`](crate::export_stage)
+//! expands to, and every `unsafe` block of kiln-plugin-api.
 //!
-//! The *export* side turns an ordinary [`Stage`] into a [`StageVTable`]
-//! ([`export_stage!`](crate::export_stage) generates the entry symbol that
-//! calls it). The *host* side, [`PluginStage`], turns a vtable back into an
-//! ordinary [`Stage`]. Keeping both here means one module holds every
-//! assumption the two sides make about each other, and Miri can run both
-//! within one process.
+//! [`export_entry`] turns an ordinary [`Stage`] into a [`StageVTable`]; the
+//! host turns the vtable back into a stage (that side is the engine's, in
+//! `kiln-engine`'s `plugin` module). The layout both sides agree on is in
+//! [`abi`](crate::abi), the messages in [`envelope`](crate::envelope).
 //!
-//! Invariants both sides keep:
-//! - Only postcard bytes of the [envelopes](crate::envelope) cross, as
-//!   `(pointer, length)` pairs that are valid for the duration of one call.
-//! - Bytes flow back only through an [`OutputSink`] the host owns; the plugin
-//!   never frees host memory and the host never frees plugin memory.
+//! Invariants this side keeps:
+//! - Only postcard bytes of the envelopes cross, as `(pointer, length)`
+//!   pairs that are valid for the duration of one call.
+//! - Bytes flow back only through the [`OutputSink`] the host passes to the
+//!   call; the plugin never frees host memory.
 //! - No panic unwinds across the boundary: every exported function runs the
-//!   stage under `catch_unwind` and reports a panic as [`STATUS_PANIC`].
-//! - The vtable and the stage it points to are leaked by the plugin and the
-//!   library is never unloaded, so both live for the rest of the process.
+//!   stage under `catch_unwind` and reports a panic as [`STATUS_PANIC`], with
+//!   the panic message in the sink.
+//! - The vtable and the stage it points to are leaked, so they live for the
+//!   rest of the process (the host never unloads a library).
 
+use crate::Stage;
 use crate::abi::{
-    ABI_VERSION, DescribeFn, EntryFn, FLAG_CONCURRENT, HostApi, OutputSink, ProcessFn,
-    STATUS_BAD_INPUT, STATUS_ENCODE_FAILED, STATUS_NULL_ARGUMENT, STATUS_OK, STATUS_PANIC,
-    StageVTable, VTableHeader, status_name,
+    ABI_VERSION, FLAG_CONCURRENT, HostApi, OutputSink, STATUS_BAD_INPUT, STATUS_ENCODE_FAILED,
+    STATUS_NULL_ARGUMENT, STATUS_OK, STATUS_PANIC, StageVTable, VTableHeader,
 };
 use crate::envelope::{self, DescriptorEnvelope, InputEnvelope, ReplyEnvelope, WireError};
 use crate::log::{self, LogLevel};
-use crate::{Stage, StageError, StageInfo, StageInput, StageOutput};
 use std::any::Any;
-use std::borrow::Cow;
 use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::{Mutex, PoisonError};
 
 /// Generates the plugin entry symbol for a stage.
 ///
@@ -79,7 +75,7 @@ macro_rules! export_stage {
             host: *const $crate::abi::HostApi,
         ) -> *const $crate::abi::StageVTable {
             // SAFETY: the caller guarantees `host` as documented above.
-            unsafe { $crate::ffi::__export_entry(host, || $make) }
+            unsafe { $crate::__private::export_entry(host, || $make) }
         }
     };
 }
@@ -89,6 +85,7 @@ macro_rules! export_stage {
 static HOST: AtomicPtr<HostApi> = AtomicPtr::new(std::ptr::null_mut());
 
 /// Builds the stage and its vtable; the body of the generated entry symbol.
+/// Public (hidden, through `__private`) only for the macro's expansion.
 ///
 /// Returns null if the constructor or [`Stage::info`] panicked.
 ///
@@ -96,8 +93,7 @@ static HOST: AtomicPtr<HostApi> = AtomicPtr::new(std::ptr::null_mut());
 ///
 /// `host` is null or points to a [`HostApi`] that lives for the rest of the
 /// process.
-#[doc(hidden)]
-pub unsafe fn __export_entry<T: Stage>(
+pub unsafe fn export_entry<T: Stage>(
     host: *const HostApi,
     make: impl FnOnce() -> T,
 ) -> *const StageVTable {
@@ -292,356 +288,11 @@ pub(crate) fn forward_log_to_host(level: LogLevel, target: &str, message: &str) 
     true
 }
 
-/// The host's side of the log callback.
-///
-/// # Safety
-///
-/// Each pointer is null with a zero length or points to that many bytes.
-unsafe extern "C" fn host_log(
-    level: u32,
-    target: *const u8,
-    target_len: usize,
-    message: *const u8,
-    message_len: usize,
-) {
-    // SAFETY: guaranteed by the caller as documented above.
-    let target = unsafe { bytes_from_raw(target, target_len) };
-    // SAFETY: guaranteed by the caller as documented above.
-    let message = unsafe { bytes_from_raw(message, message_len) };
-    let level = LogLevel::from_raw(level).unwrap_or(LogLevel::Info);
-    let target = String::from_utf8_lossy(target);
-    let message = String::from_utf8_lossy(message);
-    // A panicking log handler must not unwind into the plugin.
-    let _ = catch_unwind(|| log::dispatch(level, &target, &message));
-}
-
-/// # Safety
-///
-/// `ptr` is null or points to `len` readable bytes that outlive `'a`.
-unsafe fn bytes_from_raw<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
-    if ptr.is_null() || len == 0 {
-        &[]
-    } else {
-        // SAFETY: guaranteed by the caller as documented above.
-        unsafe { std::slice::from_raw_parts(ptr, len) }
-    }
-}
-
-static HOST_API: HostApi = HostApi {
-    abi_version: ABI_VERSION,
-    struct_size: std::mem::size_of::<HostApi>() as u32,
-    log: Some(host_log),
-};
-
-/// The host's sink: appends to the `Vec<u8>` that `context` points to.
-///
-/// # Safety
-///
-/// `context` is the `*mut Vec<u8>` of a [`call_with_sink`] in progress;
-/// `bytes` is null with `len == 0` or points to `len` readable bytes.
-unsafe extern "C" fn host_sink_write(context: *mut c_void, bytes: *const u8, len: usize) {
-    if context.is_null() {
-        return;
-    }
-    // SAFETY: guaranteed by the caller as documented above.
-    let bytes = unsafe { bytes_from_raw(bytes, len) };
-    // SAFETY: `call_with_sink` passes a pointer to its own `Vec<u8>`, which it
-    // does not touch until the plugin call that may write here has returned.
-    let out = unsafe { &mut *context.cast::<Vec<u8>>() };
-    out.extend_from_slice(bytes);
-}
-
-/// Runs one plugin call with a fresh sink and returns its status and bytes.
-fn call_with_sink(call: impl FnOnce(*const OutputSink) -> i32) -> (i32, Vec<u8>) {
-    let mut out: Vec<u8> = Vec::new();
-    let sink = OutputSink {
-        context: (&raw mut out).cast(),
-        write: host_sink_write,
-    };
-    let status = call(&sink);
-    (status, out)
-}
-
-/// A plugin could not be opened.
-///
-/// ```
-/// use kiln_plugin_api::ffi::OpenError;
-/// let err = OpenError::AbiMismatch { plugin: 2, host: 1 };
-/// assert!(err.to_string().contains("ABI version 2"));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum OpenError {
-    /// The entry symbol returned null: the stage constructor panicked.
-    EntryReturnedNull,
-    /// The plugin was built for another ABI version.
-    AbiMismatch {
-        /// The version in the plugin's vtable.
-        plugin: u32,
-        /// The version this host speaks.
-        host: u32,
-    },
-    /// The vtable is smaller than the version it claims.
-    VTableTooSmall {
-        /// The size the plugin declared.
-        declared: u32,
-        /// The least size version 1 needs.
-        required: u32,
-    },
-    /// A required vtable entry is null.
-    MissingFunction(&'static str),
-    /// `describe` returned an error status.
-    DescribeFailed {
-        /// The status code.
-        status: i32,
-        /// What the plugin said.
-        message: String,
-    },
-    /// The descriptor did not decode.
-    DescriptorDecode(WireError),
-    /// The descriptor decoded but declares something impossible.
-    InvalidDescriptor(String),
-}
-
-impl std::fmt::Display for OpenError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            OpenError::EntryReturnedNull => write!(
-                f,
-                "the entry symbol returned no stage (its constructor panicked; see the log)"
-            ),
-            OpenError::AbiMismatch { plugin, host } => write!(
-                f,
-                "the plugin was built for plugin ABI version {plugin} but this kiln speaks \
-                 version {host}; rebuild the plugin against a matching kiln-plugin-api"
-            ),
-            OpenError::VTableTooSmall { declared, required } => write!(
-                f,
-                "the plugin's vtable is {declared} bytes but ABI version {ABI_VERSION} needs at \
-                 least {required}; the plugin is malformed"
-            ),
-            OpenError::MissingFunction(name) => {
-                write!(
-                    f,
-                    "the plugin's vtable has no `{name}`; the plugin is malformed"
-                )
-            }
-            OpenError::DescribeFailed { status, message } => write!(
-                f,
-                "the plugin failed to describe its stage ({}): {message}",
-                status_name(*status)
-            ),
-            OpenError::DescriptorDecode(e) => write!(f, "the stage descriptor is unreadable: {e}"),
-            OpenError::InvalidDescriptor(why) => {
-                write!(f, "the stage descriptor is invalid: {why}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for OpenError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            OpenError::DescriptorDecode(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-/// A stage that lives in a plugin, used through the ordinary [`Stage`] trait.
-///
-/// Each call encodes the input, crosses the boundary once and decodes the
-/// reply. A panic inside the plugin becomes a [`StageError::Transient`], so
-/// the engine retries the job and dead-letters it once its attempts run out;
-/// an undecodable reply or input becomes [`StageError::Permanent`]. When the
-/// plugin does not declare itself concurrent, calls are serialised.
-///
-/// ```rust,standalone_crate
-/// use kiln_plugin_api::{export_stage, PluginStage, Stage, StageError, StageInfo, StageInput, StageOutput, Value};
-///
-/// struct Echo;
-/// impl Stage for Echo {
-///     fn info(&self) -> StageInfo { StageInfo::new("echo", 1, 3).concurrent(false) }
-///     fn process(&self, input: &StageInput) -> Result<StageOutput, StageError> {
-///         Ok(StageOutput::facts(Value::from(input.path.as_str())))
-///     }
-/// }
-/// export_stage!(Echo);
-///
-/// # fn main() {
-/// // SAFETY: `kiln_stage_v1` is a kiln entry point compiled into this program.
-/// let stage = unsafe { PluginStage::open(kiln_stage_v1) }.unwrap();
-/// assert_eq!(stage.info().name, "echo");
-/// assert!(!stage.is_concurrent());
-/// let out = stage.process(&StageInput::for_path(1, "/a.png")).unwrap();
-/// assert_eq!(out.facts.as_str(), Some("/a.png"));
-/// # }
-/// ```
-#[derive(Debug)]
-pub struct PluginStage {
-    vtable: StageVTable,
-    process: ProcessFn,
-    info: StageInfo,
-    serial: Option<Mutex<()>>,
-}
-
-// SAFETY: the only non-thread-safe fields are the vtable's raw pointers. The
-// vtable and its stage live for the rest of the process; the ABI requires the
-// plugin's functions to be callable from any thread (the export side only
-// accepts `Stage: Send + Sync`), and calls into a stage that does not declare
-// itself concurrent are serialised by `serial`.
-unsafe impl Send for PluginStage {}
-// SAFETY: as for `Send`.
-unsafe impl Sync for PluginStage {}
-
-impl PluginStage {
-    /// Calls a plugin's entry point, checks the ABI version and vtable size
-    /// before reading anything else, and asks the stage to describe itself.
-    ///
-    /// # Safety
-    ///
-    /// `entry` must be the kiln entry point (`kiln_stage_v1`) of a library
-    /// that stays loaded for the rest of the process, built to this ABI's
-    /// contract (as [`export_stage!`](crate::export_stage) does).
-    pub unsafe fn open(entry: EntryFn) -> Result<PluginStage, OpenError> {
-        // SAFETY: the caller guarantees `entry` is a kiln entry point; it gets
-        // the host API, which is a static and so outlives the plugin.
-        let raw = unsafe { entry(&HOST_API) };
-        if raw.is_null() {
-            return Err(OpenError::EntryReturnedNull);
-        }
-        // SAFETY: a non-null vtable pointer from the entry point is valid for
-        // the rest of the process. Only the two-field header that every ABI
-        // version starts with is read before version and size are checked.
-        let header = unsafe { raw.cast::<VTableHeader>().read() };
-        if header.abi_version != ABI_VERSION {
-            return Err(OpenError::AbiMismatch {
-                plugin: header.abi_version,
-                host: ABI_VERSION,
-            });
-        }
-        if header.struct_size < vtable_size() {
-            return Err(OpenError::VTableTooSmall {
-                declared: header.struct_size,
-                required: vtable_size(),
-            });
-        }
-        // SAFETY: the plugin speaks this ABI version and its vtable is at
-        // least as large as this version's layout, so every field is there.
-        let vtable = unsafe { raw.read() };
-        if vtable.stage.is_null() {
-            return Err(OpenError::MissingFunction("stage"));
-        }
-        let describe: DescribeFn = vtable
-            .describe
-            .ok_or(OpenError::MissingFunction("describe"))?;
-        let process: ProcessFn = vtable
-            .process
-            .ok_or(OpenError::MissingFunction("process"))?;
-        // SAFETY: `describe` and `stage` come from a checked vtable; the sink
-        // is valid for the duration of the call.
-        let (status, bytes) = call_with_sink(|sink| unsafe { describe(vtable.stage, sink) });
-        if status != STATUS_OK {
-            return Err(OpenError::DescribeFailed {
-                status,
-                message: String::from_utf8_lossy(&bytes).into_owned(),
-            });
-        }
-        let mut info = envelope::decode::<DescriptorEnvelope>(&bytes)
-            .map_err(OpenError::DescriptorDecode)?
-            .into_info();
-        validate(&info)?;
-        info.concurrent = info.concurrent && vtable.flags & FLAG_CONCURRENT != 0;
-        let serial = (!info.concurrent).then(|| Mutex::new(()));
-        Ok(PluginStage {
-            vtable,
-            process,
-            info,
-            serial,
-        })
-    }
-
-    /// Whether calls may run at the same time; when false the host serialises
-    /// them.
-    ///
-    /// ```
-    /// # use kiln_plugin_api::PluginStage;
-    /// fn describe(stage: &PluginStage) -> &'static str {
-    ///     if stage.is_concurrent() { "parallel" } else { "one at a time" }
-    /// }
-    /// ```
-    pub fn is_concurrent(&self) -> bool {
-        self.serial.is_none()
-    }
-
-    fn call_process(&self, input: &[u8]) -> (i32, Vec<u8>) {
-        let _serialised = self
-            .serial
-            .as_ref()
-            .map(|lock| lock.lock().unwrap_or_else(PoisonError::into_inner));
-        // SAFETY: `process` and `stage` come from a vtable checked in `open`;
-        // `input` and the sink are valid for the duration of the call; a stage
-        // that is not concurrent is only called under `serial`.
-        call_with_sink(|sink| unsafe {
-            (self.process)(self.vtable.stage, input.as_ptr(), input.len(), sink)
-        })
-    }
-}
-
-fn validate(info: &StageInfo) -> Result<(), OpenError> {
-    if info.name.is_empty() || info.name.len() > 128 {
-        return Err(OpenError::InvalidDescriptor(format!(
-            "the stage name must be 1 to 128 bytes, not {}",
-            info.name.len()
-        )));
-    }
-    if info.name.chars().any(char::is_control) {
-        return Err(OpenError::InvalidDescriptor(format!(
-            "the stage name {:?} contains control characters",
-            info.name
-        )));
-    }
-    if !(crate::TIER_BROWSABLE..=crate::TIER_ENRICHED).contains(&info.tier) {
-        return Err(OpenError::InvalidDescriptor(format!(
-            "stage `{}` declares tier {}; tiers are 1 to 3",
-            info.name, info.tier
-        )));
-    }
-    Ok(())
-}
-
-impl Stage for PluginStage {
-    fn info(&self) -> StageInfo {
-        self.info.clone()
-    }
-
-    fn process(&self, input: &StageInput) -> Result<StageOutput, StageError> {
-        let name = &self.info.name;
-        let bytes = envelope::encode(&InputEnvelope::V1(Cow::Borrowed(input)))
-            .map_err(|e| StageError::permanent(format!("plugin stage `{name}`: {e}")))?;
-        let (status, reply) = self.call_process(&bytes);
-        match status {
-            STATUS_OK => match envelope::decode::<ReplyEnvelope>(&reply) {
-                Ok(reply) => reply.into_result(),
-                Err(e) => Err(StageError::permanent(format!("plugin stage `{name}`: {e}"))),
-            },
-            STATUS_PANIC => Err(StageError::transient(format!(
-                "plugin stage `{name}` panicked: {}",
-                String::from_utf8_lossy(&reply)
-            ))),
-            other => Err(StageError::permanent(format!(
-                "plugin stage `{name}` failed ({}, status {other}): {}",
-                status_name(other),
-                String::from_utf8_lossy(&reply)
-            ))),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Value;
+    use crate::{StageError, StageInfo, StageInput, StageOutput, Value};
+    use std::borrow::Cow;
 
     struct Constant;
 
@@ -649,17 +300,43 @@ mod tests {
         fn info(&self) -> StageInfo {
             StageInfo::new("constant", 1, 3)
         }
-        fn process(&self, _input: &StageInput) -> Result<StageOutput, StageError> {
+        fn process(&self, input: &StageInput) -> Result<StageOutput, StageError> {
+            if input.path == "panic" {
+                panic!("told to panic");
+            }
             Ok(StageOutput::facts(Value::from(1u64)))
         }
     }
 
     fn exported() -> StageVTable {
         // SAFETY: a null host is allowed by the entry contract.
-        let raw = unsafe { __export_entry(std::ptr::null(), || Constant) };
+        let raw = unsafe { export_entry(std::ptr::null(), || Constant) };
         assert!(!raw.is_null());
-        // SAFETY: a non-null vtable from `__export_entry` is leaked, so valid.
+        // SAFETY: a non-null vtable from `export_entry` is leaked, so valid.
         unsafe { raw.read() }
+    }
+
+    /// A host's sink for one call: appends to the `Vec<u8>` behind `context`.
+    ///
+    /// # Safety
+    ///
+    /// `context` is the `*mut Vec<u8>` of a [`call_with_sink`] in progress.
+    unsafe extern "C" fn sink_write(context: *mut c_void, bytes: *const u8, len: usize) {
+        // SAFETY: the exported functions pass a pointer to `len` bytes they own.
+        let bytes = unsafe { std::slice::from_raw_parts(bytes, len) };
+        // SAFETY: `call_with_sink` passes its own vector, untouched until the
+        // call returns.
+        unsafe { &mut *context.cast::<Vec<u8>>() }.extend_from_slice(bytes);
+    }
+
+    fn call_with_sink(call: impl FnOnce(*const OutputSink) -> i32) -> (i32, Vec<u8>) {
+        let mut out: Vec<u8> = Vec::new();
+        let sink = OutputSink {
+            context: (&raw mut out).cast(),
+            write: sink_write,
+        };
+        let status = call(&sink);
+        (status, out)
     }
 
     fn raw_process(vtable: &StageVTable, input: &[u8]) -> (i32, Vec<u8>) {
@@ -667,6 +344,10 @@ mod tests {
         // SAFETY: the vtable is this module's own; input and sink are valid
         // for the call.
         call_with_sink(|sink| unsafe { process(vtable.stage, input.as_ptr(), input.len(), sink) })
+    }
+
+    fn encoded(input: StageInput) -> Vec<u8> {
+        envelope::encode(&InputEnvelope::V1(Cow::Owned(input))).expect("encodes")
     }
 
     #[test]
@@ -703,14 +384,36 @@ mod tests {
     #[test]
     fn well_formed_input_round_trips() {
         let vtable = exported();
-        let input = envelope::encode(&InputEnvelope::V1(Cow::Owned(StageInput::for_path(3, "x"))))
-            .expect("encodes");
-        let (status, reply) = raw_process(&vtable, &input);
+        let (status, reply) = raw_process(&vtable, &encoded(StageInput::for_path(3, "x")));
         assert_eq!(status, STATUS_OK);
         let reply = envelope::decode::<ReplyEnvelope>(&reply).expect("decodes");
         assert_eq!(
             reply.into_result(),
             Ok(StageOutput::facts(Value::from(1u64)))
         );
+    }
+
+    #[test]
+    fn a_panic_is_reported_with_its_message_and_the_stage_still_works() {
+        let vtable = exported();
+        let (status, message) = raw_process(&vtable, &encoded(StageInput::for_path(1, "panic")));
+        assert_eq!(status, STATUS_PANIC);
+        assert_eq!(String::from_utf8_lossy(&message), "told to panic");
+        let (status, _) = raw_process(&vtable, &encoded(StageInput::for_path(2, "fine")));
+        assert_eq!(status, STATUS_OK);
+    }
+
+    #[test]
+    fn the_descriptor_is_the_stage_info() {
+        let vtable = exported();
+        let describe = vtable.describe.expect("describe is set");
+        // SAFETY: the vtable is this module's own; the sink is valid for the call.
+        let (status, bytes) = call_with_sink(|sink| unsafe { describe(vtable.stage, sink) });
+        assert_eq!(status, STATUS_OK);
+        let info = envelope::decode::<DescriptorEnvelope>(&bytes)
+            .expect("decodes")
+            .into_info();
+        assert_eq!(info, Constant.info());
+        assert_eq!(vtable.flags & FLAG_CONCURRENT, FLAG_CONCURRENT);
     }
 }

@@ -5,20 +5,40 @@
 //! plugin stages implement the same [`Stage`] trait; the engine only ever sees
 //! that trait, which is what makes every stage swappable.
 //!
+//! What an author uses:
+//! - the [`Stage`] trait and its messages: [`StageInfo`] (with [`CostClass`]),
+//!   [`StageInput`], [`StageOutput`] (with [`Artifact`]), [`StageError`], and
+//!   the [`Value`] fact tree;
+//! - [`export_stage!`] to build a stage as a plugin (a `cdylib`);
+//! - the tier and artifact constants ([`TIER_ENRICHED`], [`PROXY_ARTIFACT`], …);
+//! - [`builtin`]: the names of kiln's built-in stages and the facts each one
+//!   writes, which is what a stage that runs after them reads;
+//! - [`log`]: logging that reaches the host's user from inside a plugin.
+//!
+//! The binary contract both sides of the plugin boundary share is in
+//! [`abi`] (entry symbol, vtable layout, status codes) and [`envelope`]
+//! (the versioned postcard messages); an author never needs them, since
+//! [`export_stage!`] speaks them. The host side of the boundary (loading a
+//! library, calling its vtable) is the engine's, in `kiln-engine`'s `plugin`
+//! module.
+//!
 //! This crate depends on nothing heavier than `serde` and `postcard`, and its
-//! types change only by adding. Messages that cross the plugin boundary are
-//! postcard-encoded, which is not self-describing: no type here uses
-//! `#[serde(default)]`, `skip_serializing_if` or internally tagged enums.
+//! types change only by adding: the message structs are `#[non_exhaustive]`
+//! and built through constructors, so a new field never breaks a stage.
+//! Messages that cross the plugin boundary are postcard-encoded, which is not
+//! self-describing: no type here uses `#[serde(default)]`,
+//! `skip_serializing_if` or internally tagged enums, and a message that gains
+//! a field gets a new [`envelope`] version.
 //!
 //! ```
-//! use kiln_plugin_api::{Stage, StageInfo, StageInput, StageOutput, StageError, Value, CostClass};
+//! use kiln_plugin_api::{Stage, StageInfo, StageInput, StageOutput, StageError, Value, CostClass, builtin};
 //!
 //! /// Tags every asset with the length of its path. Not useful, but complete.
 //! struct PathLength;
 //!
 //! impl Stage for PathLength {
 //!     fn info(&self) -> StageInfo {
-//!         StageInfo::new("path-length", 1, 3).after(["hash"]).cost(CostClass::Io)
+//!         StageInfo::new("path-length", 1, 3).after([builtin::HASH]).cost(CostClass::Io)
 //!     }
 //!
 //!     fn process(&self, input: &StageInput) -> Result<StageOutput, StageError> {
@@ -33,16 +53,27 @@
 #![deny(missing_docs)]
 
 pub mod abi;
+pub mod builtin;
 pub mod envelope;
-pub mod ffi;
+mod error;
+mod ffi;
+mod info;
+mod input;
 pub mod log;
+mod output;
 mod value;
 
-pub use ffi::{OpenError, PluginStage};
+pub use error::StageError;
+pub use info::{CostClass, StageInfo};
+pub use input::StageInput;
+pub use output::{Artifact, StageOutput};
 pub use value::Value;
 
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+/// What [`export_stage!`] expands to needs; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::ffi::export_entry;
+}
 
 /// The lowest tier: the asset is browsable (it has a thumbnail).
 pub const TIER_BROWSABLE: u8 = 1;
@@ -61,217 +92,29 @@ pub const PROXY_ARTIFACT: &str = "proxy";
 /// The name of the artifact that holds an asset's browsing thumbnail.
 pub const THUMBNAIL_ARTIFACT: &str = "thumbnail";
 
-/// What a stage mostly spends: the engine limits concurrency per class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum CostClass {
-    /// Mostly waiting on the file system; cheap on CPU.
-    Io,
-    /// CPU-bound (decoding, resizing, scoring); run at most one per core.
-    Cpu,
-}
-
-/// What a stage declares about itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StageInfo {
-    /// Unique name, e.g. `"thumbnail"`. A plugin with the same name as a
-    /// built-in stage may replace it when asked to.
-    pub name: String,
-    /// Bumping the version lets kiln re-run only this stage on existing assets.
-    pub version: u32,
-    /// 1 browsable, 2 searchable, 3 enriched.
-    pub tier: u8,
-    /// Names of the stages that must have finished for an asset before this
-    /// stage runs on it. A stage with no predecessors runs first.
-    pub after: Vec<String>,
-    /// Whether the stage is CPU- or I/O-bound.
-    pub cost: CostClass,
-    /// Whether the stage reads the proxy image made in tier 1.
-    pub needs_proxy: bool,
-    /// Whether one instance may process several inputs at the same time. When
-    /// false the host never calls [`Stage::process`] concurrently.
-    pub concurrent: bool,
-}
-
-impl StageInfo {
-    /// A stage with no predecessors, CPU-bound, concurrent, not needing the proxy.
-    pub fn new(name: impl Into<String>, version: u32, tier: u8) -> Self {
-        StageInfo {
-            name: name.into(),
-            version,
-            tier,
-            after: Vec::new(),
-            cost: CostClass::Cpu,
-            needs_proxy: false,
-            concurrent: true,
-        }
-    }
-
-    /// Sets the stages this one runs after.
-    pub fn after<I, S>(mut self, names: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.after = names.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Sets the cost class.
-    pub fn cost(mut self, cost: CostClass) -> Self {
-        self.cost = cost;
-        self
-    }
-
-    /// Marks the stage as reading the proxy image.
-    pub fn needs_proxy(mut self, needs_proxy: bool) -> Self {
-        self.needs_proxy = needs_proxy;
-        self
-    }
-
-    /// Marks whether one instance may process concurrently.
-    pub fn concurrent(mut self, concurrent: bool) -> Self {
-        self.concurrent = concurrent;
-        self
-    }
-}
-
-/// Everything a stage is given about one asset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StageInput {
-    /// The engine's id of the asset.
-    pub asset_id: u64,
-    /// The file the asset was imported from.
-    pub path: String,
-    /// blake3 of the file's content, once a stage has established it.
-    pub content_hash: Option<[u8; 32]>,
-    /// The proxy image of the asset, once a stage has produced one.
-    pub proxy_path: Option<String>,
-    /// Facts written by earlier stages for this asset, by stage name.
-    pub facts: BTreeMap<String, Value>,
-}
-
-impl StageInput {
-    /// An input for a file with nothing known about it yet.
-    pub fn for_path(asset_id: u64, path: impl Into<String>) -> Self {
-        StageInput {
-            asset_id,
-            path: path.into(),
-            content_hash: None,
-            proxy_path: None,
-            facts: BTreeMap::new(),
-        }
-    }
-}
-
-/// Bytes a stage wants stored with the asset, content-addressed by the engine.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Artifact {
-    /// What the bytes are, e.g. [`THUMBNAIL_ARTIFACT`] or [`PROXY_ARTIFACT`].
-    pub name: String,
-    /// The media type of the bytes, e.g. `image/webp`.
-    pub media_type: String,
-    /// The content.
-    pub bytes: Vec<u8>,
-}
-
-/// What a stage produced for one asset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StageOutput {
-    /// The facts, as a value tree (usually a map).
-    pub facts: Value,
-    /// Bytes to store with the asset.
-    pub artifacts: Vec<Artifact>,
-    /// The asset's content identity, when this stage establishes it (the hash
-    /// stage does). The engine uses it to merge duplicates: a second file with
-    /// the same content becomes another path of the existing asset and skips
-    /// every later stage.
-    pub content_hash: Option<[u8; 32]>,
-}
-
-impl StageOutput {
-    /// An output with facts only.
-    pub fn facts(facts: Value) -> Self {
-        StageOutput {
-            facts,
-            artifacts: Vec::new(),
-            content_hash: None,
-        }
-    }
-
-    /// Adds an artifact.
-    pub fn with_artifact(
-        mut self,
-        name: impl Into<String>,
-        media_type: impl Into<String>,
-        bytes: Vec<u8>,
-    ) -> Self {
-        self.artifacts.push(Artifact {
-            name: name.into(),
-            media_type: media_type.into(),
-            bytes,
-        });
-        self
-    }
-
-    /// Declares the asset's content identity.
-    pub fn with_content_hash(mut self, hash: [u8; 32]) -> Self {
-        self.content_hash = Some(hash);
-        self
-    }
-}
-
-/// Why a stage could not process an asset.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum StageError {
-    /// Worth retrying later (a file still being written, a busy resource).
-    Transient(String),
-    /// Retrying cannot help (a corrupt file, an unsupported format). The job
-    /// goes straight to the dead-letter table with this message.
-    Permanent(String),
-}
-
-impl StageError {
-    /// A transient error with a message.
-    pub fn transient(message: impl Into<String>) -> Self {
-        StageError::Transient(message.into())
-    }
-
-    /// A permanent error with a message.
-    pub fn permanent(message: impl Into<String>) -> Self {
-        StageError::Permanent(message.into())
-    }
-
-    /// The message a person reads.
-    pub fn message(&self) -> &str {
-        match self {
-            StageError::Transient(m) | StageError::Permanent(m) => m,
-        }
-    }
-
-    /// Whether retrying may help.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, StageError::Transient(_))
-    }
-}
-
-impl std::fmt::Display for StageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StageError::Transient(m) => write!(f, "transient: {m}"),
-            StageError::Permanent(m) => write!(f, "permanent: {m}"),
-        }
-    }
-}
-
-impl std::error::Error for StageError {}
-
 /// One step of enrichment, run by the engine once per asset.
 ///
 /// Implementations must be cheap to call concurrently unless
-/// [`StageInfo::concurrent`] is false. `process` must not panic on any input;
-/// if it does anyway, the engine fails that job and keeps serving the others.
+/// [`StageInfo::concurrent`] is false.
+///
+/// # Errors
+///
+/// Return [`StageError::Transient`] for what waiting may fix (the engine
+/// retries with backoff, then dead-letters the job after its last attempt)
+/// and [`StageError::Permanent`] for what it cannot (the job is
+/// dead-lettered at once, with the message).
+///
+/// # Panics
+///
+/// `process` must not panic on any input. If it panics anyway, the engine
+/// treats the panic as a permanent failure of that one job, for a built-in
+/// stage and a plugin stage alike: the job is dead-lettered at once, without
+/// a retry (the same input would panic the same way again), and its dead
+/// letter names the stage and keeps the panic message; every other job goes
+/// on. A plugin's panic never unwinds across the plugin boundary
+/// ([`export_stage!`] catches it). A stage that aborts the whole process
+/// cannot be caught: the job is charged an attempt each time the process
+/// dies with it and is dead-lettered once its attempts run out.
 pub trait Stage: Send + Sync + 'static {
     /// What the stage declares about itself. Called once, at registration.
     fn info(&self) -> StageInfo;

@@ -111,8 +111,17 @@ pub fn log(level: LogLevel, target: &str, message: &str) {
     }
 }
 
-/// Hands a message to the installed handler, if any.
-pub(crate) fn dispatch(level: LogLevel, target: &str, message: &str) {
+/// Hands a message to the handler installed in this process, if any, and
+/// never forwards it to a host.
+///
+/// This is for hosts: the host's [`HostApi::log`](crate::abi::HostApi::log)
+/// callback delivers what a plugin logged with it. A stage calls [`log`].
+///
+/// ```
+/// use kiln_plugin_api::log::{dispatch, LogLevel};
+/// dispatch(LogLevel::Warn, "palette", "a message received from a plugin");
+/// ```
+pub fn dispatch(level: LogLevel, target: &str, message: &str) {
     let handler = *HANDLER.read().unwrap_or_else(PoisonError::into_inner);
     if let Some(handler) = handler {
         handler(level, target, message);

@@ -48,6 +48,60 @@ impl Value {
         }
     }
 
+    /// The value at the end of `path`, following one map key per segment;
+    /// a segment that is a decimal number indexes a list instead. `None`
+    /// when a key is missing, an index is out of range, or a segment meets
+    /// something that is neither a map nor a list (text, a number, null).
+    /// An empty path gives the value itself.
+    ///
+    /// Stored facts are keyed by stage name first, so a fact of the built-in
+    /// `metadata` stage is `facts["metadata"].path(["generation", "seed"])`,
+    /// or [`StageInput::fact`](crate::StageInput::fact) in a stage.
+    ///
+    /// ```
+    /// use kiln_plugin_api::Value;
+    ///
+    /// let lora = Value::map([("name", Value::from("detail")), ("strength", Value::from(0.8))]);
+    /// let metadata = Value::map([(
+    ///     "generation",
+    ///     Value::map([
+    ///         ("seed", Value::from(42u64)),
+    ///         ("model", Value::Null),
+    ///         ("loras", Value::List(vec![lora])),
+    ///     ]),
+    /// )]);
+    /// assert_eq!(metadata.path(["generation", "seed"]).and_then(Value::as_u64), Some(42));
+    /// assert_eq!(metadata.path(["generation", "loras", "0", "name"]).and_then(Value::as_str), Some("detail"));
+    /// // A key that is there with an unknown value, a missing key, and a step
+    /// // into something that is not a map or list:
+    /// assert_eq!(metadata.path(["generation", "model"]), Some(&Value::Null));
+    /// assert_eq!(metadata.path(["generation", "steps"]), None);
+    /// assert_eq!(metadata.path(["generation", "seed", "low_bits"]), None);
+    /// ```
+    pub fn path<I, K>(&self, path: I) -> Option<&Value>
+    where
+        I: IntoIterator<Item = K>,
+        K: AsRef<str>,
+    {
+        path.into_iter()
+            .try_fold(self, |value, segment| value.child(segment.as_ref()))
+    }
+
+    /// One step of [`Value::path`].
+    fn child(&self, segment: &str) -> Option<&Value> {
+        match self {
+            Value::Map(map) => map.get(segment),
+            Value::List(items) => {
+                // Only plain decimal digits index a list: no sign, no spaces.
+                if segment.is_empty() || !segment.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                items.get(segment.parse::<usize>().ok()?)
+            }
+            _ => None,
+        }
+    }
+
     /// Whether this is [`Value::Null`].
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
@@ -191,5 +245,83 @@ impl From<Vec<Value>> for Value {
 impl<T: Into<Value>> From<Option<T>> for Value {
     fn from(v: Option<T>) -> Self {
         v.map_or(Value::Null, Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Value;
+
+    fn tree() -> Value {
+        Value::map([
+            ("name", Value::from("a")),
+            (
+                "list",
+                Value::List(vec![
+                    Value::from(1u64),
+                    Value::map([("x", Value::from(2u64))]),
+                ]),
+            ),
+            ("empty", Value::map::<&str, _>([])),
+            ("nothing", Value::Null),
+        ])
+    }
+
+    #[test]
+    fn an_empty_path_is_the_value_itself() {
+        let tree = tree();
+        assert_eq!(tree.path::<[&str; 0], &str>([]), Some(&tree));
+    }
+
+    #[test]
+    fn keys_and_indices_are_followed() {
+        let tree = tree();
+        assert_eq!(tree.path(["name"]).and_then(Value::as_str), Some("a"));
+        assert_eq!(tree.path(["list", "0"]).and_then(Value::as_u64), Some(1));
+        assert_eq!(
+            tree.path(vec!["list".to_owned(), "1".to_owned(), "x".to_owned()])
+                .and_then(Value::as_u64),
+            Some(2)
+        );
+        assert_eq!(tree.path(["nothing"]), Some(&Value::Null));
+    }
+
+    #[test]
+    fn missing_keys_and_bad_indices_are_none() {
+        let tree = tree();
+        for path in [
+            &["missing"][..],
+            &["empty", "x"],
+            &["list", "2"],
+            &["list", "-1"],
+            &["list", "+1"],
+            &["list", " 1"],
+            &["list", ""],
+            &["list", "x"],
+            &["list", "99999999999999999999999999"],
+        ] {
+            assert_eq!(tree.path(path.iter().copied()), None, "{path:?}");
+        }
+    }
+
+    #[test]
+    fn a_step_into_a_leaf_is_none() {
+        let tree = tree();
+        for path in [
+            &["name", "x"][..],
+            &["name", "0"],
+            &["nothing", "x"],
+            &["list", "0", "x"],
+        ] {
+            assert_eq!(tree.path(path.iter().copied()), None, "{path:?}");
+        }
+        assert_eq!(Value::from(3u64).path(["0"]), None);
+        assert_eq!(Value::Null.path(["a"]), None);
+    }
+
+    #[test]
+    fn a_map_key_that_looks_like_a_number_is_a_key() {
+        let tree = Value::map([("0", Value::from("zero"))]);
+        assert_eq!(tree.path(["0"]).and_then(Value::as_str), Some("zero"));
     }
 }

@@ -69,10 +69,13 @@ fn stage_input() -> impl Strategy<Value = StageInput> {
         prop::collection::btree_map(".{0,8}", value(), 0..4),
     )
         .prop_map(|(asset_id, path, content_hash, proxy_path, facts)| {
-            let mut input = StageInput::for_path(asset_id, path);
-            input.content_hash = content_hash;
-            input.proxy_path = proxy_path;
-            input.facts = facts;
+            let mut input = StageInput::for_path(asset_id, path).with_facts(facts);
+            if let Some(hash) = content_hash {
+                input = input.with_content_hash(hash);
+            }
+            if let Some(proxy) = proxy_path {
+                input = input.with_proxy_path(proxy);
+            }
             input
         })
 }
@@ -83,11 +86,7 @@ fn artifact() -> impl Strategy<Value = Artifact> {
         ".{0,12}",
         prop::collection::vec(any::<u8>(), 0..64),
     )
-        .prop_map(|(name, media_type, bytes)| Artifact {
-            name,
-            media_type,
-            bytes,
-        })
+        .prop_map(|(name, media_type, bytes)| Artifact::new(name, media_type, bytes))
 }
 
 fn stage_output() -> impl Strategy<Value = StageOutput> {
@@ -96,10 +95,14 @@ fn stage_output() -> impl Strategy<Value = StageOutput> {
         prop::collection::vec(artifact(), 0..3),
         any::<Option<[u8; 32]>>(),
     )
-        .prop_map(|(facts, artifacts, content_hash)| StageOutput {
-            facts,
-            artifacts,
-            content_hash,
+        .prop_map(|(facts, artifacts, content_hash)| {
+            let mut output = artifacts
+                .into_iter()
+                .fold(StageOutput::facts(facts), StageOutput::with);
+            if let Some(hash) = content_hash {
+                output = output.with_content_hash(hash);
+            }
+            output
         })
 }
 

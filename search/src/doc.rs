@@ -1,6 +1,6 @@
 //! What one asset contributes to the index, and the index schema.
 
-use kiln_plugin_api::Value;
+use kiln_plugin_api::{Value, builtin};
 use std::collections::BTreeMap;
 use tantivy::TantivyDocument;
 use tantivy::schema::{FAST, Field, INDEXED, STORED, STRING, Schema, TEXT};
@@ -104,25 +104,27 @@ impl AssetDoc {
     /// (the date), `score`, `embed` and `cluster` (session features).
     /// Missing stages leave fields empty.
     pub fn from_facts(id: u64, path: &str, facts: &BTreeMap<String, Value>) -> AssetDoc {
-        let generation = facts.get("metadata").and_then(|m| m.get("generation"));
+        let generation = facts
+            .get(builtin::METADATA)
+            .and_then(|m| m.get("generation"));
         let field = |key: &str| generation.and_then(|g| g.get(key));
         let loras = match field("loras") {
             Some(Value::List(items)) => items.iter().filter_map(|l| text(l.get("name"))).collect(),
             _ => Vec::new(),
         };
-        let thumbnail = facts.get("thumbnail");
+        let thumbnail = facts.get(builtin::THUMBNAIL);
         let width = number_u64(field("width"))
             .or_else(|| number_u64(thumbnail.and_then(|t| t.get("width"))));
         let height = number_u64(field("height"))
             .or_else(|| number_u64(thumbnail.and_then(|t| t.get("height"))));
         let date = number_i64(
             facts
-                .get(crate::SEARCH_INDEX_STAGE)
+                .get(builtin::SEARCH_INDEX)
                 .and_then(|f| f.get(DATE_FACT)),
         );
-        let cluster = facts.get("cluster");
+        let cluster = facts.get(builtin::CLUSTER);
         let session_time = number_i64(cluster.and_then(|c| c.get("time")));
-        let embed = facts.get("embed");
+        let embed = facts.get(builtin::EMBED);
         let embedding = match embed.and_then(|e| e.get("vector")) {
             Some(Value::Bytes(bytes)) if bytes.len() >= 4 => Some(vector_from_bytes(bytes)),
             _ => None,
@@ -143,7 +145,7 @@ impl AssetDoc {
             width,
             height,
             date,
-            quality: number_f64(facts.get("score").and_then(|s| s.get("score"))),
+            quality: number_f64(facts.get(builtin::SCORE).and_then(|s| s.get("score"))),
             embedding,
             phash: embed.and_then(|e| e.get("phash")).and_then(Value::as_u64),
             session_family: cluster

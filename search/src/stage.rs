@@ -4,15 +4,19 @@ use crate::doc::{AssetDoc, DATE_FACT};
 use crate::index::SearchIndex;
 use kiln_plugin_api::{
     CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, TIER_ENRICHED,
-    TIER_SEARCHABLE, Value,
+    TIER_SEARCHABLE, Value, builtin,
 };
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-/// The name of the tier-2 indexing stage.
-pub const SEARCH_INDEX_STAGE: &str = "search-index";
-/// The name of the tier-3 re-indexing stage.
-pub const SEARCH_ENRICH_STAGE: &str = "search-enrich";
+/// The name of the tier-3 re-indexing stage
+/// ([`builtin::SEARCH_ENRICH`](kiln_plugin_api::builtin::SEARCH_ENRICH),
+/// where its facts are described).
+pub use kiln_plugin_api::builtin::SEARCH_ENRICH as SEARCH_ENRICH_STAGE;
+/// The name of the tier-2 indexing stage
+/// ([`builtin::SEARCH_INDEX`](kiln_plugin_api::builtin::SEARCH_INDEX), where
+/// its facts are described).
+pub use kiln_plugin_api::builtin::SEARCH_INDEX as SEARCH_INDEX_STAGE;
 
 fn modified_seconds(path: &str) -> Option<i64> {
     let modified = std::fs::metadata(path).ok()?.modified().ok()?;
@@ -51,7 +55,7 @@ impl SearchIndexStage {
 impl Stage for SearchIndexStage {
     fn info(&self) -> StageInfo {
         StageInfo::new(SEARCH_INDEX_STAGE, Self::VERSION, TIER_SEARCHABLE)
-            .after(["metadata"])
+            .after([builtin::METADATA])
             .cost(CostClass::Io)
     }
 
@@ -90,7 +94,12 @@ impl SearchEnrichStage {
 impl Stage for SearchEnrichStage {
     fn info(&self) -> StageInfo {
         StageInfo::new(SEARCH_ENRICH_STAGE, Self::VERSION, TIER_ENRICHED)
-            .after(["embed", "score", "cluster", SEARCH_INDEX_STAGE])
+            .after([
+                builtin::EMBED,
+                builtin::SCORE,
+                builtin::CLUSTER,
+                builtin::SEARCH_INDEX,
+            ])
             .cost(CostClass::Io)
     }
 

@@ -21,13 +21,15 @@
 
 use crate::hash::to_hex;
 use kiln_plugin_api::{
-    CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, TIER_ENRICHED, Value,
+    CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, TIER_ENRICHED, Value, builtin,
 };
 use std::collections::BTreeMap;
 use std::time::UNIX_EPOCH;
 
-/// The stage name facts are stored under.
-pub const CLUSTER_STAGE_NAME: &str = "cluster";
+/// The stage name facts are stored under
+/// ([`builtin::CLUSTER`](kiln_plugin_api::builtin::CLUSTER), where they are
+/// described).
+pub use kiln_plugin_api::builtin::CLUSTER as CLUSTER_STAGE_NAME;
 /// Two assets of a family further apart than this are in different sessions.
 pub const SESSION_GAP_SECONDS: i64 = 45 * 60;
 
@@ -136,7 +138,9 @@ fn close(family: &str, members: &[&SessionFeatures]) -> Session {
 }
 
 fn family_of(facts: &BTreeMap<String, Value>) -> String {
-    let generation = facts.get("metadata").and_then(|m| m.get("generation"));
+    let generation = facts
+        .get(builtin::METADATA)
+        .and_then(|m| m.get("generation"));
     let part = |key: &str| {
         generation
             .and_then(|g| g.get(key))
@@ -160,7 +164,7 @@ impl ClusterStage {
 impl Stage for ClusterStage {
     fn info(&self) -> StageInfo {
         StageInfo::new(CLUSTER_STAGE_NAME, Self::VERSION, TIER_ENRICHED)
-            .after(["metadata"])
+            .after([builtin::METADATA])
             .cost(CostClass::Io)
     }
 

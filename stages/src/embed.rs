@@ -25,12 +25,14 @@
 
 use image::imageops::FilterType;
 use kiln_plugin_api::{
-    CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, TIER_ENRICHED, Value,
+    CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, TIER_ENRICHED, Value, builtin,
 };
 use std::collections::BTreeMap;
 
-/// The stage name facts are stored under.
-pub const EMBED_STAGE_NAME: &str = "embed";
+/// The stage name facts are stored under
+/// ([`builtin::EMBED`](kiln_plugin_api::builtin::EMBED), where they are
+/// described).
+pub use kiln_plugin_api::builtin::EMBED as EMBED_STAGE_NAME;
 /// Dimensions of the embedding vector.
 pub const EMBEDDING_DIMS: usize = 48 + 63 + 32;
 /// Perceptual hashes at most this many bits apart are near-duplicates.
@@ -359,7 +361,7 @@ impl Tier3Gate {
     /// the facts of its `thumbnail` (pixel size) and `metadata` (generation
     /// parameters) stages, keyed by stage name.
     pub fn skip_reason(&self, facts: &BTreeMap<String, Value>) -> Option<String> {
-        let thumbnail = facts.get("thumbnail");
+        let thumbnail = facts.get(builtin::THUMBNAIL);
         let side = |key: &str| thumbnail.and_then(|t| t.get(key)).and_then(Value::as_u64);
         if let (Some(w), Some(h)) = (side("width"), side("height"))
             && w.min(h) < self.min_side
@@ -367,7 +369,9 @@ impl Tier3Gate {
             return Some(format!("tiny image ({w}x{h}, below {} px)", self.min_side));
         }
         if self.require_generation {
-            let generation = facts.get("metadata").and_then(|m| m.get("generation"));
+            let generation = facts
+                .get(builtin::METADATA)
+                .and_then(|m| m.get("generation"));
             let known = ["positive_prompt", "model", "seed"].iter().any(|k| {
                 generation
                     .and_then(|g| g.get(k))
@@ -393,7 +397,7 @@ impl EmbedStage {
 impl Stage for EmbedStage {
     fn info(&self) -> StageInfo {
         StageInfo::new(EMBED_STAGE_NAME, Self::VERSION, TIER_ENRICHED)
-            .after(["thumbnail", "metadata"])
+            .after([builtin::THUMBNAIL, builtin::METADATA])
             .cost(CostClass::Cpu)
             .needs_proxy(true)
     }

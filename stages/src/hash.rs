@@ -10,8 +10,10 @@ use std::path::Path;
 /// small enough that hashing a huge file never holds more than this in memory.
 const READ_BUFFER_BYTES: usize = 256 * 1024;
 
-/// The stage name the engine and later stages refer to.
-pub const HASH_STAGE_NAME: &str = "hash";
+/// The stage name the engine and later stages refer to
+/// ([`builtin::HASH`](kiln_plugin_api::builtin::HASH), where its facts are
+/// described).
+pub use kiln_plugin_api::builtin::HASH as HASH_STAGE_NAME;
 
 /// Tier-1 stage that establishes an asset's content identity.
 ///

@@ -26,11 +26,13 @@
 
 use crate::embed::{Planes, load_proxy};
 use kiln_plugin_api::{
-    CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, TIER_ENRICHED, Value,
+    CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, TIER_ENRICHED, Value, builtin,
 };
 
-/// The stage name facts are stored under.
-pub const SCORE_STAGE_NAME: &str = "score";
+/// The stage name facts are stored under
+/// ([`builtin::SCORE`](kiln_plugin_api::builtin::SCORE), where they are
+/// described).
+pub use kiln_plugin_api::builtin::SCORE as SCORE_STAGE_NAME;
 
 /// The quality of one image, with its components.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -253,7 +255,7 @@ impl ScoreStage {
 impl Stage for ScoreStage {
     fn info(&self) -> StageInfo {
         StageInfo::new(SCORE_STAGE_NAME, Self::VERSION, TIER_ENRICHED)
-            .after(["thumbnail", "metadata"])
+            .after([builtin::THUMBNAIL, builtin::METADATA])
             .cost(CostClass::Cpu)
             .needs_proxy(true)
     }

@@ -1,13 +1,13 @@
-//! Opening a shared library and finding its entry symbol: the engine's only
-//! `unsafe` code.
+//! Opening a shared library and finding its entry symbol: with `host.rs`,
+//! the engine's only `unsafe` code.
 //!
 //! Invariant: a library, once opened, is never closed. A plugin's vtable,
 //! stage and code must outlive every `Arc<dyn Stage>` handed out for it, and
 //! unloading Rust code that may have spawned threads or registered
 //! thread-local destructors is unsound, so every opened library is leaked.
 
+use super::host::{EntryError, PluginStage};
 use kiln_plugin_api::abi::{ENTRY_SYMBOL, EntryFn};
-use kiln_plugin_api::{OpenError, PluginStage};
 use libloading::Library;
 use std::path::Path;
 
@@ -18,7 +18,7 @@ pub(crate) enum OpenFailure {
     /// The library has no entry symbol.
     NoEntrySymbol,
     /// The entry point or its vtable was rejected.
-    Rejected(OpenError),
+    Rejected(EntryError),
 }
 
 /// Loads the library at `path` for the rest of the process and opens the

@@ -5,8 +5,9 @@
 //! stage to describe itself, and wraps it as an ordinary `Arc<dyn Stage>`
 //! that the engine schedules exactly like a built-in stage:
 //!
-//! - a panic inside the plugin fails only that job, as a transient error, so
-//!   the job is retried and dead-lettered once its attempts run out;
+//! - a panic inside the plugin fails only that job, permanently, as a
+//!   built-in stage's panic does: the job is dead-lettered at once with the
+//!   panic message (a deterministic panic is not retried);
 //! - a plugin that does not declare itself concurrent is never called
 //!   concurrently (calls are serialised by a mutex);
 //! - a plugin that aborts the process takes the process down; the engine's
@@ -15,14 +16,22 @@
 //!
 //! Whether a plugin may take the name of a built-in stage is decided where
 //! stages are registered, with an explicit replace.
+//!
+//! `library.rs` opens the file and finds its entry symbol; `host.rs` is the
+//! host's side of the C ABI (the vtable checks, the calls, the host API).
+//! They hold the engine's only `unsafe` code.
 
+#[cfg(test)]
+mod boundary_tests;
 mod error;
+mod host;
 mod library;
 
 pub use error::PluginError;
 
+use host::{EntryError, PluginStage};
 use kiln_plugin_api::abi::{ABI_VERSION, ENTRY_SYMBOL_NAME};
-use kiln_plugin_api::{OpenError, PluginStage, Stage, StageInfo};
+use kiln_plugin_api::{Stage, StageInfo};
 use library::OpenFailure;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -119,22 +128,22 @@ fn describe_failure(path: &Path, failure: OpenFailure) -> PluginError {
             path,
             symbol: ENTRY_SYMBOL_NAME,
         },
-        OpenFailure::Rejected(OpenError::AbiMismatch { plugin, .. }) => PluginError::AbiMismatch {
+        OpenFailure::Rejected(EntryError::AbiMismatch { plugin, .. }) => PluginError::AbiMismatch {
             path,
             plugin,
             host: ABI_VERSION,
         },
-        OpenFailure::Rejected(OpenError::DescriptorDecode(e)) => PluginError::DescriptorDecode {
+        OpenFailure::Rejected(EntryError::DescriptorDecode(e)) => PluginError::DescriptorDecode {
             path,
             reason: e.to_string(),
         },
-        OpenFailure::Rejected(e @ OpenError::DescribeFailed { .. }) => {
+        OpenFailure::Rejected(e @ EntryError::DescribeFailed { .. }) => {
             PluginError::DescriptorDecode {
                 path,
                 reason: e.to_string(),
             }
         }
-        OpenFailure::Rejected(e @ OpenError::EntryReturnedNull) => PluginError::InitFailed {
+        OpenFailure::Rejected(e @ EntryError::ReturnedNull) => PluginError::InitFailed {
             path,
             reason: e.to_string(),
         },

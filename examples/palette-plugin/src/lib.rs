@@ -29,7 +29,7 @@ use color::SrgbDecoder;
 use image::{ImageReader, Limits};
 use kiln_plugin_api::{
     CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, TIER_ENRICHED, Value,
-    export_stage,
+    builtin, export_stage,
 };
 use shape::round_to;
 use std::collections::BTreeMap;
@@ -76,7 +76,7 @@ impl PaletteStage {
 impl Stage for PaletteStage {
     fn info(&self) -> StageInfo {
         StageInfo::new(PALETTE_STAGE_NAME, 1, TIER_ENRICHED)
-            .after(["thumbnail"])
+            .after([builtin::THUMBNAIL])
             .cost(CostClass::Cpu)
             .needs_proxy(true)
     }
@@ -191,11 +191,12 @@ fn dimensions(
     decoded: &image::RgbaImage,
     colors_from: &str,
 ) -> (u32, u32, &'static str) {
-    let from_facts = input.facts.get("thumbnail").and_then(|facts| {
-        let width = facts.get("width")?.as_u64()?;
-        let height = facts.get("height")?.as_u64()?;
-        Some((u32::try_from(width).ok()?, u32::try_from(height).ok()?))
-    });
+    // The shapes of the built-in stages' facts are in `kiln_plugin_api::builtin`.
+    let side = |key: &str| {
+        let value = input.fact(builtin::THUMBNAIL, [key])?.as_u64()?;
+        u32::try_from(value).ok()
+    };
+    let from_facts = side("width").zip(side("height"));
     if let Some((width, height)) = from_facts {
         return (width, height, "thumbnail");
     }

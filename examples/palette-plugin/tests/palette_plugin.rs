@@ -6,7 +6,7 @@ mod cargo_build;
 
 use image::{Rgb, RgbImage};
 use kiln_engine::plugin::load_plugin;
-use kiln_plugin_api::{Stage, StageInput, StageOutput, Value};
+use kiln_plugin_api::{Stage, StageInput, StageOutput, Value, builtin};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
@@ -86,8 +86,8 @@ fn the_proxy_is_read_for_colours_and_the_original_for_size() {
     let proxy = dir.path().join("proxy.png");
     halves(&original, 120, 240, [0, 0, 0], [255, 255, 255]);
     halves(&proxy, 20, 40, [0, 128, 0], [0, 128, 0]);
-    let mut input = StageInput::for_path(2, original.to_string_lossy());
-    input.proxy_path = Some(proxy.to_string_lossy().into_owned());
+    let input = StageInput::for_path(2, original.to_string_lossy())
+        .with_proxy_path(proxy.to_string_lossy());
     let out = plugin().process(&input).expect("processes");
     assert_eq!(text(&out, "colors_from"), "proxy");
     assert_eq!(text(&out, "dominant"), "#008000");
@@ -96,7 +96,7 @@ fn the_proxy_is_read_for_colours_and_the_original_for_size() {
     assert_eq!(text(&out, "aspect_label"), "1:2");
 
     // A proxy that has gone missing falls back to the original.
-    input.proxy_path = Some(dir.path().join("gone.jpg").to_string_lossy().into_owned());
+    let input = input.with_proxy_path(dir.path().join("gone.jpg").to_string_lossy());
     let out = plugin().process(&input).expect("processes");
     assert_eq!(text(&out, "colors_from"), "original");
     assert_eq!(
@@ -114,9 +114,8 @@ fn thumbnail_facts_give_the_displayed_size() {
     let dir = tempfile::tempdir().expect("temp dir");
     let original = dir.path().join("rotated.png");
     halves(&original, 64, 32, [10, 10, 10], [200, 200, 0]);
-    let mut input = StageInput::for_path(3, original.to_string_lossy());
-    input.facts.insert(
-        "thumbnail".to_owned(),
+    let input = StageInput::for_path(3, original.to_string_lossy()).with_stage_facts(
+        builtin::THUMBNAIL,
         Value::map([
             ("width", Value::from(832u64)),
             ("height", Value::from(1216u64)),

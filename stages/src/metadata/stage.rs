@@ -22,7 +22,9 @@
 //! - `problems`: a list of `{location, message}`.
 
 use super::{ExtractError, Extraction, extract_from_reader};
-use kiln_plugin_api::{CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, Value};
+use kiln_plugin_api::{
+    CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, Value, builtin,
+};
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
@@ -31,8 +33,9 @@ use std::path::Path;
 pub struct MetadataStage;
 
 impl MetadataStage {
-    /// The stage's name, which its facts are stored under.
-    pub const NAME: &'static str = "metadata";
+    /// The stage's name, which its facts are stored under
+    /// ([`builtin::METADATA`], where the facts are described).
+    pub const NAME: &'static str = builtin::METADATA;
     /// Bump when the facts change for the same file.
     pub const VERSION: u32 = 1;
 }
@@ -40,7 +43,7 @@ impl MetadataStage {
 impl Stage for MetadataStage {
     fn info(&self) -> StageInfo {
         StageInfo::new(Self::NAME, Self::VERSION, kiln_plugin_api::TIER_SEARCHABLE)
-            .after(["hash"])
+            .after([builtin::HASH])
             .cost(CostClass::Io)
     }
 

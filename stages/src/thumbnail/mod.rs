@@ -32,13 +32,15 @@ pub use encode::ArtifactEncoding;
 use crate::hash::io_stage_error;
 use kiln_plugin_api::{
     CostClass, PROXY_ARTIFACT, Stage, StageError, StageInfo, StageInput, StageOutput,
-    THUMBNAIL_ARTIFACT, TIER_BROWSABLE, Value,
+    THUMBNAIL_ARTIFACT, TIER_BROWSABLE, Value, builtin,
 };
 use std::fs::File;
 use std::io::Read;
 
-/// The stage name the engine and later stages refer to.
-pub const THUMBNAIL_STAGE_NAME: &str = "thumbnail";
+/// The stage name the engine and later stages refer to
+/// ([`builtin::THUMBNAIL`](kiln_plugin_api::builtin::THUMBNAIL), where its
+/// facts are described).
+pub use kiln_plugin_api::builtin::THUMBNAIL as THUMBNAIL_STAGE_NAME;
 
 /// Why an image could not be thumbnailed. Every variant is permanent for
 /// the file's current content: retrying the same bytes gives the same result.
@@ -404,7 +406,7 @@ const THUMBNAIL_VERSION: u32 = 2;
 impl Stage for ThumbnailStage {
     fn info(&self) -> StageInfo {
         StageInfo::new(THUMBNAIL_STAGE_NAME, THUMBNAIL_VERSION, TIER_BROWSABLE)
-            .after([crate::hash::HASH_STAGE_NAME])
+            .after([builtin::HASH])
             .cost(CostClass::Cpu)
     }
 

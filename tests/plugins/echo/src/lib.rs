@@ -1,6 +1,13 @@
 //! A plugin stage that returns a small fact set about its input at once. It
 //! does no real work, so calling it through the plugin boundary versus
 //! in-process measures the boundary's own cost.
+//!
+//! It is also the proof that kiln-plugin-api changes only by adding: it is
+//! written exactly as plugins were before the message types became
+//! `#[non_exhaustive]` (root imports, `StageInfo::new(..).after(..)`,
+//! `StageOutput::facts(..)`, reading `input.path`, `input.proxy_path` and
+//! `input.facts` as fields, string stage names), and the engine's loader
+//! tests load it. Do not modernise it; write new style in other plugins.
 
 use kiln_plugin_api::{
     Stage, StageError, StageInfo, StageInput, StageOutput, TIER_ENRICHED, Value, export_stage,

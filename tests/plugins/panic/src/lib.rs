@@ -1,5 +1,6 @@
 //! A plugin stage that panics inside `process` for every path containing
-//! `panic` and returns a small fact set otherwise. It declares itself not
+//! `panic` (which fails that job permanently, as any stage's panic does) and
+//! returns a small fact set otherwise. It declares itself not
 //! concurrent and fails any call that overlaps another, so tests can also
 //! see that the host serialises its calls.
 

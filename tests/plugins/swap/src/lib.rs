@@ -4,7 +4,7 @@
 
 use kiln_plugin_api::{
     CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, TIER_SEARCHABLE, Value,
-    export_stage,
+    builtin, export_stage,
 };
 
 /// The version this replacement declares; the built-in is version 1.
@@ -16,8 +16,8 @@ pub struct SwapStage;
 
 impl Stage for SwapStage {
     fn info(&self) -> StageInfo {
-        StageInfo::new("metadata", SWAP_VERSION, TIER_SEARCHABLE)
-            .after(["hash"])
+        StageInfo::new(builtin::METADATA, SWAP_VERSION, TIER_SEARCHABLE)
+            .after([builtin::HASH])
             .cost(CostClass::Io)
     }
 

@@ -1,12 +1,12 @@
 //! Both sides of the C ABI in one process: a stage exported with
-//! `export_stage!` and opened again as a `PluginStage`.
+//! `export_stage!` and opened again as a [`PluginStage`].
+// The entry symbol `export_stage!` generates is `pub`, as a plugin's must be.
+#![allow(unreachable_pub)]
 
+use super::host::{EntryError, PluginStage};
 use kiln_plugin_api::abi::{ABI_VERSION, HostApi, StageVTable};
 use kiln_plugin_api::log::{LogLevel, set_log_handler};
-use kiln_plugin_api::{
-    OpenError, PluginStage, Stage, StageError, StageInfo, StageInput, StageOutput, Value,
-    export_stage,
-};
+use kiln_plugin_api::{Stage, StageError, StageInfo, StageInput, StageOutput, Value, export_stage};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -87,15 +87,19 @@ fn descriptor_crosses_intact() {
 #[test]
 fn outputs_cross_intact() {
     let stage = open();
-    let mut input = StageInput::for_path(42, "/a.png");
-    input.proxy_path = Some("/blobs/p.webp".into());
-    input.facts.insert("hash".into(), Value::from(7u64));
+    let input = StageInput::for_path(42, "/a.png")
+        .with_proxy_path("/blobs/p.webp")
+        .with_stage_facts("hash", Value::from(7u64));
     let via_plugin = stage.process(&input).expect("processes");
     let in_process = Scripted::default().process(&input).expect("processes");
     assert_eq!(via_plugin, in_process);
     assert_eq!(
         via_plugin.facts.get("proxy").and_then(Value::as_str),
         Some("/blobs/p.webp")
+    );
+    assert_eq!(
+        via_plugin.facts.get("facts_seen").and_then(Value::as_u64),
+        Some(1)
     );
 }
 
@@ -113,12 +117,13 @@ fn typed_errors_cross_intact() {
 }
 
 #[test]
-fn a_panic_fails_only_its_call() {
+fn a_panic_fails_only_its_call_permanently() {
     let stage = open();
     let err = stage
         .process(&StageInput::for_path(5, "panic"))
         .expect_err("a panic is an error");
-    assert!(err.is_transient(), "panics are retried: {err}");
+    assert!(!err.is_transient(), "a panic is not retried: {err}");
+    assert!(err.message().contains("stage `scripted` panicked"), "{err}");
     assert!(err.message().contains("scripted panic for 5"), "{err}");
     let out = stage
         .process(&StageInput::for_path(6, "/after.png"))
@@ -214,20 +219,19 @@ fn malformed_vtables_are_rejected_before_use() {
     let open_fake = |entry| unsafe { PluginStage::open(entry) }.map(|_| ());
     assert_eq!(
         open_fake(future_abi),
-        Err(OpenError::AbiMismatch {
+        Err(EntryError::AbiMismatch {
             plugin: ABI_VERSION + 1,
-            host: ABI_VERSION
         })
     );
     assert!(matches!(
         open_fake(short_vtable),
-        Err(OpenError::VTableTooSmall { declared: 8, .. })
+        Err(EntryError::VTableTooSmall { declared: 8, .. })
     ));
     assert_eq!(
         open_fake(no_functions),
-        Err(OpenError::MissingFunction("describe"))
+        Err(EntryError::MissingFunction("describe"))
     );
-    assert_eq!(open_fake(null_entry), Err(OpenError::EntryReturnedNull));
+    assert_eq!(open_fake(null_entry), Err(EntryError::ReturnedNull));
 }
 
 struct PanickingConstructor;
@@ -243,12 +247,21 @@ impl Stage for PanickingConstructor {
 
 unsafe extern "C" fn panicking_entry(host: *const HostApi) -> *const StageVTable {
     // SAFETY: `host` is passed through unchanged from the host.
-    unsafe { kiln_plugin_api::ffi::__export_entry(host, || PanickingConstructor) }
+    unsafe { kiln_plugin_api::__private::export_entry(host, || PanickingConstructor) }
 }
 
 #[test]
 fn a_panicking_constructor_loads_nothing() {
     // SAFETY: `panicking_entry` follows the entry contract.
     let result = unsafe { PluginStage::open(panicking_entry) };
-    assert_eq!(result.map(|_| ()), Err(OpenError::EntryReturnedNull));
+    assert_eq!(result.map(|_| ()), Err(EntryError::ReturnedNull));
+}
+
+#[test]
+fn entry_errors_say_what_to_do() {
+    let mismatch = EntryError::AbiMismatch { plugin: 2 }.to_string();
+    assert!(
+        mismatch.contains("ABI version 2") && mismatch.contains("rebuild"),
+        "{mismatch}"
+    );
 }
