@@ -1,17 +1,26 @@
 //! kiln: ingest bulk outputs of generative image tools — browsable at once,
 //! searchable right after, enriched in the background.
 //!
-//! This facade wires the engine (`kiln-engine`) to the built-in stages
-//! (`kiln-stages`); neither of those crates depends on the other.
+//! Open a store with [`Kiln::builder`]: the handle wires the engine
+//! (`kiln-engine`) to the built-in stages (`kiln-stages`), any plugins, and
+//! the store's search index (`kiln-search`); the engine, the stages and
+//! the index know nothing of each other.
 #![deny(missing_docs)]
 
 pub use kiln_engine as engine;
 pub use kiln_plugin_api as plugin_api;
 pub use kiln_stages as stages;
-pub mod corpus;
-pub mod memory;
-pub mod samples;
+mod handle;
+/// The search index crate (`kiln-search`), for the types of
+/// [`Kiln::index`].
+pub use kiln_search as index;
 pub mod search;
 mod wiring;
 
-pub use wiring::{OpenError, StageSource, StoreOptions, builtin_stages, enrich_rule, open_store};
+pub use handle::{Kiln, KilnBuilder};
+pub use kiln_stages::embed::Tier3Gate;
+pub use search::{
+    CatchUp, Enrichment, Error, Hit, Neighbour, QueryError, SearchError, SearchIndex,
+    SearchResults, Session, SortBy,
+};
+pub use wiring::{OpenError, StageSource, builtin_stages, enrich_rule};

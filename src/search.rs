@@ -1,70 +1,54 @@
 //! Search, similarity and sessions over a store: the glue between the
 //! engine's read API and `kiln-search`, which never sees the engine.
 //!
-//! The index lives in the store folder (`search/`) and is derived data:
-//! - [`register_search`] (called by [`crate::open_store`]) opens it,
-//!   registers the stages that keep it current, and on a primary handle
-//!   [`catch_up`]s on whatever the store recorded but the index missed (a
-//!   process killed between the store's commit and the index's);
-//! - [`rebuild`] re-creates it from the store (`kiln reindex`);
-//! - [`finish`] commits what is pending; call it when you stop the engine.
+//! The index lives in the store folder (`search/`), is owned by the
+//! [`Kiln`](crate::Kiln) handle, and is derived data:
+//! - opening a handle opens it, registers the stages that keep it current,
+//!   and on a primary handle catches up on whatever the store recorded but
+//!   the index missed (a process killed between the store's commit and the
+//!   index's);
+//! - [`Kiln::reindex`](crate::Kiln::reindex) re-creates it from the store
+//!   (`kiln reindex`);
+//! - [`Kiln::shutdown`](crate::Kiln::shutdown) commits what is pending.
 //!
-//! Sessions are derived when read ([`sessions`]) from the session features
-//! the index holds as fast fields, so listing them, resolving a `session:`
-//! search term ([`search`]) or finding one asset's session for `show`
-//! ([`enrichment`]) never decodes the facts of the whole store.
+//! Sessions are derived when read from the session features the index
+//! holds as fast fields, so listing them, resolving a `session:` search
+//! term or finding one asset's session for `show` never decodes the facts
+//! of the whole store.
 
 use crate::OpenError;
 use kiln_engine::{AssetDetail, AssetState, Engine, EngineError, StageState};
 use kiln_plugin_api::{Stage, Value};
 use kiln_search::{
-    AssetDoc, IndexedState, Neighbour, SEARCH_ENRICH_STAGE, SEARCH_INDEX_STAGE, SearchEnrichStage,
-    SearchError, SearchIndex, SearchIndexStage, SessionEntry, index_dir, parse_query,
+    AssetDoc, IndexedState, SEARCH_ENRICH_STAGE, SEARCH_INDEX_STAGE, SearchEnrichStage,
+    SearchIndexStage, SessionEntry, parse_query,
 };
-use kiln_stages::cluster::{CLUSTER_STAGE_NAME, Session, SessionFeatures, assign_sessions};
+use kiln_stages::cluster::{CLUSTER_STAGE_NAME, assign_sessions};
 use kiln_stages::embed::hamming;
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::Arc;
 
-pub use kiln_search::{Hit, SearchResults, SortBy};
+pub use kiln_search::{
+    Hit, Neighbour, QueryError, SearchError, SearchIndex, SearchResults, SortBy,
+};
+pub use kiln_stages::cluster::{Session, SessionFeatures};
 pub use kiln_stages::embed::NEAR_DUPLICATE_BITS;
 
-/// Why a search operation failed.
+/// Why an operation of a [`Kiln`](crate::Kiln) handle failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum SearchOpError {
-    /// The index failed.
+pub enum Error {
+    /// The search index failed.
     #[error(transparent)]
     Index(#[from] SearchError),
-    /// Reading the store failed.
+    /// Reading or running the store failed.
     #[error("cannot read the store: {0}")]
     Store(#[from] EngineError),
 }
 
-/// One index per store folder per process: the stages and the commands of
-/// one process share it, so there is only ever one writer.
-fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<SearchIndex>>> {
-    static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, Weak<SearchIndex>>>> = OnceLock::new();
-    REGISTRY.get_or_init(Mutex::default)
-}
-
-/// The search index of a store folder, opened once per process.
-pub fn search_index(store_dir: &Path) -> Result<Arc<SearchIndex>, SearchError> {
-    let dir = index_dir(&std::fs::canonicalize(store_dir).unwrap_or_else(|_| store_dir.into()));
-    let mut map = registry().lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(index) = map.get(&dir).and_then(Weak::upgrade) {
-        return Ok(index);
-    }
-    let index = Arc::new(SearchIndex::open(&dir)?);
-    map.insert(dir, Arc::downgrade(&index));
-    Ok(index)
-}
-
-/// Opens the store's index, registers the `search-index` and
-/// `search-enrich` stages, and (on a primary handle) catches up.
-pub fn register_search(engine: &Engine) -> Result<Arc<SearchIndex>, OpenError> {
-    let index = search_index(engine.store_dir())?;
+/// Registers the `search-index` and `search-enrich` stages writing to
+/// `index`, and (on a primary handle) catches up.
+pub(crate) fn register_search(engine: &Engine, index: &Arc<SearchIndex>) -> Result<(), OpenError> {
     let stages: [Arc<dyn Stage>; 2] = [
         Arc::new(SearchIndexStage::new(index.clone())),
         Arc::new(SearchEnrichStage::new(index.clone())),
@@ -80,10 +64,10 @@ pub fn register_search(engine: &Engine) -> Result<Arc<SearchIndex>, OpenError> {
             })?;
     }
     if engine.is_primary() {
-        match catch_up(engine, &index) {
-            Ok(_) | Err(SearchOpError::Index(SearchError::Locked { .. })) => {}
-            Err(SearchOpError::Index(e)) => return Err(e.into()),
-            Err(SearchOpError::Store(source)) => {
+        match catch_up(engine, index) {
+            Ok(_) | Err(Error::Index(SearchError::Locked { .. })) => {}
+            Err(Error::Index(e)) => return Err(e.into()),
+            Err(Error::Store(source)) => {
                 return Err(OpenError::Store {
                     dir: engine.store_dir().to_path_buf(),
                     source,
@@ -91,12 +75,7 @@ pub fn register_search(engine: &Engine) -> Result<Arc<SearchIndex>, OpenError> {
             }
         }
     }
-    Ok(index)
-}
-
-/// Commits pending index writes and releases the index writer.
-pub fn finish(engine: &Engine) -> Result<(), SearchError> {
-    search_index(engine.store_dir())?.close_writer()
+    Ok(())
 }
 
 fn facts_of(detail: &AssetDetail) -> BTreeMap<String, Value> {
@@ -120,7 +99,7 @@ fn stage_done(detail: &AssetDetail, stage: &str) -> bool {
 }
 
 /// The document of an asset, from its stored facts.
-pub fn document(detail: &AssetDetail) -> AssetDoc {
+pub(crate) fn document(detail: &AssetDetail) -> AssetDoc {
     let path = detail.paths.first().cloned().unwrap_or_default();
     AssetDoc::from_facts(detail.id, &path, &facts_of(detail))
 }
@@ -148,7 +127,7 @@ pub struct CatchUp {
 /// and once without the completions of inactive assets (which stay counted
 /// although their documents go). Only when neither proves the index
 /// current is every asset read. No full rebuild.
-pub fn catch_up(engine: &Engine, index: &SearchIndex) -> Result<CatchUp, SearchOpError> {
+pub(crate) fn catch_up(engine: &Engine, index: &SearchIndex) -> Result<CatchUp, Error> {
     let mut indexed = index.indexed()?;
     let mut result = CatchUp::default();
     let inactive = engine.inactive_assets()?;
@@ -212,7 +191,7 @@ pub fn catch_up(engine: &Engine, index: &SearchIndex) -> Result<CatchUp, SearchO
 
 /// Re-creates the index from the store: every active asset whose
 /// `search-index` stage is done.
-pub fn rebuild(engine: &Engine, index: &SearchIndex) -> Result<CatchUp, SearchOpError> {
+pub(crate) fn rebuild(engine: &Engine, index: &SearchIndex) -> Result<CatchUp, Error> {
     index.clear()?;
     let mut result = CatchUp::default();
     for asset in engine.assets()? {
@@ -234,12 +213,12 @@ pub fn rebuild(engine: &Engine, index: &SearchIndex) -> Result<CatchUp, SearchOp
 /// Runs a query in kiln's syntax. `session:ID` terms are resolved here:
 /// sessions are derived when read, from the session features the index
 /// holds, and the term becomes the session's asset ids.
-pub fn search(
+pub(crate) fn search(
     index: &SearchIndex,
     query: &str,
     sort: SortBy,
     limit: usize,
-) -> Result<SearchResults, SearchOpError> {
+) -> Result<SearchResults, Error> {
     let mut parsed = parse_query(query).map_err(SearchError::from)?;
     if !parsed.session_ids().is_empty() {
         let all = assign_sessions(&indexed_features(index, None)?);
@@ -254,11 +233,11 @@ pub fn search(
 }
 
 /// The assets nearest to `asset_id` by embedding, nearest first.
-pub fn similar(
+pub(crate) fn similar(
     index: &SearchIndex,
     asset_id: u64,
     limit: usize,
-) -> Result<Option<Vec<Neighbour>>, SearchOpError> {
+) -> Result<Option<Vec<Neighbour>>, Error> {
     let vectors = index.vectors()?;
     let Some((vector, phash)) = vectors.get(asset_id) else {
         return Ok(None);
@@ -283,7 +262,7 @@ fn hash_close(hashes: &[(u64, u64)], asset_id: u64, phash: u64) -> Vec<u64> {
 /// perceptual hash differs in at most [`NEAR_DUPLICATE_BITS`] bits, closest
 /// first. A scan of all hashes, so none is missed however far its
 /// embedding lies.
-pub fn near_duplicates(index: &SearchIndex, asset_id: u64) -> Result<Vec<u64>, SearchOpError> {
+pub(crate) fn near_duplicates(index: &SearchIndex, asset_id: u64) -> Result<Vec<u64>, Error> {
     let hashes = index.phashes()?;
     let Some(&(_, own)) = hashes.iter().find(|(id, _)| *id == asset_id) else {
         return Ok(Vec::new());
@@ -307,7 +286,7 @@ fn to_features(entries: Vec<SessionEntry>) -> Vec<SessionFeatures> {
 fn indexed_features(
     index: &SearchIndex,
     family: Option<&str>,
-) -> Result<Vec<SessionFeatures>, SearchOpError> {
+) -> Result<Vec<SessionFeatures>, Error> {
     Ok(to_features(index.session_entries(family)?))
 }
 
@@ -317,14 +296,13 @@ fn indexed_features(
 /// do not depend on the order in which assets completed, and they change as
 /// soon as the index holds a new asset's features. The index is derived
 /// from the store and catches up when it is opened.
-pub fn session_features(engine: &Engine) -> Result<Vec<SessionFeatures>, SearchOpError> {
-    let index = search_index(engine.store_dir())?;
-    indexed_features(&index, None)
+pub(crate) fn session_features(index: &SearchIndex) -> Result<Vec<SessionFeatures>, Error> {
+    indexed_features(index, None)
 }
 
 /// Every session of the store, computed from what the index holds now.
-pub fn sessions(engine: &Engine) -> Result<Vec<Session>, SearchOpError> {
-    Ok(assign_sessions(&session_features(engine)?))
+pub(crate) fn sessions(index: &SearchIndex) -> Result<Vec<Session>, Error> {
+    Ok(assign_sessions(&session_features(index)?))
 }
 
 /// The session of one asset. Sessions never span families, so only the
@@ -364,7 +342,7 @@ pub struct Enrichment {
 /// family from index fast fields, and the near-duplicates scan the
 /// perceptual hashes (8 bytes per asset); no other asset's facts are
 /// decoded and no embedding is loaded.
-pub fn enrichment(engine: &Engine, detail: &AssetDetail) -> Enrichment {
+pub(crate) fn enrichment(index: &SearchIndex, detail: &AssetDetail) -> Enrichment {
     let quality = detail
         .stages
         .get(kiln_stages::score::SCORE_STAGE_NAME)
@@ -375,14 +353,13 @@ pub fn enrichment(engine: &Engine, detail: &AssetDetail) -> Enrichment {
         .and_then(|s| s.facts.as_ref())
         .and_then(|f| f.get("phash"))
         .and_then(Value::as_u64);
-    let index = search_index(engine.store_dir()).ok();
-    let session = index.as_ref().and_then(|i| session_of(i, detail));
-    let near_duplicates = match (index.as_ref(), phash) {
-        (Some(index), Some(phash)) => index
+    let session = session_of(index, detail);
+    let near_duplicates = match phash {
+        Some(phash) => index
             .phashes()
             .map(|hashes| hash_close(&hashes, detail.id, phash))
             .unwrap_or_default(),
-        _ => Vec::new(),
+        None => Vec::new(),
     };
     Enrichment {
         quality,

@@ -1,15 +1,20 @@
 //! Wiring the engine to the built-in stages and to plugins.
 
 use kiln_engine::plugin::{PluginError, load_plugin};
-use kiln_engine::{AssetGate, Config, Engine, EngineError, GraphError};
+use kiln_engine::{AssetGate, Engine, EngineError, GraphError};
 use kiln_plugin_api::{Stage, Value};
+use kiln_search::SearchIndex;
 use kiln_stages::embed::Tier3Gate;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The built-in stages, in dependency order: hash and thumbnail (tier 1),
 /// metadata (tier 2), embed, score and cluster (tier 3).
+///
+/// Without the search stages, which need the store's index: a
+/// [`Kiln`](crate::Kiln) handle registers these and those. Use this list
+/// only to run stages on an engine of your own that never searches.
 pub fn builtin_stages() -> Vec<Arc<dyn Stage>> {
     vec![
         Arc::new(kiln_stages::hash::HashStage::new()),
@@ -33,10 +38,11 @@ impl AssetGate for EnrichGate {
 
 /// The engine gate rule that applies `rule` (tiny images, files without
 /// generation parameters) before tier 3, to every tier-3 stage, plugins
-/// included. Put it in `StoreOptions::config.gate.rule`; without a rule
-/// (the default) every asset goes on to tier 3 unless its import has a
-/// budget. The `kiln` command installs `Tier3Gate::default()`, adjusted
-/// by its `--enrich-*` options.
+/// included. A [`Kiln`](crate::Kiln) handle installs it with
+/// `Tier3Gate::default()` unless told otherwise
+/// ([`KilnBuilder::enrichment`](crate::KilnBuilder::enrichment)), as the
+/// `kiln` command does; an engine opened on its own has no rule, and every
+/// asset goes on to tier 3 unless its import has a budget.
 pub fn enrich_rule(rule: Tier3Gate) -> Arc<dyn AssetGate> {
     Arc::new(EnrichGate(rule))
 }
@@ -47,21 +53,11 @@ pub fn enrich_rule(rule: Tier3Gate) -> Arc<dyn AssetGate> {
 pub enum StageSource {
     /// Compiled into kiln.
     Builtin,
+    /// Given by the app that opened the store
+    /// ([`KilnBuilder::stage`](crate::KilnBuilder::stage)).
+    App,
     /// Loaded from this shared library.
     Plugin(PathBuf),
-}
-
-/// What to load besides the built-in stages.
-#[derive(Debug, Clone, Default)]
-pub struct StoreOptions {
-    /// Shared libraries to load stages from.
-    pub plugins: Vec<PathBuf>,
-    /// Names of built-in stages that a plugin of the same name may replace.
-    pub replace: Vec<String>,
-    /// The engine's configuration. Its gate rule decides which assets
-    /// tier-3 work is spent on (see [`enrich_rule`]); every process that
-    /// runs workers on a store should use the same rule.
-    pub config: Config,
 }
 
 /// Why a store could not be opened with its stages.
@@ -95,21 +91,36 @@ pub enum OpenError {
     /// The stages do not form a valid graph (an unknown `after`, a cycle).
     #[error("the stages do not fit together: {0}")]
     Graph(GraphError),
-    /// `--replace-stage` named a stage that no plugin provides.
+    /// `--replace-stage` named a stage that no plugin (or app stage) provides.
     #[error("--replace-stage {0}: no loaded plugin provides a stage named `{0}`")]
     NothingReplaces(String),
 }
 
-/// Opens the store in `dir` with the built-in stages and the given plugins,
-/// and returns the engine with the source of every stage.
-pub fn open_store(
-    dir: &Path,
-    options: StoreOptions,
-) -> Result<(Engine, Vec<(String, StageSource)>), OpenError> {
-    let engine = Engine::open(dir, options.config).map_err(|source| OpenError::Store {
-        dir: dir.to_path_buf(),
-        source,
-    })?;
+/// The stages to register besides the built-in and search stages.
+pub(crate) struct ExtraStages<'a> {
+    /// The app's own stages.
+    pub(crate) app: Vec<Arc<dyn Stage>>,
+    /// Shared libraries to load stages from.
+    pub(crate) plugins: &'a [PathBuf],
+    /// Names of built-in stages that an app or plugin stage of the same
+    /// name replaces.
+    pub(crate) replace: &'a [String],
+}
+
+/// Registers the built-in stages, the search stages writing to `index`,
+/// the app's stages and the stages of the plugins (replacing the built-in
+/// stages named in `replace`), checks the graph, and returns the source of
+/// every stage.
+pub(crate) fn register_stages(
+    engine: &Engine,
+    index: &Arc<SearchIndex>,
+    extra: ExtraStages<'_>,
+) -> Result<Vec<(String, StageSource)>, OpenError> {
+    let ExtraStages {
+        app,
+        plugins,
+        replace,
+    } = extra;
     let mut sources = Vec::new();
     for stage in builtin_stages() {
         let name = stage.info().name;
@@ -122,12 +133,31 @@ pub fn open_store(
             })?;
         sources.push((name, StageSource::Builtin));
     }
-    crate::search::register_search(&engine)?;
+    crate::search::register_search(engine, index)?;
     let mut replaced = Vec::new();
-    for path in &options.plugins {
+    for stage in app {
+        let name = stage.info().name;
+        let replace = replace.contains(&name);
+        let registered = if replace {
+            engine.replace_stage(stage)
+        } else {
+            engine.register_stage(stage)
+        };
+        registered.map_err(|source| OpenError::Stage {
+            stage: name.clone(),
+            plugin: None,
+            source,
+        })?;
+        if replace {
+            replaced.push(name.clone());
+        }
+        sources.retain(|(n, _)| *n != name);
+        sources.push((name, StageSource::App));
+    }
+    for path in plugins {
         let plugin = load_plugin(path)?;
         let name = plugin.name().to_owned();
-        let replace = options.replace.contains(&name);
+        let replace = replace.contains(&name);
         let registered = if replace {
             engine.replace_stage(plugin.stage())
         } else {
@@ -144,9 +174,9 @@ pub fn open_store(
         sources.retain(|(n, _)| *n != name);
         sources.push((name, StageSource::Plugin(path.clone())));
     }
-    if let Some(missing) = options.replace.iter().find(|r| !replaced.contains(r)) {
+    if let Some(missing) = replace.iter().find(|r| !replaced.contains(r)) {
         return Err(OpenError::NothingReplaces(missing.clone()));
     }
     engine.validate().map_err(OpenError::Graph)?;
-    Ok((engine, sources))
+    Ok(sources)
 }

@@ -10,7 +10,7 @@ mod cargo_build;
 use cargo_build::plugin_library;
 use image::{Rgb, RgbImage};
 use kiln::engine::{Config, Priority, StageState, Until};
-use kiln::{StageSource, StoreOptions, open_store};
+use kiln::{Kiln, OpenError, StageSource, Tier3Gate};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -21,16 +21,18 @@ const PLUGIN: &str = "KILN_PLUGIN_CRASH_PLUGIN";
 const MAX_ATTEMPTS: u32 = 3;
 const FILES: u8 = 10;
 
-fn options(plugin: PathBuf) -> StoreOptions {
-    StoreOptions {
-        plugins: vec![plugin],
-        replace: Vec::new(),
-        config: Config {
+/// Opens the store with the built-in stages and `plugin`, with no
+/// enrichment rule (every asset goes on to tier 3).
+fn open_store(dir: &Path, plugin: PathBuf) -> Result<Kiln, OpenError> {
+    Kiln::builder(dir)
+        .plugins([plugin])
+        .config(Config {
             workers: 2,
             max_attempts: MAX_ATTEMPTS,
             ..Config::default()
-        },
-    }
+        })
+        .enrichment(Tier3Gate::OPEN)
+        .open()
 }
 
 /// The child: open the store with the abort plugin, import once, run until
@@ -45,8 +47,8 @@ fn child_engine() {
     ) else {
         let plugin = plugin_library("kiln-test-plugin-abort");
         let dir = tempfile::tempdir().expect("temp dir");
-        let (_, sources) =
-            open_store(&dir.path().join("store"), options(plugin.clone())).expect("opens");
+        let kiln = open_store(&dir.path().join("store"), plugin.clone()).expect("opens");
+        let sources = kiln.stage_sources();
         assert!(
             sources.contains(&("test-abort".to_owned(), StageSource::Plugin(plugin))),
             "{sources:?}"
@@ -59,8 +61,8 @@ fn child_engine() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let (engine, _) =
-            open_store(Path::new(&store), options(PathBuf::from(plugin))).expect("opens");
+        let kiln = open_store(Path::new(&store), PathBuf::from(plugin)).expect("opens");
+        let engine = kiln.engine();
         if engine.status().expect("status").imports.is_empty() {
             engine
                 .import_dir(Path::new(&input), Priority::Batch)
@@ -68,7 +70,7 @@ fn child_engine() {
                 .expect("import");
         }
         engine.run_until(Until::Idle).await.expect("run");
-        engine.shutdown().await;
+        kiln.shutdown().await.expect("the index closes");
     });
     println!("CHILD FINISHED");
 }
@@ -138,7 +140,8 @@ fn an_aborting_plugin_job_is_dead_lettered_after_restarts() {
     assert!(finished, "the engine never got past the aborting job");
     assert_eq!(crashes, MAX_ATTEMPTS, "one crash per attempt");
 
-    let (engine, _) = open_store(&store, options(plugin)).expect("reopens");
+    let kiln = open_store(&store, plugin).expect("reopens");
+    let engine = kiln.engine();
     let dead = engine.dead_letters().expect("dead letters");
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(dead[0].stage, "test-abort");

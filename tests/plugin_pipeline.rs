@@ -10,7 +10,7 @@ use cargo_build::plugin_library;
 use image::{Rgb, RgbImage};
 use kiln::engine::{AssetDetail, Config, Engine, Priority, StageState, Until};
 use kiln::plugin_api::Value;
-use kiln::{OpenError, StageSource, StoreOptions, open_store};
+use kiln::{Kiln, OpenError, StageSource, Tier3Gate};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -24,12 +24,15 @@ fn config() -> Config {
     }
 }
 
-fn options(plugins: &[&str], replace: &[&str]) -> StoreOptions {
-    StoreOptions {
-        plugins: plugins.iter().map(|p| plugin_library(p)).collect(),
-        replace: replace.iter().map(|r| (*r).to_owned()).collect(),
-        config: config(),
-    }
+/// Opens the store with the built-in stages and these plugins, with no
+/// enrichment rule (every asset goes on to tier 3).
+fn open_store(dir: &Path, plugins: &[&str], replace: &[&str]) -> Result<Kiln, OpenError> {
+    Kiln::builder(dir)
+        .plugins(plugins.iter().map(|p| plugin_library(p)))
+        .replace(replace.iter().copied())
+        .config(config())
+        .enrichment(Tier3Gate::OPEN)
+        .open()
 }
 
 /// Writes a `width` × `height` PNG whose left half is `left` and right half
@@ -132,19 +135,17 @@ async fn imported_images_carry_the_palette_plugins_facts() {
         write_halves(path, *size, *left, *right);
     }
 
-    let (engine, sources) = open_store(
-        &work.path().join("store"),
-        options(&["kiln-palette-plugin"], &[]),
-    )
-    .expect("the store opens with the plugin");
+    let kiln = open_store(&work.path().join("store"), &["kiln-palette-plugin"], &[])
+        .expect("the store opens with the plugin");
+    let (engine, sources) = (kiln.engine(), kiln.stage_sources());
     assert!(sources.contains(&(
         "palette".to_owned(),
         StageSource::Plugin(plugin_library("kiln-palette-plugin"))
     )));
-    import_to_tier_3(&engine, &input).await;
+    import_to_tier_3(engine, &input).await;
 
     for (path, (width, height), left, right) in &images {
-        let asset = asset(&engine, path);
+        let asset = asset(engine, path);
         assert_eq!(asset.stages["palette"].version, Some(1));
         let palette = facts(&asset, "palette");
         assert_eq!(text(palette, "colors_from"), "proxy", "{}", path.display());
@@ -167,7 +168,7 @@ async fn imported_images_carry_the_palette_plugins_facts() {
         assert!(has_swatch(palette, *right, 0.5), "{right:?} in {palette:?}");
     }
     assert_eq!(engine.status().expect("status").jobs.dead, 0);
-    engine.shutdown().await;
+    kiln.shutdown().await.expect("the index closes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,14 +198,12 @@ async fn real_fixtures_get_palette_facts_with_their_displayed_size() {
     for name in chosen {
         std::fs::copy(fixtures.join(name), input.join(name)).expect("copies a fixture");
     }
-    let (engine, _) = open_store(
-        &work.path().join("store"),
-        options(&["kiln-palette-plugin"], &[]),
-    )
-    .expect("the store opens with the plugin");
-    import_to_tier_3(&engine, &input).await;
+    let kiln = open_store(&work.path().join("store"), &["kiln-palette-plugin"], &[])
+        .expect("the store opens with the plugin");
+    let engine = kiln.engine();
+    import_to_tier_3(engine, &input).await;
     for name in chosen {
-        let asset = asset(&engine, &input.join(name));
+        let asset = asset(engine, &input.join(name));
         let palette = facts(&asset, "palette");
         let size = |key: &str| expected[name][key].as_u64();
         assert_eq!(
@@ -230,7 +229,7 @@ async fn real_fixtures_get_palette_facts_with_their_displayed_size() {
         );
         assert!(!text(palette, "aspect_label").is_empty(), "{name}");
     }
-    engine.shutdown().await;
+    kiln.shutdown().await.expect("the index closes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,11 +248,9 @@ async fn a_panicking_plugin_job_is_dead_lettered_at_once_and_the_rest_completes(
     let poison = input.join("panic_here.png");
     write_halves(&poison, (32, 32), [1, 2, 3], [4, 5, 6]);
 
-    let (engine, _) = open_store(
-        &work.path().join("store"),
-        options(&["kiln-test-plugin-panic"], &[]),
-    )
-    .expect("the store opens with the plugin");
+    let kiln = open_store(&work.path().join("store"), &["kiln-test-plugin-panic"], &[])
+        .expect("the store opens with the plugin");
+    let engine = kiln.engine();
     engine
         .import_dir(&input, Priority::Batch)
         .await
@@ -280,17 +277,17 @@ async fn a_panicking_plugin_job_is_dead_lettered_at_once_and_the_rest_completes(
         letter.history
     );
     for i in 0..8u8 {
-        let asset = asset(&engine, &input.join(format!("ok_{i}.png")));
+        let asset = asset(engine, &input.join(format!("ok_{i}.png")));
         assert!(facts(&asset, "test-panic").get("asset_id").is_some());
     }
     // The poisoned asset still went through every built-in stage.
-    let poisoned = asset(&engine, &poison);
+    let poisoned = asset(engine, &poison);
     facts(&poisoned, "thumbnail");
     facts(&poisoned, "metadata");
     let status = engine.status().expect("status");
     assert_eq!(status.jobs.dead, 1);
     assert_eq!(status.jobs.pending(), 0);
-    engine.shutdown().await;
+    kiln.shutdown().await.expect("the index closes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -303,7 +300,7 @@ async fn a_plugin_replaces_a_built_in_only_when_asked_and_then_reruns_it() {
     let store = work.path().join("store");
 
     // Without --replace-stage a clash is an error naming the plugin file.
-    let Err(err) = open_store(&store, options(&["kiln-test-plugin-swap"], &[])) else {
+    let Err(err) = open_store(&store, &["kiln-test-plugin-swap"], &[]) else {
         panic!("a name clash is refused");
     };
     assert!(matches!(err, OpenError::Stage { .. }), "{err:?}");
@@ -312,7 +309,8 @@ async fn a_plugin_replaces_a_built_in_only_when_asked_and_then_reruns_it() {
     assert!(message.contains("libkiln_test_plugin_swap"), "{message}");
 
     // Built-ins only: the built-in metadata stage (version 1) runs.
-    let (engine, _) = open_store(&store, options(&[], &[])).expect("opens");
+    let kiln = open_store(&store, &[], &[]).expect("opens");
+    let engine = kiln.engine();
     assert!(
         engine.is_primary(),
         "the refused open must not keep holding the store's engine lock"
@@ -322,21 +320,21 @@ async fn a_plugin_replaces_a_built_in_only_when_asked_and_then_reruns_it() {
         .await
         .expect("import");
     engine.run_until(Until::Idle).await.expect("run");
-    let before = asset(&engine, &image);
+    let before = asset(engine, &image);
     assert_eq!(before.stages["metadata"].version, Some(1));
     assert!(
         facts(&before, "metadata")
             .get("replaced_by_plugin")
             .is_none()
     );
-    engine.shutdown().await;
-    // The engine lock is held until the handle is dropped.
-    drop(engine);
+    kiln.shutdown().await.expect("the index closes");
+    // The engine lock is held until the handle is dropped, which its
+    // shutdown does.
 
     // With the replacement asked for, the plugin's version 99 is outdated
     // facts' successor: re-running the stage brings every asset up to date.
-    let (engine, sources) =
-        open_store(&store, options(&["kiln-test-plugin-swap"], &["metadata"])).expect("opens");
+    let kiln = open_store(&store, &["kiln-test-plugin-swap"], &["metadata"]).expect("opens");
+    let (engine, sources) = (kiln.engine(), kiln.stage_sources());
     assert!(sources.contains(&(
         "metadata".to_owned(),
         StageSource::Plugin(plugin_library("kiln-test-plugin-swap"))
@@ -347,11 +345,11 @@ async fn a_plugin_replaces_a_built_in_only_when_asked_and_then_reruns_it() {
         .expect("rerun");
     assert_eq!(enqueued, 1);
     engine.run_until(Until::Idle).await.expect("run");
-    let after = asset(&engine, &image);
+    let after = asset(engine, &image);
     assert_eq!(after.stages["metadata"].version, Some(99));
     assert_eq!(
         facts(&after, "metadata").get("replaced_by_plugin"),
         Some(&Value::Bool(true))
     );
-    engine.shutdown().await;
+    kiln.shutdown().await.expect("the index closes");
 }

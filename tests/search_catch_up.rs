@@ -4,9 +4,8 @@
 //! store and add it back.
 
 use image::RgbImage;
-use kiln::engine::{Config, Engine, Priority, Until};
-use kiln::search::{catch_up, search, search_index};
-use kiln::{StoreOptions, open_store};
+use kiln::Kiln;
+use kiln::engine::{Config, Priority, Until};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -22,31 +21,28 @@ fn write_png(path: &Path, variant: u8, mtime: SystemTime) {
         .expect("test setup");
 }
 
-fn open(store: &Path) -> Engine {
-    let options = StoreOptions {
-        config: Config {
+fn open(store: &Path) -> Kiln {
+    Kiln::builder(store)
+        .config(Config {
             workers: 2,
             ..Config::default()
-        },
-        ..StoreOptions::default()
-    };
-    open_store(store, options).expect("the store opens").0
+        })
+        .open()
+        .expect("the store opens")
 }
 
 async fn import_all(store: &Path, input: &Path) {
-    let engine = open(store);
-    engine
+    let kiln = open(store);
+    kiln.engine()
         .import_dir(input, Priority::Batch)
         .await
         .expect("import");
-    engine.run_until(Until::Idle).await.expect("run");
-    engine.shutdown().await;
-    kiln::search::finish(&engine).expect("index committed");
+    kiln.engine().run_until(Until::Idle).await.expect("run");
+    kiln.shutdown().await.expect("index committed");
 }
 
-fn ids_for(engine: &Engine, query: &str) -> Vec<u64> {
-    let index = search_index(engine.store_dir()).expect("index");
-    search(&index, query, Default::default(), 50)
+fn ids_for(kiln: &Kiln, query: &str) -> Vec<u64> {
+    kiln.search(query, Default::default(), 50)
         .expect("search")
         .hits
         .iter()
@@ -79,31 +75,31 @@ async fn superseded_assets_are_discounted_and_missing_documents_come_back() {
     // primary (the previous handle of this process may still hold the lock),
     // so catch up here once; the stale document goes either way, although
     // the index holds as many documents as search-index completions.
-    let engine = open(&store);
-    let index = search_index(&store).expect("index");
-    catch_up(&engine, &index).expect("catch up");
+    let kiln = open(&store);
+    let (engine, index) = (kiln.engine(), kiln.index());
+    kiln.catch_up().expect("catch up");
     let current = engine
         .asset_by_path(input.join("pic2.png"))
         .expect("lookup")
         .expect("asset");
     assert_eq!(engine.inactive_assets().expect("inactive").len(), 1);
-    assert_eq!(ids_for(&engine, "path:pic2"), [current]);
+    assert_eq!(ids_for(&kiln, "path:pic2"), [current]);
     assert_eq!(index.len().expect("count"), 4);
-    let again = catch_up(&engine, &index).expect("catch up");
+    let again = kiln.catch_up().expect("catch up");
     assert!(
         !again.read_every_asset && again.indexed == 0 && again.removed == 0,
         "a superseded asset alone must not make every open read the store: {again:?}"
     );
 
     // A document lost for an active asset is found and added back.
-    let lost = ids_for(&engine, "path:pic0");
+    let lost = ids_for(&kiln, "path:pic0");
     assert_eq!(lost.len(), 1);
     index.remove(lost[0]).expect("remove");
     index.commit().expect("commit");
-    assert!(ids_for(&engine, "path:pic0").is_empty());
-    let repaired = catch_up(&engine, &index).expect("catch up");
+    assert!(ids_for(&kiln, "path:pic0").is_empty());
+    let repaired = kiln.catch_up().expect("catch up");
     assert!(repaired.read_every_asset, "{repaired:?}");
     assert_eq!(repaired.indexed, 1);
-    assert_eq!(ids_for(&engine, "path:pic0"), lost);
-    engine.shutdown().await;
+    assert_eq!(ids_for(&kiln, "path:pic0"), lost);
+    kiln.shutdown().await.expect("index committed");
 }

@@ -45,7 +45,10 @@ pub struct Hit {
     pub id: u64,
     /// Its first path.
     pub path: String,
-    /// The ranking value: BM25 relevance, the date (seconds) or the quality score.
+    /// The ranking value: BM25 relevance, the date (seconds) or the quality
+    /// score. Never NaN: a hit without a date or a quality score (not
+    /// enriched yet, or skipped by the gate) has `f64::NEG_INFINITY`, below
+    /// every real value, as it is ranked last.
     pub score: f64,
 }
 
@@ -442,7 +445,7 @@ impl SearchIndex {
                     .map_err(fail)?;
                 let docs = docs
                     .into_iter()
-                    .map(|(d, a)| (d.map_or(f64::NAN, |d| d as f64), a))
+                    .map(|(d, a)| (d.map_or(f64::NEG_INFINITY, |d| d as f64), a))
                     .collect();
                 (total, docs)
             }
@@ -459,7 +462,7 @@ impl SearchIndex {
                 (
                     total,
                     docs.into_iter()
-                        .map(|(q, a)| (q.unwrap_or(f64::NAN), a))
+                        .map(|(q, a)| (q.unwrap_or(f64::NEG_INFINITY), a))
                         .collect(),
                 )
             }

@@ -1,0 +1,125 @@
+//! The command line: parsing, dispatch, exit codes.
+//!
+//! Exit status: 0 when everything asked for completed, 3 when some files ended
+//! in the dead-letter table (all others completed), 1 on a usage or store
+//! error, 130 when interrupted with Ctrl-C, 141 when the reader of its output
+//! went away.
+
+mod args;
+mod import;
+mod json;
+mod progress;
+mod report;
+mod search;
+mod watch;
+
+use args::{Cli, Command, DeadAction, GlobalArgs};
+use clap::Parser;
+use kiln::Kiln;
+
+/// Everything completed.
+pub(crate) const EXIT_OK: i32 = 0;
+/// A usage or store error.
+pub(crate) const EXIT_ERROR: i32 = 1;
+/// Some files ended in dead letter.
+pub(crate) const EXIT_DEAD: i32 = 3;
+/// Stopped by Ctrl-C.
+pub(crate) const EXIT_INTERRUPTED: i32 = 130;
+
+/// Runs the command line and returns the process exit status.
+pub(crate) fn main() -> i32 {
+    install_panic_hook();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_ERROR } else { EXIT_OK };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kiln: cannot start the async runtime: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("kiln: {e:#}");
+            EXIT_ERROR
+        }
+    }
+}
+
+/// The exit status of a command whose output reader went away (`kiln
+/// assets | head`): what a shell reports for a process ended by SIGPIPE.
+const EXIT_BROKEN_PIPE: i32 = 141;
+
+/// A panic is a bug in kiln, never the user's fault: say so in one line,
+/// without a backtrace.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown cause".to_owned());
+        // Printing to a closed pipe is the reader's choice, not a fault:
+        // stop quietly, as other command-line tools do. Work already done is
+        // durable, and leases still held are reclaimed by the next open.
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(EXIT_BROKEN_PIPE);
+        }
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "kiln: internal error{place}: {message}. Nothing stored was lost; please report this."
+        );
+    }));
+}
+
+fn open(global: &GlobalArgs) -> anyhow::Result<Kiln> {
+    Ok(Kiln::builder(&global.store)
+        .plugins(&global.plugins)
+        .replace(&global.replace_stages)
+        .enrichment(kiln::Tier3Gate {
+            min_side: global.enrich_min_side,
+            require_generation: global.enrich_require_generation,
+        })
+        .open()?)
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    let global = &cli.global;
+    let kiln = open(global)?;
+    let engine = kiln.engine();
+    let code = match &cli.command {
+        Command::Import(args) => import::import(engine, global, args).await?,
+        Command::Run(args) => import::run(engine, global, args).await?,
+        Command::Status(a) => report::status(engine, a.json)?,
+        Command::Show(a) => report::show(&kiln, &a.asset, a.json)?,
+        Command::Assets(a) => report::assets(engine, a.json)?,
+        Command::Stages(a) => report::stages(&kiln, a.json)?,
+        Command::Search(a) => search::search(&kiln, a)?,
+        Command::Similar(a) => search::similar_cmd(&kiln, a)?,
+        Command::Sessions(a) => search::sessions_cmd(&kiln, a.json)?,
+        Command::Reindex(a) => search::reindex(&kiln, a.json)?,
+        Command::Watch(a) => watch::watch(engine, global, a).await?,
+        Command::Dead(d) => match &d.action {
+            DeadAction::List(a) => report::dead_list(engine, a.json)?,
+            DeadAction::Retry { id, all, json } => {
+                report::dead_retry(engine, *id, *all, *json).await?
+            }
+            DeadAction::Purge(a) => report::dead_purge(engine, a.json).await?,
+        },
+    };
+    kiln.shutdown().await?;
+    Ok(code)
+}

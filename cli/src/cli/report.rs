@@ -1,0 +1,416 @@
+//! The read-only commands: `status`, `show`, `assets`, `stages`, `dead`.
+//!
+//! JSON key names here are a contract that scripts parse; text output is for
+//! people and may change.
+
+use super::json::{hex, print, to_json};
+use super::{EXIT_ERROR, EXIT_OK};
+use anyhow::Context;
+use kiln::engine::{AssetDetail, Engine, JobCounts};
+use kiln::plugin_api::{THUMBNAIL_ARTIFACT, Value};
+use kiln::stages::metadata::MetadataStage;
+use kiln::stages::thumbnail::THUMBNAIL_STAGE_NAME as THUMBNAIL;
+use kiln::{Kiln, StageSource};
+use serde_json::{Value as Json, json};
+use std::path::Path;
+
+const METADATA: &str = MetadataStage::NAME;
+
+/// The generation keys `show --json` always has, in order.
+const GENERATION_KEYS: [&str; 12] = [
+    "generator",
+    "positive_prompt",
+    "negative_prompt",
+    "seed",
+    "steps",
+    "cfg",
+    "sampler",
+    "scheduler",
+    "model",
+    "loras",
+    "width",
+    "height",
+];
+
+fn counts_json(c: &JobCounts) -> Json {
+    json!({
+        "ready": c.ready,
+        "leased": c.leased,
+        "retrying": c.retrying,
+        "dead": c.dead,
+        "done": c.done,
+        "skipped": c.skipped,
+    })
+}
+
+pub(crate) fn status(engine: &Engine, as_json: bool) -> anyhow::Result<i32> {
+    let status = engine.status().context("cannot read the store's status")?;
+    if as_json {
+        let tiers: serde_json::Map<String, Json> = (1u8..=3)
+            .map(|t| {
+                let c = status.tiers.get(&t).copied().unwrap_or_default();
+                let tier = json!({
+                    "done": c.done,
+                    "skipped": c.skipped,
+                    "pending": c.pending(),
+                    "dead": c.dead,
+                });
+                (t.to_string(), tier)
+            })
+            .collect();
+        let imports: Vec<Json> = status
+            .imports
+            .iter()
+            .map(|i| {
+                let jobs = i.jobs();
+                json!({
+                    "id": i.id,
+                    "root": i.root,
+                    "state": i.state.name(),
+                    "priority": i.priority.name(),
+                    "files_seen": i.files_seen,
+                    "files_unchanged": i.files_unchanged,
+                    "pending": jobs.pending(),
+                    "dead": jobs.dead,
+                    "enrich_budget": i.budget.map(|(limit, spent)| json!({"limit": limit, "spent": spent})),
+                })
+            })
+            .collect();
+        print(&json!({
+            "assets": status.assets,
+            "files": status.files,
+            "jobs": counts_json(&status.jobs),
+            "tiers": tiers,
+            "imports": imports,
+        }));
+        return Ok(EXIT_OK);
+    }
+    let j = &status.jobs;
+    println!("assets  {}", status.assets);
+    println!("files   {}", status.files);
+    println!(
+        "jobs    {} ready, {} running, {} retrying, {} dead, {} done, {} skipped",
+        j.ready, j.leased, j.retrying, j.dead, j.done, j.skipped
+    );
+    for (tier, name) in [(1u8, "browsable"), (2, "searchable"), (3, "enriched")] {
+        let c = status.tiers.get(&tier).copied().unwrap_or_default();
+        println!(
+            "tier {tier}  {name:<10} {} done, {} skipped, {} pending, {} dead",
+            c.done,
+            c.skipped,
+            c.pending(),
+            c.dead
+        );
+    }
+    for i in &status.imports {
+        let budget = i
+            .budget
+            .map(|(limit, spent)| format!("  (enriched {spent} of a budget of {limit})"))
+            .unwrap_or_default();
+        println!(
+            "import {}  {:<8} {:<11} {}{budget}",
+            i.id,
+            i.state.name(),
+            i.priority.name(),
+            i.root
+        );
+    }
+    if j.dead > 0 {
+        println!("{} dead jobs: see them with `kiln dead list`", j.dead);
+    }
+    Ok(EXIT_OK)
+}
+
+/// Finds an asset by id or by a path it was imported from.
+fn find_asset(engine: &Engine, what: &str) -> anyhow::Result<Option<AssetDetail>> {
+    if let Ok(id) = what.parse::<u64>()
+        && let Some(detail) = engine.asset(id)?
+    {
+        return Ok(Some(detail));
+    }
+    match engine.asset_by_path(Path::new(what))? {
+        Some(id) => Ok(engine.asset(id)?),
+        None => Ok(None),
+    }
+}
+
+fn stage_facts<'a>(detail: &'a AssetDetail, stage: &str) -> Option<&'a Value> {
+    detail.stages.get(stage).and_then(|s| s.facts.as_ref())
+}
+
+/// The `generation` object of `show --json`: always every contract key,
+/// `null` where the metadata does not say, `loras` an empty list when none.
+fn generation_json(detail: &AssetDetail) -> Json {
+    let generation = stage_facts(detail, METADATA).and_then(|f| f.get("generation"));
+    let mut out = serde_json::Map::new();
+    for key in GENERATION_KEYS {
+        let value = generation
+            .and_then(|g| g.get(key))
+            .map_or(Json::Null, to_json);
+        let value = if key == "loras" && value.is_null() {
+            Json::Array(Vec::new())
+        } else {
+            value
+        };
+        out.insert(key.to_owned(), value);
+    }
+    // Fields beyond the contract, kept when the metadata states them.
+    if let Some(Value::Map(all)) = generation {
+        for (key, value) in all {
+            if !out.contains_key(key) && !value.is_null() {
+                out.insert(key.clone(), to_json(value));
+            }
+        }
+    }
+    Json::Object(out)
+}
+
+fn pixel_size(detail: &AssetDetail) -> (Json, Json) {
+    let from = |stage: &str, w: &str, h: &str| {
+        let facts = stage_facts(detail, stage)?;
+        let width = facts.get(w).and_then(Value::as_u64)?;
+        let height = facts.get(h).and_then(Value::as_u64)?;
+        Some((width, height))
+    };
+    from(THUMBNAIL, "width", "height")
+        .or_else(|| from(METADATA, "pixel_width", "pixel_height"))
+        .map_or((Json::Null, Json::Null), |(w, h)| (json!(w), json!(h)))
+}
+
+pub(crate) fn show(kiln: &Kiln, what: &str, as_json: bool) -> anyhow::Result<i32> {
+    let engine = kiln.engine();
+    let Some(detail) = find_asset(engine, what)? else {
+        eprintln!(
+            "kiln: no asset `{what}` in {}: give an asset id (see `kiln assets`) or a path that was imported",
+            engine.store_dir().display()
+        );
+        return Ok(EXIT_ERROR);
+    };
+    let (width, height) = pixel_size(&detail);
+    let thumbnail = detail
+        .artifact(THUMBNAIL_ARTIFACT)
+        .map(|p| p.display().to_string());
+    let stages: serde_json::Map<String, Json> = detail
+        .stages
+        .iter()
+        .map(|(name, s)| (name.clone(), Json::String(s.state.name().to_owned())))
+        .collect();
+    // Why each skipped stage was skipped, by stage name.
+    let skipped: serde_json::Map<String, Json> = detail
+        .stages
+        .iter()
+        .filter_map(|(name, s)| {
+            s.reason
+                .as_ref()
+                .map(|r| (name.clone(), Json::from(r.as_str())))
+        })
+        .collect();
+    let metadata = stage_facts(&detail, METADATA);
+    let problems = metadata
+        .and_then(|m| m.get("problems"))
+        .map_or(Json::Array(Vec::new()), to_json);
+    let generation = generation_json(&detail);
+    let enrichment = kiln.enrichment(&detail);
+    let quality = enrichment.quality.as_ref().map_or(Json::Null, to_json);
+    if as_json {
+        let facts: serde_json::Map<String, Json> = detail
+            .stages
+            .iter()
+            .filter_map(|(name, s)| s.facts.as_ref().map(|f| (name.clone(), f)))
+            .filter(|(name, _)| name != METADATA)
+            .map(|(name, f)| (name, to_json(f)))
+            .collect();
+        print(&json!({
+            "id": detail.id,
+            "paths": detail.paths,
+            "content_hash": detail.content_hash.map(|h| hex(&h)),
+            "state": detail.state.name(),
+            "width": width,
+            "height": height,
+            "thumbnail": thumbnail,
+            "generation": generation,
+            "exif": metadata.and_then(|m| m.get("exif")).map_or(Json::Null, to_json),
+            "metadata_problems": problems,
+            "quality": quality,
+            "session": enrichment.session,
+            "near_duplicates": enrichment.near_duplicates,
+            "stages": stages,
+            "skipped": skipped,
+            "facts": facts,
+        }));
+        return Ok(EXIT_OK);
+    }
+    println!("asset      {} ({})", detail.id, detail.state.name());
+    for path in &detail.paths {
+        println!("path       {path}");
+    }
+    if let Some(hash) = detail.content_hash {
+        println!("hash       {}", hex(&hash));
+    }
+    if let (Some(w), Some(h)) = (width.as_u64(), height.as_u64()) {
+        println!("pixels     {w}x{h}");
+    }
+    if let Some(t) = &thumbnail {
+        println!("thumbnail  {t}");
+    }
+    if let Json::Object(g) = &generation {
+        for (key, value) in g {
+            let text = match value {
+                Json::Null => continue,
+                Json::Array(a) if a.is_empty() => continue,
+                Json::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            println!("{key:<16} {text}");
+        }
+    }
+    if let Some(score) = quality.get("score").and_then(Json::as_f64) {
+        println!("quality          {score:.1}");
+    }
+    if let Some(session) = &enrichment.session {
+        println!("session          {session}");
+    }
+    if !enrichment.near_duplicates.is_empty() {
+        println!("near duplicates  {:?}", enrichment.near_duplicates);
+    }
+    if let Json::Array(list) = &problems {
+        for p in list {
+            println!("problem    {p}");
+        }
+    }
+    for (name, s) in &detail.stages {
+        match &s.reason {
+            Some(reason) => println!("stage      {name}: {} ({reason})", s.state.name()),
+            None => println!("stage      {name}: {}", s.state.name()),
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+pub(crate) fn assets(engine: &Engine, as_json: bool) -> anyhow::Result<i32> {
+    let assets = engine.assets().context("cannot list assets")?;
+    if as_json {
+        let list: Vec<Json> = assets
+            .iter()
+            .map(|a| json!({"id": a.id, "path": a.first_path, "state": a.state.name()}))
+            .collect();
+        print(&json!({ "total": assets.len(), "assets": list }));
+        return Ok(EXIT_OK);
+    }
+    for a in &assets {
+        println!("{:>8}  {:<10}  {}", a.id, a.state.name(), a.first_path);
+    }
+    Ok(EXIT_OK)
+}
+
+pub(crate) fn stages(kiln: &Kiln, as_json: bool) -> anyhow::Result<i32> {
+    let infos = kiln.engine().stages();
+    let source_of = |name: &str| {
+        kiln.stage_sources()
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or_else(
+                || "builtin".to_owned(),
+                |(_, s)| match s {
+                    StageSource::Plugin(path) => path.display().to_string(),
+                    _ => "builtin".to_owned(),
+                },
+            )
+    };
+    if as_json {
+        let list: Vec<Json> = infos
+            .iter()
+            .map(|i| {
+                json!({
+                    "name": i.name,
+                    "version": i.version,
+                    "tier": i.tier,
+                    "after": i.after,
+                    "source": source_of(&i.name),
+                })
+            })
+            .collect();
+        print(&Json::Array(list));
+        return Ok(EXIT_OK);
+    }
+    for i in &infos {
+        println!(
+            "{:<12} v{:<3} tier {}  after [{}]  {}",
+            i.name,
+            i.version,
+            i.tier,
+            i.after.join(", "),
+            source_of(&i.name)
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+pub(crate) fn dead_list(engine: &Engine, as_json: bool) -> anyhow::Result<i32> {
+    let dead = engine.dead_letters().context("cannot list dead letters")?;
+    if as_json {
+        let list: Vec<Json> = dead
+            .iter()
+            .map(|d| {
+                json!({
+                    "id": d.job_id,
+                    "asset": d.asset_id,
+                    "path": d.path,
+                    "stage": d.stage,
+                    "attempts": d.attempts,
+                    "error": d.last_error,
+                })
+            })
+            .collect();
+        print(&json!({ "total": dead.len(), "dead": list }));
+        return Ok(EXIT_OK);
+    }
+    if dead.is_empty() {
+        println!("no dead jobs");
+    }
+    for d in &dead {
+        println!(
+            "{:>8}  {}  [{} after {} attempt(s)]  {}",
+            d.job_id, d.path, d.stage, d.attempts, d.last_error
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+pub(crate) async fn dead_retry(
+    engine: &Engine,
+    id: Option<u64>,
+    all: bool,
+    as_json: bool,
+) -> anyhow::Result<i32> {
+    let requeued = match (id, all) {
+        (_, true) => engine.retry_all_dead().await?,
+        (Some(id), false) => {
+            if !engine.retry_dead(id).await? {
+                eprintln!("kiln: no dead job {id}: see `kiln dead list`");
+                return Ok(EXIT_ERROR);
+            }
+            1
+        }
+        (None, false) => {
+            eprintln!("kiln: say which dead job to retry (an id from `kiln dead list`) or --all");
+            return Ok(EXIT_ERROR);
+        }
+    };
+    if as_json {
+        print(&json!({ "requeued": requeued }));
+    } else {
+        println!("requeued {requeued} job(s); process them with `kiln run`");
+    }
+    Ok(EXIT_OK)
+}
+
+pub(crate) async fn dead_purge(engine: &Engine, as_json: bool) -> anyhow::Result<i32> {
+    let purged = engine.purge_dead().await?;
+    if as_json {
+        print(&json!({ "purged": purged }));
+    } else {
+        println!("purged {purged} dead job(s)");
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,59 @@
+//! Helpers for tests that drive the real `kiln` binary.
+#![allow(dead_code, unreachable_pub)]
+
+use serde_json::Value as Json;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A `kiln` command on the given store.
+pub fn kiln(store: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
+    cmd.arg("--store").arg(store).env_remove("KILN_STORE");
+    cmd
+}
+
+/// Runs a command and returns its output, failing the test if it cannot start.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("the kiln binary starts")
+}
+
+/// Runs `kiln ARGS --json` and parses its standard output.
+pub fn json(store: &Path, args: &[&str]) -> Json {
+    let out = run(kiln(store).args(args).arg("--json"));
+    assert!(
+        out.status.success(),
+        "kiln {args:?} --json failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "kiln {args:?} --json printed no JSON ({e}):\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// The repository's sample folder.
+pub fn samples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples")
+}
+
+/// A number at a JSON pointer, failing the test when it is missing.
+pub fn num(v: &Json, pointer: &str) -> u64 {
+    v.pointer(pointer)
+        .and_then(Json::as_u64)
+        .unwrap_or_else(|| panic!("no number at {pointer} in {v}"))
+}
+
+/// A running `kiln` child that is killed if the test ends early.
+pub struct ChildGuard(pub std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! The [`Kiln`] handle: one store with its stages and its search index,
+//! opened together and shut down together.
+
+use crate::search::{self, CatchUp, Enrichment, Error};
+use crate::wiring::{self, OpenError, StageSource};
+use kiln_engine::{AssetDetail, Config, Engine, EngineError, ImportOptions, Priority, Until};
+use kiln_plugin_api::Stage;
+use kiln_search::{Neighbour, SearchError, SearchIndex, SearchResults, SortBy, index_dir};
+use kiln_stages::cluster::Session;
+use kiln_stages::embed::Tier3Gate;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// How to open a store: which plugins to load, which built-in stages they
+/// replace, which assets tier-3 work is spent on, and the engine's
+/// configuration. Made by [`Kiln::builder`].
+#[derive(Clone)]
+#[must_use]
+pub struct KilnBuilder {
+    dir: PathBuf,
+    stages: Vec<Arc<dyn Stage>>,
+    plugins: Vec<PathBuf>,
+    replace: Vec<String>,
+    enrichment: Option<Tier3Gate>,
+    config: Config,
+}
+
+impl std::fmt::Debug for KilnBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let stages: Vec<String> = self.stages.iter().map(|s| s.info().name).collect();
+        f.debug_struct("KilnBuilder")
+            .field("dir", &self.dir)
+            .field("stages", &stages)
+            .field("plugins", &self.plugins)
+            .field("replace", &self.replace)
+            .field("enrichment", &self.enrichment)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl KilnBuilder {
+    /// Adds a stage of the app's own, registered after the built-in
+    /// stages (whose names it may name in `after`); with its name in
+    /// [`replace`](Self::replace) it replaces the built-in stage instead.
+    pub fn stage(mut self, stage: Arc<dyn Stage>) -> Self {
+        self.stages.push(stage);
+        self
+    }
+
+    /// Loads stages from these shared libraries (added to any given before).
+    pub fn plugins<I, P>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<PathBuf>,
+    {
+        self.plugins.extend(paths.into_iter().map(Into::into));
+        self
+    }
+
+    /// Lets a plugin (or an app stage) replace the built-in stages of these
+    /// names (added to any given before). Opening fails when no plugin or
+    /// app stage provides one.
+    pub fn replace<I, S>(mut self, stages: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.replace.extend(stages.into_iter().map(Into::into));
+        self
+    }
+
+    /// The rule deciding which assets go on to tier 3 (tiny images, files
+    /// without generation parameters), for every tier-3 stage, plugins
+    /// included. Without this call the handle uses `Tier3Gate::default()`,
+    /// as the `kiln` command does, unless the [`config`](Self::config)
+    /// brings its own gate rule; [`Tier3Gate::OPEN`] lets every asset
+    /// through. Every process that runs workers on a store should use the
+    /// same rule.
+    pub fn enrichment(mut self, rule: Tier3Gate) -> Self {
+        self.enrichment = Some(rule);
+        self
+    }
+
+    /// The engine's configuration (workers, retries, watermarks, gate).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Opens (or creates) the store with the built-in stages, the search
+    /// stages and the plugins, and its search index. On the primary handle
+    /// the index catches up on whatever the store recorded but the index
+    /// missed.
+    pub fn open(self) -> Result<Kiln, OpenError> {
+        let KilnBuilder {
+            dir,
+            stages,
+            plugins,
+            replace,
+            enrichment,
+            mut config,
+        } = self;
+        match enrichment {
+            Some(rule) => config.gate.rule = Some(wiring::enrich_rule(rule)),
+            None if config.gate.rule.is_none() => {
+                config.gate.rule = Some(wiring::enrich_rule(Tier3Gate::default()));
+            }
+            None => {}
+        }
+        let engine = Engine::open(&dir, config).map_err(|source| OpenError::Store {
+            dir: dir.clone(),
+            source,
+        })?;
+        let index = Arc::new(SearchIndex::open(&index_dir(engine.store_dir()))?);
+        let extra = wiring::ExtraStages {
+            app: stages,
+            plugins: &plugins,
+            replace: &replace,
+        };
+        let sources = wiring::register_stages(&engine, &index, extra)?;
+        Ok(Kiln {
+            engine,
+            index,
+            sources,
+        })
+    }
+}
+
+/// A store opened with its stages and its search index: what an app
+/// embeds.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use kiln::engine::{Priority, Until};
+/// use kiln::{Kiln, SortBy};
+/// let kiln = Kiln::builder("kiln-store").open()?;
+/// let import = kiln.import("outputs", Priority::Batch).await?;
+/// kiln.run_until(Until::Tier { tier: 2, imports: Some(vec![import]) }).await?;
+/// for hit in kiln.search("lighthouse", SortBy::Relevance, 10)?.hits {
+///     println!("{}", hit.path);
+/// }
+/// kiln.shutdown().await?;
+/// # Ok(()) }
+/// ```
+///
+/// The handle owns the index: open one handle per store per process (a
+/// second handle on the same store is a client of the first and cannot
+/// write the index). Shut it down with [`Kiln::shutdown`], which stops the
+/// workers and makes the index durable; dropping it without that leaves
+/// the index to catch up on the next open.
+#[derive(Debug)]
+pub struct Kiln {
+    engine: Engine,
+    index: Arc<SearchIndex>,
+    sources: Vec<(String, StageSource)>,
+}
+
+impl Kiln {
+    /// How to open the store in `dir`; `Kiln::builder(dir).open()` opens
+    /// it with the built-in stages and the default enrichment rule.
+    pub fn builder(dir: impl Into<PathBuf>) -> KilnBuilder {
+        KilnBuilder {
+            dir: dir.into(),
+            stages: Vec::new(),
+            plugins: Vec::new(),
+            replace: Vec::new(),
+            enrichment: None,
+            config: Config::default(),
+        }
+    }
+
+    /// The engine: imports, progress, status, assets, dead letters.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The store's search index.
+    pub fn index(&self) -> &SearchIndex {
+        &self.index
+    }
+
+    /// Every registered stage with where it came from, built-in stages
+    /// first in dependency order, then plugins.
+    pub fn stage_sources(&self) -> &[(String, StageSource)] {
+        &self.sources
+    }
+
+    /// Imports a folder (recursively) or a file at `priority`; returns the
+    /// import id at once. See [`Engine::import_with`] for more options.
+    pub async fn import(
+        &self,
+        path: impl AsRef<Path>,
+        priority: Priority,
+    ) -> Result<u64, EngineError> {
+        self.engine
+            .import_with(path, ImportOptions::new(priority))
+            .await
+    }
+
+    /// Runs the workers until `until` holds, then stops them (see
+    /// [`Engine::run_until`]), and makes the index current: once this
+    /// returns for tier 2 or above, a search sees every asset waited for.
+    ///
+    /// Waiting for an import includes the earlier unfinished imports whose
+    /// folder holds its files or lies inside its folder: a file an earlier
+    /// import already took in is unchanged for the later import, which
+    /// creates no job for it, so the earlier import's jobs (resumed after
+    /// a crash, say) are the ones that make it searchable.
+    pub async fn run_until(&self, until: Until) -> Result<(), Error> {
+        let until = self.covering(until)?;
+        self.engine.run_until(until).await?;
+        self.commit_index()
+    }
+
+    /// Waits, without running workers of its own, until `until` holds (see
+    /// [`Engine::wait_until`]); imports are widened and the index made
+    /// current as by [`Kiln::run_until`].
+    pub async fn wait_until(&self, until: Until) -> Result<(), Error> {
+        let until = self.covering(until)?;
+        self.engine.wait_until(until).await?;
+        self.commit_index()
+    }
+
+    /// `until` with the imports it names widened by the earlier imports
+    /// whose folder overlaps theirs.
+    fn covering(&self, until: Until) -> Result<Until, EngineError> {
+        let Until::Tier {
+            tier,
+            imports: Some(ids),
+        } = until
+        else {
+            return Ok(until);
+        };
+        let imports = self.engine.status()?.imports;
+        let root = |raw: &str| std::fs::canonicalize(raw).unwrap_or_else(|_| PathBuf::from(raw));
+        let wanted: Vec<(u64, PathBuf)> = imports
+            .iter()
+            .filter(|i| ids.contains(&i.id))
+            .map(|i| (i.id, root(&i.root)))
+            .collect();
+        let mut widened = ids;
+        for import in &imports {
+            if widened.contains(&import.id) {
+                continue;
+            }
+            let earlier = root(&import.root);
+            if wanted.iter().any(|(id, path)| {
+                import.id < *id && (path.starts_with(&earlier) || earlier.starts_with(path))
+            }) {
+                widened.push(import.id);
+            }
+        }
+        Ok(Until::Tier {
+            tier,
+            imports: Some(widened),
+        })
+    }
+
+    /// Makes every index write of this process durable and visible.
+    fn commit_index(&self) -> Result<(), Error> {
+        Ok(self.index.commit()?)
+    }
+
+    /// Runs a query in kiln's syntax (`neon city model:juggernaut
+    /// steps:>=30 -blurry`; an empty query matches every asset) and returns
+    /// the best `limit` hits. Sees every asset whose `search-index` stage
+    /// this process has run; `session:ID` terms are resolved from the
+    /// sessions the index holds now.
+    pub fn search(&self, query: &str, sort: SortBy, limit: usize) -> Result<SearchResults, Error> {
+        self.commit_index()?;
+        search::search(&self.index, query, sort, limit)
+    }
+
+    /// The assets nearest to `asset_id` by embedding, nearest first;
+    /// `None` when the asset has no embedding (not enriched, or skipped by
+    /// the gate).
+    pub fn similar(&self, asset_id: u64, limit: usize) -> Result<Option<Vec<Neighbour>>, Error> {
+        self.commit_index()?;
+        search::similar(&self.index, asset_id, limit)
+    }
+
+    /// Near-duplicates of an indexed asset: every indexed asset whose
+    /// perceptual hash differs in at most
+    /// [`NEAR_DUPLICATE_BITS`](crate::search::NEAR_DUPLICATE_BITS) bits,
+    /// closest first.
+    pub fn near_duplicates(&self, asset_id: u64) -> Result<Vec<u64>, Error> {
+        self.commit_index()?;
+        search::near_duplicates(&self.index, asset_id)
+    }
+
+    /// Every session (assets made close together with the same generator
+    /// and model), computed from what the index holds now. Sessions do not
+    /// depend on the order in which assets completed.
+    pub fn sessions(&self) -> Result<Vec<Session>, Error> {
+        self.commit_index()?;
+        search::sessions(&self.index)
+    }
+
+    /// Quality, session and near-duplicates of an asset, as `kiln show`
+    /// presents them. Best effort: a part that cannot be read is left
+    /// empty. Bounded work: no other asset's facts are decoded.
+    pub fn enrichment(&self, detail: &AssetDetail) -> Enrichment {
+        search::enrichment(&self.index, detail)
+    }
+
+    /// Brings the index up to what the store recorded, reading every asset
+    /// only when the cheap checks cannot prove it current. Opening a
+    /// primary handle does this already.
+    pub fn catch_up(&self) -> Result<CatchUp, Error> {
+        search::catch_up(&self.engine, &self.index)
+    }
+
+    /// Re-creates the index from the store: every active asset whose
+    /// `search-index` stage is done (`kiln reindex`).
+    pub fn reindex(&self) -> Result<CatchUp, Error> {
+        search::rebuild(&self.engine, &self.index)
+    }
+
+    /// Stops workers and folder walks, closes the store (every lease is
+    /// released) and commits the index, releasing its writer so another
+    /// process may write.
+    pub async fn shutdown(self) -> Result<(), SearchError> {
+        self.engine.shutdown().await;
+        self.index.close_writer()
+    }
+}

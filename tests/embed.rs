@@ -1,0 +1,173 @@
+//! `examples/embed.rs`, the README's embedding journey, run as a real child
+//! process: on the samples it prints the paths of the lighthouse pictures;
+//! killed part way through a large import and run again on the same store,
+//! it still finds every one of them, the interrupted import's work
+//! included.
+
+use kiln::engine::{Config, Engine, Until};
+use kiln_testkit::corpus;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The embed example's executable, built once per test binary into the
+/// target directory and profile this test was built with.
+fn embed_example() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test binary knows its path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test binaries live in <target>/<profile>/deps");
+        let target = profile_dir
+            .parent()
+            .expect("the profile directory is inside the target directory");
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => "dev".to_owned(),
+            Some(other) => other.to_owned(),
+        };
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "kiln", "--example", "embed"])
+            .args(["--profile", &profile])
+            .arg("--target-dir")
+            .arg(target)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo starts");
+        assert!(status.success(), "building the embed example failed");
+        let example = profile_dir
+            .join("examples")
+            .join(format!("embed{}", std::env::consts::EXE_SUFFIX));
+        assert!(example.is_file(), "{} was built", example.display());
+        example
+    })
+}
+
+fn samples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples")
+}
+
+/// The files of `folder` a search for `lighthouse` must find, judged
+/// without kiln: those whose bytes name a lighthouse (in their prompt). A
+/// truncated copy still carries its metadata, so it is searchable although
+/// it never gets a thumbnail.
+fn lighthouse_files(folder: &Path) -> BTreeSet<PathBuf> {
+    let mut found = BTreeSet::new();
+    for entry in std::fs::read_dir(folder).expect("the folder is readable") {
+        let path = entry.expect("a folder entry").path();
+        let bytes = std::fs::read(&path).expect("the file is readable");
+        if bytes.windows(10).any(|w| w == b"lighthouse") {
+            found.insert(path.canonicalize().expect("the file exists"));
+        }
+    }
+    found
+}
+
+/// The hit paths the example printed after its `N matching` line.
+fn printed_hits(out: &Output) -> BTreeSet<PathBuf> {
+    assert!(
+        out.status.success(),
+        "the embed example failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut lines = stdout.lines();
+    let header = lines.next().unwrap_or_default();
+    assert!(
+        header.ends_with("matching `lighthouse`"),
+        "unexpected output:\n{stdout}"
+    );
+    let hits: BTreeSet<PathBuf> = lines.map(PathBuf::from).collect();
+    let total: usize = header
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {header:?}"));
+    assert_eq!(total, hits.len(), "every hit is printed:\n{stdout}");
+    hits
+}
+
+fn embed(folder: &Path, store: Option<&Path>) -> Command {
+    let mut cmd = Command::new(embed_example());
+    cmd.arg(folder);
+    if let Some(store) = store {
+        cmd.arg(store);
+    }
+    cmd
+}
+
+#[test]
+fn the_embed_example_finds_the_lighthouse_samples() {
+    let expected = lighthouse_files(&samples_dir());
+    assert!(!expected.is_empty(), "the samples hold a lighthouse");
+    let out = embed(&samples_dir(), None)
+        .output()
+        .expect("the example starts");
+    assert_eq!(printed_hits(&out), expected);
+}
+
+/// `(files taken in, whether tier-1 or tier-2 work is left)` of the
+/// store in `store`.
+fn progress(store: &Path) -> (u64, bool) {
+    let engine = Engine::open(store, Config::default()).expect("the store opens");
+    let files = engine.status().expect("the store reads").files;
+    let done = engine
+        .reached(&Until::Tier {
+            tier: 2,
+            imports: None,
+        })
+        .expect("the store reads");
+    (files, !done)
+}
+
+#[test]
+fn after_a_kill_part_way_the_embed_flow_still_finds_everything() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let input = work.path().join("in");
+    corpus::from_png_folder(&samples_dir(), &input, 400).expect("the corpus builds");
+    let expected = lighthouse_files(&input);
+    assert!(expected.len() >= 10, "{} lighthouse files", expected.len());
+
+    // Kill the example part way through its import: late enough for some
+    // files to be taken in, early enough for work to be left. The first
+    // delay that lands there is the one tested.
+    let mut store = None;
+    for (attempt, delay_ms) in [400u64, 900, 1800, 3500, 200, 80].into_iter().enumerate() {
+        let dir = work.path().join(format!("store-{attempt}"));
+        let mut child = embed(&input, Some(&dir))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the example starts");
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        if child.try_wait().expect("child state").is_some() {
+            continue;
+        }
+        child.kill().expect("SIGKILL");
+        let _ = child.wait();
+        if !dir.join(kiln::engine::DATABASE_FILE).exists() {
+            continue;
+        }
+        let (files, unfinished) = progress(&dir);
+        println!("killed after {delay_ms} ms: {files} file(s) taken in, work left: {unfinished}");
+        if files > 0 && unfinished {
+            store = Some(dir);
+            break;
+        }
+    }
+    let store = store.expect("one kill landed part way through the import");
+
+    let out = embed(&input, Some(&store))
+        .output()
+        .expect("the example starts");
+    assert_eq!(printed_hits(&out), expected);
+    assert!(
+        !progress(&store).1,
+        "the second run waited for the work of the killed one"
+    );
+}
