@@ -94,8 +94,8 @@ pub use api::{Engine, Manual};
 pub use config::{Clock, Config, ManualClock, Sharing, SystemClock, backoff_delay};
 pub use error::{EngineError, GraphError};
 pub use model::{
-    AssetGate, ClaimedJob, Completion, Failure, Gate, ImportOptions, Lease, Priority, Until,
-    is_ignored, stat_of,
+    AssetGate, ClaimedJob, Completion, Failure, Gate, ImportOptions, Lease, Outdated, Priority,
+    Until, is_ignored, stat_of,
 };
 pub use store::tables::INTAKE_STAGE;
 pub use store::{BLOBS_DIR, DATABASE_FILE, LOCK_FILE};

@@ -133,6 +133,14 @@ pub(crate) struct FactRecord {
     pub(crate) artifacts: Vec<ArtifactRecord>,
 }
 
+/// The version of a stored [`FactRecord`], read without decoding its facts:
+/// the version is the record's first field.
+pub(crate) fn fact_version(bytes: &[u8]) -> Result<u32, EngineError> {
+    postcard::take_from_bytes::<u32>(bytes)
+        .map(|(version, _)| version)
+        .map_err(|e| EngineError::corrupt("facts", e))
+}
+
 /// An import: a directory walk or a single submitted file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct ImportRecord {
