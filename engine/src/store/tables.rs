@@ -54,6 +54,12 @@ pub(crate) const GATE_DECISIONS: TableDefinition<u64, &[u8]> =
 pub(crate) const IMPORT_BUDGETS: TableDefinition<u64, (u64, u64)> =
     TableDefinition::new("import_budgets");
 
+/// Imports that took in, unchanged, files whose work an earlier import
+/// still had queued: `(import_id, earlier_import_id)`. Waiting for an
+/// import waits for the earlier imports it resumed, too.
+pub(crate) const IMPORT_RESUMES: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("import_resumes");
+
 /// Meta keys.
 pub(crate) mod meta {
     pub(crate) const NEXT_JOB: &str = "next_job_id";
