@@ -142,7 +142,7 @@ impl Stage for Picky {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dead_lettered_stage_is_not_enqueued_again() {
+async fn a_dead_lettered_stage_is_not_enqueued_again_nor_a_purged_one_at_its_version() {
     let work = tempfile::tempdir().expect("tempdir");
     let input = work.path().join("in");
     write_files(&input, FILES);
@@ -183,5 +183,22 @@ async fn a_dead_lettered_stage_is_not_enqueued_again() {
     engine.run_until(Until::Idle).await.expect("run");
     let status = engine.status().expect("status");
     assert_eq!((status.jobs.pending(), status.jobs.dead), (0, 1));
+
+    // A purged dead letter stays purged while the stage keeps its version,
+    assert_eq!(engine.purge_dead().await.expect("purge"), 1);
+    let after_purge = engine
+        .enqueue_outdated(Priority::Batch)
+        .await
+        .expect("enqueue");
+    assert_eq!((after_purge.import, after_purge.total()), (None, 0));
+    // and runs again at a new one, with the assets whose facts it outdates.
+    engine
+        .replace_stage(Arc::new(Picky { version: 3 }))
+        .expect("replace");
+    let new_version = engine
+        .enqueue_outdated(Priority::Batch)
+        .await
+        .expect("enqueue");
+    assert_eq!(new_version.per_stage.get("s"), Some(&(FILES as u64)));
     engine.shutdown().await;
 }

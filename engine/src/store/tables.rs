@@ -60,6 +60,11 @@ pub(crate) const IMPORT_BUDGETS: TableDefinition<u64, (u64, u64)> =
 pub(crate) const IMPORT_RESUMES: TableDefinition<(u64, u64), ()> =
     TableDefinition::new("import_resumes");
 
+/// Dead letters that were purged, by `(asset_id, stage)`, with the stage
+/// version registered when they were: registering the stage again at that
+/// version does not bring them back (see `txn::rerun`).
+pub(crate) const PURGED: TableDefinition<(u64, &str), u32> = TableDefinition::new("purged");
+
 /// Meta keys.
 pub(crate) mod meta {
     pub(crate) const NEXT_JOB: &str = "next_job_id";

@@ -7,7 +7,8 @@
 //! stage of its `after` is done (a stage registered after the asset went
 //! through the others). A job of the asset's stage that exists already,
 //! live (ready, leased, retrying) or a dead letter, is never doubled: a
-//! dead letter runs again only when it is retried. A stage of a guarded
+//! dead letter runs again only when it is retried; one that was purged
+//! only on a re-run by name or at a new version. A stage of a guarded
 //! tier asks the enrichment gate as a completion would (see
 //! [`enrich_gate::admits`]).
 
@@ -65,7 +66,7 @@ fn rerun_outdated(tx: &mut Tx<'_>, stage: &str, priority: u8) -> Result<(u64, u6
     let import_id = create_import(tx, &format!("rerun:{stage}"), priority, true, None)?;
     let mut enqueued = 0;
     for (asset_id, asset) in active_assets(tx)? {
-        if is_outdated(tx, asset_id, &asset, &info)? {
+        if is_outdated(tx, asset_id, &asset, &info, Purged::Rerun)? {
             enqueue(tx, asset_id, &asset, import_id, priority, &info)?;
             enqueued += 1;
         }
@@ -86,7 +87,7 @@ fn enqueue_outdated(tx: &mut Tx<'_>, priority: u8) -> Result<Outdated, EngineErr
     let mut per_stage: BTreeMap<String, u64> = BTreeMap::new();
     for (asset_id, asset) in active_assets(tx)? {
         for info in &stages {
-            if !is_outdated(tx, asset_id, &asset, info)? {
+            if !is_outdated(tx, asset_id, &asset, info, Purged::Keep)? {
                 continue;
             }
             let import_id = match import {
@@ -125,16 +126,30 @@ fn active_assets(tx: &Tx<'_>) -> Result<Vec<(u64, AssetRecord)>, EngineError> {
     Ok(out)
 }
 
+/// What to do with a stage that never ran for an asset because its dead
+/// letter was purged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purged {
+    /// Run it again: a re-run asked for by name.
+    Rerun,
+    /// Leave it unless the stage's version changed since the purge: the
+    /// user deleted that work, and registering the same stage again is no
+    /// reason to bring it back.
+    Keep,
+}
+
 /// Whether `info`'s stage should run (again) for the asset: it has no job
 /// (live or dead), its facts come from another version or it never ran
-/// though its `after` stages are done, and the gate admits it. Asking the
-/// gate may decide for an asset it has not decided on (see
+/// though its `after` stages are done (and, with [`Purged::Keep`], was not
+/// purged at this version), and the gate admits it. Asking the gate may
+/// decide for an asset it has not decided on (see
 /// [`enrich_gate::admits`]).
 fn is_outdated(
     tx: &mut Tx<'_>,
     asset_id: u64,
     asset: &AssetRecord,
     info: &StageInfo,
+    purged: Purged,
 ) -> Result<bool, EngineError> {
     let key = (asset_id, info.name.as_str());
     if tx.asset_jobs.get(key)?.is_some() {
@@ -148,6 +163,11 @@ fn is_outdated(
         Some(version) if version == info.version => return Ok(false),
         Some(_) => {}
         None if !tx.all_done(asset_id, &info.after)? => return Ok(false),
+        None if purged == Purged::Keep
+            && tx.purged.get(key)?.map(|v| v.value()) == Some(info.version) =>
+        {
+            return Ok(false);
+        }
         None => {}
     }
     enrich_gate::admits(tx, asset_id, asset.import_id, info.tier)
