@@ -25,6 +25,9 @@ struct Documented {
     after: Vec<String>,
     /// Key path (`seed`, or `generation.seed`) → the Value variants allowed.
     keys: BTreeMap<String, Vec<String>>,
+    /// Each table row's cells as written (key, type, example, meaning), with
+    /// the key's and the example's backticks and every `\|` escape removed.
+    rows: Vec<[String; 4]>,
 }
 
 impl Documented {
@@ -58,6 +61,25 @@ fn backticked(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The cells of a markdown table row (`| a | b |`), trimmed, with `\|`
+/// unescaped.
+fn cells(row: &str) -> [String; 4] {
+    let mut cells = Vec::new();
+    let mut cell = String::new();
+    let mut chars = row.trim().trim_start_matches('|').chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'|') => cell.push(chars.next().unwrap_or('|')),
+            '|' => cells.push(std::mem::take(&mut cell)),
+            c => cell.push(c),
+        }
+    }
+    let cells: Vec<String> = cells.iter().map(|c| c.trim().to_owned()).collect();
+    cells
+        .try_into()
+        .unwrap_or_else(|c| panic!("a row of four cells, not {c:?}: {row}"))
+}
+
 /// Reads the schema from the source of `kiln_plugin_api::builtin`, keyed by
 /// stage name.
 fn published_schema() -> BTreeMap<String, Documented> {
@@ -83,6 +105,16 @@ fn published_schema() -> BTreeMap<String, Documented> {
                     .map(|t| t.split_whitespace().next().unwrap_or("").to_owned())
                     .collect();
                 current.keys.insert(key.to_owned(), types);
+                let mut row = cells(doc);
+                for code in [0, 2] {
+                    if let Some(inner) = row[code]
+                        .strip_prefix('`')
+                        .and_then(|c| c.strip_suffix('`'))
+                    {
+                        row[code] = inner.to_owned();
+                    }
+                }
+                current.rows.push(row);
             }
         } else if let Some(rest) = line.strip_prefix("pub const ") {
             if let Some((_, value)) = rest.split_once(": &str = \"") {
@@ -182,6 +214,24 @@ fn the_published_schema_names_every_built_in_stage() {
         assert!(!doc.keys.is_empty(), "{name} documents no facts");
         assert!((1..=3).contains(&doc.tier), "{name} documents no tier");
     }
+}
+
+#[test]
+fn the_schema_as_data_is_the_published_tables() {
+    let published = published_schema();
+    for stage in builtin::SCHEMA {
+        let doc = &published[stage.name];
+        assert_eq!(stage.tier, doc.tier, "{}: tier", stage.name);
+        assert_eq!(stage.after, doc.after, "{}: after", stage.name);
+        let rows: Vec<[String; 4]> = stage
+            .facts
+            .iter()
+            .map(|f| [f.key, f.types, f.example, f.meaning].map(str::to_owned))
+            .collect();
+        assert_eq!(rows, doc.rows, "{}: the facts table", stage.name);
+        assert_eq!(builtin::schema(stage.name), Some(&stage));
+    }
+    assert_eq!(builtin::SCHEMA.len(), published.len());
 }
 
 #[test]

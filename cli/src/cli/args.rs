@@ -28,7 +28,9 @@ pub(crate) struct GlobalArgs {
     /// Print less: no progress display, only results and errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub(crate) quiet: bool,
-    /// Print more: every file that ended in the dead-letter table, with its reason.
+    /// Print more: every file that ended in the dead-letter table, with its
+    /// reason, and every message stages log (without it, only their errors
+    /// and warnings).
     #[arg(short, long, global = true)]
     pub(crate) verbose: bool,
     /// Skip tier-3 enrichment of images whose shorter side is below PX pixels.
@@ -53,8 +55,9 @@ pub(crate) enum Command {
     Assets(JsonArg),
     /// Jobs that failed for good: list, retry or purge them.
     Dead(DeadArgs),
-    /// The stages this store runs, built in and from plugins.
-    Stages(JsonArg),
+    /// The stages this store runs, built in and from plugins; with
+    /// `--schema`, the facts the built-in stages write.
+    Stages(StagesArgs),
     /// Find assets by prompt words and filters (`model:x steps:>=30 -word`).
     Search(super::search::SearchArgs),
     /// Assets that look like one asset, nearest first.
@@ -151,6 +154,22 @@ pub(crate) struct ShowArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub(crate) json: bool,
+    /// With `--json`: the stored facts of every stage exactly as a stage's
+    /// input holds them, with the path, content hash and proxy a stage is
+    /// given, instead of the summary.
+    #[arg(long, requires = "json")]
+    pub(crate) raw: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StagesArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// The facts each built-in stage writes (key, type, example, meaning),
+    /// which a stage running after it finds in its input.
+    #[arg(long)]
+    pub(crate) schema: bool,
 }
 
 #[derive(Debug, Args)]

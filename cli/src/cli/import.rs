@@ -2,8 +2,10 @@
 
 use super::args::{GlobalArgs, ImportArgs, PriorityArg, RunArgs, UntilArg};
 use super::progress::{Display, Renderer};
+use super::terminal::escape_controls;
 use super::{EXIT_DEAD, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK};
 use anyhow::Context;
+use kiln::Kiln;
 use kiln::engine::{Engine, ImportInfo, ImportOptions, Priority, Until};
 
 pub(crate) fn priority(p: PriorityArg) -> Priority {
@@ -15,10 +17,11 @@ pub(crate) fn priority(p: PriorityArg) -> Priority {
 }
 
 pub(crate) async fn import(
-    engine: &Engine,
+    kiln: &Kiln,
     global: &GlobalArgs,
     args: &ImportArgs,
 ) -> anyhow::Result<i32> {
+    let engine = kiln.engine();
     for path in &args.paths {
         if std::fs::symlink_metadata(path).is_err() {
             eprintln!(
@@ -55,21 +58,18 @@ pub(crate) async fn import(
         }
         return Ok(EXIT_OK);
     }
-    drive(engine, global, Some(ids), args.until).await
+    drive(kiln, global, Some(ids), args.until).await
 }
 
-pub(crate) async fn run(
-    engine: &Engine,
-    global: &GlobalArgs,
-    args: &RunArgs,
-) -> anyhow::Result<i32> {
+pub(crate) async fn run(kiln: &Kiln, global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<i32> {
+    let engine = kiln.engine();
     if !engine.is_primary() && !global.quiet {
         eprintln!(
             "kiln: another kiln process is already processing {}; waiting for it",
             global.store.display()
         );
     }
-    drive(engine, global, None, args.until).await
+    drive(kiln, global, None, args.until).await
 }
 
 /// With `--detach`, each folder walk runs until every file is queued or the
@@ -81,12 +81,19 @@ async fn wait_for_walks(engine: &Engine, ids: &[u64]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs the workers until the imports (all, when `None`) reach `until`,
+/// drawing progress. Waiting goes through the handle, so it also covers
+/// the earlier unfinished imports a re-import resumes (after a crash, the
+/// jobs that make a re-imported folder's files searchable are theirs), and
+/// the search index is current when it returns. The summary still counts
+/// only the imports asked for.
 async fn drive(
-    engine: &Engine,
+    kiln: &Kiln,
     global: &GlobalArgs,
     imports: Option<Vec<u64>>,
     until: UntilArg,
 ) -> anyhow::Result<i32> {
+    let engine = kiln.engine();
     let target = Until::Tier {
         tier: until.tier(),
         imports: imports.clone(),
@@ -98,7 +105,7 @@ async fn drive(
         Display::choose(global.quiet),
     );
     let outcome = tokio::select! {
-        result = engine.run_until(target) => Some(result),
+        result = kiln.run_until(target) => Some(result),
         _ = tokio::signal::ctrl_c() => None,
     };
     renderer.finish(engine.progress().ok()).await;
@@ -162,9 +169,13 @@ fn summarize(engine: &Engine, global: &GlobalArgs, imports: Option<&[u64]>) -> a
     }
     if dead > 0 && global.verbose {
         for letter in engine.dead_letters()? {
+            // A file name and a stage's error (a plugin's panic message)
+            // are not ours: print them escaped.
             eprintln!(
                 "dead: {} [{}]: {}",
-                letter.path, letter.stage, letter.last_error
+                escape_controls(&letter.path),
+                escape_controls(&letter.stage),
+                escape_controls(&letter.last_error)
             );
         }
     }

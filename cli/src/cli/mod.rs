@@ -8,9 +8,11 @@
 mod args;
 mod import;
 mod json;
+mod plugin_log;
 mod progress;
 mod report;
 mod search;
+mod terminal;
 mod watch;
 
 use args::{Cli, Command, DeadAction, GlobalArgs};
@@ -98,12 +100,21 @@ fn open(global: &GlobalArgs) -> anyhow::Result<Kiln> {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let global = &cli.global;
+    if let Command::Stages(a) = &cli.command
+        && a.schema
+    {
+        // The built-in schema is the same for every store: open none.
+        return Ok(report::schema(a.json));
+    }
+    // Before the plugins load: a plugin may log while it is opened.
+    plugin_log::install(global.verbose);
     let kiln = open(global)?;
     let engine = kiln.engine();
     let code = match &cli.command {
-        Command::Import(args) => import::import(engine, global, args).await?,
-        Command::Run(args) => import::run(engine, global, args).await?,
+        Command::Import(args) => import::import(&kiln, global, args).await?,
+        Command::Run(args) => import::run(&kiln, global, args).await?,
         Command::Status(a) => report::status(engine, a.json)?,
+        Command::Show(a) if a.raw => report::show_raw(&kiln, &a.asset)?,
         Command::Show(a) => report::show(&kiln, &a.asset, a.json)?,
         Command::Assets(a) => report::assets(engine, a.json)?,
         Command::Stages(a) => report::stages(&kiln, a.json)?,

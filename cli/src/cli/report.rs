@@ -7,7 +7,7 @@ use super::json::{hex, print, to_json};
 use super::{EXIT_ERROR, EXIT_OK};
 use anyhow::Context;
 use kiln::engine::{AssetDetail, Engine, JobCounts};
-use kiln::plugin_api::{THUMBNAIL_ARTIFACT, Value};
+use kiln::plugin_api::{PROXY_ARTIFACT, THUMBNAIL_ARTIFACT, Value, builtin};
 use kiln::stages::metadata::MetadataStage;
 use kiln::stages::thumbnail::THUMBNAIL_STAGE_NAME as THUMBNAIL;
 use kiln::{Kiln, StageSource};
@@ -177,14 +177,53 @@ fn pixel_size(detail: &AssetDetail) -> (Json, Json) {
         .map_or((Json::Null, Json::Null), |(w, h)| (json!(w), json!(h)))
 }
 
+fn no_such_asset(engine: &Engine, what: &str) -> i32 {
+    eprintln!(
+        "kiln: no asset `{what}` in {}: give an asset id (see `kiln assets`) or a path that was imported",
+        engine.store_dir().display()
+    );
+    EXIT_ERROR
+}
+
+/// `show --json --raw`: what a stage is given for this asset. `path`,
+/// `content_hash`, `proxy_path` and `facts` are the stage input's fields
+/// (`facts` keyed by stage name, each the stage's stored fact tree turned
+/// into JSON as is: bytes as lowercase hex, a non-finite float as null);
+/// `versions` says which version of each stage wrote its facts. A stage
+/// is given the facts of the stages it runs after.
+pub(crate) fn show_raw(kiln: &Kiln, what: &str) -> anyhow::Result<i32> {
+    let engine = kiln.engine();
+    let Some(detail) = find_asset(engine, what)? else {
+        return Ok(no_such_asset(engine, what));
+    };
+    let with_facts = || {
+        detail
+            .stages
+            .iter()
+            .filter_map(|(name, s)| s.facts.as_ref().map(|f| (name.clone(), s, f)))
+    };
+    let facts: serde_json::Map<String, Json> = with_facts()
+        .map(|(name, _, f)| (name, to_json(f)))
+        .collect();
+    let versions: serde_json::Map<String, Json> = with_facts()
+        .map(|(name, s, _)| (name, json!(s.version)))
+        .collect();
+    print(&json!({
+        "id": detail.id,
+        "path": detail.paths.first(),
+        "paths": detail.paths,
+        "content_hash": detail.content_hash.map(|h| hex(&h)),
+        "proxy_path": detail.artifact(PROXY_ARTIFACT).map(|p| p.display().to_string()),
+        "facts": facts,
+        "versions": versions,
+    }));
+    Ok(EXIT_OK)
+}
+
 pub(crate) fn show(kiln: &Kiln, what: &str, as_json: bool) -> anyhow::Result<i32> {
     let engine = kiln.engine();
     let Some(detail) = find_asset(engine, what)? else {
-        eprintln!(
-            "kiln: no asset `{what}` in {}: give an asset id (see `kiln assets`) or a path that was imported",
-            engine.store_dir().display()
-        );
-        return Ok(EXIT_ERROR);
+        return Ok(no_such_asset(engine, what));
     };
     let (width, height) = pixel_size(&detail);
     let thumbnail = detail
@@ -344,6 +383,67 @@ pub(crate) fn stages(kiln: &Kiln, as_json: bool) -> anyhow::Result<i32> {
         );
     }
     Ok(EXIT_OK)
+}
+
+/// `stages --schema`: the facts each built-in stage writes, from
+/// `kiln_plugin_api::builtin::SCHEMA`.
+pub(crate) fn schema(as_json: bool) -> i32 {
+    if as_json {
+        let list: Vec<Json> = builtin::SCHEMA
+            .iter()
+            .map(|stage| {
+                let facts: Vec<Json> = stage
+                    .facts
+                    .iter()
+                    .map(|f| {
+                        json!({
+                            "key": f.key,
+                            "type": f.types,
+                            "example": f.example,
+                            "meaning": f.meaning,
+                        })
+                    })
+                    .collect();
+                json!({
+                    "name": stage.name,
+                    "tier": stage.tier,
+                    "after": stage.after,
+                    "facts": facts,
+                })
+            })
+            .collect();
+        print(&Json::Array(list));
+        return EXIT_OK;
+    }
+    let width = builtin::SCHEMA
+        .iter()
+        .flat_map(|s| s.facts)
+        .map(|f| f.key.len())
+        .max()
+        .unwrap_or(0);
+    for (n, stage) in builtin::SCHEMA.iter().enumerate() {
+        if n > 0 {
+            println!();
+        }
+        println!(
+            "{}  tier {}  after [{}]",
+            stage.name,
+            stage.tier,
+            stage.after.join(", ")
+        );
+        for f in stage.facts {
+            let example = if f.example.is_empty() {
+                String::new()
+            } else {
+                format!(" (e.g. {})", f.example)
+            };
+            println!(
+                "  {:<width$}  {:<13} {}{example}",
+                f.key, f.types, f.meaning
+            );
+        }
+    }
+    EXIT_OK
 }
 
 pub(crate) fn dead_list(engine: &Engine, as_json: bool) -> anyhow::Result<i32> {

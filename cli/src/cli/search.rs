@@ -86,7 +86,14 @@ pub(crate) fn search(kiln: &Kiln, args: &SearchArgs) -> anyhow::Result<i32> {
     }
     println!("{} matching", results.total);
     for h in &results.hits {
-        println!("{:>8}  {:>8.2}  {}", h.id, h.score, h.path);
+        // A hit with no score for this order (no quality score yet, no
+        // file date) sorts last and shows `-`, as JSON shows null.
+        let score = if h.score.is_finite() {
+            format!("{:.2}", h.score)
+        } else {
+            "-".to_owned()
+        };
+        println!("{:>8}  {score:>8}  {}", h.id, h.path);
     }
     Ok(EXIT_OK)
 }

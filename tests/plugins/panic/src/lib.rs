@@ -2,8 +2,11 @@
 //! `panic` (which fails that job permanently, as any stage's panic does) and
 //! returns a small fact set otherwise. It declares itself not
 //! concurrent and fails any call that overlaps another, so tests can also
-//! see that the host serialises its calls.
+//! see that the host serialises its calls. It logs through the host: an
+//! error naming the path before it panics, an info line for every other
+//! path, so tests can see where a plugin's log messages end up.
 
+use kiln_plugin_api::log::{LogLevel, log};
 use kiln_plugin_api::{
     Stage, StageError, StageInfo, StageInput, StageOutput, TIER_ENRICHED, Value, export_stage,
 };
@@ -38,8 +41,18 @@ impl Stage for PanicStage {
             ));
         }
         if input.path.contains("panic") {
+            log(
+                LogLevel::Error,
+                "test-panic",
+                &format!("about to panic on {}", input.path),
+            );
             panic!("test-panic was told to panic on {}", input.path);
         }
+        log(
+            LogLevel::Info,
+            "test-panic",
+            &format!("processing {}", input.path),
+        );
         // Long enough for overlapping calls to be seen if the host allowed them.
         std::thread::sleep(std::time::Duration::from_millis(1));
         Ok(StageOutput::facts(Value::map([
