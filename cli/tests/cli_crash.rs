@@ -4,7 +4,9 @@
 mod common;
 
 use common::{json, kiln, num, run};
+use kiln_testkit::child::ChildGuard;
 use kiln_testkit::corpus::{GeneratedKind, generated};
+use kiln_testkit::kill::{self, OnExit};
 use std::time::Duration;
 
 const FILES: usize = 200;
@@ -28,27 +30,17 @@ fn killed_imports_resume_with_run_and_finish_exactly_once() {
     // stage work and commits. The delays are short next to the whole run, so
     // the kills land before the work can finish even on a fast machine. A
     // fixed sequence keeps failures reproducible.
-    let delays_ms = [150u64, 60, 240, 90, 200, 40, 120, 180];
-    let mut kills = 0;
-    for (round, delay) in delays_ms.iter().enumerate() {
+    let delays = kill::millis(&[150, 60, 240, 90, 200, 40, 120, 180]);
+    // A child that finishes before its kill leaves nothing to interrupt.
+    let kills = kill::kill_rounds(delays, OnExit::Stop, |round| {
         let mut cmd = kiln(store.path());
         if round == 0 {
             cmd.args(["import", "-q"]).arg(corpus_dir.path());
         } else {
             cmd.args(["run", "-q"]);
         }
-        let mut child = cmd.spawn().expect("kiln starts");
-        std::thread::sleep(Duration::from_millis(*delay));
-        match child.try_wait().expect("child state") {
-            // Finished before the kill: nothing left to interrupt.
-            Some(_) => break,
-            None => {
-                child.kill().expect("SIGKILL");
-                let _ = child.wait();
-                kills += 1;
-            }
-        }
-    }
+        cmd.spawn().expect("kiln starts")
+    });
 
     assert!(
         kills >= 5,
@@ -101,7 +93,7 @@ fn ctrl_c_stops_gracefully_and_run_resumes() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("kiln starts");
-    let mut child = common::ChildGuard(child);
+    let mut child = ChildGuard(child);
 
     // Interrupt once some work is done and much remains.
     let started = std::time::Instant::now();

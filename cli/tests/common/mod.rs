@@ -45,15 +45,3 @@ pub fn num(v: &Json, pointer: &str) -> u64 {
         .and_then(Json::as_u64)
         .unwrap_or_else(|| panic!("no number at {pointer} in {v}"))
 }
-
-/// A running `kiln` child that is killed if the test ends early.
-pub struct ChildGuard(pub std::process::Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
