@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{json, kiln, num, run};
+use common::{import_then_run, json, kiln, num, run, succeed};
 use kiln_testkit::child::ChildGuard;
 use kiln_testkit::corpus::{GeneratedKind, generated};
 use kiln_testkit::kill::{self, OnExit};
@@ -32,27 +32,18 @@ fn killed_imports_resume_with_run_and_finish_exactly_once() {
     // fixed sequence keeps failures reproducible.
     let delays = kill::millis(&[150, 60, 240, 90, 200, 40, 120, 180]);
     // A child that finishes before its kill leaves nothing to interrupt.
-    let kills = kill::kill_rounds(delays, OnExit::Stop, |round| {
-        let mut cmd = kiln(store.path());
-        if round == 0 {
-            cmd.args(["import", "-q"]).arg(corpus_dir.path());
-        } else {
-            cmd.args(["run", "-q"]);
-        }
-        cmd.spawn().expect("kiln starts")
-    });
+    let kills = kill::kill_rounds(
+        delays,
+        OnExit::Stop,
+        import_then_run(store.path(), corpus_dir.path()),
+    );
 
     assert!(
         kills >= 5,
         "only {kills} kills landed before the work finished"
     );
-    let last = run(kiln(store.path()).args(["run", "-q"]));
-    assert_eq!(
-        last.status.code(),
-        Some(0),
-        "the final run completes: {}",
-        String::from_utf8_lossy(&last.stderr)
-    );
+    // The final run completes.
+    succeed(kiln(store.path()).args(["run", "-q"]));
     let status = json(store.path(), &["status"]);
     assert_eq!(num(&status, "/files"), (FILES + COPIES) as u64, "{status}");
     assert_eq!(
