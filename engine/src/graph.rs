@@ -1,6 +1,6 @@
 //! The registered stages and the `after` relations between them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
 use kiln_plugin_api::{Stage, StageInfo};
@@ -139,6 +139,29 @@ impl Graph {
             .values()
             .map(|e| &e.info)
             .filter(|i| i.after.is_empty())
+    }
+
+    /// Every stage `stage` runs after, directly or through another: the
+    /// transitive closure of its `after`. All of them are done for an asset
+    /// before `stage` runs on it. Empty for a stage that is not registered;
+    /// names in `after` that are not registered are included (validation
+    /// refuses such a graph before it runs).
+    pub(crate) fn predecessors(&self, stage: &str) -> BTreeSet<String> {
+        let mut found = BTreeSet::new();
+        let mut pending: Vec<&str> = vec![stage];
+        while let Some(name) = pending.pop() {
+            let Some(entry) = self.stages.get(name) else {
+                continue;
+            };
+            for before in &entry.info.after {
+                if found.insert(before.clone()) {
+                    pending.push(before);
+                }
+            }
+        }
+        // A cycle would bring the stage back in; it is not its own predecessor.
+        found.remove(stage);
+        found
     }
 
     /// Stages that name `stage` in their `after`.

@@ -23,13 +23,28 @@
 //! * **Completion is one transaction**: facts written, lease removed,
 //!   dependent stages enqueued (those whose `after` stages are all done). The
 //!   lease's token fences it: a stale result is rejected, never applied twice.
+//! * **What a stage is given**: the asset's path and content hash, the
+//!   facts of exactly the stages it runs after (the transitive closure of
+//!   its `after`, all done before it runs, so what it sees never depends on
+//!   timing) and, only if it declared `needs_proxy`, the proxy one of them
+//!   produced.
 //! * **Identity.** A stage output with a content hash establishes the asset:
 //!   if another asset already has that hash, this file's path joins that asset
 //!   and no later stage runs for the duplicate.
 //! * **Group commit.** One writer thread applies every write; callers are
 //!   answered only after the commit that contains their operation is durable.
 //! * **Restart.** Opening a store reclaims all leases of a previous process at
-//!   once; interrupted folder walks resume when the engine starts.
+//!   once; interrupted folder walks resume when the engine starts. An import
+//!   that finds a file unchanged whose jobs an earlier import still has
+//!   queued (an import killed part way and taken in again) records that it
+//!   resumed that import, and waiting for it waits for that import too.
+//! * **Registration.** Registering a stage, or a new version of one, on a
+//!   store that already has assets calls for work:
+//!   [`Engine::enqueue_outdated`] (which [`Engine::start`] calls) enqueues
+//!   each stage for the active assets whose facts another version wrote, or
+//!   that never ran it though its `after` stages are done, never doubling a
+//!   live job or reviving a dead letter, and asking the gate as a re-run
+//!   does. [`Engine::rerun_outdated`] does the same for one stage on request.
 //! * **Gate.** Stages of the guarded tiers (3 by default) of an asset are
 //!   enqueued only once its lower tiers are done and the [`Gate`] let it
 //!   through: a rule over its facts, then its import's budget. The decision
@@ -58,7 +73,9 @@
 //! asset`, `hashes content -> asset`, `facts (asset, stage) -> version, facts,
 //! artifact blobs`, `asset_jobs (asset, stage) -> live job`, `imports`,
 //! `gate_decisions asset -> passed | skipped (tier, reason)`,
-//! `import_budgets import -> (limit, spent)`, and
+//! `import_budgets import -> (limit, spent)`, `import_resumes (import,
+//! earlier_import)` (the imports an import resumed), `purged (asset, stage)
+//! -> version` (purged dead letters, not revived at that version), and
 //! job counters per `(import, tier, state)` and `(stage, state)` that move in
 //! the same transaction as the jobs they count. Leases are keyed by job rather
 //! than by expiry: only the primary holds leases and it reclaims all of them
@@ -94,8 +111,8 @@ pub use api::{Engine, Manual};
 pub use config::{Clock, Config, ManualClock, Sharing, SystemClock, backoff_delay};
 pub use error::{EngineError, GraphError};
 pub use model::{
-    AssetGate, ClaimedJob, Completion, Failure, Gate, ImportOptions, Lease, Priority, Until,
-    is_ignored, stat_of,
+    AssetGate, ClaimedJob, Completion, Failure, Gate, ImportOptions, Lease, Outdated, Priority,
+    Until, is_ignored, stat_of,
 };
 pub use store::tables::INTAKE_STAGE;
 pub use store::{BLOBS_DIR, DATABASE_FILE, LOCK_FILE};

@@ -279,3 +279,95 @@ fn a_job_that_aborts_the_process_is_dead_lettered_after_max_attempts() {
     assert_eq!(status.jobs.pending(), 0);
     assert_eq!(status.jobs.dead, 1);
 }
+
+/// An import killed part way, taken in again: the second import finds the
+/// files the first took in unchanged, and waiting for it alone still waits
+/// for their work, which the first import holds.
+#[test]
+fn waiting_for_a_reimport_waits_for_the_killed_import_it_resumed() {
+    if std::env::var(ROLE).is_ok() {
+        return;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let input = work.path().join("input");
+    write_files(&input, FILES);
+    let store = work.path().join("store");
+    let runtime = common::runtime();
+
+    // Kill the child once tier 1 is under way with plenty of it left. The
+    // parent watches the stages' log, not the store: opening the store
+    // could take the engine lock before the child does.
+    let log = store.with_extension("log");
+    let mut child = spawn_child("crash", &store, &input);
+    let started = std::time::Instant::now();
+    let caught = loop {
+        assert!(
+            started.elapsed() < common::PATIENCE,
+            "the child never reached the moment to kill it"
+        );
+        if child.try_wait().expect("poll child").is_some() {
+            break false;
+        }
+        let hashed = std::fs::read_to_string(&log)
+            .map(|l| l.lines().filter(|l| l.ends_with(" hash")).count())
+            .unwrap_or(0);
+        if (10..FILES - 30).contains(&hashed) {
+            child.kill().expect("SIGKILL child");
+            break true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let _ = child.wait();
+    assert!(
+        caught,
+        "the child finished tier 1 before it could be killed"
+    );
+
+    runtime.block_on(async {
+        let engine = open_child(&store, 10_000);
+        let first = engine.status().expect("status").imports[0].clone();
+        assert!(
+            first.tiers[&1].pending() > 0,
+            "the killed import left tier-1 work queued"
+        );
+        let again = engine
+            .import_dir(&input, Priority::Batch)
+            .await
+            .expect("import again");
+        tokio::time::timeout(
+            common::PATIENCE,
+            engine.run_until(Until::Tier {
+                tier: 1,
+                imports: Some(vec![again]),
+            }),
+        )
+        .await
+        .expect("the wait ends")
+        .expect("run");
+        let status = engine.status().expect("status");
+        let second = status
+            .imports
+            .iter()
+            .find(|i| i.id == again)
+            .expect("the second import");
+        assert!(
+            second.files_unchanged > 0,
+            "the first import had taken in files: {second:?}"
+        );
+        for i in 0..FILES {
+            let path = input.join(format!("img{i:05}.png"));
+            let asset = engine
+                .asset_by_path(&path)
+                .expect("lookup")
+                .expect("the file has an asset");
+            let detail = engine.asset(asset).expect("read").expect("asset");
+            assert_eq!(
+                detail.stages["hash"].state.name(),
+                "done",
+                "{} is browsable once the wait returns",
+                path.display()
+            );
+        }
+        engine.shutdown().await;
+    });
+}

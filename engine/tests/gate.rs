@@ -400,3 +400,41 @@ fn a_budget_is_never_overspent_across_sigkilled_engines() {
         "guarded work ran for exactly the budgeted assets, even across {kills} kills"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stage_registered_later_runs_only_where_the_gate_let_the_asset_through() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let input = work.path().join("in");
+    write_sized(&input, 10);
+    let store = work.path().join("store");
+    let gate = || Gate {
+        rule: Some(Arc::new(MinLength(50))),
+        ..Gate::default()
+    };
+    let (engine, _, _) = open(&store, gate());
+    engine
+        .import_dir(&input, Priority::Batch)
+        .await
+        .expect("import");
+    engine.run_until(Until::Idle).await.expect("run");
+    engine.shutdown().await;
+    drop(engine);
+
+    let (engine, _, _) = open(&store, gate());
+    let guarded = Recorder::new(StageInfo::new("extra", 1, 3).after(["size"]));
+    let plain = Recorder::new(StageInfo::new("plain", 1, 2).after(["size"]));
+    engine.register_stage(guarded.clone()).expect("register");
+    engine.register_stage(plain.clone()).expect("register");
+    let outdated = engine
+        .enqueue_outdated(Priority::Batch)
+        .await
+        .expect("enqueue");
+    assert_eq!(
+        outdated.per_stage.into_iter().collect::<Vec<_>>(),
+        [("extra".to_owned(), 5), ("plain".to_owned(), 10)],
+        "the guarded stage only for the five assets that passed"
+    );
+    engine.run_until(Until::Idle).await.expect("run");
+    assert_eq!((guarded.calls(), plain.calls()), (5, 10));
+    engine.shutdown().await;
+}

@@ -3,8 +3,8 @@
 mod common;
 
 use common::{Recorder, three_tier, write_files};
-use kiln_engine::{AssetState, Config, Engine, Priority, StageState, Until};
-use kiln_plugin_api::{StageInfo, Value};
+use kiln_engine::{AssetState, ClaimedJob, Config, Engine, Priority, StageState, Until};
+use kiln_plugin_api::{StageInfo, StageOutput, Value};
 
 fn open(dir: &std::path::Path) -> Engine {
     let engine = Engine::open(dir, Config::default()).expect("open store");
@@ -254,6 +254,137 @@ async fn bumping_a_stage_version_reruns_only_that_stage() {
     let asset = engine.asset(id).expect("read").expect("asset");
     assert_eq!(asset.stages["meta"].version, Some(2));
     assert_eq!(asset.stages["hash"].version, Some(1));
+    engine.shutdown().await;
+}
+
+/// The stages of the input tests: `p` (a root that makes the proxy), `a`
+/// after `p`, `b` a root unrelated to the others, and after `a` both `c`,
+/// which needs the proxy, and `d`, which does not.
+fn input_graph(engine: &Engine) {
+    for info in [
+        StageInfo::new("p", 1, 1),
+        StageInfo::new("a", 1, 1).after(["p"]),
+        StageInfo::new("b", 1, 1),
+        StageInfo::new("c", 1, 2).after(["a"]).needs_proxy(true),
+        StageInfo::new("d", 1, 2).after(["a"]),
+    ] {
+        engine
+            .register_stage(Recorder::new(info))
+            .expect("register");
+    }
+}
+
+/// Claims every ready job by hand, by stage name.
+async fn claim_all(manual: &kiln_engine::Manual) -> std::collections::BTreeMap<String, ClaimedJob> {
+    manual
+        .claim(16)
+        .await
+        .expect("claim")
+        .into_iter()
+        .map(|job| (job.lease.stage().to_owned(), job))
+        .collect()
+}
+
+fn seen(job: &ClaimedJob) -> Vec<&str> {
+    job.input.facts.keys().map(String::as_str).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stage_sees_the_facts_of_the_stages_it_runs_after_and_nothing_else() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let file = work.path().join("x.png");
+    std::fs::write(&file, "x").expect("write");
+    let engine = Engine::open(work.path().join("store"), Config::default()).expect("open");
+    input_graph(&engine);
+    engine
+        .submit_file(&file, Priority::Batch)
+        .await
+        .expect("submit");
+    let manual = engine.manual().expect("manual");
+
+    let mut roots = claim_all(&manual).await;
+    assert_eq!(roots.keys().collect::<Vec<_>>(), ["b", "p"]);
+    // The unrelated root finishes first, so its facts are there when `a`,
+    // `c` and `d` are claimed.
+    let b = roots.remove("b").expect("b");
+    assert!(b.input.facts.is_empty());
+    manual
+        .complete(&b.lease, StageOutput::facts(Value::from("b's facts")))
+        .await
+        .expect("complete b");
+    let p = roots.remove("p").expect("p");
+    let output = StageOutput::facts(Value::from("p's facts")).with_artifact(
+        kiln_plugin_api::PROXY_ARTIFACT,
+        "application/octet-stream",
+        b"proxy".to_vec(),
+    );
+    manual.complete(&p.lease, output).await.expect("complete p");
+
+    let mut next = claim_all(&manual).await;
+    let a = next.remove("a").expect("a is ready once p is done");
+    assert!(next.is_empty(), "{:?}", next.keys());
+    assert_eq!(seen(&a), ["p"], "a runs after p only");
+    manual
+        .complete(&a.lease, StageOutput::facts(Value::from("a's facts")))
+        .await
+        .expect("complete a");
+
+    let last = claim_all(&manual).await;
+    for name in ["c", "d"] {
+        let job = &last[name];
+        assert_eq!(
+            seen(job),
+            ["a", "p"],
+            "{name} sees a and a's predecessor, not b"
+        );
+        assert_eq!(job.input.facts["a"], Value::from("a's facts"));
+    }
+    drop(manual);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_stage_that_needs_the_proxy_is_given_its_path() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let file = work.path().join("x.png");
+    std::fs::write(&file, "x").expect("write");
+    let engine = Engine::open(work.path().join("store"), Config::default()).expect("open");
+    input_graph(&engine);
+    engine
+        .submit_file(&file, Priority::Batch)
+        .await
+        .expect("submit");
+    let manual = engine.manual().expect("manual");
+    for job in claim_all(&manual).await.into_values() {
+        let mut output = StageOutput::facts(Value::Null);
+        if job.lease.stage() == "p" {
+            output = output.with_artifact(
+                kiln_plugin_api::PROXY_ARTIFACT,
+                "application/octet-stream",
+                b"the proxy".to_vec(),
+            );
+        }
+        manual.complete(&job.lease, output).await.expect("complete");
+    }
+    let a = claim_all(&manual).await.remove("a").expect("a");
+    assert_eq!(a.input.proxy_path, None, "a does not need the proxy");
+    manual
+        .complete(&a.lease, StageOutput::facts(Value::Null))
+        .await
+        .expect("complete a");
+
+    let last = claim_all(&manual).await;
+    let proxy = last["c"]
+        .input
+        .proxy_path
+        .as_ref()
+        .expect("c needs the proxy and is given it");
+    assert_eq!(std::fs::read(proxy).expect("proxy blob"), b"the proxy");
+    assert_eq!(
+        last["d"].input.proxy_path, None,
+        "d, of the same asset, does not need it"
+    );
+    drop(manual);
     engine.shutdown().await;
 }
 

@@ -118,7 +118,7 @@ pub const METADATA: &str = "metadata";
 /// searchable (a stage of `kiln-search`, registered by whoever opens the
 /// index).
 ///
-/// Tier 2; runs after: `metadata`.
+/// Tier 2; runs after: `metadata`, `thumbnail`.
 ///
 /// | key | type | example | meaning |
 /// |---|---|---|---|

@@ -30,7 +30,8 @@ fn index_error(e: crate::SearchError) -> StageError {
     StageError::transient(e.to_string())
 }
 
-/// Tier 2, after `metadata`: adds the asset to the index. Its facts record
+/// Tier 2, after `metadata` and `thumbnail` (whose size stands in when the
+/// generation parameters state none): adds the asset to the index. Its facts record
 /// the file's date (see [`DATE_FACT`]) so rebuilds need not touch the file.
 ///
 /// Documents are committed in batches ([`SearchIndex::commit_if_due`]);
@@ -55,7 +56,7 @@ impl SearchIndexStage {
 impl Stage for SearchIndexStage {
     fn info(&self) -> StageInfo {
         StageInfo::new(SEARCH_INDEX_STAGE, Self::VERSION, TIER_SEARCHABLE)
-            .after([builtin::METADATA])
+            .after([builtin::METADATA, builtin::THUMBNAIL])
             .cost(CostClass::Io)
     }
 

@@ -1,10 +1,11 @@
-//! Dead-letter maintenance and stage re-runs.
+//! Dead-letter maintenance, stage re-runs and the work registration calls
+//! for.
 
 use super::Engine;
 use crate::error::EngineError;
-use crate::model::Priority;
+use crate::model::{Outdated, Priority};
 use crate::txn::dead_letters::{PurgeDead, RetryDead};
-use crate::txn::rerun::Rerun;
+use crate::txn::rerun::{EnqueueOutdated, Rerun};
 
 impl Engine {
     /// Puts one dead letter back in the queue with fresh attempts. Returns
@@ -51,5 +52,29 @@ impl Engine {
         let (import, count) = self.inner.writer.call(rerun).await?;
         self.inner.wake.ring();
         Ok((import, count))
+    }
+
+    /// Enqueues, for every registered stage, the work registration calls
+    /// for on a store that already has assets: the stage for every active
+    /// asset whose facts for it were written by another version, or that
+    /// never ran it though its `after` stages are done (a stage registered
+    /// after the asset went through the others). As with
+    /// [`Engine::rerun_outdated`], a stage of a guarded tier runs only for
+    /// assets the gate lets through. A job that exists already for the
+    /// asset's stage, live or a dead letter, is left as it is: a dead
+    /// letter runs again only through [`Engine::retry_dead`].
+    ///
+    /// The jobs go into one new import named `stages:<names>`, created only
+    /// when something is enqueued. [`Engine::start`] calls this on the
+    /// primary before the workers start, so registering a new stage or
+    /// version and running the engine is enough; call it right after
+    /// registering to have [`Engine::status`] count the work at once.
+    pub async fn enqueue_outdated(&self, priority: Priority) -> Result<Outdated, EngineError> {
+        self.validate()?;
+        let outdated = self.inner.writer.call(EnqueueOutdated { priority }).await?;
+        if outdated.import.is_some() {
+            self.inner.wake.ring();
+        }
+        Ok(outdated)
     }
 }

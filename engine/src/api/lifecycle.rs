@@ -14,6 +14,7 @@ use super::{Drivers, Engine, Inner};
 use crate::config::Config;
 use crate::error::{EngineError, GraphError};
 use crate::graph::GraphCell;
+use crate::model::Priority;
 use crate::runtime::metrics::MetricsState;
 use crate::runtime::scheduler::{Scheduler, Wake};
 use crate::runtime::walk::Walks;
@@ -107,14 +108,17 @@ impl Engine {
     }
 
     /// Registers a stage. Fails if the name is taken. The graph as a whole is
-    /// checked by [`Engine::validate`] and when the engine starts.
+    /// checked by [`Engine::validate`] and when the engine starts. On a store
+    /// that already has assets, the stage's work for them is enqueued by
+    /// [`Engine::enqueue_outdated`], which [`Engine::start`] calls.
     pub fn register_stage(&self, stage: Arc<dyn Stage>) -> Result<(), GraphError> {
         self.change_graph(stage, false)
     }
 
     /// Replaces the registered stage of the same name (e.g. a plugin swapping a
-    /// built-in). Facts already stored keep the version that wrote them; see
-    /// [`Engine::rerun_outdated`].
+    /// built-in). Facts already stored keep the version that wrote them until
+    /// the stage runs again for their asset: [`Engine::enqueue_outdated`]
+    /// (called by [`Engine::start`]) enqueues it where the version differs.
     pub fn replace_stage(&self, stage: Arc<dyn Stage>) -> Result<(), GraphError> {
         self.change_graph(stage, true)
     }
@@ -136,7 +140,10 @@ impl Engine {
     }
 
     /// Starts the workers on the current tokio runtime (multi-threaded) and
-    /// resumes unfinished folder walks. Only the primary can start, and not
+    /// resumes unfinished folder walks. Before the workers start, the work
+    /// that stages registered (or registered at a new version) since the
+    /// store's assets went through the graph call for is enqueued (see
+    /// [`Engine::enqueue_outdated`]). Only the primary can start, and not
     /// while a [`Manual`](crate::Manual) handle of this engine is alive
     /// ([`EngineError::ManualClaiming`]).
     pub async fn start(&self) -> Result<(), EngineError> {
@@ -146,6 +153,19 @@ impl Engine {
         self.validate()?;
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|e| EngineError::Runtime(e.to_string()))?;
+        {
+            let drivers = self.inner.drivers.lock().map_err(|_| EngineError::Closed)?;
+            if drivers.manual > 0 {
+                return Err(EngineError::ManualClaiming);
+            }
+            if drivers.scheduler.is_some() {
+                return Ok(());
+            }
+        }
+        // Stages registered, or registered at a new version, since the
+        // store's assets went through them get their work before the
+        // workers look for any.
+        self.enqueue_outdated(Priority::Batch).await?;
         {
             let mut drivers = self.inner.drivers.lock().map_err(|_| EngineError::Closed)?;
             if drivers.manual > 0 {

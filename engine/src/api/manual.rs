@@ -67,7 +67,8 @@ impl Manual {
     pub async fn claim(&self, max: usize) -> Result<Vec<ClaimedJob>, EngineError> {
         let mut list = self.inner.writer.call(Claim { max, below: None }).await?;
         let txn = self.inner.read()?;
-        fill_inputs(&txn, &self.inner.store.blobs, &mut list)?;
+        let graph = self.inner.graph.current();
+        fill_inputs(&txn, &self.inner.store.blobs, &graph, &mut list)?;
         Ok(list)
     }
 

@@ -13,9 +13,13 @@ use crate::views::progress::{self, Progress, RateWindow};
 use crate::views::status::{self, ImportState};
 
 impl Engine {
-    /// Whether `until` holds now.
+    /// Whether `until` holds now. Waiting for given imports waits for the
+    /// imports they resumed too: an import that found a file unchanged
+    /// whose jobs an earlier import (interrupted, say) still had queued
+    /// depends on that import.
     pub fn reached(&self, until: &Until) -> Result<bool, EngineError> {
-        let imports = status::imports(&self.inner.read()?)?;
+        let txn = self.inner.read()?;
+        let imports = status::imports(&txn)?;
         Ok(match until {
             Until::Idle => {
                 !self.inner.walks.any_running()
@@ -27,16 +31,22 @@ impl Engine {
             Until::Tier {
                 tier,
                 imports: wanted,
-            } => imports
-                .iter()
-                .filter(|i| wanted.as_ref().is_none_or(|w| w.contains(&i.id)))
-                .all(|i| {
-                    i.state != ImportState::Walking
-                        && i.tiers
-                            .iter()
-                            .filter(|(t, _)| **t <= *tier)
-                            .all(|(_, c)| c.pending() == 0)
-                }),
+            } => {
+                let wanted = wanted
+                    .as_deref()
+                    .map(|w| status::with_resumed(&txn, w))
+                    .transpose()?;
+                imports
+                    .iter()
+                    .filter(|i| wanted.as_ref().is_none_or(|w| w.contains(&i.id)))
+                    .all(|i| {
+                        i.state != ImportState::Walking
+                            && i.tiers
+                                .iter()
+                                .filter(|(t, _)| **t <= *tier)
+                                .all(|(_, c)| c.pending() == 0)
+                    })
+            }
         })
     }
 

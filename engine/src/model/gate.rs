@@ -14,8 +14,9 @@
 //!   one unit of it is spent, and an import whose budget is spent turns
 //!   further assets away.
 //!
-//! A re-run of a guarded stage ([`crate::Engine::rerun_outdated`]) asks
-//! the gate too, and decides in the same way for an asset it has not
+//! A re-run of a guarded stage ([`crate::Engine::rerun_outdated`], or the
+//! work [`crate::Engine::enqueue_outdated`] enqueues for a stage registered
+//! later) asks the gate too, and decides in the same way for an asset it has not
 //! decided on (one whose lower tiers finished while no gate was active).
 //!
 //! The decision and the spent budget are written in the same transaction as

@@ -9,6 +9,9 @@ pub enum Until {
     Idle,
     /// Every job of `tier` and lower tiers is done or dead for the given
     /// imports (`None`: every import), and their folders are fully walked.
+    /// The given imports include the earlier imports they resumed: an
+    /// import that found a file unchanged whose work an earlier import (one
+    /// interrupted part way, say) still had queued waits for that import.
     Tier {
         /// 1 browsable, 2 searchable, 3 enriched.
         tier: u8,

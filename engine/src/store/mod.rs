@@ -17,7 +17,7 @@ use crate::config::{Config, Sharing};
 use crate::error::EngineError;
 use tables::{
     ASSET_JOBS, ASSETS, DEAD, DELAYED, FACTS, FILES, GATE_DECISIONS, HASHES, IMPORT_BUDGETS,
-    IMPORT_COUNTS, IMPORTS, JOBS, LEASES, META, READY, STAGE_COUNTS,
+    IMPORT_COUNTS, IMPORT_RESUMES, IMPORTS, JOBS, LEASES, META, PURGED, READY, STAGE_COUNTS,
 };
 
 /// The database file inside a store directory.
@@ -179,6 +179,8 @@ pub(crate) fn open(dir: &Path, config: &Config) -> Result<Store, EngineError> {
         txn.open_table(STAGE_COUNTS)?;
         txn.open_table(GATE_DECISIONS)?;
         txn.open_table(IMPORT_BUDGETS)?;
+        txn.open_table(IMPORT_RESUMES)?;
+        txn.open_table(PURGED)?;
     }
     txn.commit()?;
     Ok(Store {

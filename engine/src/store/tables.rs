@@ -54,6 +54,17 @@ pub(crate) const GATE_DECISIONS: TableDefinition<u64, &[u8]> =
 pub(crate) const IMPORT_BUDGETS: TableDefinition<u64, (u64, u64)> =
     TableDefinition::new("import_budgets");
 
+/// Imports that took in, unchanged, files whose work an earlier import
+/// still had queued: `(import_id, earlier_import_id)`. Waiting for an
+/// import waits for the earlier imports it resumed, too.
+pub(crate) const IMPORT_RESUMES: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("import_resumes");
+
+/// Dead letters that were purged, by `(asset_id, stage)`, with the stage
+/// version registered when they were: registering the stage again at that
+/// version does not bring them back (see `txn::rerun`).
+pub(crate) const PURGED: TableDefinition<(u64, &str), u32> = TableDefinition::new("purged");
+
 /// Meta keys.
 pub(crate) mod meta {
     pub(crate) const NEXT_JOB: &str = "next_job_id";
@@ -131,6 +142,14 @@ pub(crate) struct FactRecord {
     pub(crate) done_ns: u64,
     pub(crate) facts: kiln_plugin_api::Value,
     pub(crate) artifacts: Vec<ArtifactRecord>,
+}
+
+/// The version of a stored [`FactRecord`], read without decoding its facts:
+/// the version is the record's first field.
+pub(crate) fn fact_version(bytes: &[u8]) -> Result<u32, EngineError> {
+    postcard::take_from_bytes::<u32>(bytes)
+        .map(|(version, _)| version)
+        .map_err(|e| EngineError::corrupt("facts", e))
 }
 
 /// An import: a directory walk or a single submitted file.

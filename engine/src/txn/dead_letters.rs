@@ -93,7 +93,10 @@ fn retry(tx: &mut Tx<'_>, only: Option<u64>) -> Result<u64, EngineError> {
     Ok(retried)
 }
 
-/// Deletes every dead letter. Returns how many.
+/// Deletes every dead letter. Returns how many. Each purged job of an
+/// asset is remembered with its stage's registered version, so that
+/// [`super::rerun::EnqueueOutdated`] does not bring it back until the stage
+/// changes version.
 fn purge(tx: &mut Tx<'_>) -> Result<u64, EngineError> {
     let ids: Vec<u64> = tx
         .dead
@@ -105,7 +108,10 @@ fn purge(tx: &mut Tx<'_>) -> Result<u64, EngineError> {
         if let Some(job) = tx.job(job_id)? {
             tx.jobs.remove(job_id)?;
             if job.asset_id != 0 {
-                tx.asset_jobs.remove((job.asset_id, job.stage.as_str()))?;
+                let key = (job.asset_id, job.stage.as_str());
+                tx.asset_jobs.remove(key)?;
+                let version = tx.graph.get(&job.stage).map_or(0, |e| e.info.version);
+                tx.purged.insert(key, version)?;
             }
             tx.count(&job, Some(state::DEAD), None);
         }

@@ -92,9 +92,11 @@ fn finish_walk(tx: &mut Tx<'_>, import_id: u64) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// Takes in files for an import: unchanged files are skipped, new or changed
-/// ones get a provisional asset and their root stages enqueued, unreadable
-/// ones become dead letters of the `intake` stage.
+/// Takes in files for an import: unchanged files are skipped (the import
+/// is recorded as resuming the imports whose work on them is still
+/// queued), new or changed ones get a provisional asset and their root
+/// stages enqueued, unreadable ones become dead letters of the `intake`
+/// stage.
 pub(super) fn intake(
     tx: &mut Tx<'_>,
     import_id: u64,
@@ -127,6 +129,7 @@ pub(super) fn intake(
             && previous.mtime_ns == mtime_ns
         {
             import.files_unchanged += 1;
+            depend_on_queued_work(tx, import_id, previous.asset_id)?;
             continue;
         }
         if let Some(previous) = previous {
@@ -161,6 +164,32 @@ pub(super) fn intake(
         }
     }
     tx.put_import(import_id, &import)?;
+    Ok(())
+}
+
+/// Records that `import_id`, which found the file of `asset_id` unchanged,
+/// resumed the imports whose jobs for the asset are still queued (ready,
+/// leased or retrying; not dead letters): an import interrupted part way
+/// and taken in again leaves its files' work with the first import, and
+/// waiting for the second must wait for that work too.
+fn depend_on_queued_work(
+    tx: &mut Tx<'_>,
+    import_id: u64,
+    asset_id: u64,
+) -> Result<(), EngineError> {
+    let jobs: Vec<u64> = tx
+        .asset_jobs
+        .range((asset_id, "")..(asset_id.saturating_add(1), ""))?
+        .map(|entry| entry.map(|(_, v)| v.value()))
+        .collect::<Result<_, _>>()?;
+    for job_id in jobs {
+        if let Some(job) = tx.job(job_id)?
+            && job.state != state::DEAD
+            && job.import_id != import_id
+        {
+            tx.import_resumes.insert((import_id, job.import_id), ())?;
+        }
+    }
     Ok(())
 }
 

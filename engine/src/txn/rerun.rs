@@ -1,12 +1,27 @@
-//! Re-running a stage for the assets whose facts an older version wrote.
+//! Re-running stages where their facts are outdated: one stage on request
+//! ([`Rerun`]), or every registered stage when stages are registered
+//! ([`EnqueueOutdated`]).
+//!
+//! A stage is outdated for an active asset when its stored facts were
+//! written by another version of it, or when it never ran although every
+//! stage of its `after` is done (a stage registered after the asset went
+//! through the others). A job of the asset's stage that exists already,
+//! live (ready, leased, retrying) or a dead letter, is never doubled: a
+//! dead letter runs again only when it is retried; one that was purged
+//! only on a re-run by name or at a new version. A stage of a guarded
+//! tier asks the enrichment gate as a completion would (see
+//! [`enrich_gate::admits`]).
 
+use std::collections::BTreeMap;
+
+use kiln_plugin_api::StageInfo;
 use redb::ReadableTable;
 
 use super::intake::create_import;
 use super::{Op, Tx, enrich_gate};
 use crate::error::{EngineError, GraphError};
-use crate::model::Priority;
-use crate::store::tables::{AssetRecord, AssetStatus, FactRecord, decode};
+use crate::model::{Outdated, Priority};
+use crate::store::tables::{AssetRecord, AssetStatus, decode, fact_version};
 
 /// Enqueues `stage` where its facts are outdated (see [`rerun_outdated`]);
 /// outputs the new import's id and how many jobs were enqueued.
@@ -24,9 +39,24 @@ impl Op for Rerun {
     }
 }
 
-/// Enqueues `stage` for every active asset whose stored facts come from another
-/// version of it (or that never ran it although its predecessors are done).
-/// Returns the new import's id and how many jobs were enqueued.
+/// Enqueues every registered stage where it is outdated (see
+/// [`enqueue_outdated`]).
+#[derive(Debug)]
+pub(crate) struct EnqueueOutdated {
+    pub(crate) priority: Priority,
+}
+
+impl Op for EnqueueOutdated {
+    type Output = Outdated;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<Outdated, EngineError> {
+        enqueue_outdated(tx, self.priority.as_u8())
+    }
+}
+
+/// Enqueues `stage` for every active asset where it is outdated, in a new
+/// import named `rerun:<stage>`. Returns the import's id and how many jobs
+/// were enqueued.
 fn rerun_outdated(tx: &mut Tx<'_>, stage: &str, priority: u8) -> Result<(u64, u64), EngineError> {
     let graph = tx.graph;
     let Some(entry) = graph.get(stage) else {
@@ -34,38 +64,124 @@ fn rerun_outdated(tx: &mut Tx<'_>, stage: &str, priority: u8) -> Result<(u64, u6
     };
     let info = entry.info.clone();
     let import_id = create_import(tx, &format!("rerun:{stage}"), priority, true, None)?;
-    let assets: Vec<(u64, AssetRecord)> = tx
-        .assets
-        .iter()?
-        .map(|entry| {
-            let (k, v) = entry?;
-            Ok((k.value(), decode::<AssetRecord>("assets", v.value())?))
-        })
-        .collect::<Result<_, EngineError>>()?;
     let mut enqueued = 0;
-    for (asset_id, asset) in assets {
-        if asset.status != AssetStatus::Active {
-            continue;
+    for (asset_id, asset) in active_assets(tx)? {
+        if is_outdated(tx, asset_id, &asset, &info, Purged::Rerun)? {
+            enqueue(tx, asset_id, &asset, import_id, priority, &info)?;
+            enqueued += 1;
         }
-        if tx.asset_jobs.get((asset_id, stage))?.is_some() {
-            continue;
-        }
-        let stored = match tx.facts.get((asset_id, stage))? {
-            Some(bytes) => Some(decode::<FactRecord>("facts", bytes.value())?),
-            None => None,
-        };
-        match stored {
-            Some(record) if record.version == info.version => continue,
-            Some(_) => {}
-            None if !tx.all_done(asset_id, &info.after)? => continue,
-            None => {}
-        }
-        if !enrich_gate::admits(tx, asset_id, asset.import_id, info.tier)? {
-            continue;
-        }
-        let path = asset.paths.first().cloned().unwrap_or_default();
-        tx.enqueue(asset_id, import_id, priority, stage, info.tier, &path)?;
-        enqueued += 1;
     }
     Ok((import_id, enqueued))
+}
+
+/// Enqueues every registered stage for every active asset where it is
+/// outdated. The jobs go into one new import named `stages:<names>` (the
+/// stages that got jobs), created only when there is a job to put in it.
+fn enqueue_outdated(tx: &mut Tx<'_>, priority: u8) -> Result<Outdated, EngineError> {
+    let graph = tx.graph;
+    let stages: Vec<StageInfo> = graph.entries().map(|e| e.info.clone()).collect();
+    if stages.is_empty() {
+        return Ok(Outdated::default());
+    }
+    let mut import = None;
+    let mut per_stage: BTreeMap<String, u64> = BTreeMap::new();
+    for (asset_id, asset) in active_assets(tx)? {
+        for info in &stages {
+            if !is_outdated(tx, asset_id, &asset, info, Purged::Keep)? {
+                continue;
+            }
+            let import_id = match import {
+                Some(id) => id,
+                None => {
+                    // Named once the stages are known, below.
+                    let id = create_import(tx, "stages:", priority, true, None)?;
+                    import = Some(id);
+                    id
+                }
+            };
+            enqueue(tx, asset_id, &asset, import_id, priority, info)?;
+            *per_stage.entry(info.name.clone()).or_default() += 1;
+        }
+    }
+    if let Some(import_id) = import
+        && let Some(mut record) = tx.import(import_id)?
+    {
+        let names: Vec<&str> = per_stage.keys().map(String::as_str).collect();
+        record.root = format!("stages:{}", names.join(","));
+        tx.put_import(import_id, &record)?;
+    }
+    Ok(Outdated { import, per_stage })
+}
+
+/// Every active asset (not a duplicate, not superseded), by id.
+fn active_assets(tx: &Tx<'_>) -> Result<Vec<(u64, AssetRecord)>, EngineError> {
+    let mut out = Vec::new();
+    for entry in tx.assets.iter()? {
+        let (k, v) = entry?;
+        let asset: AssetRecord = decode("assets", v.value())?;
+        if asset.status == AssetStatus::Active {
+            out.push((k.value(), asset));
+        }
+    }
+    Ok(out)
+}
+
+/// What to do with a stage that never ran for an asset because its dead
+/// letter was purged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purged {
+    /// Run it again: a re-run asked for by name.
+    Rerun,
+    /// Leave it unless the stage's version changed since the purge: the
+    /// user deleted that work, and registering the same stage again is no
+    /// reason to bring it back.
+    Keep,
+}
+
+/// Whether `info`'s stage should run (again) for the asset: it has no job
+/// (live or dead), its facts come from another version or it never ran
+/// though its `after` stages are done (and, with [`Purged::Keep`], was not
+/// purged at this version), and the gate admits it. Asking the gate may
+/// decide for an asset it has not decided on (see
+/// [`enrich_gate::admits`]).
+fn is_outdated(
+    tx: &mut Tx<'_>,
+    asset_id: u64,
+    asset: &AssetRecord,
+    info: &StageInfo,
+    purged: Purged,
+) -> Result<bool, EngineError> {
+    let key = (asset_id, info.name.as_str());
+    if tx.asset_jobs.get(key)?.is_some() {
+        return Ok(false);
+    }
+    let stored = match tx.facts.get(key)? {
+        Some(bytes) => Some(fact_version(bytes.value())?),
+        None => None,
+    };
+    match stored {
+        Some(version) if version == info.version => return Ok(false),
+        Some(_) => {}
+        None if !tx.all_done(asset_id, &info.after)? => return Ok(false),
+        None if purged == Purged::Keep
+            && tx.purged.get(key)?.map(|v| v.value()) == Some(info.version) =>
+        {
+            return Ok(false);
+        }
+        None => {}
+    }
+    enrich_gate::admits(tx, asset_id, asset.import_id, info.tier)
+}
+
+fn enqueue(
+    tx: &mut Tx<'_>,
+    asset_id: u64,
+    asset: &AssetRecord,
+    import_id: u64,
+    priority: u8,
+    info: &StageInfo,
+) -> Result<(), EngineError> {
+    let path = asset.paths.first().map(String::as_str).unwrap_or_default();
+    tx.enqueue(asset_id, import_id, priority, &info.name, info.tier, path)?;
+    Ok(())
 }

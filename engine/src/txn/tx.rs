@@ -12,8 +12,8 @@ use crate::graph::Graph;
 use crate::model::{Priority, state};
 use crate::store::tables::{
     self, ASSET_JOBS, ASSETS, AssetRecord, DEAD, DELAYED, FACTS, FILES, FileRecord, GATE_DECISIONS,
-    HASHES, IMPORT_BUDGETS, IMPORT_COUNTS, IMPORTS, ImportRecord, JOBS, JobRecord, LEASES, META,
-    READY, ReadyKey, STAGE_COUNTS, decode, encode,
+    HASHES, IMPORT_BUDGETS, IMPORT_COUNTS, IMPORT_RESUMES, IMPORTS, ImportRecord, JOBS, JobRecord,
+    LEASES, META, PURGED, READY, ReadyKey, STAGE_COUNTS, decode, encode,
 };
 
 /// The tables of one write transaction, plus the counter changes not yet written.
@@ -32,6 +32,8 @@ pub(crate) struct Tx<'t> {
     pub(crate) imports: Table<'t, u64, &'static [u8]>,
     pub(crate) gate_decisions: Table<'t, u64, &'static [u8]>,
     pub(crate) import_budgets: Table<'t, u64, (u64, u64)>,
+    pub(crate) import_resumes: Table<'t, (u64, u64), ()>,
+    pub(crate) purged: Table<'t, (u64, &'static str), u32>,
     import_counts: Table<'t, (u64, u8, u8), u64>,
     stage_counts: Table<'t, (&'static str, u8), u64>,
     import_deltas: HashMap<(u64, u8, u8), i64>,
@@ -67,6 +69,8 @@ impl<'t> Tx<'t> {
             imports: txn.open_table(IMPORTS)?,
             gate_decisions: txn.open_table(GATE_DECISIONS)?,
             import_budgets: txn.open_table(IMPORT_BUDGETS)?,
+            import_resumes: txn.open_table(IMPORT_RESUMES)?,
+            purged: txn.open_table(PURGED)?,
             import_counts: txn.open_table(IMPORT_COUNTS)?,
             stage_counts: txn.open_table(STAGE_COUNTS)?,
             import_deltas: HashMap::new(),

@@ -98,6 +98,11 @@ pub struct StageDetail {
     pub state: StageState,
     /// The stage version that wrote the facts.
     pub version: Option<u32>,
+    /// Whether the facts were written by another version than the one
+    /// registered now: the stage will run again for the asset (see
+    /// [`Engine::enqueue_outdated`](crate::Engine::enqueue_outdated)).
+    /// False when the stage is not registered or has no facts.
+    pub outdated: bool,
     /// The facts, when done.
     pub facts: Option<Value>,
     /// Artifact name to blob file.
@@ -157,6 +162,7 @@ fn stage_details(
                 StageDetail {
                     state: StageState::Pending,
                     version: None,
+                    outdated: false,
                     facts: None,
                     artifacts: BTreeMap::new(),
                     job_id: None,
@@ -170,9 +176,13 @@ fn stage_details(
         let (key, value) = entry?;
         let name = key.value().1.to_owned();
         let record: FactRecord = decode("facts", value.value())?;
+        let outdated = graph
+            .get(&name)
+            .is_some_and(|e| e.info.version != record.version);
         let detail = stages.entry(name).or_insert_with(|| StageDetail {
             state: StageState::Done,
             version: None,
+            outdated: false,
             facts: None,
             artifacts: BTreeMap::new(),
             job_id: None,
@@ -180,6 +190,7 @@ fn stage_details(
         });
         detail.state = StageState::Done;
         detail.version = Some(record.version);
+        detail.outdated = outdated;
         detail.artifacts = record
             .artifacts
             .iter()

@@ -1,17 +1,18 @@
-//! Read-only views of a store's counters: status, imports, and READY depth.
+//! Read-only views of a store's counters: status, imports (and the earlier
+//! imports each resumed), and READY depth.
 //!
 //! Each call reads one consistent snapshot. Any handle can read, including a
 //! client in another process while the engine runs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata};
 
 use crate::error::EngineError;
 use crate::model::{Priority, state};
 use crate::store::tables::{
-    ASSETS, AssetRecord, AssetStatus, FILES, IMPORT_BUDGETS, IMPORT_COUNTS, IMPORTS, ImportRecord,
-    READY, decode,
+    ASSETS, AssetRecord, AssetStatus, FILES, IMPORT_BUDGETS, IMPORT_COUNTS, IMPORT_RESUMES,
+    IMPORTS, ImportRecord, READY, decode,
 };
 
 /// Job counts by state.
@@ -181,6 +182,27 @@ pub(crate) fn imports(txn: &ReadTransaction) -> Result<Vec<ImportInfo>, EngineEr
         });
     }
     Ok(out)
+}
+
+/// `imports` with every import they resumed, directly or through another:
+/// the imports that still had work queued for files these found unchanged.
+pub(crate) fn with_resumed(
+    txn: &ReadTransaction,
+    imports: &[u64],
+) -> Result<BTreeSet<u64>, EngineError> {
+    let table = txn.open_table(IMPORT_RESUMES)?;
+    let mut found: BTreeSet<u64> = imports.iter().copied().collect();
+    let mut pending: Vec<u64> = imports.to_vec();
+    while let Some(import) = pending.pop() {
+        for entry in table.range((import, 0)..=(import, u64::MAX))? {
+            let (key, _) = entry?;
+            let earlier = key.value().1;
+            if found.insert(earlier) {
+                pending.push(earlier);
+            }
+        }
+    }
+    Ok(found)
 }
 
 pub(crate) fn status(txn: &ReadTransaction) -> Result<Status, EngineError> {

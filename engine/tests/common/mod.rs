@@ -111,7 +111,11 @@ pub(crate) fn three_tier() -> Vec<Arc<dyn Stage>> {
                 .needs_proxy(true),
         ),
         Recorder::new(StageInfo::new("meta", 1, 2).after(["thumb"])),
-        Recorder::new(StageInfo::new("enrich", 1, 3).after(["meta"])),
+        Recorder::new(
+            StageInfo::new("enrich", 1, 3)
+                .after(["meta"])
+                .needs_proxy(true),
+        ),
     ]
 }
 

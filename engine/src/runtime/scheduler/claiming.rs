@@ -125,7 +125,10 @@ async fn fill(handles: &Arc<Handles>, claimed: Vec<Claimed>) -> Vec<Queued> {
             .db
             .begin_read()
             .map_err(EngineError::from)
-            .and_then(|txn| fill_inputs(&txn, &reader.store.blobs, &mut claimed))
+            .and_then(|txn| {
+                let graph = reader.graph.current();
+                fill_inputs(&txn, &reader.store.blobs, &graph, &mut claimed)
+            })
             .map_err(|e| e.to_string());
         claimed
             .into_iter()
