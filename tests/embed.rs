@@ -5,47 +5,12 @@
 //! included.
 
 use kiln::engine::{Config, Engine, Until};
-use kiln_testkit::corpus;
+use kiln_testkit::kill::{Fate, kill_after};
+use kiln_testkit::{cargo, corpus};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
-
-/// The embed example's executable, built once per test binary into the
-/// target directory and profile this test was built with.
-fn embed_example() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let exe = std::env::current_exe().expect("the test binary knows its path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test binaries live in <target>/<profile>/deps");
-        let target = profile_dir
-            .parent()
-            .expect("the profile directory is inside the target directory");
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev".to_owned(),
-            Some(other) => other.to_owned(),
-        };
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "kiln", "--example", "embed"])
-            .args(["--profile", &profile])
-            .arg("--target-dir")
-            .arg(target)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo starts");
-        assert!(status.success(), "building the embed example failed");
-        let example = profile_dir
-            .join("examples")
-            .join(format!("embed{}", std::env::consts::EXE_SUFFIX));
-        assert!(example.is_file(), "{} was built", example.display());
-        example
-    })
-}
 
 fn samples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("samples")
@@ -93,7 +58,8 @@ fn printed_hits(out: &Output) -> BTreeSet<PathBuf> {
 }
 
 fn embed(folder: &Path, store: Option<&Path>) -> Command {
-    let mut cmd = Command::new(embed_example());
+    // Built once per test binary into this test's target directory and profile.
+    let mut cmd = Command::new(cargo::example("kiln", "embed"));
     cmd.arg(folder);
     if let Some(store) = store {
         cmd.arg(store);
@@ -139,17 +105,14 @@ fn after_a_kill_part_way_the_embed_flow_still_finds_everything() {
     let mut store = None;
     for (attempt, delay_ms) in [400u64, 900, 1800, 3500, 200, 80].into_iter().enumerate() {
         let dir = work.path().join(format!("store-{attempt}"));
-        let mut child = embed(&input, Some(&dir))
+        let child = embed(&input, Some(&dir))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("the example starts");
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        if child.try_wait().expect("child state").is_some() {
+        if kill_after(child, Duration::from_millis(delay_ms)) != Fate::Killed {
             continue;
         }
-        child.kill().expect("SIGKILL");
-        let _ = child.wait();
         if !dir.join(kiln::engine::DATABASE_FILE).exists() {
             continue;
         }

@@ -4,16 +4,12 @@
 //! again and again, and checks that the poison job is dead-lettered after
 //! `max_attempts` restarts while every other file is processed.
 
-#[path = "plugins/cargo_build.rs"]
-mod cargo_build;
-
-use cargo_build::plugin_library;
-use image::{Rgb, RgbImage};
 use kiln::engine::{Config, Priority, StageState, Until};
 use kiln::{Kiln, OpenError, StageSource, Tier3Gate};
+use kiln_testkit::cargo::plugin_library;
+use kiln_testkit::{child, paint};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::ExitStatus;
 
 const STORE: &str = "KILN_PLUGIN_CRASH_STORE";
 const INPUT: &str = "KILN_PLUGIN_CRASH_INPUT";
@@ -72,34 +68,18 @@ fn child_engine() {
         engine.run_until(Until::Idle).await.expect("run");
         kiln.shutdown().await.expect("the index closes");
     });
-    println!("CHILD FINISHED");
+    println!("{}", child::FINISHED);
 }
 
 fn run_child(store: &Path, input: &Path, plugin: &Path) -> (ExitStatus, String) {
-    let mut child = Command::new(std::env::current_exe().expect("own path"))
-        .args(["child_engine", "--exact", "--nocapture", "--test-threads=1"])
-        .env(STORE, store)
-        .env(INPUT, input)
-        .env(PLUGIN, plugin)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the child starts");
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait for the child") {
-            let mut out = String::new();
-            if let Some(mut stdout) = child.stdout.take() {
-                let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
-            }
-            return (status, out);
-        }
-        if started.elapsed() > Duration::from_secs(300) {
-            let _ = child.kill();
-            panic!("the child engine did not finish within 300 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    child::wait(child::spawn_test(
+        "child_engine",
+        &[
+            (STORE, store.as_os_str()),
+            (INPUT, input.as_os_str()),
+            (PLUGIN, plugin.as_os_str()),
+        ],
+    ))
 }
 
 #[test]
@@ -109,20 +89,21 @@ fn an_aborting_plugin_job_is_dead_lettered_after_restarts() {
     let input = work.path().join("in");
     std::fs::create_dir_all(&input).expect("mkdir");
     for i in 0..FILES {
-        RgbImage::from_pixel(8, 8, Rgb([i, 100, 200]))
-            .save(input.join(format!("fine_{i}.png")))
-            .expect("writes an image");
+        let fine = paint::solid(8, 8, [i, 100, 200]);
+        paint::write_png(&input.join(format!("fine_{i}.png")), &fine, None);
     }
-    RgbImage::from_pixel(8, 8, Rgb([0, 0, 0]))
-        .save(input.join("abort_me.png"))
-        .expect("writes an image");
+    paint::write_png(
+        &input.join("abort_me.png"),
+        &paint::solid(8, 8, [0, 0, 0]),
+        None,
+    );
     let store = work.path().join("store");
 
     let mut crashes = 0;
     let mut finished = false;
     for _ in 0..MAX_ATTEMPTS + 5 {
         let (status, out) = run_child(&store, &input, &plugin);
-        if status.success() && out.contains("CHILD FINISHED") {
+        if child::finished(&status, &out) {
             finished = true;
             break;
         }

@@ -3,14 +3,11 @@
 //! dead-lettered at once while the rest completes; a built-in swapped for a
 //! plugin only when asked, and re-run on existing assets.
 
-#[path = "plugins/cargo_build.rs"]
-mod cargo_build;
-
-use cargo_build::plugin_library;
-use image::{Rgb, RgbImage};
 use kiln::engine::{AssetDetail, Config, Engine, Priority, StageState, Until};
 use kiln::plugin_api::Value;
 use kiln::{Kiln, OpenError, StageSource, Tier3Gate};
+use kiln_testkit::cargo::plugin_library;
+use kiln_testkit::{fixtures, paint};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -38,11 +35,7 @@ fn open_store(dir: &Path, plugins: &[&str], replace: &[&str]) -> Result<Kiln, Op
 /// Writes a `width` × `height` PNG whose left half is `left` and right half
 /// `right`.
 fn write_halves(path: &Path, (width, height): (u32, u32), left: [u8; 3], right: [u8; 3]) {
-    RgbImage::from_fn(width, height, |x, _| {
-        Rgb(if x < width / 2 { left } else { right })
-    })
-    .save(path)
-    .expect("writes the test image");
+    paint::write_png(path, &paint::halves(width, height, left, right), None);
 }
 
 fn asset(engine: &Engine, path: &Path) -> AssetDetail {
@@ -173,11 +166,9 @@ async fn imported_images_carry_the_palette_plugins_facts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_fixtures_get_palette_facts_with_their_displayed_size() {
-    let Some(fixtures) = std::env::var_os("KILN_REAL_FIXTURES") else {
-        println!("skipped: KILN_REAL_FIXTURES not set");
+    let Some(fixtures) = fixtures::real() else {
         return;
     };
-    let fixtures = PathBuf::from(fixtures);
     let expected: serde_json::Value = serde_json::from_slice(
         &std::fs::read(fixtures.join("EXPECTED.json")).expect("EXPECTED.json is readable"),
     )

@@ -6,6 +6,7 @@
 use image::RgbImage;
 use kiln::Kiln;
 use kiln::engine::{Config, Priority, Until};
+use kiln_testkit::paint;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -13,12 +14,8 @@ fn write_png(path: &Path, variant: u8, mtime: SystemTime) {
     let image = RgbImage::from_fn(160, 160, |x, y| {
         image::Rgb([(x as u8) ^ variant, (y as u8).wrapping_mul(3), variant])
     });
-    image.save(path).expect("test setup");
-    std::fs::File::options()
-        .write(true)
-        .open(path)
-        .and_then(|f| f.set_modified(mtime))
-        .expect("test setup");
+    paint::write_png(path, &image, None);
+    paint::set_modified(path, mtime);
 }
 
 fn open(store: &Path) -> Kiln {

@@ -9,8 +9,7 @@ use std::path::PathBuf;
 
 /// Real fixtures when KILN_REAL_FIXTURES is set, each shrunk to proxy size.
 fn real_images() -> Vec<(String, RgbImage)> {
-    let Some(dir) = std::env::var_os("KILN_REAL_FIXTURES") else {
-        println!("skipped: KILN_REAL_FIXTURES not set");
+    let Some(dir) = kiln_testkit::fixtures::real() else {
         return Vec::new();
     };
     let mut out = Vec::new();

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{json, kiln, num, run, samples_dir};
+use common::{json, kiln, num, run, samples_dir, succeed};
 use serde_json::Value as Json;
 
 #[test]
@@ -151,14 +151,10 @@ fn exit_codes_distinguish_success_dead_letters_and_errors() {
 #[test]
 fn detach_only_enqueues_and_run_finishes_the_work() {
     let store = tempfile::tempdir().expect("temp dir");
-    let out = run(kiln(store.path())
-        .args(["import", "--detach"])
-        .arg(samples_dir()));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        kiln(store.path())
+            .args(["import", "--detach"])
+            .arg(samples_dir()),
     );
     let queued = json(store.path(), &["status"]);
     assert!(
@@ -258,13 +254,7 @@ fn hidden_and_temporary_files_are_skipped() {
     std::os::unix::fs::symlink(dir.path(), dir.path().join("loop")).expect("symlink");
 
     let store = tempfile::tempdir().expect("temp dir");
-    let out = run(kiln(store.path()).args(["import", "-q"]).arg(dir.path()));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeed(kiln(store.path()).args(["import", "-q"]).arg(dir.path()));
     let status = json(store.path(), &["status"]);
     assert_eq!(
         num(&status, "/files"),

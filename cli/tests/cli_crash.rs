@@ -3,8 +3,10 @@
 
 mod common;
 
-use common::{json, kiln, num, run};
+use common::{import_then_run, json, kiln, num, run, succeed};
+use kiln_testkit::child::ChildGuard;
 use kiln_testkit::corpus::{GeneratedKind, generated};
+use kiln_testkit::kill::{self, OnExit};
 use std::time::Duration;
 
 const FILES: usize = 200;
@@ -28,39 +30,20 @@ fn killed_imports_resume_with_run_and_finish_exactly_once() {
     // stage work and commits. The delays are short next to the whole run, so
     // the kills land before the work can finish even on a fast machine. A
     // fixed sequence keeps failures reproducible.
-    let delays_ms = [150u64, 60, 240, 90, 200, 40, 120, 180];
-    let mut kills = 0;
-    for (round, delay) in delays_ms.iter().enumerate() {
-        let mut cmd = kiln(store.path());
-        if round == 0 {
-            cmd.args(["import", "-q"]).arg(corpus_dir.path());
-        } else {
-            cmd.args(["run", "-q"]);
-        }
-        let mut child = cmd.spawn().expect("kiln starts");
-        std::thread::sleep(Duration::from_millis(*delay));
-        match child.try_wait().expect("child state") {
-            // Finished before the kill: nothing left to interrupt.
-            Some(_) => break,
-            None => {
-                child.kill().expect("SIGKILL");
-                let _ = child.wait();
-                kills += 1;
-            }
-        }
-    }
+    let delays = kill::millis(&[150, 60, 240, 90, 200, 40, 120, 180]);
+    // A child that finishes before its kill leaves nothing to interrupt.
+    let kills = kill::kill_rounds(
+        delays,
+        OnExit::Stop,
+        import_then_run(store.path(), corpus_dir.path()),
+    );
 
     assert!(
         kills >= 5,
         "only {kills} kills landed before the work finished"
     );
-    let last = run(kiln(store.path()).args(["run", "-q"]));
-    assert_eq!(
-        last.status.code(),
-        Some(0),
-        "the final run completes: {}",
-        String::from_utf8_lossy(&last.stderr)
-    );
+    // The final run completes.
+    succeed(kiln(store.path()).args(["run", "-q"]));
     let status = json(store.path(), &["status"]);
     assert_eq!(num(&status, "/files"), (FILES + COPIES) as u64, "{status}");
     assert_eq!(
@@ -101,7 +84,7 @@ fn ctrl_c_stops_gracefully_and_run_resumes() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("kiln starts");
-    let mut child = common::ChildGuard(child);
+    let mut child = ChildGuard(child);
 
     // Interrupt once some work is done and much remains.
     let started = std::time::Instant::now();

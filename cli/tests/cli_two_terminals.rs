@@ -3,7 +3,8 @@
 
 mod common;
 
-use common::{ChildGuard, json, kiln, num, run, samples_dir};
+use common::{json, kiln, num, run, samples_dir};
+use kiln_testkit::child::ChildGuard;
 use kiln_testkit::corpus::{GeneratedKind, generated};
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::{ChildGuard, json, kiln, num, samples_dir};
+use common::{json, kiln, num, samples_dir};
+use kiln_testkit::child::ChildGuard;
 use serde_json::Value as Json;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;

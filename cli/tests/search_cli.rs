@@ -5,7 +5,7 @@ mod common;
 
 use common::{json, kiln, run};
 use image::RgbImage;
-use kiln::stages::metadata::embed::insert_png_text;
+use kiln_testkit::paint;
 use serde_json::Value as Json;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -35,17 +35,6 @@ fn picture(variant: u32, width: u32, height: u32) -> RgbImage {
     })
 }
 
-fn png_bytes(image: &RgbImage) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    image
-        .write_to(
-            &mut std::io::Cursor::new(&mut bytes),
-            image::ImageFormat::Png,
-        )
-        .expect("test setup");
-    bytes
-}
-
 struct Made {
     prompt: &'static str,
     model: &'static str,
@@ -67,14 +56,9 @@ fn infotext(m: &Made) -> String {
 }
 
 fn write_png(dir: &Path, name: &str, image: &RgbImage, m: &Made, mtime: SystemTime) -> PathBuf {
-    let bytes = insert_png_text(&png_bytes(image), "parameters", &infotext(m)).expect("test setup");
     let path = dir.join(name);
-    std::fs::write(&path, bytes).expect("test setup");
-    let file = std::fs::File::options()
-        .write(true)
-        .open(&path)
-        .expect("test setup");
-    file.set_modified(mtime).expect("test setup");
+    paint::write_png(&path, image, Some(&infotext(m)));
+    paint::set_modified(&path, mtime);
     path
 }
 

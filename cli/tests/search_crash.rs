@@ -6,9 +6,9 @@
 
 mod common;
 
-use common::{json, kiln, num, run};
+use common::{import_then_run, json, kiln, num, succeed};
 use kiln_testkit::corpus::{GeneratedKind, generated};
-use std::time::Duration;
+use kiln_testkit::kill::{self, OnExit};
 
 const FILES: usize = 120;
 
@@ -20,21 +20,12 @@ fn a_killed_import_leaves_no_asset_missing_from_the_index() {
 
     // The index commits every two seconds; kills inside that window lose
     // uncommitted documents whose facts the store already holds.
-    for (round, delay) in [450u64, 650, 550].iter().enumerate() {
-        let mut cmd = kiln(store.path());
-        if round == 0 {
-            cmd.args(["import", "-q"]).arg(corpus_dir.path());
-        } else {
-            cmd.args(["run", "-q"]);
-        }
-        let mut child = cmd.spawn().expect("kiln starts");
-        std::thread::sleep(Duration::from_millis(*delay));
-        if child.try_wait().expect("child state").is_some() {
-            break;
-        }
-        child.kill().expect("SIGKILL");
-        let _ = child.wait();
-    }
+    let delays = kill::millis(&[450, 650, 550]);
+    kill::kill_rounds(
+        delays,
+        OnExit::Stop,
+        import_then_run(store.path(), corpus_dir.path()),
+    );
     // Before any kiln command reopens the store: what the store says is
     // indexed against what the index holds. A gap is what the catch-up repairs.
     {
@@ -66,13 +57,7 @@ fn a_killed_import_leaves_no_asset_missing_from_the_index() {
             "the index must lag the store before the catch-up"
         );
     }
-    let last = run(kiln(store.path()).args(["run", "-q"]));
-    assert_eq!(
-        last.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&last.stderr)
-    );
+    succeed(kiln(store.path()).args(["run", "-q"]));
 
     let status = json(store.path(), &["status"]);
     assert_eq!(num(&status, "/assets"), FILES as u64, "{status}");

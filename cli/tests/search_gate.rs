@@ -7,7 +7,7 @@ mod common;
 
 use common::{json, kiln, num, run};
 use image::RgbImage;
-use kiln::stages::metadata::embed::insert_png_text;
+use kiln_testkit::paint;
 use serde_json::Value as Json;
 use std::path::Path;
 
@@ -21,17 +21,7 @@ fn write_png(path: &Path, side: (u32, u32), variant: u8, parameters: Option<&str
             variant.wrapping_mul(40),
         ])
     });
-    let mut bytes = Vec::new();
-    image
-        .write_to(
-            &mut std::io::Cursor::new(&mut bytes),
-            image::ImageFormat::Png,
-        )
-        .expect("test setup");
-    if let Some(text) = parameters {
-        bytes = insert_png_text(&bytes, "parameters", text).expect("test setup");
-    }
-    std::fs::write(path, bytes).expect("test setup");
+    paint::write_png(path, &image, parameters);
 }
 
 fn parameters(seed: u32) -> String {

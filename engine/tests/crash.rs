@@ -13,6 +13,7 @@ use std::time::Duration;
 use common::write_files;
 use kiln_engine::{Config, Engine, Priority, Until};
 use kiln_plugin_api::{Stage, StageError, StageInfo, StageInput, StageOutput, Value};
+use kiln_testkit::kill::{OnExit, kill_rounds};
 
 const ROLE: &str = "KILN_TEST_CHILD_ROLE";
 const STORE: &str = "KILN_TEST_CHILD_STORE";
@@ -136,11 +137,11 @@ fn child_role() {
         engine.run_until(Until::Idle).await.expect("run");
         engine.shutdown().await;
     });
-    println!("CHILD FINISHED");
+    println!("{}", kiln_testkit::child::FINISHED);
 }
 
 fn spawn_child(role: &str, store: &Path, input: &Path) -> std::process::Child {
-    common::spawn_test(
+    kiln_testkit::child::spawn_test(
         "child_role",
         &[
             (ROLE, role.as_ref()),
@@ -163,28 +164,25 @@ fn sigkilled_engines_resume_and_apply_every_job_exactly_once() {
     // Kill moments spread from process start-up (open, reclaim) through
     // claims, stage work and commits; a pseudo-random spread, fixed per run.
     let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
-    let mut kills = 0;
-    for round in 0..24 {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let delay = Duration::from_millis(3 + seed % 120 + (round % 4) * 15);
-        let mut child = spawn_child("crash", &store, &input);
-        std::thread::sleep(delay);
-        if child.try_wait().expect("poll child").is_none() {
-            child.kill().expect("SIGKILL child");
-            kills += 1;
-        }
-        let _ = child.wait();
-    }
+    let delays: Vec<Duration> = (0..24u64)
+        .map(|round| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            Duration::from_millis(3 + seed % 120 + (round % 4) * 15)
+        })
+        .collect();
+    let kills = kill_rounds(delays, OnExit::Continue, |_| {
+        spawn_child("crash", &store, &input)
+    });
     assert!(
         kills >= 20,
         "only {kills} kills landed; the child finished too early"
     );
 
-    let (status, out) = common::wait_child(spawn_child("crash", &store, &input));
+    let (status, out) = kiln_testkit::child::wait(spawn_child("crash", &store, &input));
     assert!(
-        status.success() && out.contains("CHILD FINISHED"),
+        kiln_testkit::child::finished(&status, &out),
         "final run failed: {status:?}"
     );
 
@@ -253,8 +251,8 @@ fn a_job_that_aborts_the_process_is_dead_lettered_after_max_attempts() {
     let mut aborted = 0;
     let mut finished = false;
     for _ in 0..8 {
-        let (status, out) = common::wait_child(spawn_child("poison", &store, &input));
-        if status.success() && out.contains("CHILD FINISHED") {
+        let (status, out) = kiln_testkit::child::wait(spawn_child("poison", &store, &input));
+        if kiln_testkit::child::finished(&status, &out) {
             finished = true;
             break;
         }

@@ -4,6 +4,8 @@
 
 mod common;
 
+use kiln_testkit::kill::{OnExit, kill_rounds};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -341,11 +343,11 @@ fn gate_child_role() {
         engine.run_until(Until::Idle).await.expect("run");
         engine.shutdown().await;
     });
-    println!("CHILD FINISHED");
+    println!("{}", kiln_testkit::child::FINISHED);
 }
 
 fn spawn_child(store: &Path, input: &Path) -> std::process::Child {
-    common::spawn_test(
+    kiln_testkit::child::spawn_test(
         "gate_child_role",
         &[
             (ROLE, "1".as_ref()),
@@ -364,21 +366,13 @@ fn a_budget_is_never_overspent_across_sigkilled_engines() {
     let input = work.path().join("input");
     write_files(&input, FILES);
     let store = work.path().join("store");
-    let mut kills = 0;
-    for round in 0..12u64 {
-        let mut child = spawn_child(&store, &input);
-        std::thread::sleep(Duration::from_millis(20 + (round * 37) % 90));
-        if child.try_wait().expect("poll child").is_none() {
-            child.kill().expect("SIGKILL child");
-            kills += 1;
-        }
-        let _ = child.wait();
-    }
+    let delays = (0..12u64).map(|round| Duration::from_millis(20 + (round * 37) % 90));
+    let kills = kill_rounds(delays, OnExit::Continue, |_| spawn_child(&store, &input));
     assert!(kills >= 8, "only {kills} kills landed");
-    let (status, out) = common::wait_child(spawn_child(&store, &input));
+    let (status, out) = kiln_testkit::child::wait(spawn_child(&store, &input));
     // Without the line, the child ran no test at all (a renamed role).
     assert!(
-        status.success() && out.contains("CHILD FINISHED"),
+        kiln_testkit::child::finished(&status, &out),
         "final run failed: {status:?}"
     );
 

@@ -1,14 +1,11 @@
 //! Loading real plugin libraries, built with cargo, through the public loader.
 
-#[path = "../../tests/plugins/cargo_build.rs"]
-mod cargo_build;
-
-use cargo_build::plugin_library;
 use kiln_engine::plugin::{PluginError, load_plugin};
 use kiln_engine::{Config, Engine, Priority, Until};
 use kiln_plugin_api::{
     CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, TIER_BROWSABLE, Value,
 };
+use kiln_testkit::cargo::plugin_library;
 use std::sync::Arc;
 
 #[test]
@@ -269,13 +266,10 @@ fn abort_child() {
 fn an_abort_takes_down_only_the_child() {
     // Build first, so the child does not race a cargo run of its own.
     plugin_library("kiln-test-plugin-abort");
-    let status = std::process::Command::new(std::env::current_exe().expect("own path"))
-        .args(["--exact", "abort_child", "--nocapture", "--test-threads=1"])
-        .env("KILN_PLUGIN_ABORT_CHILD", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("the child runs");
+    let (status, _) = kiln_testkit::child::wait(kiln_testkit::child::spawn_test(
+        "abort_child",
+        &[("KILN_PLUGIN_ABORT_CHILD", "1".as_ref())],
+    ));
     assert!(!status.success(), "the child survived an abort: {status:?}");
     #[cfg(unix)]
     {

@@ -6,7 +6,6 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -108,15 +107,14 @@ fn primary_role() {
 }
 
 fn spawn_primary(store: &Path, input: &Path) -> std::process::Child {
-    Command::new(std::env::current_exe().expect("test binary"))
-        .args(["primary_role", "--exact", "--nocapture", "--test-threads=1"])
-        .env(ROLE, "primary")
-        .env(STORE, store)
-        .env(INPUT, input)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn primary")
+    kiln_testkit::child::spawn_test(
+        "primary_role",
+        &[
+            (ROLE, "primary".as_ref()),
+            (STORE, store.as_os_str()),
+            (INPUT, input.as_os_str()),
+        ],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,23 +1,16 @@
 //! The metadata writers produce files that real decoders still accept, with
 //! the metadata where other tools look for it.
 
+mod metadata_support;
+
 use kiln_stages::metadata::embed::{
     self, ByteOrder, EmbedError, ExifFields, PngChunk, UserComment,
 };
 use std::io::Cursor;
 
+/// A 5×3 image in `format`; with alpha, half transparent.
 fn encoded(format: image::ImageFormat, alpha: bool) -> Vec<u8> {
-    let mut out = Cursor::new(Vec::new());
-    if alpha {
-        image::RgbaImage::from_pixel(5, 3, image::Rgba([10, 200, 30, 128]))
-            .write_to(&mut out, format)
-            .expect("encode");
-    } else {
-        image::RgbImage::from_pixel(5, 3, image::Rgb([10, 200, 30]))
-            .write_to(&mut out, format)
-            .expect("encode");
-    }
-    out.into_inner()
+    metadata_support::solid_image(format, alpha, 128)
 }
 
 fn png_chunk_kinds(png: &[u8]) -> Vec<String> {

@@ -5,19 +5,10 @@
 
 use kiln_plugin_api::{Stage, StageInput, Value as Fact};
 use kiln_stages::metadata::{ExtractError, Extraction, Generation, MetadataStage, extract};
+use kiln_testkit::fixtures;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
-fn fixtures() -> Option<PathBuf> {
-    match std::env::var_os("KILN_REAL_FIXTURES") {
-        Some(dir) => Some(PathBuf::from(dir)),
-        None => {
-            println!("skipped: KILN_REAL_FIXTURES not set");
-            None
-        }
-    }
-}
+use std::path::Path;
 
 fn expected(dir: &Path) -> Map<String, Value> {
     let text = std::fs::read_to_string(dir.join("EXPECTED.json")).expect("EXPECTED.json readable");
@@ -142,7 +133,7 @@ struct Score {
 
 #[test]
 fn real_fixtures_score() {
-    let Some(dir) = fixtures() else {
+    let Some(dir) = fixtures::real() else {
         return;
     };
     let expected = expected(&dir);
@@ -254,7 +245,7 @@ fn check_no_parameters(spec: &Value, x: &Extraction, check: &mut impl FnMut(&str
 
 #[test]
 fn stage_turns_real_files_into_facts_or_clear_errors() {
-    let Some(dir) = fixtures() else {
+    let Some(dir) = fixtures::real() else {
         return;
     };
     let stage = MetadataStage;

@@ -4,18 +4,14 @@
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 use kiln_plugin_api::{Stage, StageError, StageInput};
 use kiln_stages::thumbnail::{ThumbnailConfig, ThumbnailError, ThumbnailStage, make_thumbnails};
-use std::io::Cursor;
+use kiln_testkit::paint;
 use std::path::Path;
 
 fn encode(width: u32, height: u32, format: ImageFormat) -> Vec<u8> {
     let image = RgbImage::from_fn(width, height, |x, y| {
         Rgb([(x % 251) as u8, (y % 241) as u8, ((x * y) % 239) as u8])
     });
-    let mut out = Cursor::new(Vec::new());
-    DynamicImage::ImageRgb8(image)
-        .write_to(&mut out, format)
-        .expect("test setup and valid inputs must succeed");
-    out.into_inner()
+    paint::encode(&DynamicImage::ImageRgb8(image), format)
 }
 
 fn run_stage(

@@ -4,17 +4,8 @@
 use kiln_plugin_api::{PROXY_ARTIFACT, Stage, StageInput, THUMBNAIL_ARTIFACT, Value};
 use kiln_stages::hash::HashStage;
 use kiln_stages::thumbnail::ThumbnailStage;
+use kiln_testkit::fixtures;
 use std::path::PathBuf;
-
-fn fixtures() -> Option<PathBuf> {
-    match std::env::var_os("KILN_REAL_FIXTURES") {
-        Some(dir) => Some(PathBuf::from(dir)),
-        None => {
-            println!("skipped: KILN_REAL_FIXTURES not set");
-            None
-        }
-    }
-}
 
 fn image_files(dir: &PathBuf) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -35,7 +26,7 @@ fn image_files(dir: &PathBuf) -> Vec<PathBuf> {
 
 #[test]
 fn every_fixture_thumbnails_or_fails_clearly() {
-    let Some(dir) = fixtures() else { return };
+    let Some(dir) = fixtures::real() else { return };
     let files = image_files(&dir);
     assert!(
         files.len() >= 50,

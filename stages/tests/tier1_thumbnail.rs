@@ -7,27 +7,8 @@ use kiln_stages::metadata::embed::{ByteOrder, ExifFields, insert_jpeg_exif};
 use kiln_stages::thumbnail::{
     ArtifactEncoding, SourceFormat, ThumbnailConfig, ThumbnailStage, make_thumbnails,
 };
-use std::io::Cursor;
+use kiln_testkit::paint::{encode, gradient as picture, noise};
 use std::path::Path;
-
-fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
-    let mut out = Cursor::new(Vec::new());
-    image
-        .write_to(&mut out, format)
-        .expect("test setup and valid inputs must succeed");
-    out.into_inner()
-}
-
-/// A gradient with some structure, so that encoders and resizers do real work.
-fn picture(width: u32, height: u32) -> RgbImage {
-    RgbImage::from_fn(width, height, |x, y| {
-        Rgb([
-            (x * 255 / width.max(1)) as u8,
-            (y * 255 / height.max(1)) as u8,
-            ((x ^ y) & 0xff) as u8,
-        ])
-    })
-}
 
 fn decode(bytes: &[u8]) -> DynamicImage {
     image::load_from_memory(bytes).expect("test setup and valid inputs must succeed")
@@ -432,21 +413,6 @@ fn animated_webp_gives_its_first_frame() {
             "the first (red) frame should be shown, got {centre:?}"
         );
     }
-}
-
-/// Pixels that differ everywhere from their neighbours and from any
-/// picture the other tests make.
-fn noise(width: u32, height: u32) -> RgbImage {
-    let mut state = 0x9e37_79b9_u32;
-    RgbImage::from_fn(width, height, |_, _| {
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            (state >> 24) as u8
-        };
-        Rgb([next(), next(), next()])
-    })
 }
 
 #[test]

@@ -17,6 +17,35 @@ pub fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("the kiln binary starts")
 }
 
+/// Runs a command to its end and fails the test unless it exits with 0.
+pub fn succeed(cmd: &mut Command) -> Output {
+    let out = run(cmd);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The children of a kill loop on `store`: the first round imports
+/// `input`, later rounds resume the work with `run`.
+pub fn import_then_run<'a>(
+    store: &'a Path,
+    input: &'a Path,
+) -> impl FnMut(usize) -> std::process::Child + 'a {
+    move |round| {
+        let mut cmd = kiln(store);
+        if round == 0 {
+            cmd.args(["import", "-q"]).arg(input);
+        } else {
+            cmd.args(["run", "-q"]);
+        }
+        cmd.spawn().expect("kiln starts")
+    }
+}
+
 /// Runs `kiln ARGS --json` and parses its standard output.
 pub fn json(store: &Path, args: &[&str]) -> Json {
     let out = run(kiln(store).args(args).arg("--json"));
@@ -44,16 +73,4 @@ pub fn num(v: &Json, pointer: &str) -> u64 {
     v.pointer(pointer)
         .and_then(Json::as_u64)
         .unwrap_or_else(|| panic!("no number at {pointer} in {v}"))
-}
-
-/// A running `kiln` child that is killed if the test ends early.
-pub struct ChildGuard(pub std::process::Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
 }

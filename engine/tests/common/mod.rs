@@ -136,36 +136,3 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("build runtime")
 }
-
-/// Runs the test `test` of this test binary alone in a child process with
-/// `env` set, its stdout piped (children print a line when they finish).
-pub(crate) fn spawn_test(test: &str, env: &[(&str, &std::ffi::OsStr)]) -> std::process::Child {
-    let mut command = std::process::Command::new(std::env::current_exe().expect("test binary"));
-    command
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null());
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    command.spawn().expect("spawn child")
-}
-
-/// Waits for a child to exit by itself, failing the test after a generous limit.
-pub(crate) fn wait_child(mut child: std::process::Child) -> (std::process::ExitStatus, String) {
-    let started = std::time::Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait child") {
-            let mut out = String::new();
-            if let Some(mut stdout) = child.stdout.take() {
-                let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
-            }
-            return (status, out);
-        }
-        if started.elapsed() > std::time::Duration::from_secs(300) {
-            let _ = child.kill();
-            panic!("child engine did not finish within 300 s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-}

@@ -1,12 +1,9 @@
 //! The palette plugin, loaded from its shared library through kiln's loader,
 //! on synthetic images with known colours and on the real fixtures.
 
-#[path = "../../../tests/plugins/cargo_build.rs"]
-mod cargo_build;
-
-use image::{Rgb, RgbImage};
 use kiln_engine::plugin::load_plugin;
 use kiln_plugin_api::{Stage, StageInput, StageOutput, Value, builtin};
+use kiln_testkit::{cargo, fixtures, paint};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
@@ -14,7 +11,7 @@ fn plugin() -> Arc<dyn Stage> {
     static STAGE: OnceLock<Arc<dyn Stage>> = OnceLock::new();
     STAGE
         .get_or_init(|| {
-            load_plugin(cargo_build::plugin_library("kiln-palette-plugin"))
+            load_plugin(cargo::plugin_library("kiln-palette-plugin"))
                 .expect("the palette plugin loads")
                 .stage()
         })
@@ -23,10 +20,7 @@ fn plugin() -> Arc<dyn Stage> {
 
 /// A `width` × `height` image whose left half is `left` and right half `right`.
 fn halves(path: &Path, width: u32, height: u32, left: [u8; 3], right: [u8; 3]) {
-    let image = RgbImage::from_fn(width, height, |x, _| {
-        Rgb(if x < width / 2 { left } else { right })
-    });
-    image.save(path).expect("writes the test image");
+    paint::write_png(path, &paint::halves(width, height, left, right), None);
 }
 
 fn palette(out: &StageOutput) -> Vec<(String, f64)> {
@@ -144,11 +138,10 @@ fn unreadable_files_are_permanent_errors() {
 
 #[test]
 fn real_fixtures_get_their_decoded_size_and_a_full_palette() {
-    let Some(dir) = std::env::var_os("KILN_REAL_FIXTURES") else {
-        println!("skipped: KILN_REAL_FIXTURES not set");
+    let Some(dir) = fixtures::real() else {
         return;
     };
-    let dir = Path::new(&dir);
+    let dir = dir.as_path();
     let expected: serde_json::Value = serde_json::from_slice(
         &std::fs::read(dir.join("EXPECTED.json")).expect("EXPECTED.json is readable"),
     )

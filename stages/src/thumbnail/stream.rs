@@ -312,8 +312,7 @@ mod tests {
 
     #[test]
     fn real_pngs_give_the_same_result_either_way() {
-        let Some(dir) = std::env::var_os("KILN_REAL_FIXTURES") else {
-            println!("skipped: KILN_REAL_FIXTURES not set");
+        let Some(dir) = kiln_testkit::fixtures::real() else {
             return;
         };
         let mut streamed = 0;

@@ -1,21 +1,22 @@
 //! Small images to write metadata into, for the metadata tests.
 #![allow(dead_code)]
 
-use std::io::Cursor;
+use kiln_testkit::paint;
 
-/// A 5×3 image encoded in `format`, with an alpha channel when asked.
+/// A 5×3 image encoded in `format`, with an (opaque) alpha channel when asked.
 pub(crate) fn image_bytes(format: image::ImageFormat, alpha: bool) -> Vec<u8> {
-    let mut out = Cursor::new(Vec::new());
-    if alpha {
-        image::RgbaImage::from_pixel(5, 3, image::Rgba([10, 200, 30, 255]))
-            .write_to(&mut out, format)
-            .expect("encode");
+    solid_image(format, alpha, 255)
+}
+
+/// A 5×3 image of one colour encoded in `format`, with alpha `opacity` when
+/// `alpha` is asked.
+pub(crate) fn solid_image(format: image::ImageFormat, alpha: bool, opacity: u8) -> Vec<u8> {
+    let image = if alpha {
+        image::DynamicImage::ImageRgba8(paint::solid_rgba(5, 3, [10, 200, 30, opacity]))
     } else {
-        image::RgbImage::from_pixel(5, 3, image::Rgb([10, 200, 30]))
-            .write_to(&mut out, format)
-            .expect("encode");
-    }
-    out.into_inner()
+        image::DynamicImage::ImageRgb8(paint::solid(5, 3, [10, 200, 30]))
+    };
+    paint::encode(&image, format)
 }
 
 pub(crate) fn png() -> Vec<u8> {
@@ -49,10 +50,10 @@ pub(crate) fn stealth_png(text: &str) -> Vec<u8> {
         let pixel = img.get_pixel_mut(i / height, i % height);
         pixel.0[3] = 254 | bit;
     }
-    let mut out = Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png)
-        .expect("encode");
-    out.into_inner()
+    paint::encode(
+        &image::DynamicImage::ImageRgba8(img),
+        image::ImageFormat::Png,
+    )
 }
 
 /// A1111 infotext with a LoRA and hires fields.
