@@ -3,13 +3,11 @@
 //! an asset's facts exactly as a stage is given them (`show --json --raw`),
 //! and the built-in stages' facts schema (`stages --schema`).
 
-#[path = "../../tests/plugins/cargo_build.rs"]
-mod cargo_build;
 mod common;
 
-use cargo_build::plugin_library;
 use common::{json, kiln, num, run, samples_dir};
 use kiln::plugin_api::builtin;
+use kiln_testkit::cargo::plugin_library;
 use serde_json::Value as Json;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
