@@ -119,6 +119,17 @@ impl KilnBuilder {
             replace: &replace,
         };
         let sources = wiring::register_stages(&engine, &index, extra)?;
+        if engine.is_primary() {
+            // A stage new to this store, or at a new version, owes work to
+            // the assets already there: queue it now, so `status` counts it
+            // and the next run does it.
+            engine
+                .enqueue_outdated_blocking(Priority::Batch)
+                .map_err(|source| OpenError::Store {
+                    dir: dir.clone(),
+                    source,
+                })?;
+        }
         Ok(Kiln {
             engine,
             index,

@@ -330,11 +330,21 @@ async fn a_plugin_replaces_a_built_in_only_when_asked_and_then_reruns_it() {
         "metadata".to_owned(),
         StageSource::Plugin(plugin_library("kiln-test-plugin-swap"))
     )));
+    // Opening the primary queued the outdated stage for the one asset; a
+    // re-run by name does not double that job.
+    let status = engine.status().expect("status");
+    let queued: Vec<u64> = status
+        .imports
+        .iter()
+        .filter(|i| i.root == "stages:metadata")
+        .map(|i| i.jobs().pending())
+        .collect();
+    assert_eq!(queued, vec![1], "{:?}", status.imports);
     let (_, enqueued) = engine
         .rerun_outdated("metadata", Priority::Batch)
         .await
         .expect("rerun");
-    assert_eq!(enqueued, 1);
+    assert_eq!(enqueued, 0);
     engine.run_until(Until::Idle).await.expect("run");
     let after = asset(engine, &image);
     assert_eq!(after.stages["metadata"].version, Some(99));

@@ -47,6 +47,9 @@ pub(crate) enum Command {
     Import(ImportArgs),
     /// Process whatever is queued: resumes an interrupted or crashed import.
     Run(RunArgs),
+    /// Run a stage again: for every asset, or for the assets a search
+    /// query matches; then process it as `run` does.
+    Rerun(RerunArgs),
     /// Counts of assets, files, jobs per state and tier, and imports.
     Status(JsonArg),
     /// One asset: paths, hash, size, thumbnail, generation parameters, stages.
@@ -135,6 +138,20 @@ pub(crate) struct WatchArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
+    #[arg(long, value_enum, default_value = "all")]
+    pub(crate) until: UntilArg,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RerunArgs {
+    /// The stage to run again (see `kiln stages`).
+    pub(crate) stage: String,
+    /// Only the assets this search query matches (as `kiln search` takes
+    /// it); every active asset without it.
+    pub(crate) query: Option<String>,
+    /// How urgent the re-run is.
+    #[arg(long, value_enum, default_value = "batch")]
+    pub(crate) priority: PriorityArg,
     #[arg(long, value_enum, default_value = "all")]
     pub(crate) until: UntilArg,
 }

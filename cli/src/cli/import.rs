@@ -1,12 +1,13 @@
-//! `kiln import` and `kiln run`: enqueue, process with live progress, report.
+//! `kiln import`, `kiln run` and `kiln rerun`: enqueue, process with live
+//! progress, report.
 
-use super::args::{GlobalArgs, ImportArgs, PriorityArg, RunArgs, UntilArg};
+use super::args::{GlobalArgs, ImportArgs, PriorityArg, RerunArgs, RunArgs, UntilArg};
 use super::progress::{Display, Renderer};
 use super::terminal::escape_controls;
 use super::{EXIT_DEAD, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK};
 use anyhow::Context;
-use kiln::Kiln;
 use kiln::engine::{Engine, ImportInfo, ImportOptions, Priority, Until};
+use kiln::{Kiln, SortBy};
 
 pub(crate) fn priority(p: PriorityArg) -> Priority {
     match p {
@@ -70,6 +71,41 @@ pub(crate) async fn run(kiln: &Kiln, global: &GlobalArgs, args: &RunArgs) -> any
         );
     }
     drive(kiln, global, None, args.until).await
+}
+
+/// Enqueues `args.stage` again for every active asset, or for the assets
+/// `args.query` matches, and processes the re-run as `run` does.
+pub(crate) async fn rerun(
+    kiln: &Kiln,
+    global: &GlobalArgs,
+    args: &RerunArgs,
+) -> anyhow::Result<i32> {
+    let engine = kiln.engine();
+    if !engine.stages().iter().any(|s| s.name == args.stage) {
+        eprintln!(
+            "kiln: no stage named {:?}; `kiln stages` lists them",
+            args.stage
+        );
+        return Ok(EXIT_ERROR);
+    }
+    let assets = match &args.query {
+        None => None,
+        Some(query) => {
+            // Every hit: the total says how many there are.
+            let total = kiln.search(query, SortBy::Relevance, 1)?.total;
+            let limit = total.max(1);
+            let hits = kiln.search(query, SortBy::Relevance, limit)?.hits;
+            Some(hits.iter().map(|h| h.id).collect::<Vec<u64>>())
+        }
+    };
+    let (import, count) = engine
+        .rerun(&args.stage, assets.as_deref(), priority(args.priority))
+        .await
+        .with_context(|| format!("cannot re-run {}", args.stage))?;
+    if !global.quiet {
+        println!("enqueued {count} job(s) of {}", args.stage);
+    }
+    drive(kiln, global, Some(vec![import]), args.until).await
 }
 
 /// With `--detach`, each folder walk runs until every file is queued or the

@@ -113,6 +113,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let code = match &cli.command {
         Command::Import(args) => import::import(&kiln, global, args).await?,
         Command::Run(args) => import::run(&kiln, global, args).await?,
+        Command::Rerun(args) => import::rerun(&kiln, global, args).await?,
         Command::Status(a) => report::status(engine, a.json)?,
         Command::Show(a) if a.raw => report::show_raw(&kiln, &a.asset)?,
         Command::Show(a) => report::show(&kiln, &a.asset, a.json)?,

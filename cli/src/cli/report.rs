@@ -234,6 +234,13 @@ pub(crate) fn show(kiln: &Kiln, what: &str, as_json: bool) -> anyhow::Result<i32
         .iter()
         .map(|(name, s)| (name.clone(), Json::String(s.state.name().to_owned())))
         .collect();
+    // Per stage: whether its facts come from another version than the one
+    // registered now (the stage owes the asset a re-run).
+    let outdated: serde_json::Map<String, Json> = detail
+        .stages
+        .iter()
+        .map(|(name, s)| (name.clone(), Json::Bool(s.outdated)))
+        .collect();
     // Why each skipped stage was skipped, by stage name.
     let skipped: serde_json::Map<String, Json> = detail
         .stages
@@ -274,6 +281,7 @@ pub(crate) fn show(kiln: &Kiln, what: &str, as_json: bool) -> anyhow::Result<i32
             "session": enrichment.session,
             "near_duplicates": enrichment.near_duplicates,
             "stages": stages,
+            "outdated": outdated,
             "skipped": skipped,
             "facts": facts,
         }));
@@ -317,11 +325,23 @@ pub(crate) fn show(kiln: &Kiln, what: &str, as_json: bool) -> anyhow::Result<i32
             println!("problem    {p}");
         }
     }
+    let registered = engine.stages();
     for (name, s) in &detail.stages {
-        match &s.reason {
-            Some(reason) => println!("stage      {name}: {} ({reason})", s.state.name()),
-            None => println!("stage      {name}: {}", s.state.name()),
+        let mut line = format!("stage      {name}: {}", s.state.name());
+        if let Some(reason) = &s.reason {
+            line.push_str(&format!(" ({reason})"));
         }
+        if s.outdated {
+            let now = registered
+                .iter()
+                .find(|i| &i.name == name)
+                .map_or_else(|| "?".to_owned(), |i| format!("v{}", i.version));
+            let was = s
+                .version
+                .map_or_else(|| "?".to_owned(), |v| format!("v{v}"));
+            line.push_str(&format!(" (outdated: {was}, registered {now})"));
+        }
+        println!("{line}");
     }
     Ok(EXIT_OK)
 }

@@ -5,7 +5,7 @@ use super::Engine;
 use crate::error::EngineError;
 use crate::model::{Outdated, Priority};
 use crate::txn::dead_letters::{PurgeDead, RetryDead};
-use crate::txn::rerun::{EnqueueOutdated, Rerun};
+use crate::txn::rerun::{EnqueueOutdated, Force, Rerun};
 
 impl Engine {
     /// Puts one dead letter back in the queue with fresh attempts. Returns
@@ -52,6 +52,45 @@ impl Engine {
         let (import, count) = self.inner.writer.call(rerun).await?;
         self.inner.wake.ring();
         Ok((import, count))
+    }
+
+    /// Enqueues `stage` again for the given active assets (every active
+    /// asset when `assets` is `None`), whatever version wrote their facts:
+    /// a forced re-run. An asset is skipped when a job of that stage exists
+    /// for it (live, or a dead letter: see [`Engine::retry_dead`]), when the
+    /// stage's `after` stages are not all done for it (it runs then
+    /// anyway), or when the gate keeps it from the stage's tier, as with
+    /// [`Engine::rerun_outdated`]. Each job's completion replaces the
+    /// stage's stored facts. Returns `(import_id, jobs enqueued)`; the
+    /// import is named `rerun:<stage>`.
+    pub async fn rerun(
+        &self,
+        stage: &str,
+        assets: Option<&[u64]>,
+        priority: Priority,
+    ) -> Result<(u64, u64), EngineError> {
+        let force = Force {
+            stage: stage.to_owned(),
+            assets: assets.map(<[u64]>::to_vec),
+            priority,
+        };
+        let (import, count) = self.inner.writer.call(force).await?;
+        self.inner.wake.ring();
+        Ok((import, count))
+    }
+
+    /// [`Engine::enqueue_outdated`] for a caller that is not async (opening
+    /// a store): blocks the calling thread until the work is enqueued.
+    pub fn enqueue_outdated_blocking(&self, priority: Priority) -> Result<Outdated, EngineError> {
+        self.validate()?;
+        let outdated = self
+            .inner
+            .writer
+            .call_blocking(EnqueueOutdated { priority })?;
+        if outdated.import.is_some() {
+            self.inner.wake.ring();
+        }
+        Ok(outdated)
     }
 
     /// Enqueues, for every registered stage, the work registration calls

@@ -1,6 +1,7 @@
 //! Re-running stages where their facts are outdated: one stage on request
 //! ([`Rerun`]), or every registered stage when stages are registered
-//! ([`EnqueueOutdated`]).
+//! ([`EnqueueOutdated`]); and re-running one stage whatever its facts
+//! ([`Force`]).
 //!
 //! A stage is outdated for an active asset when its stored facts were
 //! written by another version of it, or when it never ran although every
@@ -52,6 +53,65 @@ impl Op for EnqueueOutdated {
     fn apply(self, tx: &mut Tx<'_>) -> Result<Outdated, EngineError> {
         enqueue_outdated(tx, self.priority.as_u8())
     }
+}
+
+/// Enqueues `stage` again for the given active assets (every active asset
+/// when `None`), whatever version wrote their facts (see [`force`]);
+/// outputs the new import's id and how many jobs were enqueued.
+#[derive(Debug)]
+pub(crate) struct Force {
+    pub(crate) stage: String,
+    pub(crate) assets: Option<Vec<u64>>,
+    pub(crate) priority: Priority,
+}
+
+impl Op for Force {
+    type Output = (u64, u64);
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<(u64, u64), EngineError> {
+        force(
+            tx,
+            &self.stage,
+            self.assets.as_deref(),
+            self.priority.as_u8(),
+        )
+    }
+}
+
+/// Enqueues `stage` for every active asset (of `assets`, when given) in a
+/// new import named `rerun:<stage>`. An asset is skipped when a job of
+/// that stage exists for it already (live, or a dead letter, which runs
+/// again only when retried), when its `after` stages are not all done (the
+/// stage runs anyway once they are), or when the gate keeps it from the
+/// stage's tier. The job's completion overwrites the stored facts, so the
+/// old ones are superseded. Ids that are not active assets are ignored.
+fn force(
+    tx: &mut Tx<'_>,
+    stage: &str,
+    assets: Option<&[u64]>,
+    priority: u8,
+) -> Result<(u64, u64), EngineError> {
+    let graph = tx.graph;
+    let Some(entry) = graph.get(stage) else {
+        return Err(GraphError::NotRegistered(stage.to_owned()).into());
+    };
+    let info = entry.info.clone();
+    let import_id = create_import(tx, &format!("rerun:{stage}"), priority, true, None)?;
+    let mut enqueued = 0;
+    for (asset_id, asset) in active_assets(tx)? {
+        if assets.is_some_and(|ids| !ids.contains(&asset_id)) {
+            continue;
+        }
+        let key = (asset_id, info.name.as_str());
+        if tx.asset_jobs.get(key)?.is_some() || !tx.all_done(asset_id, &info.after)? {
+            continue;
+        }
+        if enrich_gate::admits(tx, asset_id, asset.import_id, info.tier)? {
+            enqueue(tx, asset_id, &asset, import_id, priority, &info)?;
+            enqueued += 1;
+        }
+    }
+    Ok((import_id, enqueued))
 }
 
 /// Enqueues `stage` for every active asset where it is outdated, in a new
