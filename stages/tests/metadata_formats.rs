@@ -1,9 +1,9 @@
-//! Every container and text encoding, written by kiln's own embed module
+//! Every container and text encoding, written by kiln's own metadata writer (`metadata::write`)
 //! and read back by the extractor.
 
 mod metadata_support;
 
-use kiln_stages::metadata::embed::{self, ByteOrder, ExifFields, PngChunk, UserComment};
+use kiln_stages::metadata::write::{self, ByteOrder, ExifFields, PngChunk, UserComment};
 use kiln_stages::metadata::{Extraction, Generation, ImageFormat, extract};
 use metadata_support::{INFOTEXT, jpeg, png, stealth_png, webp};
 use serde_json::json;
@@ -43,8 +43,8 @@ fn assert_infotext(g: &Generation) {
 #[test]
 fn infotext_in_every_png_text_chunk() {
     let chunks = [
-        embed::itxt_chunk("parameters", INFOTEXT, false).expect("itxt"),
-        embed::itxt_chunk("parameters", INFOTEXT, true).expect("compressed itxt"),
+        write::itxt_chunk("parameters", INFOTEXT, false).expect("itxt"),
+        write::itxt_chunk("parameters", INFOTEXT, true).expect("compressed itxt"),
         // Real tools write UTF-8 into tEXt although the specification says Latin-1.
         PngChunk::new(
             *b"tEXt",
@@ -52,7 +52,7 @@ fn infotext_in_every_png_text_chunk() {
         ),
     ];
     for chunk in chunks {
-        let x = read(&embed::insert_png_chunks(&png(), &[chunk]).expect("insert"));
+        let x = read(&write::insert_png_chunks(&png(), &[chunk]).expect("insert"));
         assert_eq!(x.format, Some(ImageFormat::Png));
         assert_infotext(&x.generation);
         assert!(x.problems.is_empty(), "{:?}", x.problems);
@@ -60,10 +60,10 @@ fn infotext_in_every_png_text_chunk() {
     // Latin-1 in tEXt and zTXt (no CJK there).
     let latin = INFOTEXT.replace(", 犬", "");
     for chunk in [
-        embed::text_chunk("parameters", &latin).expect("text"),
-        embed::ztxt_chunk("parameters", &latin).expect("ztxt"),
+        write::text_chunk("parameters", &latin).expect("text"),
+        write::ztxt_chunk("parameters", &latin).expect("ztxt"),
     ] {
-        let x = read(&embed::append_png_chunks(&png(), &[chunk]).expect("insert"));
+        let x = read(&write::append_png_chunks(&png(), &[chunk]).expect("insert"));
         assert_eq!(
             x.generation.positive_prompt.as_deref(),
             Some("a cat, <lora:catStyle:0.8>, café")
@@ -82,13 +82,13 @@ fn infotext_in_user_comment_of_either_byte_order() {
                     big_endian,
                 })
                 .to_tiff(order);
-            let x = read(&embed::insert_jpeg_exif(&jpeg(), &tiff).expect("insert"));
+            let x = read(&write::insert_jpeg_exif(&jpeg(), &tiff).expect("insert"));
             assert_infotext(&x.generation);
             assert_eq!(
                 x.raw.get("EXIF:UserComment").map(String::as_str),
                 Some(INFOTEXT)
             );
-            let x = read(&embed::insert_webp_exif(&webp(), &tiff).expect("insert"));
+            let x = read(&write::insert_webp_exif(&webp(), &tiff).expect("insert"));
             assert_infotext(&x.generation);
         }
     }
@@ -148,11 +148,11 @@ fn assert_comfy(g: &Generation) {
 #[test]
 fn comfy_graph_through_links_in_png_webp_and_jpeg() {
     let graph = comfy_graph().to_string();
-    let png_bytes = embed::insert_png_chunks(
+    let png_bytes = write::insert_png_chunks(
         &png(),
         &[
-            embed::text_chunk("prompt", &graph).expect("latin-1"),
-            embed::text_chunk("workflow", "{\"nodes\": []}").expect("latin-1"),
+            write::text_chunk("prompt", &graph).expect("latin-1"),
+            write::text_chunk("workflow", "{\"nodes\": []}").expect("latin-1"),
         ],
     )
     .expect("insert");
@@ -163,14 +163,14 @@ fn comfy_graph_through_links_in_png_webp_and_jpeg() {
         .model(format!("prompt:{graph}"))
         .make("workflow:{}")
         .to_tiff(ByteOrder::Little);
-    assert_comfy(&read(&embed::insert_webp_exif(&webp(), &tiff).expect("insert")).generation);
+    assert_comfy(&read(&write::insert_webp_exif(&webp(), &tiff).expect("insert")).generation);
 
     // A custom saver: raw JSON {"prompt": …, "workflow": …} in UserComment.
     let wrapped = json!({"prompt": comfy_graph(), "workflow": {}}).to_string();
     let tiff = ExifFields::new()
         .user_comment(UserComment::Raw(wrapped.into_bytes()))
         .to_tiff(ByteOrder::Big);
-    assert_comfy(&read(&embed::insert_jpeg_exif(&jpeg(), &tiff).expect("insert")).generation);
+    assert_comfy(&read(&write::insert_jpeg_exif(&jpeg(), &tiff).expect("insert")).generation);
 }
 
 fn two_outputs() -> serde_json::Value {
@@ -190,7 +190,7 @@ fn two_outputs() -> serde_json::Value {
 #[test]
 fn several_outputs_choose_by_file_name_else_first_and_ambiguous() {
     let bytes =
-        embed::insert_png_text(&png(), "prompt", &two_outputs().to_string()).expect("insert");
+        write::insert_png_text(&png(), "prompt", &two_outputs().to_string()).expect("insert");
 
     let plain = extract(&bytes, Some("fox_00001_.png"))
         .expect("image")
@@ -227,7 +227,7 @@ fn run_time_values_are_unknown_not_guessed() {
     graph["50"] =
         json!({"class_type": "TextGenerate", "inputs": {"prompt": ["10", 0], "max_length": 100}});
     graph["21"] = json!({"class_type": "Seed (rgthree)", "inputs": {"seed": -1}});
-    let bytes = embed::insert_png_text(&png(), "prompt", &graph.to_string()).expect("insert");
+    let bytes = write::insert_png_text(&png(), "prompt", &graph.to_string()).expect("insert");
     let x = read(&bytes);
     assert_eq!(x.generation.positive_prompt, None);
     assert_eq!(x.generation.seed, None);
@@ -241,7 +241,7 @@ fn cycles_stop_the_walk_with_a_problem() {
     graph["12"]["inputs"]["string_b"] = json!(["60", 0]);
     graph["60"] = json!({"class_type": "StringConcatenate", "inputs": {"string_a": ["12", 0], "string_b": ["60", 0]}});
     graph["4:1"] = json!({"class_type": "ModelSamplingDiscrete", "inputs": {"model": ["4:3", 0]}});
-    let bytes = embed::insert_png_text(&png(), "prompt", &graph.to_string()).expect("insert");
+    let bytes = write::insert_png_text(&png(), "prompt", &graph.to_string()).expect("insert");
     let x = read(&bytes);
     assert_eq!(x.generation.positive_prompt, None);
     assert_eq!(x.generation.model, None);
@@ -257,12 +257,12 @@ fn cycles_stop_the_walk_with_a_problem() {
 fn application_json_formats() {
     let novelai = json!({"prompt": "1girl", "uc": "lowres", "steps": 28, "scale": 5.0, "seed": 12, "sampler": "k_euler_ancestral", "noise_schedule": "karras", "width": 832, "height": 1216,
         "v4_prompt": {"caption": {"base_caption": "1girl", "char_captions": [{"char_caption": "miku", "centers": [{"x": 0.5, "y": 0.3}]}]}, "use_coords": true, "use_order": false}});
-    let bytes = embed::insert_png_chunks(
+    let bytes = write::insert_png_chunks(
         &png(),
         &[
-            embed::text_chunk("Software", "NovelAI").expect("text"),
-            embed::text_chunk("Source", "NovelAI Diffusion V4.5 4BDE2A90").expect("text"),
-            embed::text_chunk("Comment", &novelai.to_string()).expect("text"),
+            write::text_chunk("Software", "NovelAI").expect("text"),
+            write::text_chunk("Source", "NovelAI Diffusion V4.5 4BDE2A90").expect("text"),
+            write::text_chunk("Comment", &novelai.to_string()).expect("text"),
         ],
     )
     .expect("insert");
@@ -280,7 +280,7 @@ fn application_json_formats() {
     let invoke = json!({"positive_prompt": "castle", "negative_prompt": "", "seed": 3, "steps": 20, "cfg_scale": 7.5, "scheduler": "euler_a", "width": 512, "height": 512,
         "model": {"name": "juggernaut", "hash": "blake3:ab"}, "loras": [{"model": {"name": "ink"}, "weight": 0.6}]});
     let g = read(
-        &embed::insert_png_text(&png(), "invokeai_metadata", &invoke.to_string()).expect("insert"),
+        &write::insert_png_text(&png(), "invokeai_metadata", &invoke.to_string()).expect("insert"),
     )
     .generation;
     assert_eq!(g.generator.as_deref(), Some("invokeai"));
@@ -292,7 +292,7 @@ fn application_json_formats() {
     assert_eq!(g.loras.expect("loras")[0].strength, Some(0.6));
 
     let dream = "\"a house [fog, rain]\" -s 40 -S 99 -W 640 -H 480 -C 7 -A k_lms";
-    let g = read(&embed::insert_png_text(&png(), "Dream", dream).expect("insert")).generation;
+    let g = read(&write::insert_png_text(&png(), "Dream", dream).expect("insert")).generation;
     assert_eq!(
         (g.positive_prompt.as_deref(), g.negative_prompt.as_deref()),
         (Some("a house"), Some("fog, rain"))
@@ -304,17 +304,17 @@ fn application_json_formats() {
 
     let swarm = json!({"sui_image_params": {"prompt": "p", "negativeprompt": "n", "seed": 5, "steps": 20, "cfgscale": 7.0, "model": "m", "loras": ["a"], "loraweights": [0.5]}});
     let g =
-        read(&embed::insert_png_text(&png(), "parameters", &swarm.to_string()).expect("insert"))
+        read(&write::insert_png_text(&png(), "parameters", &swarm.to_string()).expect("insert"))
             .generation;
     assert_eq!(g.generator.as_deref(), Some("swarmui"));
     assert_eq!(g.loras.expect("loras")[0].strength, Some(0.5));
 
     let fooocus = json!({"prompt": "goldfish", "negative_prompt": "", "seed": "6952411511246973023", "steps": 30, "guidance_scale": 4, "resolution": "(768, 1280)", "base_model": "juggernautXL", "loras": [["add.safetensors", 0.25]]});
-    let bytes = embed::insert_png_chunks(
+    let bytes = write::insert_png_chunks(
         &png(),
         &[
-            embed::text_chunk("parameters", &fooocus.to_string()).expect("text"),
-            embed::text_chunk("fooocus_scheme", "fooocus").expect("text"),
+            write::text_chunk("parameters", &fooocus.to_string()).expect("text"),
+            write::text_chunk("fooocus_scheme", "fooocus").expect("text"),
         ],
     )
     .expect("insert");
@@ -341,9 +341,9 @@ fn application_json_formats() {
         ("lora_alpha", "0.5,0.25"),
     ]
     .iter()
-    .map(|(k, v)| embed::text_chunk(k, v).expect("text"))
+    .map(|(k, v)| write::text_chunk(k, v).expect("text"))
     .collect();
-    let g = read(&embed::insert_png_chunks(&png(), &chunks).expect("insert")).generation;
+    let g = read(&write::insert_png_chunks(&png(), &chunks).expect("insert")).generation;
     assert_eq!(g.generator.as_deref(), Some("easy-diffusion"));
     assert_eq!((g.seed, g.steps, g.cfg), (Some(1234), Some(25), Some(7.5)));
     assert_eq!((g.model.as_deref(), g.width), (Some("sd-v1-5"), Some(768)));
@@ -366,7 +366,7 @@ fn stealth_alpha_is_read_when_no_chunk_says_anything() {
 #[test]
 fn stealth_text_does_not_list_chunk_problems_twice() {
     let bytes =
-        embed::insert_png_text(&stealth_png(INFOTEXT), "junk", "{not json").expect("insert");
+        write::insert_png_text(&stealth_png(INFOTEXT), "junk", "{not json").expect("insert");
     let x = read(&bytes);
     assert_infotext(&x.generation);
     let listed = x
@@ -384,7 +384,7 @@ fn c2pa_only_and_exif_summary() {
     manifest.extend_from_slice(b"\x74claim_generator_info\xa1\x64name\x6fAcme Image Tool");
     manifest.extend_from_slice(b"\x71digitalSourceType\x78\x46http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia");
     let bytes =
-        embed::insert_png_chunks(&png(), &[PngChunk::new(*b"caBX", manifest)]).expect("insert");
+        write::insert_png_chunks(&png(), &[PngChunk::new(*b"caBX", manifest)]).expect("insert");
     let g = read(&bytes).generation;
     assert_eq!(g.generator.as_deref(), Some("c2pa-only"));
     assert!(g.positive_prompt.is_none());
@@ -402,7 +402,7 @@ fn c2pa_only_and_exif_summary() {
         .date_time_original("2024:05:01 10:00:00")
         .pixel_size(5, 3)
         .to_tiff(ByteOrder::Big);
-    let x = read(&embed::insert_jpeg_exif(&jpeg(), &tiff).expect("insert"));
+    let x = read(&write::insert_jpeg_exif(&jpeg(), &tiff).expect("insert"));
     let exif = x.exif.expect("exif");
     assert_eq!(
         (exif.camera_make.as_deref(), exif.camera_model.as_deref()),
@@ -426,7 +426,7 @@ fn loader_nodes_that_encode_prompts_and_apply_loras() {
         "3": {"class_type": "ImageBlend", "inputs": {"image1": ["2", 5], "image2": ["2", 5], "blend_factor": 0.5}},
         "4": {"class_type": "SaveImage", "inputs": {"filename_prefix": "castle", "images": ["3", 0]}}
     });
-    let g = read(&embed::insert_png_text(&png(), "prompt", &graph.to_string()).expect("insert"))
+    let g = read(&write::insert_png_text(&png(), "prompt", &graph.to_string()).expect("insert"))
         .generation;
     assert_eq!(
         (g.positive_prompt.as_deref(), g.negative_prompt.as_deref()),
@@ -461,7 +461,7 @@ fn a_refiner_pass_is_not_a_hires_pass() {
         "7": {"class_type": "VAEDecode", "inputs": {"samples": ["6", 0], "vae": ["1", 2]}},
         "8": {"class_type": "SaveImage", "inputs": {"filename_prefix": "valley", "images": ["7", 0]}}
     });
-    let g = read(&embed::insert_png_text(&png(), "prompt", &graph.to_string()).expect("insert"))
+    let g = read(&write::insert_png_text(&png(), "prompt", &graph.to_string()).expect("insert"))
         .generation;
     assert_eq!(g.positive_prompt.as_deref(), Some("a valley"));
     assert_eq!(g.model.as_deref(), Some("sdxl_base.safetensors"));

@@ -5,7 +5,7 @@
 mod metadata_support;
 
 use kiln_plugin_api::{Stage, StageError, StageInput, StageOutput, Value};
-use kiln_stages::metadata::embed::{self, ByteOrder, ExifFields, PngChunk, UserComment};
+use kiln_stages::metadata::write::{self, ByteOrder, ExifFields, PngChunk, UserComment};
 use kiln_stages::metadata::{ExtractError, MetadataStage, extract};
 use metadata_support::{INFOTEXT, image_bytes, jpeg, png, webp};
 
@@ -37,7 +37,7 @@ fn bomb_png() -> Vec<u8> {
 
 /// The bad-input corpus: (file name, bytes, whether it is an image).
 fn corpus() -> Vec<(String, Vec<u8>, bool)> {
-    let infotext_png = embed::insert_png_text(&png(), "parameters", INFOTEXT).expect("insert");
+    let infotext_png = write::insert_png_text(&png(), "parameters", INFOTEXT).expect("insert");
     let mut files = vec![
         ("zero.png".to_owned(), Vec::new(), false),
         (
@@ -52,7 +52,7 @@ fn corpus() -> Vec<(String, Vec<u8>, bool)> {
         let image = cut >= 8;
         files.push((format!("cut{cut}.png"), infotext_png[..cut].to_vec(), image));
     }
-    let exif_jpeg = embed::insert_jpeg_exif(
+    let exif_jpeg = write::insert_jpeg_exif(
         &jpeg(),
         &ExifFields::new()
             .user_comment(UserComment::Unicode {
@@ -111,7 +111,7 @@ fn the_bad_input_batch_completes_with_clear_outcomes() {
 
 #[test]
 fn truncated_images_keep_what_was_read_and_say_so() {
-    let full = embed::insert_png_text(&png(), "parameters", INFOTEXT).expect("insert");
+    let full = write::insert_png_text(&png(), "parameters", INFOTEXT).expect("insert");
     let x = extract(&full[..full.len() - 20], None).expect("still a PNG");
     assert_eq!(x.generation.seed, Some(4_294_967_296));
     assert!(
@@ -145,11 +145,11 @@ fn a_thirty_megabyte_text_chunk_is_skipped_and_the_rest_read() {
         *b"tEXt",
         [b"prompt\0".as_slice(), &vec![b'a'; 30 << 20]].concat(),
     );
-    let bytes = embed::insert_png_chunks(
+    let bytes = write::insert_png_chunks(
         &png(),
         &[
             huge,
-            embed::text_chunk("parameters", &INFOTEXT.replace(", 犬", "")).expect("text"),
+            write::text_chunk("parameters", &INFOTEXT.replace(", 犬", "")).expect("text"),
         ],
     )
     .expect("insert");
@@ -180,9 +180,9 @@ fn json_nested_a_hundred_thousand_deep_is_a_problem_not_a_crash() {
     let deep = deep_json(100_000);
     let deep_object = format!("{{\"a\":{}}}", deep);
     for keyword in ["prompt", "parameters", "Comment", "invokeai_metadata"] {
-        let bytes = embed::insert_png_chunks(
+        let bytes = write::insert_png_chunks(
             &png(),
-            &[embed::ztxt_chunk(keyword, &deep_object).expect("ztxt")],
+            &[write::ztxt_chunk(keyword, &deep_object).expect("ztxt")],
         )
         .expect("insert");
         let x = extract(&bytes, None).expect("an image");
@@ -198,7 +198,7 @@ fn json_nested_a_hundred_thousand_deep_is_a_problem_not_a_crash() {
     // Deep brackets in an infotext value are scanned, not recursed.
     let infotext = format!("cat\nSteps: 5, Seed: 1, Civitai resources: {deep}");
     let x = extract(
-        &embed::insert_png_text(&png(), "parameters", &infotext).expect("insert"),
+        &write::insert_png_text(&png(), "parameters", &infotext).expect("insert"),
         None,
     )
     .expect("an image");
@@ -208,7 +208,7 @@ fn json_nested_a_hundred_thousand_deep_is_a_problem_not_a_crash() {
         .model(format!("prompt:{deep_object}"))
         .to_tiff(ByteOrder::Little);
     let x = extract(
-        &embed::insert_webp_exif(&webp(), &tiff).expect("insert"),
+        &write::insert_webp_exif(&webp(), &tiff).expect("insert"),
         None,
     )
     .expect("an image");
@@ -222,7 +222,7 @@ fn malformed_exif_is_recorded() {
     offsets_past_the_end[4..8].copy_from_slice(&[0x7F, 0xFF, 0xFF, 0xFF]);
     for tiff in [garbage, offsets_past_the_end, b"MM\0*".to_vec(), Vec::new()] {
         let x = extract(
-            &embed::insert_jpeg_exif(&jpeg(), &tiff).expect("insert"),
+            &write::insert_jpeg_exif(&jpeg(), &tiff).expect("insert"),
             None,
         )
         .expect("an image");
@@ -232,7 +232,7 @@ fn malformed_exif_is_recorded() {
             x.problems
         );
         let x = extract(
-            &embed::insert_webp_exif(&webp(), &tiff).expect("insert"),
+            &write::insert_webp_exif(&webp(), &tiff).expect("insert"),
             None,
         )
         .expect("an image");
@@ -273,7 +273,7 @@ fn hostile_graphs_stay_bounded() {
     );
     let text = serde_json::Value::Object(graph).to_string();
     let x = extract(
-        &embed::insert_png_text(&png(), "prompt", &text).expect("insert"),
+        &write::insert_png_text(&png(), "prompt", &text).expect("insert"),
         None,
     )
     .expect("an image");
@@ -285,9 +285,9 @@ fn hostile_graphs_stay_bounded() {
 #[test]
 fn zip_bombs_in_text_chunks_are_cut() {
     let zeros = "0".repeat(17 << 20);
-    let chunk = embed::itxt_chunk("parameters", &zeros, true).expect("itxt");
+    let chunk = write::itxt_chunk("parameters", &zeros, true).expect("itxt");
     assert!(chunk.data.len() < 1 << 20);
-    let bytes = embed::insert_png_chunks(&image_bytes(image::ImageFormat::Png, false), &[chunk])
+    let bytes = write::insert_png_chunks(&image_bytes(image::ImageFormat::Png, false), &[chunk])
         .expect("insert");
     let x = extract(&bytes, None).expect("an image");
     assert!(x.raw.is_empty());

@@ -3,7 +3,7 @@
 
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
 use kiln_plugin_api::{CostClass, PROXY_ARTIFACT, Stage, StageInput, THUMBNAIL_ARTIFACT, Value};
-use kiln_stages::metadata::embed::{ByteOrder, ExifFields, insert_jpeg_exif};
+use kiln_stages::metadata::write::{ByteOrder, ExifFields, insert_jpeg_exif};
 use kiln_stages::thumbnail::{
     ArtifactEncoding, SourceFormat, ThumbnailConfig, ThumbnailStage, make_thumbnails,
 };

@@ -17,7 +17,7 @@
 //! # Ok(()) }
 //! ```
 
-use kiln_stages::metadata::embed;
+use kiln_stages::metadata::write;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -208,7 +208,7 @@ fn write_cycled(
     // file in a folder of real images does not stop the corpus.
     let usable: Vec<&(PathBuf, Vec<u8>)> = originals
         .iter()
-        .filter(|(_, bytes)| embed::insert_png_text(bytes, UNIQUE_KEYWORD, "probe").is_ok())
+        .filter(|(_, bytes)| write::insert_png_text(bytes, UNIQUE_KEYWORD, "probe").is_ok())
         .collect();
     let Some(first) = originals.first() else {
         return Ok(Corpus { files, total_bytes });
@@ -223,7 +223,7 @@ fn write_cycled(
         let Some((source, bytes)) = usable.get(index % usable.len()).copied() else {
             break;
         };
-        let tagged = embed::insert_png_text(bytes, UNIQUE_KEYWORD, &format!("copy {index}"))
+        let tagged = write::insert_png_text(bytes, UNIQUE_KEYWORD, &format!("copy {index}"))
             .map_err(|e| CorpusError::Tag {
                 path: source.clone(),
                 reason: e.to_string(),

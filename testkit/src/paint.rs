@@ -72,7 +72,7 @@ pub fn png(image: &RgbImage) -> Vec<u8> {
 /// `png` with a `tEXt` (or `iTXt`) chunk `keyword` = `text` added, the way
 /// generators store their parameters.
 pub fn with_png_text(png: &[u8], keyword: &str, text: &str) -> Vec<u8> {
-    kiln_stages::metadata::embed::insert_png_text(png, keyword, text)
+    kiln_stages::metadata::write::insert_png_text(png, keyword, text)
         .expect("a test text chunk is valid")
 }
 

@@ -2,14 +2,14 @@
 //!
 //! Each sample carries metadata written the way a real tool writes it (ComfyUI,
 //! A1111/Forge, SwarmUI, NovelAI, InvokeAI, Fooocus), through
-//! [`kiln_stages::metadata::embed`]. The set also holds one file without
+//! [`kiln_stages::metadata::write`]. The set also holds one file without
 //! metadata, one byte-identical duplicate and one truncated PNG, so the quick
 //! start shows dedup and a dead letter as well. Generation is deterministic:
 //! running it twice writes the same bytes, which a test checks against the
 //! committed folder.
 
 use crate::corpus::render;
-use kiln_stages::metadata::embed::{self, ByteOrder, EmbedError, ExifFields, UserComment};
+use kiln_stages::metadata::write::{self, ByteOrder, EmbedError, ExifFields, UserComment};
 use std::path::{Path, PathBuf};
 
 /// Why the samples could not be written.
@@ -183,10 +183,10 @@ fn embed_err(name: &str) -> impl FnOnce(EmbedError) -> SamplesError + '_ {
 fn png_with_text(name: &str, variant: u32, texts: &[(&str, &str)]) -> Result<Sample, SamplesError> {
     let mut chunks = Vec::with_capacity(texts.len());
     for (keyword, text) in texts {
-        chunks.push(embed::text_chunk(keyword, text).map_err(embed_err(name))?);
+        chunks.push(write::text_chunk(keyword, text).map_err(embed_err(name))?);
     }
     let png = encode(name, variant, image::ImageFormat::Png)?;
-    let bytes = embed::insert_png_chunks(&png, &chunks).map_err(embed_err(name))?;
+    let bytes = write::insert_png_chunks(&png, &chunks).map_err(embed_err(name))?;
     Ok(Sample {
         name: name.to_owned(),
         bytes,
@@ -211,9 +211,9 @@ fn a1111_png(name: &str, variant: u32, infotext: &str, itxt: bool) -> Result<Sam
     if !itxt {
         return png_with_text(name, variant, &[("parameters", infotext)]);
     }
-    let chunk = embed::itxt_chunk("parameters", infotext, false).map_err(embed_err(name))?;
+    let chunk = write::itxt_chunk("parameters", infotext, false).map_err(embed_err(name))?;
     let png = encode(name, variant, image::ImageFormat::Png)?;
-    let bytes = embed::insert_png_chunks(&png, &[chunk]).map_err(embed_err(name))?;
+    let bytes = write::insert_png_chunks(&png, &[chunk]).map_err(embed_err(name))?;
     Ok(Sample {
         name: name.to_owned(),
         bytes,
@@ -229,8 +229,8 @@ fn with_exif(
 ) -> Result<Sample, SamplesError> {
     let encoded = encode(name, variant, format)?;
     let bytes = match format {
-        image::ImageFormat::WebP => embed::insert_webp_exif(&encoded, tiff),
-        _ => embed::insert_jpeg_exif(&encoded, tiff),
+        image::ImageFormat::WebP => write::insert_webp_exif(&encoded, tiff),
+        _ => write::insert_jpeg_exif(&encoded, tiff),
     }
     .map_err(embed_err(name))?;
     Ok(Sample {

@@ -5,7 +5,7 @@
 use crate::run::{self, TierTimes};
 use crate::{Args, Work};
 use kiln::engine::Priority;
-use kiln::stages::metadata::embed;
+use kiln::stages::metadata::write;
 use kiln_testkit::corpus;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -103,7 +103,7 @@ pub(crate) fn build_corpus(work: &Path, count: usize, side: u32) -> Result<PathB
         let Some(picture) = pictures.get(index % pictures.len()) else {
             break;
         };
-        let tagged = embed::insert_png_text(picture, "parameters", &infotext(index, side))
+        let tagged = write::insert_png_text(picture, "parameters", &infotext(index, side))
             .map_err(|e| format!("cannot tag a generated image: {e}"))?;
         let folder = dir.join(format!("{:03}", index / 1000));
         if index % 1000 == 0 {

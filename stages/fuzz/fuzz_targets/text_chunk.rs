@@ -4,7 +4,7 @@
 //! to form a valid container.
 #![no_main]
 
-use kiln_stages::metadata::{embed, extract};
+use kiln_stages::metadata::{extract, write};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
@@ -38,10 +38,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let keyword = KEYWORDS[usize::from(pick) % KEYWORDS.len()];
-    let Ok(chunk) = embed::itxt_chunk(keyword, text, false) else {
+    let Ok(chunk) = write::itxt_chunk(keyword, text, false) else {
         return;
     };
-    let Ok(png) = embed::insert_png_chunks(base_png(), &[chunk]) else {
+    let Ok(png) = write::insert_png_chunks(base_png(), &[chunk]) else {
         return;
     };
     let name = if pick & 0x80 == 0 { None } else { Some("ComfyUI_00001_.png") };

@@ -9,12 +9,12 @@
 //! an extraction: it is skipped and listed in [`Extraction::problems`].
 //!
 //! ```
-//! use kiln_stages::metadata::{embed, extract};
+//! use kiln_stages::metadata::{extract, write};
 //!
 //! # let mut png = std::io::Cursor::new(Vec::new());
 //! # image::RgbImage::new(2, 2).write_to(&mut png, image::ImageFormat::Png).unwrap();
 //! let infotext = "a cat\nNegative prompt: dog\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 512x768";
-//! let bytes = embed::insert_png_text(png.get_ref(), "parameters", infotext).unwrap();
+//! let bytes = write::insert_png_text(png.get_ref(), "parameters", infotext).unwrap();
 //! let found = extract(&bytes, None).unwrap();
 //! assert_eq!(found.generation.generator.as_deref(), Some("a1111"));
 //! assert_eq!(found.generation.positive_prompt.as_deref(), Some("a cat"));
@@ -24,13 +24,13 @@
 
 mod c2pa;
 mod container;
-pub mod embed;
 mod exif;
 mod formats;
 mod model;
 mod stage;
 mod stealth;
 mod text;
+pub mod write;
 
 pub use container::ImageFormat;
 pub use exif::ExifSummary;

@@ -134,7 +134,7 @@ fn rows<const CHANNELS: usize>(
 mod tests {
     use super::super::{ThumbnailConfig, make_thumbnails_via, test_noise};
     use super::*;
-    use crate::metadata::embed::{ByteOrder, ExifFields, PngChunk, insert_png_chunks};
+    use crate::metadata::write::{ByteOrder, ExifFields, PngChunk, insert_png_chunks};
     use image::{DynamicImage, ImageBuffer, ImageFormat, Rgb};
 
     /// A picture with smooth areas and fine detail, as renders have.

@@ -74,7 +74,7 @@ impl UserComment {
 /// The EXIF fields to write, built with chained setters.
 ///
 /// ```
-/// use kiln_stages::metadata::embed::{ByteOrder, ExifFields, UserComment};
+/// use kiln_stages::metadata::write::{ByteOrder, ExifFields, UserComment};
 ///
 /// let tiff = ExifFields::new()
 ///     .make("workflow:{}")

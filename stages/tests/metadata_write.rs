@@ -3,7 +3,7 @@
 
 mod metadata_support;
 
-use kiln_stages::metadata::embed::{
+use kiln_stages::metadata::write::{
     self, ByteOrder, EmbedError, ExifFields, PngChunk, UserComment,
 };
 use std::io::Cursor;
@@ -28,12 +28,12 @@ fn png_chunk_kinds(png: &[u8]) -> Vec<String> {
 fn png_text_chunks_keep_the_file_decodable() {
     let png = encoded(image::ImageFormat::Png, false);
     let chunks = [
-        embed::text_chunk("parameters", "café").expect("latin-1"),
-        embed::itxt_chunk("prompt", "テスト", true).expect("itxt"),
-        embed::itxt_chunk("workflow", "テスト", false).expect("itxt"),
-        embed::ztxt_chunk("Comment", "{}").expect("ztxt"),
+        write::text_chunk("parameters", "café").expect("latin-1"),
+        write::itxt_chunk("prompt", "テスト", true).expect("itxt"),
+        write::itxt_chunk("workflow", "テスト", false).expect("itxt"),
+        write::ztxt_chunk("Comment", "{}").expect("ztxt"),
     ];
-    let out = embed::insert_png_chunks(&png, &chunks).expect("insert");
+    let out = write::insert_png_chunks(&png, &chunks).expect("insert");
     assert_eq!(
         &png_chunk_kinds(&out)[..5],
         ["IHDR", "tEXt", "iTXt", "iTXt", "zTXt"]
@@ -41,7 +41,7 @@ fn png_text_chunks_keep_the_file_decodable() {
     let decoded = image::load_from_memory(&out).expect("still a PNG");
     assert_eq!((decoded.width(), decoded.height()), (5, 3));
 
-    let after = embed::append_png_chunks(&png, &[PngChunk::new(*b"tEXt", b"k\0v".to_vec())])
+    let after = write::append_png_chunks(&png, &[PngChunk::new(*b"tEXt", b"k\0v".to_vec())])
         .expect("append");
     let kinds = png_chunk_kinds(&after);
     assert_eq!(kinds[kinds.len() - 2..], ["tEXt", "IEND"]);
@@ -51,18 +51,18 @@ fn png_text_chunks_keep_the_file_decodable() {
 #[test]
 fn png_text_falls_back_to_itxt_and_rejects_bad_input() {
     let png = encoded(image::ImageFormat::Png, false);
-    let out = embed::insert_png_text(&png, "parameters", "初音ミク").expect("insert");
+    let out = write::insert_png_text(&png, "parameters", "初音ミク").expect("insert");
     assert_eq!(png_chunk_kinds(&out)[1], "iTXt");
     assert!(matches!(
-        embed::text_chunk("", "x"),
+        write::text_chunk("", "x"),
         Err(EmbedError::BadKeyword(_))
     ));
     assert!(matches!(
-        embed::text_chunk("k", "初"),
+        write::text_chunk("k", "初"),
         Err(EmbedError::NotLatin1(_))
     ));
     assert_eq!(
-        embed::insert_png_text(b"not a png", "k", "v"),
+        write::insert_png_text(b"not a png", "k", "v"),
         Err(EmbedError::NotPng)
     );
 }
@@ -81,7 +81,7 @@ fn jpeg_exif_is_read_back_by_kamadak_exif() {
                 big_endian: true,
             })
             .to_tiff(order);
-        let out = embed::insert_jpeg_exif(&jpeg, &tiff).expect("insert");
+        let out = write::insert_jpeg_exif(&jpeg, &tiff).expect("insert");
         image::load_from_memory(&out).expect("still a JPEG");
         let exif = exif::Reader::new()
             .read_from_container(&mut Cursor::new(&out))
@@ -104,10 +104,10 @@ fn jpeg_exif_is_read_back_by_kamadak_exif() {
             other => panic!("unexpected {other:?}"),
         }
     }
-    let commented = embed::insert_jpeg_comment(&jpeg, "hello").expect("comment");
+    let commented = write::insert_jpeg_comment(&jpeg, "hello").expect("comment");
     image::load_from_memory(&commented).expect("still a JPEG");
     assert!(matches!(
-        embed::insert_jpeg_exif(&jpeg, &vec![0; 70_000]),
+        write::insert_jpeg_exif(&jpeg, &vec![0; 70_000]),
         Err(EmbedError::SegmentTooLarge { .. })
     ));
 }
@@ -119,13 +119,13 @@ fn webp_exif_turns_simple_files_into_extended_ones() {
         let tiff = ExifFields::new()
             .model("prompt:{}")
             .to_tiff(ByteOrder::Little);
-        let out = embed::insert_webp_exif(&webp, &tiff).expect("insert");
+        let out = write::insert_webp_exif(&webp, &tiff).expect("insert");
         assert_eq!(&out[12..16], b"VP8X");
         let decoded = image::load_from_memory(&out).expect("still a WebP");
         assert_eq!((decoded.width(), decoded.height()), (5, 3));
         assert_eq!(decoded.color().has_alpha(), alpha);
         // Adding a second chunk to an extended file keeps it valid.
-        let both = embed::insert_webp_xmp(&out, "<x/>").expect("xmp");
+        let both = write::insert_webp_xmp(&out, "<x/>").expect("xmp");
         image::load_from_memory(&both).expect("still a WebP");
         let declared = u32::from_le_bytes(both[4..8].try_into().expect("4 bytes")) as usize;
         assert_eq!(declared + 8, both.len());

@@ -7,7 +7,7 @@
 //! valid image and returns new bytes; the pixels are never touched.
 //!
 //! ```
-//! use kiln_stages::metadata::embed;
+//! use kiln_stages::metadata::write;
 //!
 //! # fn tiny_png() -> Vec<u8> {
 //! #     let img = image::RgbImage::new(2, 2);
@@ -16,7 +16,7 @@
 //! #     out.into_inner()
 //! # }
 //! let png = tiny_png();
-//! let tagged = embed::insert_png_text(&png, "parameters", "a cat\nSteps: 20, Seed: 7").unwrap();
+//! let tagged = write::insert_png_text(&png, "parameters", "a cat\nSteps: 20, Seed: 7").unwrap();
 //! assert_eq!(image::load_from_memory(&tagged).unwrap().width(), 2);
 //! assert!(tagged.windows(10).any(|w| w == b"parameters"));
 //! ```
