@@ -103,7 +103,7 @@ pub(crate) async fn watch(
             let _ = sender.send(event);
         })
         .context("cannot start watching the file system")?;
-    let mut session = Session {
+    let mut watcher = Watcher {
         engine,
         global,
         priority: priority(args.priority),
@@ -118,8 +118,8 @@ pub(crate) async fn watch(
         renderer: None,
         started: false,
     };
-    let outcome = session.run(&mut events).await;
-    session.stop().await;
+    let outcome = watcher.run(&mut events).await;
+    watcher.stop().await;
     let interrupted = outcome?;
     if !global.quiet {
         eprintln!(
@@ -137,7 +137,7 @@ pub(crate) async fn watch(
 }
 
 /// The state of one `kiln watch`.
-struct Session<'a> {
+struct Watcher<'a> {
     engine: &'a Engine,
     global: &'a GlobalArgs,
     priority: Priority,
@@ -160,7 +160,7 @@ struct Session<'a> {
     started: bool,
 }
 
-impl Session<'_> {
+impl Watcher<'_> {
     /// Watches until Ctrl-C (returns true) or until the event source ends
     /// (returns false, which only a broken watcher does).
     async fn run(&mut self, events: &mut mpsc::UnboundedReceiver<Event>) -> anyhow::Result<bool> {
