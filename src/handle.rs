@@ -213,59 +213,21 @@ impl Kiln {
     /// [`Engine::run_until`]), and makes the index current: once this
     /// returns for tier 2 or above, a search sees every asset waited for.
     ///
-    /// Waiting for an import includes the earlier unfinished imports whose
-    /// folder holds its files or lies inside its folder: a file an earlier
-    /// import already took in is unchanged for the later import, which
-    /// creates no job for it, so the earlier import's jobs (resumed after
-    /// a crash, say) are the ones that make it searchable.
+    /// Waiting for an import includes the earlier imports whose queued jobs
+    /// it resumed (an import that finds a file unchanged whose work an
+    /// earlier, interrupted import still has queued): the engine records and
+    /// follows those links.
     pub async fn run_until(&self, until: Until) -> Result<(), Error> {
-        let until = self.covering(until)?;
         self.engine.run_until(until).await?;
         self.commit_index()
     }
 
     /// Waits, without running workers of its own, until `until` holds (see
-    /// [`Engine::wait_until`]); imports are widened and the index made
-    /// current as by [`Kiln::run_until`].
+    /// [`Engine::wait_until`]) and makes the index current as
+    /// [`Kiln::run_until`] does.
     pub async fn wait_until(&self, until: Until) -> Result<(), Error> {
-        let until = self.covering(until)?;
         self.engine.wait_until(until).await?;
         self.commit_index()
-    }
-
-    /// `until` with the imports it names widened by the earlier imports
-    /// whose folder overlaps theirs.
-    fn covering(&self, until: Until) -> Result<Until, EngineError> {
-        let Until::Tier {
-            tier,
-            imports: Some(ids),
-        } = until
-        else {
-            return Ok(until);
-        };
-        let imports = self.engine.status()?.imports;
-        let root = |raw: &str| std::fs::canonicalize(raw).unwrap_or_else(|_| PathBuf::from(raw));
-        let wanted: Vec<(u64, PathBuf)> = imports
-            .iter()
-            .filter(|i| ids.contains(&i.id))
-            .map(|i| (i.id, root(&i.root)))
-            .collect();
-        let mut widened = ids;
-        for import in &imports {
-            if widened.contains(&import.id) {
-                continue;
-            }
-            let earlier = root(&import.root);
-            if wanted.iter().any(|(id, path)| {
-                import.id < *id && (path.starts_with(&earlier) || earlier.starts_with(path))
-            }) {
-                widened.push(import.id);
-            }
-        }
-        Ok(Until::Tier {
-            tier,
-            imports: Some(widened),
-        })
     }
 
     /// Makes every index write of this process durable and visible.
