@@ -91,11 +91,7 @@ fn force(
     assets: Option<&[u64]>,
     priority: u8,
 ) -> Result<(u64, u64), EngineError> {
-    let graph = tx.graph;
-    let Some(entry) = graph.get(stage) else {
-        return Err(GraphError::NotRegistered(stage.to_owned()).into());
-    };
-    let info = entry.info.clone();
+    let info = registered(tx, stage)?;
     let import_id = create_import(tx, &format!("rerun:{stage}"), priority, true, None)?;
     let mut enqueued = 0;
     for (asset_id, asset) in active_assets(tx)? {
@@ -118,11 +114,7 @@ fn force(
 /// import named `rerun:<stage>`. Returns the import's id and how many jobs
 /// were enqueued.
 fn rerun_outdated(tx: &mut Tx<'_>, stage: &str, priority: u8) -> Result<(u64, u64), EngineError> {
-    let graph = tx.graph;
-    let Some(entry) = graph.get(stage) else {
-        return Err(GraphError::NotRegistered(stage.to_owned()).into());
-    };
-    let info = entry.info.clone();
+    let info = registered(tx, stage)?;
     let import_id = create_import(tx, &format!("rerun:{stage}"), priority, true, None)?;
     let mut enqueued = 0;
     for (asset_id, asset) in active_assets(tx)? {
@@ -244,4 +236,12 @@ fn enqueue(
     let path = asset.paths.first().map(String::as_str).unwrap_or_default();
     tx.enqueue(asset_id, import_id, priority, &info.name, info.tier, path)?;
     Ok(())
+}
+
+/// What the registered stage `stage` declares, or `NotRegistered`.
+fn registered(tx: &Tx<'_>, stage: &str) -> Result<StageInfo, EngineError> {
+    tx.graph
+        .get(stage)
+        .map(|entry| entry.info.clone())
+        .ok_or_else(|| GraphError::NotRegistered(stage.to_owned()).into())
 }
