@@ -3,7 +3,7 @@
 mod common;
 
 use common::{Recorder, three_tier, write_files};
-use kiln_engine::{AssetState, ClaimedJob, Config, Engine, Priority, StageState, Until};
+use kiln_engine::{AssetState, ClaimedJob, Config, Engine, Manual, Priority, StageState, Until};
 use kiln_plugin_api::{StageInfo, StageOutput, Value};
 
 fn open(dir: &std::path::Path) -> Engine {
@@ -285,6 +285,21 @@ async fn claim_all(manual: &kiln_engine::Manual) -> std::collections::BTreeMap<S
         .collect()
 }
 
+/// An engine in `dir` with [`input_graph`] registered and one file
+/// submitted, and its manual handle.
+async fn one_file_on_input_graph(dir: &std::path::Path) -> (Engine, Manual) {
+    let file = dir.join("x.png");
+    std::fs::write(&file, "x").expect("write");
+    let engine = Engine::open(dir.join("store"), Config::default()).expect("open");
+    input_graph(&engine);
+    engine
+        .submit_file(&file, Priority::Batch)
+        .await
+        .expect("submit");
+    let manual = engine.manual().expect("manual");
+    (engine, manual)
+}
+
 fn seen(job: &ClaimedJob) -> Vec<&str> {
     job.input.facts.keys().map(String::as_str).collect()
 }
@@ -292,15 +307,7 @@ fn seen(job: &ClaimedJob) -> Vec<&str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stage_sees_the_facts_of_the_stages_it_runs_after_and_nothing_else() {
     let work = tempfile::tempdir().expect("tempdir");
-    let file = work.path().join("x.png");
-    std::fs::write(&file, "x").expect("write");
-    let engine = Engine::open(work.path().join("store"), Config::default()).expect("open");
-    input_graph(&engine);
-    engine
-        .submit_file(&file, Priority::Batch)
-        .await
-        .expect("submit");
-    let manual = engine.manual().expect("manual");
+    let (engine, manual) = one_file_on_input_graph(work.path()).await;
 
     let mut roots = claim_all(&manual).await;
     assert_eq!(roots.keys().collect::<Vec<_>>(), ["b", "p"]);
@@ -346,15 +353,7 @@ async fn a_stage_sees_the_facts_of_the_stages_it_runs_after_and_nothing_else() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_a_stage_that_needs_the_proxy_is_given_its_path() {
     let work = tempfile::tempdir().expect("tempdir");
-    let file = work.path().join("x.png");
-    std::fs::write(&file, "x").expect("write");
-    let engine = Engine::open(work.path().join("store"), Config::default()).expect("open");
-    input_graph(&engine);
-    engine
-        .submit_file(&file, Priority::Batch)
-        .await
-        .expect("submit");
-    let manual = engine.manual().expect("manual");
+    let (engine, manual) = one_file_on_input_graph(work.path()).await;
     for job in claim_all(&manual).await.into_values() {
         let mut output = StageOutput::facts(Value::Null);
         if job.lease.stage() == "p" {
