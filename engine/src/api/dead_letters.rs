@@ -87,10 +87,7 @@ impl Engine {
             .inner
             .writer
             .call_blocking(EnqueueOutdated { priority })?;
-        if outdated.import.is_some() {
-            self.inner.wake.ring();
-        }
-        Ok(outdated)
+        Ok(self.enqueued_outdated(outdated))
     }
 
     /// Enqueues, for every registered stage, the work registration calls
@@ -111,9 +108,18 @@ impl Engine {
     pub async fn enqueue_outdated(&self, priority: Priority) -> Result<Outdated, EngineError> {
         self.validate()?;
         let outdated = self.inner.writer.call(EnqueueOutdated { priority }).await?;
+        Ok(self.enqueued_outdated(outdated))
+    }
+
+    /// Notes that the current graph's outdated work is enqueued and wakes
+    /// the workers if there is any.
+    fn enqueued_outdated(&self, outdated: Outdated) -> Outdated {
+        self.inner
+            .outdated_checked
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         if outdated.import.is_some() {
             self.inner.wake.ring();
         }
-        Ok(outdated)
+        outdated
     }
 }

@@ -54,6 +54,7 @@ impl Engine {
             sweep: Mutex::new(None),
             progress,
             publishing: AtomicBool::new(false),
+            outdated_checked: AtomicBool::new(false),
         });
         if primary {
             inner.writer.call_blocking(ReclaimAll)?;
@@ -104,7 +105,9 @@ impl Engine {
         }
         self.inner
             .graph
-            .update(|graph| graph.with_stage(stage, replace))
+            .update(|graph| graph.with_stage(stage, replace))?;
+        self.inner.outdated_checked.store(false, Ordering::SeqCst);
+        Ok(())
     }
 
     /// Registers a stage. Fails if the name is taken. The graph as a whole is
@@ -164,8 +167,11 @@ impl Engine {
         }
         // Stages registered, or registered at a new version, since the
         // store's assets went through them get their work before the
-        // workers look for any.
-        self.enqueue_outdated(Priority::Batch).await?;
+        // workers look for any (unless that was enqueued since the graph
+        // last changed: a handle does it on open).
+        if !self.inner.outdated_checked.load(Ordering::SeqCst) {
+            self.enqueue_outdated(Priority::Batch).await?;
+        }
         {
             let mut drivers = self.inner.drivers.lock().map_err(|_| EngineError::Closed)?;
             if drivers.manual > 0 {

@@ -59,6 +59,10 @@ struct Inner {
     sweep: Mutex<Option<JoinHandle<()>>>,
     progress: watch::Sender<Progress>,
     publishing: AtomicBool,
+    /// Whether `enqueue_outdated` has run since the graph last changed, so
+    /// `start` need not scan every asset again for work a handle already
+    /// enqueued on open.
+    outdated_checked: AtomicBool,
 }
 
 impl Inner {
