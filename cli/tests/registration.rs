@@ -130,6 +130,21 @@ fn rerun_with_a_query_runs_the_stage_again_for_exactly_the_matching_assets() {
         "without a query every asset:\n{stdout}"
     );
 
+    let imports = |status: &Json| status["imports"].as_array().map_or(0, Vec::len);
+    let before = json(&store, &["status"]);
+    let none = succeed(kiln(&store).args(["rerun", "thumbnail", "zzznomatchzzz"]));
+    let stdout = String::from_utf8_lossy(&none.stdout);
+    assert!(
+        stdout.contains("enqueued 0 job(s) of thumbnail"),
+        "a query that matches nothing enqueues nothing:\n{stdout}"
+    );
+    let after = json(&store, &["status"]);
+    assert_eq!(
+        imports(&after),
+        imports(&before),
+        "and creates no import: before {before}, after {after}"
+    );
+
     let unknown = run(kiln(&store).args(["rerun", "no-such-stage"]));
     assert_eq!(
         unknown.status.code(),

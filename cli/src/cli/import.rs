@@ -98,6 +98,13 @@ pub(crate) async fn rerun(
             Some(hits.iter().map(|h| h.id).collect::<Vec<u64>>())
         }
     };
+    if assets.as_ref().is_some_and(Vec::is_empty) {
+        // Nothing matches: no import to create and nothing to wait for.
+        if !global.quiet {
+            println!("enqueued 0 job(s) of {}", args.stage);
+        }
+        return Ok(EXIT_OK);
+    }
     let (import, count) = engine
         .rerun(&args.stage, assets.as_deref(), priority(args.priority))
         .await
