@@ -82,6 +82,10 @@ fn a_plugins_errors_reach_stderr_escaped_and_its_other_messages_only_with_verbos
         !stderr.contains("[test-panic] info"),
         "info messages only with -v:\n{stderr}"
     );
+    assert!(
+        !stderr.contains("panicked at"),
+        "the plugin's own panic hook prints nothing; kiln reports the panic:\n{stderr}"
+    );
     assert_no_raw_controls(&stderr);
 
     let (code, stderr) = import_with_panic_plugin(&work.path().join("verbose"), &input, true);

@@ -13,7 +13,12 @@
 //!   call; the plugin never frees host memory.
 //! - No panic unwinds across the boundary: every exported function runs the
 //!   stage under `catch_unwind` and reports a panic as [`STATUS_PANIC`], with
-//!   the panic message in the sink.
+//!   the panic message and its place in the sink.
+//! - A panic inside an exported call prints nothing: the library's own copy
+//!   of `std` would otherwise write its panic text straight to the host's
+//!   stderr, into the progress display, unescaped. The host reports the
+//!   panic instead, with the job. Panics elsewhere in the library (threads
+//!   of its own) go to the panic hook that was there before.
 //! - The vtable and the stage it points to are leaked, so they live for the
 //!   rest of the process (the host never unloads a library).
 
@@ -25,8 +30,10 @@ use crate::abi::{
 use crate::envelope::{self, DescriptorEnvelope, InputEnvelope, ReplyEnvelope, WireError};
 use crate::log::{self, LogLevel};
 use std::any::Any;
+use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Once;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 /// Generates the plugin entry symbol for a stage.
@@ -108,11 +115,11 @@ pub unsafe fn export_entry<T: Stage>(
             HOST.store(host.cast_mut(), Ordering::Release);
         }
     }
-    let built = catch_unwind(AssertUnwindSafe(|| {
+    let built = guarded(|| {
         let stage = make();
         let concurrent = stage.info().concurrent;
         (stage, concurrent)
-    }));
+    });
     let (stage, concurrent) = match built {
         Ok(built) => built,
         Err(payload) => {
@@ -175,9 +182,7 @@ unsafe extern "C" fn describe_export<T: Stage>(
     let stage = unsafe { &*stage.cast::<T>() };
     // SAFETY: the host guarantees a non-null sink is valid for this call.
     let sink = Sink(unsafe { &*sink });
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        envelope::encode(&DescriptorEnvelope::V1(stage.info()))
-    }));
+    let outcome = guarded(|| envelope::encode(&DescriptorEnvelope::V1(stage.info())));
     finish(
         &sink,
         outcome.map(|r| r.map_err(|e| (STATUS_ENCODE_FAILED, e))),
@@ -210,13 +215,13 @@ unsafe extern "C" fn process_export<T: Stage>(
         // unchanged for the duration of the call.
         unsafe { std::slice::from_raw_parts(input, input_len) }
     };
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
+    let outcome = guarded(|| {
         let input = envelope::decode::<InputEnvelope>(input)
             .map_err(|e| (STATUS_BAD_INPUT, e))?
             .into_input();
         let reply = ReplyEnvelope::V1(stage.process(&input));
         envelope::encode(&reply).map_err(|e| (STATUS_ENCODE_FAILED, e))
-    }));
+    });
     finish(&sink, outcome)
 }
 
@@ -243,13 +248,57 @@ fn finish(sink: &Sink<'_>, outcome: ExportOutcome) -> i32 {
     }
 }
 
+thread_local! {
+    /// Whether this thread is inside an exported call, where a panic is
+    /// caught and reported to the host.
+    static IN_CALL: Cell<bool> = const { Cell::new(false) };
+    /// Where the last panic caught in an exported call happened.
+    static PANIC_PLACE: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Runs `call` as an exported call: under `catch_unwind`, with the panic
+/// hook silent for it.
+fn guarded<R>(call: impl FnOnce() -> R) -> Result<R, Box<dyn Any + Send>> {
+    install_quiet_hook();
+    let outer = IN_CALL.with(|c| c.replace(true));
+    PANIC_PLACE.with(|p| p.borrow_mut().take());
+    let outcome = catch_unwind(AssertUnwindSafe(call));
+    IN_CALL.with(|c| c.set(outer));
+    outcome
+}
+
+/// Replaces this library's panic hook, once, by one that records where a
+/// panic inside an exported call happened instead of printing it, and
+/// hands every other panic to the hook that was there before.
+fn install_quiet_hook() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if IN_CALL.with(Cell::get) {
+                let place = info
+                    .location()
+                    .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+                PANIC_PLACE.with(|p| *p.borrow_mut() = place);
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// The panic's message, with where it happened when the hook saw it.
 fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
+    let text = if let Some(text) = payload.downcast_ref::<&str>() {
         (*text).to_owned()
     } else if let Some(text) = payload.downcast_ref::<String>() {
         text.clone()
     } else {
         "panic with a non-text payload".to_owned()
+    };
+    match PANIC_PLACE.with(|p| p.borrow_mut().take()) {
+        Some(place) => format!("{text} (at {place})"),
+        None => text,
     }
 }
 
@@ -398,7 +447,12 @@ mod tests {
         let vtable = exported();
         let (status, message) = raw_process(&vtable, &encoded(StageInput::for_path(1, "panic")));
         assert_eq!(status, STATUS_PANIC);
-        assert_eq!(String::from_utf8_lossy(&message), "told to panic");
+        let message = String::from_utf8_lossy(&message);
+        let place = message
+            .strip_prefix("told to panic (at ")
+            .and_then(|rest| rest.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("the message and where it panicked: {message}"));
+        assert!(place.starts_with("plugin-api/src/ffi.rs:"), "{place}");
         let (status, _) = raw_process(&vtable, &encoded(StageInput::for_path(2, "fine")));
         assert_eq!(status, STATUS_OK);
     }
