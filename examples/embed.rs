@@ -8,8 +8,7 @@
 //! already holds work (say, of an import that was killed), the import
 //! resumes it: the wait includes that work.
 
-use kiln::engine::{Priority, Until};
-use kiln::plugin_api::TIER_SEARCHABLE;
+use kiln::engine::{Priority, Tier, Until};
 use kiln::{Kiln, SortBy};
 use std::path::PathBuf;
 
@@ -35,7 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Runs the workers until every file of the import can be searched.
     kiln.run_until(Until::Tier {
-        tier: TIER_SEARCHABLE,
+        tier: Tier::Searchable,
         imports: Some(vec![import]),
     })
     .await?;

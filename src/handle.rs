@@ -3,11 +3,13 @@
 
 use crate::search::{self, CatchUp, Enrichment, Error};
 use crate::wiring::{self, OpenError, StageSource};
-use kiln_engine::{AssetDetail, Config, Engine, EngineError, ImportOptions, Priority, Until};
+use kiln_engine::{
+    AssetDetail, AssetId, Config, Engine, EngineError, ImportId, ImportOptions, Priority, Until,
+};
 use kiln_plugin_api::Stage;
 use kiln_search::{Neighbour, SearchError, SearchIndex, SearchResults, SortBy, index_dir};
 use kiln_stages::cluster::Session;
-use kiln_stages::embed::Tier3Gate;
+use kiln_stages::embed::EnrichmentCriteria;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -21,7 +23,7 @@ pub struct KilnBuilder {
     stages: Vec<Arc<dyn Stage>>,
     plugins: Vec<PathBuf>,
     replace: Vec<String>,
-    enrichment: Option<Tier3Gate>,
+    enrichment: Option<EnrichmentCriteria>,
     config: Config,
 }
 
@@ -70,15 +72,15 @@ impl KilnBuilder {
         self
     }
 
-    /// The rule deciding which assets go on to tier 3 (tiny images, files
-    /// without generation parameters), for every tier-3 stage, plugins
-    /// included. Without this call the handle uses `Tier3Gate::default()`,
-    /// as the `kiln` command does, unless the [`config`](Self::config)
-    /// brings its own gate rule; [`Tier3Gate::OPEN`] lets every asset
-    /// through. Every process that runs workers on a store should use the
-    /// same rule.
-    pub fn enrichment(mut self, rule: Tier3Gate) -> Self {
-        self.enrichment = Some(rule);
+    /// The criteria deciding which assets go on to tier 3 (tiny images,
+    /// files without generation parameters), for every tier-3 stage,
+    /// plugins included. Without this call the handle uses
+    /// `EnrichmentCriteria::default()`, as the `kiln` command does, unless
+    /// the [`config`](Self::config) brings its own enrichment rule;
+    /// [`EnrichmentCriteria::OPEN`] lets every asset through. Every process
+    /// that runs workers on a store should use the same criteria.
+    pub fn enrichment(mut self, criteria: EnrichmentCriteria) -> Self {
+        self.enrichment = Some(criteria);
         self
     }
 
@@ -102,9 +104,9 @@ impl KilnBuilder {
             mut config,
         } = self;
         match enrichment {
-            Some(rule) => config.gate.rule = Some(wiring::enrich_rule(rule)),
+            Some(rule) => config.gate.rule = Some(wiring::enrichment_rule(rule)),
             None if config.gate.rule.is_none() => {
-                config.gate.rule = Some(wiring::enrich_rule(Tier3Gate::default()));
+                config.gate.rule = Some(wiring::enrichment_rule(EnrichmentCriteria::default()));
             }
             None => {}
         }
@@ -143,11 +145,11 @@ impl KilnBuilder {
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-/// use kiln::engine::{Priority, Until};
+/// use kiln::engine::{Priority, Tier, Until};
 /// use kiln::{Kiln, SortBy};
 /// let kiln = Kiln::builder("kiln-store").open()?;
 /// let import = kiln.import("outputs", Priority::Batch).await?;
-/// kiln.run_until(Until::Tier { tier: 2, imports: Some(vec![import]) }).await?;
+/// kiln.run_until(Until::Tier { tier: Tier::Searchable, imports: Some(vec![import]) }).await?;
 /// for hit in kiln.search("lighthouse", SortBy::Relevance, 10)?.hits {
 ///     println!("{}", hit.path);
 /// }
@@ -203,7 +205,7 @@ impl Kiln {
         &self,
         path: impl AsRef<Path>,
         priority: Priority,
-    ) -> Result<u64, EngineError> {
+    ) -> Result<ImportId, EngineError> {
         self.engine
             .import_with(path, ImportOptions::new(priority))
             .await
@@ -248,7 +250,11 @@ impl Kiln {
     /// The assets nearest to `asset_id` by embedding, nearest first;
     /// `None` when the asset has no embedding (not enriched, or skipped by
     /// the gate).
-    pub fn similar(&self, asset_id: u64, limit: usize) -> Result<Option<Vec<Neighbour>>, Error> {
+    pub fn similar(
+        &self,
+        asset_id: AssetId,
+        limit: usize,
+    ) -> Result<Option<Vec<Neighbour>>, Error> {
         self.commit_index()?;
         search::similar(&self.index, asset_id, limit)
     }
@@ -257,7 +263,7 @@ impl Kiln {
     /// perceptual hash differs in at most
     /// [`NEAR_DUPLICATE_BITS`](crate::search::NEAR_DUPLICATE_BITS) bits,
     /// closest first.
-    pub fn near_duplicates(&self, asset_id: u64) -> Result<Vec<u64>, Error> {
+    pub fn near_duplicates(&self, asset_id: AssetId) -> Result<Vec<AssetId>, Error> {
         self.commit_index()?;
         search::near_duplicates(&self.index, asset_id)
     }

@@ -18,9 +18,9 @@ pub mod search;
 mod wiring;
 
 pub use handle::{Kiln, KilnBuilder};
-pub use kiln_stages::embed::Tier3Gate;
+pub use kiln_stages::embed::EnrichmentCriteria;
 pub use search::{
     CatchUp, Enrichment, Error, Hit, Neighbour, QueryError, SearchError, SearchIndex,
     SearchResults, Session, SortBy,
 };
-pub use wiring::{OpenError, StageSource, builtin_stages, enrich_rule};
+pub use wiring::{OpenError, StageSource, builtin_stages, enrichment_rule};

@@ -17,7 +17,7 @@
 //! of the whole store.
 
 use crate::OpenError;
-use kiln_engine::{AssetDetail, AssetState, Engine, EngineError, StageState};
+use kiln_engine::{AssetDetail, AssetId, AssetState, Engine, EngineError, JobState, StageState};
 use kiln_plugin_api::{Stage, Value};
 use kiln_search::{
     AssetDoc, IndexedState, SEARCH_ENRICH_STAGE, SEARCH_INDEX_STAGE, SearchEnrichStage,
@@ -142,12 +142,12 @@ pub(crate) fn catch_up(engine: &Engine, index: &SearchIndex) -> Result<CatchUp, 
         metrics
             .by_stage
             .get(stage)
-            .and_then(|m| m.get("done"))
+            .and_then(|m| m.get(&JobState::Done))
             .copied()
             .unwrap_or(0)
     };
     let (done_indexed, done_enriched) = (done(SEARCH_INDEX_STAGE), done(SEARCH_ENRICH_STAGE));
-    let current = |indexed: &HashMap<u64, IndexedState>, gone: (u64, u64)| {
+    let current = |indexed: &HashMap<AssetId, IndexedState>, gone: (u64, u64)| {
         let enriched = indexed.values().filter(|s| s.enriched).count() as u64;
         done_indexed.saturating_sub(gone.0) == indexed.len() as u64
             && done_enriched.saturating_sub(gone.1) <= enriched
@@ -235,7 +235,7 @@ pub(crate) fn search(
 /// The assets nearest to `asset_id` by embedding, nearest first.
 pub(crate) fn similar(
     index: &SearchIndex,
-    asset_id: u64,
+    asset_id: AssetId,
     limit: usize,
 ) -> Result<Option<Vec<Neighbour>>, Error> {
     let vectors = index.vectors()?;
@@ -247,8 +247,8 @@ pub(crate) fn similar(
 
 /// The assets among `hashes` whose perceptual hash differs from `phash` in
 /// at most [`NEAR_DUPLICATE_BITS`] bits, closest first, without `asset_id`.
-fn hash_close(hashes: &[(u64, u64)], asset_id: u64, phash: u64) -> Vec<u64> {
-    let mut close: Vec<(u32, u64)> = hashes
+fn hash_close(hashes: &[(AssetId, u64)], asset_id: AssetId, phash: u64) -> Vec<AssetId> {
+    let mut close: Vec<(u32, AssetId)> = hashes
         .iter()
         .filter(|(id, _)| *id != asset_id)
         .map(|(id, h)| (hamming(*h, phash), *id))
@@ -262,7 +262,10 @@ fn hash_close(hashes: &[(u64, u64)], asset_id: u64, phash: u64) -> Vec<u64> {
 /// perceptual hash differs in at most [`NEAR_DUPLICATE_BITS`] bits, closest
 /// first. A scan of all hashes, so none is missed however far its
 /// embedding lies.
-pub(crate) fn near_duplicates(index: &SearchIndex, asset_id: u64) -> Result<Vec<u64>, Error> {
+pub(crate) fn near_duplicates(
+    index: &SearchIndex,
+    asset_id: AssetId,
+) -> Result<Vec<AssetId>, Error> {
     let hashes = index.phashes()?;
     let Some(&(_, own)) = hashes.iter().find(|(id, _)| *id == asset_id) else {
         return Ok(Vec::new());
@@ -332,7 +335,7 @@ pub struct Enrichment {
     /// The asset's session id, when its `cluster` stage is done.
     pub session: Option<String>,
     /// Assets whose perceptual hash is within [`NEAR_DUPLICATE_BITS`].
-    pub near_duplicates: Vec<u64>,
+    pub near_duplicates: Vec<AssetId>,
 }
 
 /// Quality, session and near-duplicates of an asset. Best effort: a part

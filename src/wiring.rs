@@ -1,10 +1,10 @@
 //! Wiring the engine to the built-in stages and to plugins.
 
 use kiln_engine::plugin::{PluginError, load_plugin};
-use kiln_engine::{AssetGate, Engine, EngineError, GraphError};
+use kiln_engine::{Engine, EngineError, EnrichmentRule, GraphError};
 use kiln_plugin_api::{Stage, Value};
 use kiln_search::SearchIndex;
-use kiln_stages::embed::Tier3Gate;
+use kiln_stages::embed::EnrichmentCriteria;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,25 +26,25 @@ pub fn builtin_stages() -> Vec<Arc<dyn Stage>> {
     ]
 }
 
-/// The built-in tier-3 rule as the engine's gate.
+/// The built-in criteria as the engine's enrichment rule.
 #[derive(Debug)]
-struct EnrichGate(Tier3Gate);
+struct CriteriaRule(EnrichmentCriteria);
 
-impl AssetGate for EnrichGate {
+impl EnrichmentRule for CriteriaRule {
     fn skip_reason(&self, facts: &BTreeMap<String, Value>) -> Option<String> {
         self.0.skip_reason(facts)
     }
 }
 
-/// The engine gate rule that applies `rule` (tiny images, files without
-/// generation parameters) before tier 3, to every tier-3 stage, plugins
+/// The engine's enrichment rule that applies `criteria` (tiny images, files
+/// without generation parameters) before tier 3, to every tier-3 stage, plugins
 /// included. A [`Kiln`](crate::Kiln) handle installs it with
-/// `Tier3Gate::default()` unless told otherwise
+/// `EnrichmentCriteria::default()` unless told otherwise
 /// ([`KilnBuilder::enrichment`](crate::KilnBuilder::enrichment)), as the
 /// `kiln` command does; an engine opened on its own has no rule, and every
 /// asset goes on to tier 3 unless its import has a budget.
-pub fn enrich_rule(rule: Tier3Gate) -> Arc<dyn AssetGate> {
-    Arc::new(EnrichGate(rule))
+pub fn enrichment_rule(criteria: EnrichmentCriteria) -> Arc<dyn EnrichmentRule> {
+    Arc::new(CriteriaRule(criteria))
 }
 
 /// Where a registered stage came from.

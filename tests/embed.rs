@@ -4,6 +4,7 @@
 //! it still finds every one of them, the interrupted import's work
 //! included.
 
+use kiln::engine::Tier;
 use kiln::engine::{Config, Engine, Until};
 use kiln_testkit::kill::{Fate, kill_after};
 use kiln_testkit::{cargo, corpus};
@@ -84,7 +85,7 @@ fn progress(store: &Path) -> (u64, bool) {
     let files = engine.status().expect("the store reads").files;
     let done = engine
         .reached(&Until::Tier {
-            tier: 2,
+            tier: Tier::Searchable,
             imports: None,
         })
         .expect("the store reads");

@@ -5,7 +5,7 @@
 //! `max_attempts` restarts while every other file is processed.
 
 use kiln::engine::{Config, Priority, StageState, Until};
-use kiln::{Kiln, OpenError, StageSource, Tier3Gate};
+use kiln::{EnrichmentCriteria, Kiln, OpenError, StageSource};
 use kiln_testkit::cargo::plugin_library;
 use kiln_testkit::{child, paint};
 use std::path::{Path, PathBuf};
@@ -27,7 +27,7 @@ fn open_store(dir: &Path, plugin: PathBuf) -> Result<Kiln, OpenError> {
             max_attempts: MAX_ATTEMPTS,
             ..Config::default()
         })
-        .enrichment(Tier3Gate::OPEN)
+        .enrichment(EnrichmentCriteria::OPEN)
         .open()
 }
 

@@ -3,9 +3,10 @@
 //! dead-lettered at once while the rest completes; a built-in swapped for a
 //! plugin only when asked, and re-run on existing assets.
 
+use kiln::engine::Tier;
 use kiln::engine::{AssetDetail, Config, Engine, Priority, StageState, Until};
 use kiln::plugin_api::Value;
-use kiln::{Kiln, OpenError, StageSource, Tier3Gate};
+use kiln::{EnrichmentCriteria, Kiln, OpenError, StageSource};
 use kiln_testkit::cargo::plugin_library;
 use kiln_testkit::{fixtures, paint};
 use std::path::{Path, PathBuf};
@@ -28,7 +29,7 @@ fn open_store(dir: &Path, plugins: &[&str], replace: &[&str]) -> Result<Kiln, Op
         .plugins(plugins.iter().map(|p| plugin_library(p)))
         .replace(replace.iter().copied())
         .config(config())
-        .enrichment(Tier3Gate::OPEN)
+        .enrichment(EnrichmentCriteria::OPEN)
         .open()
 }
 
@@ -101,7 +102,7 @@ async fn import_to_tier_3(engine: &Engine, input: &Path) {
         .expect("import");
     engine
         .run_until(Until::Tier {
-            tier: 3,
+            tier: Tier::Enriched,
             imports: Some(vec![import]),
         })
         .await

@@ -5,7 +5,7 @@
 
 use image::RgbImage;
 use kiln::Kiln;
-use kiln::engine::{Config, Priority, Until};
+use kiln::engine::{AssetId, Config, Priority, Until};
 use kiln_testkit::paint;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -38,7 +38,7 @@ async fn import_all(store: &Path, input: &Path) {
     kiln.shutdown().await.expect("index committed");
 }
 
-fn ids_for(kiln: &Kiln, query: &str) -> Vec<u64> {
+fn ids_for(kiln: &Kiln, query: &str) -> Vec<AssetId> {
     kiln.search(query, Default::default(), 50)
         .expect("search")
         .hits

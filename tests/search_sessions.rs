@@ -1,6 +1,7 @@
 //! Session assignment is a function of the set of assets: the order in which
 //! assets completed, or arrived in batches, never changes the sessions.
 
+use kiln::engine::AssetId;
 use kiln::stages::cluster::{SESSION_GAP_SECONDS, SessionFeatures, assign_sessions};
 use proptest::prelude::*;
 
@@ -19,7 +20,7 @@ fn features() -> impl Strategy<Value = Vec<SessionFeatures>> {
         raw.into_iter()
             .filter(|(id, _, _)| seen.insert(*id))
             .map(|(id, time, family)| SessionFeatures {
-                id,
+                id: AssetId::new(id),
                 time: time.map(|t| 1_800_000_000 + t),
                 family: families.get(family).copied().unwrap_or("|").to_owned(),
             })
@@ -51,9 +52,9 @@ proptest! {
         let arrived: Vec<SessionFeatures> = second.iter().chain(first).cloned().collect();
         prop_assert_eq!(&assign_sessions(&arrived), &expected);
         // Every asset is in exactly one session.
-        let mut members: Vec<u64> = expected.iter().flat_map(|s| s.assets.clone()).collect();
+        let mut members: Vec<AssetId> = expected.iter().flat_map(|s| s.assets.clone()).collect();
         members.sort_unstable();
-        let mut ids: Vec<u64> = all.iter().map(|f| f.id).collect();
+        let mut ids: Vec<AssetId> = all.iter().map(|f| f.id).collect();
         ids.sort_unstable();
         prop_assert_eq!(members, ids);
     }
@@ -65,25 +66,25 @@ fn two_sittings_hours_apart_are_two_sessions() {
     let mut all = Vec::new();
     for i in 0..10u64 {
         all.push(SessionFeatures {
-            id: i,
+            id: AssetId::new(i),
             time: Some(start + 90 * i as i64),
             family: "comfyui|juggernautxl".to_owned(),
         });
         all.push(SessionFeatures {
-            id: 100 + i,
+            id: AssetId::new(100 + i),
             time: Some(start + 4 * 3600 + 90 * i as i64),
             family: "comfyui|juggernautxl".to_owned(),
         });
     }
     let sessions = assign_sessions(&all);
     assert_eq!(sessions.len(), 2);
-    assert_eq!(sessions[0].assets, (0..10).collect::<Vec<_>>());
-    assert_eq!(sessions[1].assets, (100..110).collect::<Vec<_>>());
+    assert_eq!(sessions[0].assets, ids(0..10));
+    assert_eq!(sessions[1].assets, ids(100..110));
     assert_ne!(sessions[0].id, sessions[1].id);
     // An asset arriving in the gap joins neither once it is farther than
     // the gap from both; one close to the first sitting joins it.
     all.push(SessionFeatures {
-        id: 50,
+        id: AssetId::new(50),
         time: Some(start + 9 * 90 + SESSION_GAP_SECONDS),
         family: "comfyui|juggernautxl".to_owned(),
     });
@@ -93,5 +94,9 @@ fn two_sittings_hours_apart_are_two_sessions() {
         grown[0].id, sessions[0].id,
         "a session keeps its id as it grows"
     );
-    assert!(grown[0].assets.contains(&50));
+    assert!(grown[0].assets.contains(&AssetId::new(50)));
+}
+
+fn ids(range: std::ops::Range<u64>) -> Vec<AssetId> {
+    range.map(AssetId::new).collect()
 }

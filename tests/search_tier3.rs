@@ -3,7 +3,9 @@
 //! blurred, noised, darkened and over-exposed versions of every image.
 
 use image::{ImageFormat, RgbImage};
-use kiln::stages::embed::{NEAR_DUPLICATE_BITS, Tier3Gate, distance, embed_image, hamming};
+use kiln::stages::embed::{
+    EnrichmentCriteria, NEAR_DUPLICATE_BITS, distance, embed_image, hamming,
+};
 use kiln::stages::score::score_image;
 use std::path::PathBuf;
 
@@ -22,7 +24,7 @@ fn real_images() -> Vec<(String, RgbImage)> {
             continue;
         };
         // Smaller images are turned away by the tier-3 gate.
-        let gate = Tier3Gate::default().min_side;
+        let gate = EnrichmentCriteria::default().min_side;
         if u64::from(image.width().min(image.height())) < gate {
             continue;
         }

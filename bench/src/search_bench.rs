@@ -9,6 +9,7 @@
 //! `show` reads per asset (one family's session features and every
 //! perceptual hash) against loading every embedding, and all sessions.
 
+use kiln::plugin_api::AssetId;
 use kiln::stages::cluster::{SessionFeatures, assign_sessions};
 use kiln_search::{AssetDoc, SearchIndex, SortBy};
 use std::time::Instant;
@@ -135,7 +136,7 @@ fn synthetic(id: u64, rng: &mut Rng) -> AssetDoc {
     let model = rng.pick(&MODELS);
     let date = 1_780_000_000 + rng.below(90 * 86_400) as i64;
     AssetDoc {
-        id,
+        id: AssetId::new(id),
         path: format!(
             "/outputs/2026-11-{:02}/ComfyUI_{id:06}_.png",
             1 + rng.below(28)
@@ -241,7 +242,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let load_ms = load.elapsed().as_secs_f64() * 1000.0;
     let mut similar_times = Vec::new();
     for _ in 0..100 {
-        let id = 1 + rng.below(assets);
+        let id = AssetId::new(1 + rng.below(assets));
         let Some((vector, phash)) = vectors.get(id) else {
             continue;
         };

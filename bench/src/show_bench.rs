@@ -16,14 +16,14 @@
 //! whole_store_ms=<D> whole_store_vs_show=<ratio>`, then the build time and
 //! what the index catch-up every open runs costs on its own.
 
-use kiln::engine::{Priority, Until};
+use kiln::engine::{AssetId, Priority, Until};
 use kiln::plugin_api::{
     CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, TIER_BROWSABLE,
     TIER_ENRICHED, TIER_SEARCHABLE, Value,
 };
 use kiln::stages::cluster::{CLUSTER_STAGE_NAME, SessionFeatures, assign_sessions};
 use kiln::stages::embed::vector_to_bytes;
-use kiln::{Kiln, Tier3Gate};
+use kiln::{EnrichmentCriteria, Kiln};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -170,7 +170,7 @@ fn stand_ins() -> Vec<Arc<dyn Stage>> {
 /// Opens the store with the stand-ins in place of the built-in stages, the
 /// real search stages, and no enrichment rule.
 fn open(dir: &Path) -> Result<Kiln, Box<dyn std::error::Error>> {
-    let mut builder = Kiln::builder(dir).enrichment(Tier3Gate::OPEN);
+    let mut builder = Kiln::builder(dir).enrichment(EnrichmentCriteria::OPEN);
     for stage in stand_ins() {
         let name = stage.info().name;
         builder = builder.stage(stage).replace([name]);
@@ -180,7 +180,7 @@ fn open(dir: &Path) -> Result<Kiln, Box<dyn std::error::Error>> {
 
 /// The whole-store way `show` used to work: every asset's facts decoded to
 /// compute all sessions, every embedding loaded for the top-20 neighbours.
-fn whole_store(kiln: &Kiln, id: u64) -> Result<usize, Box<dyn std::error::Error>> {
+fn whole_store(kiln: &Kiln, id: AssetId) -> Result<usize, Box<dyn std::error::Error>> {
     let mut features = Vec::new();
     for asset in kiln.engine().assets()? {
         if let Some(detail) = kiln.engine().asset(asset.id)?
@@ -239,7 +239,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let caught = Instant::now();
     kiln.catch_up()?;
     let catch_up_ms = caught.elapsed().as_secs_f64() * 1000.0;
-    let ids: Vec<u64> = (0..60).map(|i| 1 + mix(i) % assets).collect();
+    let ids: Vec<AssetId> = (0..60).map(|i| AssetId::new(1 + mix(i) % assets)).collect();
     let mut times = Vec::new();
     let mut found = (0usize, 0usize);
     for &id in &ids {

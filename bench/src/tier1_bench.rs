@@ -19,7 +19,7 @@
 mod common;
 
 use common::{Pass, decode_only, process_cpu_seconds, run_pool};
-use kiln::engine::{Config, Engine, Priority, Sharing, Until};
+use kiln::engine::{Config, Engine, Priority, Sharing, Tier, Until};
 use kiln::plugin_api::{Stage, StageInput};
 use kiln::stages::hash::HashStage;
 use kiln::stages::thumbnail::ThumbnailStage;
@@ -123,7 +123,7 @@ fn engine_pass(corpus_dir: &Path, store_dir: &Path, threads: usize) -> Result<Pa
             .map_err(|e| e.to_string())?;
         engine
             .run_until(Until::Tier {
-                tier: 1,
+                tier: Tier::Browsable,
                 imports: Some(vec![import]),
             })
             .await
@@ -132,7 +132,10 @@ fn engine_pass(corpus_dir: &Path, store_dir: &Path, threads: usize) -> Result<Pa
         let cpu = cpu_start.zip(process_cpu_seconds()).map(|(a, b)| b - a);
         let status = engine.status().map_err(|e| e.to_string())?;
         engine.shutdown().await;
-        let failed = status.tiers.get(&1).map_or(0, |c| c.dead + c.pending());
+        let failed = status
+            .tiers
+            .get(&Tier::Browsable)
+            .map_or(0, |c| c.dead + c.pending());
         Ok(Pass {
             wall,
             cpu,

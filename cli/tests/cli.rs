@@ -28,7 +28,7 @@ fn importing_the_samples_completes_all_but_the_corrupt_file() {
     // One byte-identical copy: one asset fewer than files.
     assert_eq!(num(&status, "/assets"), files - 1);
     assert_eq!(num(&status, "/jobs/ready"), 0);
-    assert_eq!(num(&status, "/jobs/leased"), 0);
+    assert_eq!(num(&status, "/jobs/running"), 0);
     assert_eq!(num(&status, "/jobs/retrying"), 0);
     assert_eq!(num(&status, "/jobs/dead"), 1);
     for tier in ["1", "2"] {

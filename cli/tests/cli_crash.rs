@@ -51,7 +51,7 @@ fn killed_imports_resume_with_run_and_finish_exactly_once() {
         FILES as u64,
         "one asset per distinct content"
     );
-    for state in ["ready", "leased", "retrying", "dead"] {
+    for state in ["ready", "running", "retrying", "dead"] {
         assert_eq!(
             num(&status, &format!("/jobs/{state}")),
             0,
@@ -111,7 +111,7 @@ fn ctrl_c_stops_gracefully_and_run_resumes() {
 
     let status = json(store.path(), &["status"]);
     assert_eq!(
-        num(&status, "/jobs/leased"),
+        num(&status, "/jobs/running"),
         0,
         "leases were released: {status}"
     );

@@ -325,7 +325,11 @@ fn a_restart_catches_up_on_files_written_while_stopped() {
     settled(store.path(), &watch, 1);
     watch.stop();
     let status = json(store.path(), &["status"]);
-    assert_eq!(num(&status, "/jobs/leased"), 0, "leases released: {status}");
+    assert_eq!(
+        num(&status, "/jobs/running"),
+        0,
+        "leases released: {status}"
+    );
 
     std::fs::write(dir.path().join("while-1.png"), sample("novelai-garden.png")).expect("write");
     std::fs::write(

@@ -7,6 +7,8 @@
 mod common;
 
 use common::{import_then_run, json, kiln, num, succeed};
+use kiln::engine::AssetId;
+use kiln::engine::JobState;
 use kiln_testkit::corpus::{GeneratedKind, generated};
 use kiln_testkit::kill::{self, OnExit};
 
@@ -35,7 +37,7 @@ fn a_killed_import_leaves_no_asset_missing_from_the_index() {
         let recorded = metrics
             .by_stage
             .get("search-index")
-            .and_then(|m| m.get("done"))
+            .and_then(|m| m.get(&JobState::Done))
             .copied()
             .unwrap_or(0);
         let index = kiln_search::SearchIndex::open(&kiln_search::index_dir(store.path()))
@@ -46,7 +48,7 @@ fn a_killed_import_leaves_no_asset_missing_from_the_index() {
             // Every kill landed just after an index commit. Lose documents
             // the way a lost commit does, so the catch-up always has a gap
             // to repair.
-            let ids: Vec<u64> = index.indexed().expect("ids").into_keys().take(10).collect();
+            let ids: Vec<AssetId> = index.indexed().expect("ids").into_keys().take(10).collect();
             for id in ids {
                 index.remove(id).expect("remove");
             }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::model::Gate;
+use crate::model::EnrichmentGate;
 
 /// A source of wall-clock time in nanoseconds since the Unix epoch.
 ///
@@ -120,10 +120,10 @@ pub struct Config {
     /// the queue, leases, recent assets) are few; a larger cache only keeps
     /// more of a big store resident, so memory would grow with the library.
     pub cache_bytes: usize,
-    /// Which assets go on to the expensive tiers (see [`Gate`]). Applied by
+    /// Which assets go on to the expensive tiers (see [`EnrichmentGate`]). Applied by
     /// the process that completes jobs, so every process running workers on
     /// a store should use the same gate.
-    pub gate: Gate,
+    pub gate: EnrichmentGate,
 }
 
 impl Default for Config {
@@ -146,7 +146,7 @@ impl Default for Config {
             idle_poll: Duration::from_millis(50),
             sharing: Sharing::MultiProcess,
             cache_bytes: 4 * 1024 * 1024,
-            gate: Gate::default(),
+            gate: EnrichmentGate::default(),
         }
     }
 }

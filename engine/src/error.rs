@@ -1,5 +1,6 @@
 //! Error types, one enum per concern.
 
+use crate::model::Tier;
 use std::path::PathBuf;
 
 /// The stage graph is not usable.
@@ -30,11 +31,11 @@ pub enum GraphError {
         /// The later stage.
         stage: String,
         /// Its tier.
-        tier: u8,
+        tier: Tier,
         /// The stage it follows.
         after: String,
         /// That stage's tier.
-        after_tier: u8,
+        after_tier: Tier,
     },
     /// A stage declares a tier outside 1..=3.
     #[error("stage `{stage}` declares tier {tier}; tiers are 1, 2 and 3")]

@@ -6,12 +6,15 @@ use std::sync::{Arc, Mutex, RwLock};
 use kiln_plugin_api::{Stage, StageInfo};
 
 use crate::error::GraphError;
+use crate::model::Tier;
 
 /// One registered stage with what it declared at registration.
 #[derive(Clone)]
 pub(crate) struct StageEntry {
     pub(crate) stage: Arc<dyn Stage>,
     pub(crate) info: StageInfo,
+    /// The tier `info` declares, checked at registration.
+    pub(crate) tier: Tier,
     /// Serialises calls of a stage that declared itself not concurrent.
     pub(crate) exclusive: Arc<Mutex<()>>,
 }
@@ -38,12 +41,12 @@ impl Graph {
         replace: bool,
     ) -> Result<Graph, GraphError> {
         let info = stage.info();
-        if !(1..=3).contains(&info.tier) {
+        let Some(tier) = Tier::from_number(info.tier) else {
             return Err(GraphError::BadTier {
                 stage: info.name,
                 tier: info.tier,
             });
-        }
+        };
         let exists = self.stages.contains_key(&info.name);
         if exists && !replace {
             return Err(GraphError::Duplicate(info.name));
@@ -57,6 +60,7 @@ impl Graph {
             StageEntry {
                 stage,
                 info,
+                tier,
                 exclusive: Arc::new(Mutex::new(())),
             },
         );
@@ -83,12 +87,12 @@ impl Graph {
                         missing: before.clone(),
                     });
                 };
-                if other.info.tier > entry.info.tier {
+                if other.tier > entry.tier {
                     return Err(GraphError::TierOrder {
                         stage: entry.info.name.clone(),
-                        tier: entry.info.tier,
+                        tier: entry.tier,
                         after: before.clone(),
-                        after_tier: other.info.tier,
+                        after_tier: other.tier,
                     });
                 }
             }

@@ -45,8 +45,8 @@
 //!   that never ran it though its `after` stages are done, never doubling a
 //!   live job or reviving a dead letter, and asking the gate as a re-run
 //!   does. [`Engine::rerun_outdated`] does the same for one stage on request.
-//! * **Gate.** Stages of the guarded tiers (3 by default) of an asset are
-//!   enqueued only once its lower tiers are done and the [`Gate`] let it
+//! * **Enrichment gate.** Stages of the guarded tiers (3 by default) of an asset are
+//!   enqueued only once its lower tiers are done and the [`EnrichmentGate`] let it
 //!   through: a rule over its facts, then its import's budget. The decision
 //!   and the spent budget are written in that completion's transaction; a
 //!   turned-away asset's guarded stages count as skipped.
@@ -83,11 +83,11 @@
 //!
 //! ```no_run
 //! # async fn demo(stage: std::sync::Arc<dyn kiln_plugin_api::Stage>) -> Result<(), kiln_engine::EngineError> {
-//! use kiln_engine::{Config, Engine, Priority, Until};
+//! use kiln_engine::{Config, Engine, Priority, Tier, Until};
 //! let engine = Engine::open("kiln-store", Config::default())?;
 //! engine.register_stage(stage)?;
 //! let import = engine.import_dir("outputs", Priority::Batch).await?;
-//! engine.run_until(Until::Tier { tier: 1, imports: Some(vec![import]) }).await?;
+//! engine.run_until(Until::Tier { tier: Tier::Browsable, imports: Some(vec![import]) }).await?;
 //! println!("{:?}", engine.status()?);
 //! engine.shutdown().await;
 //! # Ok(()) }
@@ -111,8 +111,8 @@ pub use api::{Engine, Manual};
 pub use config::{Clock, Config, ManualClock, Sharing, SystemClock, backoff_delay};
 pub use error::{EngineError, GraphError};
 pub use model::{
-    AssetGate, ClaimedJob, Completion, Failure, Gate, ImportOptions, Lease, Outdated, Priority,
-    Until, is_ignored, stat_of,
+    AssetId, ClaimedJob, Completion, EnrichmentGate, EnrichmentRule, Failure, ImportId,
+    ImportOptions, JobId, JobState, Lease, Outdated, Priority, Tier, Until, is_ignored, stat_of,
 };
 pub use store::tables::INTAKE_STAGE;
 pub use store::{BLOBS_DIR, DATABASE_FILE, LOCK_FILE};

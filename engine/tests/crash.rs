@@ -5,6 +5,7 @@
 
 mod common;
 
+use kiln_engine::{JobState, Tier};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -189,7 +190,7 @@ fn sigkilled_engines_resume_and_apply_every_job_exactly_once() {
     let engine = open_child(&store, 10_000);
     let status = engine.status().expect("status");
     assert_eq!(status.assets, FILES as u64);
-    assert_eq!(status.jobs.leased, 0, "no job left in a lease");
+    assert_eq!(status.jobs.running, 0, "no job left in a lease");
     assert_eq!(
         status.jobs.ready + status.jobs.retrying,
         0,
@@ -198,7 +199,7 @@ fn sigkilled_engines_resume_and_apply_every_job_exactly_once() {
     assert_eq!(status.jobs.dead, 0);
     // Counters move in the same transaction as the effect, so a job applied
     // twice would show here as more than one done per asset and tier.
-    for tier in 1..=3u8 {
+    for tier in Tier::ALL {
         assert_eq!(status.tiers[&tier].done, FILES as u64, "tier {tier}");
         assert_eq!(
             status.tiers[&tier].total(),
@@ -209,7 +210,7 @@ fn sigkilled_engines_resume_and_apply_every_job_exactly_once() {
     let metrics = engine.metrics().expect("metrics");
     for stage in ["hash", "meta", "enrich"] {
         assert_eq!(
-            metrics.by_stage[stage].get("done"),
+            metrics.by_stage[stage].get(&JobState::Done),
             Some(&(FILES as u64)),
             "{stage}"
         );
@@ -273,7 +274,11 @@ fn a_job_that_aborts_the_process_is_dead_lettered_after_max_attempts() {
         dead[0].last_error
     );
     let status = engine.status().expect("status");
-    assert_eq!(status.tiers[&3].done, 40, "every other file is enriched");
+    assert_eq!(
+        status.tiers[&Tier::Enriched].done,
+        40,
+        "every other file is enriched"
+    );
     assert_eq!(status.jobs.pending(), 0);
     assert_eq!(status.jobs.dead, 1);
 }
@@ -325,7 +330,7 @@ fn waiting_for_a_reimport_waits_for_the_killed_import_it_resumed() {
         let engine = open_child(&store, 10_000);
         let first = engine.status().expect("status").imports[0].clone();
         assert!(
-            first.tiers[&1].pending() > 0,
+            first.tiers[&Tier::Browsable].pending() > 0,
             "the killed import left tier-1 work queued"
         );
         let again = engine
@@ -335,7 +340,7 @@ fn waiting_for_a_reimport_waits_for_the_killed_import_it_resumed() {
         tokio::time::timeout(
             common::PATIENCE,
             engine.run_until(Until::Tier {
-                tier: 1,
+                tier: Tier::Browsable,
                 imports: Some(vec![again]),
             }),
         )

@@ -4,6 +4,7 @@
 
 mod common;
 
+use kiln_engine::{ImportId, JobState, Tier};
 use kiln_testkit::kill::{OnExit, kill_rounds};
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,7 +16,8 @@ use std::time::Duration;
 
 use common::{Recorder, write_files};
 use kiln_engine::{
-    AssetGate, AssetState, Config, Engine, Gate, ImportOptions, Priority, StageState, Until,
+    AssetState, Config, Engine, EnrichmentGate, EnrichmentRule, ImportOptions, Priority,
+    StageState, Until,
 };
 use kiln_plugin_api::{Stage, StageError, StageInfo, StageInput, StageOutput, Value};
 
@@ -40,7 +42,7 @@ impl Stage for Size {
 #[derive(Debug)]
 struct MinLength(u64);
 
-impl AssetGate for MinLength {
+impl EnrichmentRule for MinLength {
     fn skip_reason(&self, facts: &BTreeMap<String, Value>) -> Option<String> {
         let len = facts.get("size")?.get("len")?.as_u64()?;
         (len < self.0).then(|| format!("only {len} bytes"))
@@ -61,7 +63,7 @@ fn stages() -> (Vec<Arc<dyn Stage>>, Arc<Recorder>, Arc<Recorder>) {
     (list, enrich, side)
 }
 
-fn open(store: &Path, gate: Gate) -> (Engine, Arc<Recorder>, Arc<Recorder>) {
+fn open(store: &Path, gate: EnrichmentGate) -> (Engine, Arc<Recorder>, Arc<Recorder>) {
     let config = Config {
         workers: 2,
         gate,
@@ -90,9 +92,9 @@ async fn the_rule_skips_every_guarded_stage_with_its_reason() {
     let work = tempfile::tempdir().expect("tempdir");
     let input = work.path().join("in");
     write_sized(&input, 10);
-    let gate = Gate {
+    let gate = EnrichmentGate {
         rule: Some(Arc::new(MinLength(50))),
-        ..Gate::default()
+        ..EnrichmentGate::default()
     };
     let (engine, enrich, side) = open(&work.path().join("store"), gate);
     let import = engine
@@ -101,7 +103,7 @@ async fn the_rule_skips_every_guarded_stage_with_its_reason() {
         .expect("import");
     engine
         .run_until(Until::Tier {
-            tier: 3,
+            tier: Tier::Enriched,
             imports: Some(vec![import]),
         })
         .await
@@ -114,15 +116,19 @@ async fn the_rule_skips_every_guarded_stage_with_its_reason() {
         "a guarded stage after tier 1 only waits too"
     );
     let status = engine.status().expect("status");
-    let tier3 = status.tiers[&3];
+    let tier3 = status.tiers[&Tier::Enriched];
     assert_eq!(
         (tier3.done, tier3.skipped, tier3.pending()),
         (15, 15, 0),
         "three guarded stages for each of five passed and five skipped assets"
     );
-    assert_eq!(status.tiers[&2].skipped, 0, "lower tiers are never gated");
+    assert_eq!(
+        status.tiers[&Tier::Searchable].skipped,
+        0,
+        "lower tiers are never gated"
+    );
     let metrics = engine.metrics().expect("metrics");
-    assert_eq!(metrics.by_stage["late"].get("skipped"), Some(&5));
+    assert_eq!(metrics.by_stage["late"].get(&JobState::Skipped), Some(&5));
     for summary in engine.assets().expect("assets") {
         assert_eq!(summary.state, AssetState::Done, "{}", summary.first_path);
         let asset = engine.asset(summary.id).expect("read").expect("asset");
@@ -157,7 +163,7 @@ async fn a_budget_limits_each_import_and_a_rerun_never_revives_a_skipped_asset()
     let (first, second) = (work.path().join("a"), work.path().join("b"));
     write_files(&first, 10);
     write_sized(&second, 6);
-    let (engine, enrich, _) = open(&work.path().join("store"), Gate::default());
+    let (engine, enrich, _) = open(&work.path().join("store"), EnrichmentGate::default());
     let a = engine
         .import_with(&first, ImportOptions::new(Priority::Batch).with_budget(3))
         .await
@@ -169,13 +175,13 @@ async fn a_budget_limits_each_import_and_a_rerun_never_revives_a_skipped_asset()
     engine.run_until(Until::Idle).await.expect("run");
     assert_eq!(enrich.calls(), 7, "3 of the first import, 4 of the second");
     let status = engine.status().expect("status");
-    let tier3 = |id: u64| {
+    let tier3 = |id: ImportId| {
         status
             .imports
             .iter()
             .find(|i| i.id == id)
             .expect("import")
-            .tiers[&3]
+            .tiers[&Tier::Enriched]
     };
     assert_eq!((tier3(a).done, tier3(a).skipped), (9, 21));
     assert_eq!((tier3(b).done, tier3(b).skipped), (12, 6));
@@ -216,7 +222,7 @@ async fn a_rerun_asks_the_gate_about_assets_enriched_before_it_was_set() {
     let input = work.path().join("in");
     write_sized(&input, 10);
     let store = work.path().join("store");
-    let (engine, enrich, _) = open(&store, Gate::default());
+    let (engine, enrich, _) = open(&store, EnrichmentGate::default());
     engine
         .import_dir(&input, Priority::Batch)
         .await
@@ -226,9 +232,9 @@ async fn a_rerun_asks_the_gate_about_assets_enriched_before_it_was_set() {
     engine.shutdown().await;
     drop(engine);
 
-    let gate = Gate {
+    let gate = EnrichmentGate {
         rule: Some(Arc::new(MinLength(50))),
-        ..Gate::default()
+        ..EnrichmentGate::default()
     };
     let (engine, _, _) = open(&store, gate);
     let newer = Recorder::new(StageInfo::new("enrich", 2, 3).after(["meta"]));
@@ -253,7 +259,7 @@ async fn without_a_rule_or_budget_nothing_waits_for_the_gate() {
     let work = tempfile::tempdir().expect("tempdir");
     let input = work.path().join("in");
     write_files(&input, 4);
-    let (engine, enrich, side) = open(&work.path().join("store"), Gate::default());
+    let (engine, enrich, side) = open(&work.path().join("store"), EnrichmentGate::default());
     engine
         .import_dir(&input, Priority::Batch)
         .await
@@ -378,8 +384,8 @@ fn a_budget_is_never_overspent_across_sigkilled_engines() {
 
     let engine = open_child(&store);
     let status = engine.status().expect("status");
-    assert_eq!(status.tiers[&3].done, BUDGET);
-    assert_eq!(status.tiers[&3].skipped, FILES as u64 - BUDGET);
+    assert_eq!(status.tiers[&Tier::Enriched].done, BUDGET);
+    assert_eq!(status.tiers[&Tier::Enriched].skipped, FILES as u64 - BUDGET);
     assert_eq!(status.jobs.pending(), 0);
     let log = std::fs::read_to_string(store.with_extension("log")).unwrap_or_default();
     let ran: BTreeSet<&str> = log.lines().collect();
@@ -401,9 +407,9 @@ async fn a_stage_registered_later_runs_only_where_the_gate_let_the_asset_through
     let input = work.path().join("in");
     write_sized(&input, 10);
     let store = work.path().join("store");
-    let gate = || Gate {
+    let gate = || EnrichmentGate {
         rule: Some(Arc::new(MinLength(50))),
-        ..Gate::default()
+        ..EnrichmentGate::default()
     };
     let (engine, _, _) = open(&store, gate());
     engine

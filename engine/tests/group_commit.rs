@@ -3,6 +3,7 @@
 
 mod common;
 
+use kiln_engine::Tier;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -140,7 +141,7 @@ async fn an_interactive_file_does_not_wait_for_a_batch_commit() {
         .await
         .expect("submit");
     let until = Until::Tier {
-        tier: 1,
+        tier: Tier::Browsable,
         imports: Some(vec![id]),
     };
     tokio::time::timeout(PATIENCE, engine.wait_until(until))
@@ -159,7 +160,7 @@ async fn an_interactive_file_does_not_wait_for_a_batch_commit() {
         .await
         .expect("stopping does not wait out the background window");
     let status = engine.status().expect("status");
-    assert_eq!(status.jobs.leased, 0, "no lease left behind");
+    assert_eq!(status.jobs.running, 0, "no lease left behind");
     assert_eq!(status.jobs.ready + status.jobs.done, 51);
     assert!(status.jobs.done >= 3, "the held jobs' completions landed");
 }

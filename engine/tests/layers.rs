@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 /// The top-level modules of `engine/src`, lowest layer first. A module may
 /// use only modules listed before it.
 const ORDER: &[&str] = &[
-    "error", "model", "config", "graph", "plugin", "store", "txn", "views", "runtime", "api",
+    "model", "error", "config", "graph", "plugin", "store", "txn", "views", "runtime", "api",
 ];
 
 /// A reference from one top-level module to another, with the file that

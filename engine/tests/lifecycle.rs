@@ -2,6 +2,7 @@
 
 mod common;
 
+use kiln_engine::{JobState, Tier};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,12 +46,12 @@ async fn stopping_finishes_running_jobs_and_releases_the_rest_with_attempts_refu
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     assert!(
-        engine.status().expect("status").jobs.leased > 0,
+        engine.status().expect("status").jobs.running > 0,
         "work was claimed"
     );
     engine.stop().await;
     let status = engine.status().expect("status");
-    assert_eq!(status.jobs.leased, 0, "no lease left behind");
+    assert_eq!(status.jobs.running, 0, "no lease left behind");
     assert!(status.jobs.ready > 0 && status.jobs.done < 60);
     assert_eq!(status.jobs.ready + status.jobs.done, 60);
     let manual = engine.manual().expect("no workers run now");
@@ -160,7 +161,7 @@ async fn progress_is_published_per_import_and_tier() {
         let Some(mine) = snapshot.import(import) else {
             continue;
         };
-        if let Some(tier1) = mine.tiers.get(&1) {
+        if let Some(tier1) = mine.tiers.get(&Tier::Browsable) {
             if tier1.done > 0 && tier1.done < 150 {
                 saw_partial = true;
             }
@@ -170,11 +171,11 @@ async fn progress_is_published_per_import_and_tier() {
         }
         let finished = mine
             .tiers
-            .get(&2)
+            .get(&Tier::Searchable)
             .is_some_and(|t| t.done == 150 && t.remaining() == 0);
         if finished {
-            assert_eq!(mine.tiers[&1].done, 150);
-            assert_eq!(snapshot.tiers[&2].total, 150);
+            assert_eq!(mine.tiers[&Tier::Browsable].done, 150);
+            assert_eq!(snapshot.tiers[&Tier::Searchable].total, 150);
             break;
         }
     }
@@ -183,7 +184,7 @@ async fn progress_is_published_per_import_and_tier() {
     assert!(saw_rate, "a rate and an ETA were derived");
     let metrics = engine.metrics().expect("metrics");
     assert!(metrics.commits > 0 && metrics.jobs.completed >= 300);
-    assert_eq!(metrics.by_stage["two"]["done"], 150);
+    assert_eq!(metrics.by_stage["two"][&JobState::Done], 150);
     engine.shutdown().await;
 }
 
@@ -230,7 +231,7 @@ async fn a_folder_imported_into_an_idle_engine_starts_without_waiting_for_the_po
     let done = tokio::time::timeout(
         Duration::from_secs(60),
         engine.wait_until(Until::Tier {
-            tier: 3,
+            tier: Tier::Enriched,
             imports: Some(vec![import]),
         }),
     )

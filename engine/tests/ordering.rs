@@ -2,6 +2,7 @@
 
 mod common;
 
+use kiln_engine::Tier;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -152,7 +153,7 @@ async fn an_interactive_file_jumps_every_waiting_batch_job() {
     let started_before = log.lock().expect("log").len();
     engine
         .wait_until(Until::Tier {
-            tier: 1,
+            tier: Tier::Browsable,
             imports: Some(vec![import]),
         })
         .await

@@ -3,6 +3,7 @@
 mod common;
 
 use common::{Recorder, three_tier, write_files};
+use kiln_engine::Tier;
 use kiln_engine::{AssetState, ClaimedJob, Config, Engine, Manual, Priority, StageState, Until};
 use kiln_plugin_api::{StageInfo, StageOutput, Value};
 
@@ -33,7 +34,7 @@ async fn a_folder_goes_through_every_tier_with_facts_and_proxy() {
         .expect("import");
     engine
         .run_until(Until::Tier {
-            tier: 3,
+            tier: Tier::Enriched,
             imports: Some(vec![import]),
         })
         .await
@@ -47,7 +48,7 @@ async fn a_folder_goes_through_every_tier_with_facts_and_proxy() {
     assert_eq!(status.files, 31);
     assert_eq!(status.jobs.done, 31 * 4);
     assert_eq!(status.jobs.pending() + status.jobs.dead, 0);
-    assert_eq!(status.tiers[&3].done, 31);
+    assert_eq!(status.tiers[&Tier::Enriched].done, 31);
     assert_eq!(status.imports.len(), 1);
     assert_eq!(status.imports[0].state.name(), "done");
 
@@ -236,7 +237,7 @@ async fn bumping_a_stage_version_reruns_only_that_stage() {
     assert_eq!(count, 5);
     engine
         .run_until(Until::Tier {
-            tier: 3,
+            tier: Tier::Enriched,
             imports: Some(vec![rerun]),
         })
         .await

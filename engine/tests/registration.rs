@@ -175,7 +175,7 @@ async fn a_dead_lettered_stage_is_not_enqueued_again_nor_a_purged_one_at_its_ver
         "the dead letter stays as it was"
     );
     let asset = engine
-        .asset(dead[0].asset_id)
+        .asset(dead[0].asset_id.expect("the dead letter's asset"))
         .expect("read")
         .expect("asset");
     assert_eq!(asset.stages["s"].state, StageState::Dead);

@@ -78,7 +78,7 @@ async fn a_transient_failure_waits_for_the_clock_then_runs_again() {
             .fail(lease, StageError::transient("busy"))
             .await
             .expect("fail");
-        let Failure::Retry { run_at_ns } = failure else {
+        let Failure::Retrying { run_at_ns } = failure else {
             panic!("expected a retry, got {failure:?}");
         };
         let delay = run_at_ns - now;
@@ -222,7 +222,9 @@ async fn dead_letters_can_be_listed_retried_and_purged() {
             .all(|d| d.last_error == "unsupported format" && d.attempts == 1)
     );
     assert_eq!(engine.status().expect("status").jobs.done, 4);
-    let some_asset = dead[0].asset_id;
+    let some_asset = dead[0]
+        .asset_id
+        .expect("a stage's dead letter has its asset");
     assert_eq!(
         engine
             .asset(some_asset)
@@ -293,7 +295,7 @@ async fn a_stale_lease_cannot_complete_after_a_restart_reclaimed_it() {
         .register_stage(Recorder::new(StageInfo::new("s", 1, 1)))
         .expect("register");
     assert_eq!(
-        engine.status().expect("status").jobs.leased,
+        engine.status().expect("status").jobs.running,
         0,
         "reclaimed on open"
     );

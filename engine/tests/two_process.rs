@@ -4,6 +4,7 @@
 
 mod common;
 
+use kiln_engine::Tier;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -172,7 +173,7 @@ async fn a_second_process_reads_and_gets_an_urgent_file_done_during_a_batch() {
         .expect("submit");
     client
         .wait_until(Until::Tier {
-            tier: 2,
+            tier: Tier::Searchable,
             imports: Some(vec![import]),
         })
         .await
@@ -204,7 +205,7 @@ async fn a_second_process_reads_and_gets_an_urgent_file_done_during_a_batch() {
     assert!(rest.contains("PRIMARY FINISHED"));
     let done = client.status().expect("status");
     assert_eq!(done.jobs.done, 251 * 2);
-    assert_eq!(done.jobs.leased, 0, "the primary released everything");
+    assert_eq!(done.jobs.running, 0, "the primary released everything");
 
     // With the primary gone, a client that runs takes over the engine.
     let late = work.path().join("late.png");
@@ -215,7 +216,7 @@ async fn a_second_process_reads_and_gets_an_urgent_file_done_during_a_batch() {
         .expect("submit");
     client
         .run_until(Until::Tier {
-            tier: 2,
+            tier: Tier::Searchable,
             imports: Some(vec![import]),
         })
         .await

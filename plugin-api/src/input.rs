@@ -1,5 +1,6 @@
 //! What a stage is given about one asset: [`StageInput`].
 
+use crate::AssetId;
 use crate::Value;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -25,7 +26,7 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct StageInput {
-    /// The engine's id of the asset.
+    /// The engine's id of the asset (as a type: [`StageInput::asset`]).
     pub asset_id: u64,
     /// The file the asset was imported from.
     pub path: String,
@@ -48,6 +49,11 @@ impl StageInput {
             proxy_path: None,
             facts: BTreeMap::new(),
         }
+    }
+
+    /// The asset's id.
+    pub fn asset(&self) -> AssetId {
+        AssetId::new(self.asset_id)
     }
 
     /// Sets the content hash.

@@ -10,6 +10,7 @@
 //!   [`StageInput`], [`StageOutput`] (with [`Artifact`]), [`StageError`], and
 //!   the [`Value`] fact tree;
 //! - [`export_stage!`] to build a stage as a plugin (a `cdylib`);
+//! - the ids kiln hands out ([`AssetId`], [`ImportId`], [`JobId`]);
 //! - the tier and artifact constants ([`TIER_ENRICHED`], [`PROXY_ARTIFACT`], …);
 //! - [`builtin`]: the names of kiln's built-in stages and the facts each one
 //!   writes, which is what a stage that runs after them reads;
@@ -57,6 +58,7 @@ pub mod builtin;
 pub mod envelope;
 mod error;
 mod ffi;
+mod ids;
 mod info;
 mod input;
 pub mod log;
@@ -64,6 +66,7 @@ mod output;
 mod value;
 
 pub use error::StageError;
+pub use ids::{AssetId, ImportId, JobId};
 pub use info::{CostClass, StageInfo};
 pub use input::StageInput;
 pub use output::{Artifact, StageOutput};

@@ -1,5 +1,6 @@
 //! What one asset contributes to the index, and the index schema.
 
+use kiln_plugin_api::AssetId;
 use kiln_plugin_api::{Value, builtin};
 use std::collections::BTreeMap;
 use tantivy::TantivyDocument;
@@ -12,10 +13,10 @@ pub const DATE_FACT: &str = "date";
 
 /// Everything the index knows about one asset. Text fields are as written in
 /// the metadata; the index lowercases what it matches on.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AssetDoc {
     /// The asset id.
-    pub id: u64,
+    pub id: AssetId,
     /// The asset's first path.
     pub path: String,
     /// The tool that made the image (`ComfyUI`, `A1111`…).
@@ -103,7 +104,7 @@ impl AssetDoc {
     /// (its `generation` map), `thumbnail` (pixel size), `search-index`
     /// (the date), `score`, `embed` and `cluster` (session features).
     /// Missing stages leave fields empty.
-    pub fn from_facts(id: u64, path: &str, facts: &BTreeMap<String, Value>) -> AssetDoc {
+    pub fn from_facts(id: AssetId, path: &str, facts: &BTreeMap<String, Value>) -> AssetDoc {
         let generation = facts
             .get(builtin::METADATA)
             .and_then(|m| m.get("generation"));
@@ -222,7 +223,7 @@ impl Fields {
 
     pub(crate) fn document(&self, doc: &AssetDoc) -> TantivyDocument {
         let mut d = TantivyDocument::default();
-        d.add_u64(self.id, doc.id);
+        d.add_u64(self.id, doc.id.get());
         d.add_text(self.path, &doc.path);
         let mut all = String::new();
         let mut push_all = |s: &str| {

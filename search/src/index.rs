@@ -4,6 +4,7 @@ use crate::doc::{AssetDoc, Fields, vector_from_bytes};
 use crate::error::SearchError;
 use crate::query::{ParsedQuery, parse_query};
 use crate::similar::VectorSet;
+use kiln_plugin_api::AssetId;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -42,7 +43,7 @@ pub enum SortBy {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hit {
     /// The asset id.
-    pub id: u64,
+    pub id: AssetId,
     /// Its first path.
     pub path: String,
     /// The ranking value: BM25 relevance, the date (seconds) or the quality
@@ -65,7 +66,7 @@ pub struct SearchResults {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionEntry {
     /// The asset id.
-    pub id: u64,
+    pub id: AssetId,
     /// Seconds since the Unix epoch, when known.
     pub time: Option<i64>,
     /// Generator and model, lowercased (`comfyui|juggernautxl`).
@@ -191,7 +192,7 @@ impl SearchIndex {
             let Some(writer) = p.writer.as_ref() else {
                 return Err(self.err("writing", "no writer"));
             };
-            writer.delete_term(Term::from_field_u64(self.fields.id, doc.id));
+            writer.delete_term(Term::from_field_u64(self.fields.id, doc.id.get()));
             writer
                 .add_document(document)
                 .map_err(|e| self.err("adding a document", e))?;
@@ -202,10 +203,10 @@ impl SearchIndex {
     }
 
     /// Removes an asset's document (a duplicate or superseded asset).
-    pub fn remove(&self, id: u64) -> Result<(), SearchError> {
+    pub fn remove(&self, id: AssetId) -> Result<(), SearchError> {
         self.with_writer(|p| {
             if let Some(writer) = p.writer.as_ref() {
-                writer.delete_term(Term::from_field_u64(self.fields.id, id));
+                writer.delete_term(Term::from_field_u64(self.fields.id, id.get()));
                 p.docs += 1;
                 p.since.get_or_insert_with(Instant::now);
             }
@@ -292,7 +293,7 @@ impl SearchIndex {
     }
 
     /// Every indexed asset id with what its document holds.
-    pub fn indexed(&self) -> Result<HashMap<u64, IndexedState>, SearchError> {
+    pub fn indexed(&self) -> Result<HashMap<AssetId, IndexedState>, SearchError> {
         let mut out = HashMap::new();
         self.each_id_with("enriched", "reading enrichment flags", |id, enriched| {
             let enriched = enriched.unwrap_or(0) != 0;
@@ -307,7 +308,7 @@ impl SearchIndex {
         &self,
         field: &str,
         action: &'static str,
-        mut each: impl FnMut(u64, Option<u64>),
+        mut each: impl FnMut(AssetId, Option<u64>),
     ) -> Result<(), SearchError> {
         let searcher = self.searcher()?;
         for segment in searcher.segment_readers() {
@@ -316,7 +317,7 @@ impl SearchIndex {
             let values = fast.u64(field).map_err(|e| self.err(action, e))?;
             for doc in segment.doc_ids_alive() {
                 if let Some(id) = ids.first(doc) {
-                    each(id, values.first(doc));
+                    each(AssetId::new(id), values.first(doc));
                 }
             }
         }
@@ -388,7 +389,7 @@ impl SearchIndex {
                     }
                 };
                 out.push(SessionEntry {
-                    id,
+                    id: AssetId::new(id),
                     time: times.first(doc),
                     family: name,
                 });
@@ -401,7 +402,7 @@ impl SearchIndex {
     /// `(id, hash)`. Reads two fast fields: a scan of 100,000 assets is a
     /// few milliseconds, and unlike a nearest-neighbour list it misses no
     /// asset whose hash is close.
-    pub fn phashes(&self) -> Result<Vec<(u64, u64)>, SearchError> {
+    pub fn phashes(&self) -> Result<Vec<(AssetId, u64)>, SearchError> {
         let mut out = Vec::new();
         self.each_id_with("phash", "reading hashes", |id, hash| {
             if let Some(hash) = hash {
@@ -479,7 +480,11 @@ impl SearchIndex {
                 .unwrap_or_default()
                 .to_owned();
             if let Some(id) = id {
-                hits.push(Hit { id, path, score });
+                hits.push(Hit {
+                    id: AssetId::new(id),
+                    path,
+                    score,
+                });
             }
         }
         Ok(SearchResults { total, hits })
@@ -510,7 +515,11 @@ impl SearchIndex {
                 vectors
                     .ord_to_bytes(ord, &mut buffer)
                     .map_err(|e| self.err("reading embeddings", e))?;
-                set.insert(id, &vector_from_bytes(&buffer), phashes.first(doc));
+                set.insert(
+                    AssetId::new(id),
+                    &vector_from_bytes(&buffer),
+                    phashes.first(doc),
+                );
             }
         }
         Ok(set)

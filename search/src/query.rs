@@ -20,6 +20,7 @@
 
 use crate::doc::Fields;
 use crate::error::SearchError;
+use kiln_plugin_api::AssetId;
 use std::ops::Bound;
 use tantivy::query::{
     AllQuery, BooleanQuery, EmptyQuery, Occur, PhraseQuery, Query, RangeQuery, RegexQuery,
@@ -82,7 +83,7 @@ enum Matcher {
     /// A session id not yet resolved: matches nothing.
     Session(String),
     /// Exactly these assets.
-    Assets(Vec<u64>),
+    Assets(Vec<AssetId>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -117,7 +118,7 @@ impl ParsedQuery {
     /// Replaces every `session:ID` term by the asset ids `members` returns
     /// for that session (none for an unknown session, which then matches
     /// nothing, or, negated, excludes nothing).
-    pub fn resolve_sessions(&mut self, mut members: impl FnMut(&str) -> Vec<u64>) {
+    pub fn resolve_sessions(&mut self, mut members: impl FnMut(&str) -> Vec<AssetId>) {
         for clause in &mut self.clauses {
             if let Matcher::Session(id) = &clause.matcher {
                 clause.matcher = Matcher::Assets(members(id));
@@ -250,7 +251,8 @@ impl Matcher {
             Matcher::Session(_) => Some(Box::new(EmptyQuery)),
             Matcher::Assets(ids) if ids.is_empty() => Some(Box::new(EmptyQuery)),
             Matcher::Assets(ids) => Some(Box::new(TermSetQuery::new(
-                ids.iter().map(|id| Term::from_field_u64(fields.id, *id)),
+                ids.iter()
+                    .map(|id| Term::from_field_u64(fields.id, id.get())),
             ))),
         })
     }

@@ -4,13 +4,14 @@
 //! a few milliseconds: no approximate index is needed at this scale, and an
 //! exact answer makes near-duplicate detection deterministic.
 
+use kiln_plugin_api::AssetId;
 use std::collections::HashMap;
 
 /// One neighbour of a query.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Neighbour {
     /// The asset id.
-    pub id: u64,
+    pub id: AssetId,
     /// Euclidean distance of the embeddings (0 = identical, at most 2).
     pub distance: f32,
     /// Bits in which the perceptual hashes differ, when both are known.
@@ -21,16 +22,16 @@ pub struct Neighbour {
 #[derive(Debug, Clone, Default)]
 pub struct VectorSet {
     dims: usize,
-    ids: Vec<u64>,
+    ids: Vec<AssetId>,
     phashes: Vec<Option<u64>>,
     values: Vec<f32>,
-    positions: HashMap<u64, usize>,
+    positions: HashMap<AssetId, usize>,
 }
 
 impl VectorSet {
     /// Adds one embedding. Vectors whose length differs from the first one
     /// added are ignored (an embedder of another shape wrote them).
-    pub fn insert(&mut self, id: u64, vector: &[f32], phash: Option<u64>) {
+    pub fn insert(&mut self, id: AssetId, vector: &[f32], phash: Option<u64>) {
         if self.ids.is_empty() {
             self.dims = vector.len();
         }
@@ -54,7 +55,7 @@ impl VectorSet {
     }
 
     /// The embedding and hash of an asset.
-    pub fn get(&self, id: u64) -> Option<(&[f32], Option<u64>)> {
+    pub fn get(&self, id: AssetId) -> Option<(&[f32], Option<u64>)> {
         let at = *self.positions.get(&id)?;
         let vector = self.values.get(at * self.dims..(at + 1) * self.dims)?;
         Some((vector, self.phashes.get(at).copied().flatten()))
@@ -67,7 +68,7 @@ impl VectorSet {
         query: &[f32],
         phash: Option<u64>,
         limit: usize,
-        exclude: Option<u64>,
+        exclude: Option<AssetId>,
     ) -> Vec<Neighbour> {
         if query.len() != self.dims || limit == 0 {
             return Vec::new();

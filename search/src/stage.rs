@@ -67,7 +67,7 @@ impl Stage for SearchIndexStage {
         ]);
         let mut all = input.facts.clone();
         all.insert(SEARCH_INDEX_STAGE.to_owned(), facts.clone());
-        let doc = AssetDoc::from_facts(input.asset_id, &input.path, &all);
+        let doc = AssetDoc::from_facts(input.asset(), &input.path, &all);
         self.index.upsert(&doc).map_err(index_error)?;
         self.index.commit_if_due().map_err(index_error)?;
         Ok(StageOutput::facts(facts))
@@ -104,7 +104,7 @@ impl Stage for SearchEnrichStage {
     }
 
     fn process(&self, input: &StageInput) -> Result<StageOutput, StageError> {
-        let doc = AssetDoc::from_facts(input.asset_id, &input.path, &input.facts);
+        let doc = AssetDoc::from_facts(input.asset(), &input.path, &input.facts);
         self.index.upsert(&doc).map_err(index_error)?;
         self.index.commit_if_due().map_err(index_error)?;
         Ok(StageOutput::facts(Value::map([(

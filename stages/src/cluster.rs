@@ -21,7 +21,8 @@
 
 use crate::hash::to_hex;
 use kiln_plugin_api::{
-    CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, TIER_ENRICHED, Value, builtin,
+    AssetId, CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, TIER_ENRICHED,
+    Value, builtin,
 };
 use std::collections::BTreeMap;
 use std::time::UNIX_EPOCH;
@@ -37,7 +38,7 @@ pub const SESSION_GAP_SECONDS: i64 = 45 * 60;
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SessionFeatures {
     /// The asset id.
-    pub id: u64,
+    pub id: AssetId,
     /// Seconds since the Unix epoch, when known.
     pub time: Option<i64>,
     /// Generator and model, lowercased (`comfyui|juggernautxl`).
@@ -46,7 +47,7 @@ pub struct SessionFeatures {
 
 impl SessionFeatures {
     /// Reads the features back from the stage's facts.
-    pub fn from_facts(id: u64, facts: &Value) -> SessionFeatures {
+    pub fn from_facts(id: AssetId, facts: &Value) -> SessionFeatures {
         let time = match facts.get("time") {
             Some(Value::Int(t)) => Some(*t),
             Some(Value::UInt(t)) => i64::try_from(*t).ok(),
@@ -69,7 +70,7 @@ pub struct Session {
     /// The family shared by its assets.
     pub family: String,
     /// Member asset ids, in time order.
-    pub assets: Vec<u64>,
+    pub assets: Vec<AssetId>,
     /// Earliest and latest time, when known.
     pub span: Option<(i64, i64)>,
 }
@@ -129,7 +130,7 @@ fn close(family: &str, members: &[&SessionFeatures]) -> Session {
         id: session_id(
             family,
             first.and_then(|f| f.time),
-            first.map_or(0, |f| f.id),
+            first.map_or(0, |f| f.id.get()),
         ),
         family: family.to_owned(),
         assets: members.iter().map(|f| f.id).collect(),

@@ -325,8 +325,9 @@ fn edge_histogram(planes: &Planes) -> Vec<f32> {
     out
 }
 
-/// The rule deciding which assets tier-3 work is spent on: the engine's
-/// gate applies it (see `kiln_engine::Gate`; the kiln crate wires it in)
+/// The built-in criteria deciding which assets tier-3 work is spent on:
+/// the engine's enrichment gate applies them (see
+/// `kiln_engine::EnrichmentGate`; the kiln crate wires them in as its rule)
 /// once per asset, when tiers 1 and 2 are done, and shows the stages of an
 /// asset it turns away as skipped, with the reason.
 ///
@@ -334,25 +335,25 @@ fn edge_histogram(planes: &Planes) -> Vec<f32> {
 /// duplicate), and a per-import budget is counted by the engine, which sees
 /// every asset of an import; this rule only judges one asset's own facts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Tier3Gate {
+pub struct EnrichmentCriteria {
     /// Images whose shorter side is below this many pixels are skipped.
     pub min_side: u64,
     /// Skip files from which no generation parameters were extracted.
     pub require_generation: bool,
 }
 
-impl Default for Tier3Gate {
+impl Default for EnrichmentCriteria {
     fn default() -> Self {
-        Tier3Gate {
+        EnrichmentCriteria {
             min_side: 128,
             require_generation: false,
         }
     }
 }
 
-impl Tier3Gate {
+impl EnrichmentCriteria {
     /// Lets everything through.
-    pub const OPEN: Tier3Gate = Tier3Gate {
+    pub const OPEN: EnrichmentCriteria = EnrichmentCriteria {
         min_side: 0,
         require_generation: false,
     };

@@ -8,7 +8,7 @@
 use crate::common::{Pass, decode_only, process_cpu_seconds, run_pool, threads_cpu_seconds};
 use crate::run::{self, TierTimes};
 use crate::{Args, Work};
-use kiln::engine::{Engine, Priority};
+use kiln::engine::{Engine, ImportId, JobState, Priority, Tier};
 use kiln_testkit::corpus::{self, GeneratedKind};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -89,7 +89,7 @@ struct Probe {
     /// How long after the batch started it went in.
     at: Duration,
     /// Its single-file import.
-    id: u64,
+    id: ImportId,
     /// Tier-1 jobs of the batch done when it went in.
     tier1_done: u64,
     /// Whether the batch was still in tier 1 when it went in.
@@ -162,7 +162,12 @@ async fn batch(engine: &Engine, corpus: &Corpus) -> Result<BatchResult, String> 
             done_at_browsable = metrics
                 .by_stage
                 .iter()
-                .map(|(stage, states)| (stage.clone(), states.get("done").copied().unwrap_or(0)))
+                .map(|(stage, states)| {
+                    (
+                        stage.clone(),
+                        states.get(&JobState::Done).copied().unwrap_or(0),
+                    )
+                })
                 .collect();
             commits_at_browsable = (metrics.commits, metrics.commit_ops, metrics.mean_commit);
         }
@@ -175,7 +180,7 @@ async fn batch(engine: &Engine, corpus: &Corpus) -> Result<BatchResult, String> 
             let progress = engine.progress().map_err(|e| e.to_string())?;
             let tier1_done = progress
                 .import(import)
-                .and_then(|i| i.tiers.get(&1))
+                .and_then(|i| i.tiers.get(&Tier::Browsable))
                 .map_or(0, |t| t.done);
             if (tier1_done >= trigger || !in_tier1)
                 && let Some(file) = next.next()

@@ -6,7 +6,7 @@
 use crate::run::{self, TierTimes};
 use crate::scale;
 use crate::{Args, Work};
-use kiln::engine::{Config, DATABASE_FILE, Priority};
+use kiln::engine::{AssetId, Config, DATABASE_FILE, Priority};
 use kiln::search::SortBy;
 use redb::{ReadableDatabase, ReadableTableMetadata, TableHandle};
 use std::path::{Path, PathBuf};
@@ -56,7 +56,7 @@ fn kiln_binary(args: &Args) -> Option<PathBuf> {
 
 /// Times whole `kiln` processes, as a person typing the command waits for
 /// them; returns each command's median.
-fn time_binary(kiln: &Path, store: &Path, id: u64) -> Result<Vec<(String, f64)>, String> {
+fn time_binary(kiln: &Path, store: &Path, id: AssetId) -> Result<Vec<(String, f64)>, String> {
     let commands: [(&str, Vec<String>); 3] = [
         ("status", vec!["status".into()]),
         ("show", vec!["show".into(), id.to_string()]),
@@ -93,7 +93,7 @@ type Call<'a> = (&'a str, &'a dyn Fn() -> Result<(), String>);
 
 /// Times the library calls behind the commands, each on its own, in one
 /// process that keeps the store open.
-fn time_calls(store: &Path, id: u64, config: &Config) -> Result<(), String> {
+fn time_calls(store: &Path, id: AssetId, config: &Config) -> Result<(), String> {
     let opened = time_runs(|| {
         let runtime = run::runtime()?;
         let kiln = run::open(store, config)?;

@@ -83,7 +83,7 @@ impl Args {
         if let Some(window) = self.background_window {
             config.background_commit_window = window;
         }
-        config.gate.rule = Some(kiln::enrich_rule(kiln::Tier3Gate::default()));
+        config.gate.rule = Some(kiln::enrichment_rule(kiln::EnrichmentCriteria::default()));
         config
     }
 }

@@ -5,7 +5,7 @@
 #[cfg(doc)]
 use crate::Args;
 use kiln::Kiln;
-use kiln::engine::{Config, Engine, Priority, Until};
+use kiln::engine::{Config, Engine, ImportId, Priority, Tier, Until};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -49,7 +49,7 @@ pub(crate) async fn close(kiln: Kiln) -> Result<(), String> {
 }
 
 /// Whether every job of `tier` and below is finished for `import`.
-fn tier_done(engine: &Engine, import: u64, tier: u8) -> Result<bool, String> {
+fn tier_done(engine: &Engine, import: ImportId, tier: Tier) -> Result<bool, String> {
     engine
         .reached(&Until::Tier {
             tier,
@@ -70,20 +70,20 @@ pub(crate) struct TierTimes {
 }
 
 impl TierTimes {
-    fn slot(&mut self, tier: u8) -> &mut Option<Duration> {
+    fn slot(&mut self, tier: Tier) -> &mut Option<Duration> {
         match tier {
-            1 => &mut self.browsable,
-            2 => &mut self.searchable,
-            _ => &mut self.enriched,
+            Tier::Browsable => &mut self.browsable,
+            Tier::Searchable => &mut self.searchable,
+            Tier::Enriched => &mut self.enriched,
         }
     }
 
     /// The lowest tier not yet complete, if any.
-    fn next_tier(&self) -> Option<u8> {
+    fn next_tier(&self) -> Option<Tier> {
         [
-            (1, self.browsable),
-            (2, self.searchable),
-            (3, self.enriched),
+            (Tier::Browsable, self.browsable),
+            (Tier::Searchable, self.searchable),
+            (Tier::Enriched, self.enriched),
         ]
         .into_iter()
         .find(|(_, t)| t.is_none())
@@ -101,7 +101,7 @@ impl TierTimes {
 /// complete also completes the tiers below it at the same moment.
 pub(crate) async fn follow(
     engine: &Engine,
-    import: u64,
+    import: ImportId,
     start: Instant,
     mut each_poll: impl AsyncFnMut(&TierTimes) -> Result<(), String>,
 ) -> Result<TierTimes, String> {
@@ -127,7 +127,7 @@ pub(crate) async fn submit(
     engine: &Engine,
     file: &Path,
     priority: Priority,
-) -> Result<(u64, Instant), String> {
+) -> Result<(ImportId, Instant), String> {
     let start = Instant::now();
     let id = engine
         .submit_file(file, priority)
@@ -137,8 +137,8 @@ pub(crate) async fn submit(
 }
 
 /// Whether the single-file import `id` is searchable.
-pub(crate) fn searchable(engine: &Engine, id: u64) -> Result<bool, String> {
-    tier_done(engine, id, 2)
+pub(crate) fn searchable(engine: &Engine, id: ImportId) -> Result<bool, String> {
+    tier_done(engine, id, Tier::Searchable)
 }
 
 /// Times one file from submission to searchable on an idle engine opened on

@@ -1,6 +1,7 @@
 //! Command-line arguments: the names here are a contract that scripts rely on.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use kiln::engine::Tier;
 use std::path::PathBuf;
 
 /// kiln: drop a folder of generator outputs on it, browse at once, search right after.
@@ -99,11 +100,11 @@ pub(crate) enum UntilArg {
 
 impl UntilArg {
     /// The highest tier the command waits for.
-    pub(crate) fn tier(self) -> u8 {
+    pub(crate) fn tier(self) -> Tier {
         match self {
-            UntilArg::Browsable => 1,
-            UntilArg::Searchable => 2,
-            UntilArg::Enriched | UntilArg::All => 3,
+            UntilArg::Browsable => Tier::Browsable,
+            UntilArg::Searchable => Tier::Searchable,
+            UntilArg::Enriched | UntilArg::All => Tier::Enriched,
         }
     }
 }

@@ -6,7 +6,7 @@ use super::progress::{Display, Renderer};
 use super::terminal::escape_controls;
 use super::{EXIT_DEAD, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK};
 use anyhow::Context;
-use kiln::engine::{Engine, ImportInfo, ImportOptions, Priority, Until};
+use kiln::engine::{AssetId, Engine, ImportId, ImportInfo, ImportOptions, Priority, Until};
 use kiln::{Kiln, SortBy};
 
 pub(crate) fn priority(p: PriorityArg) -> Priority {
@@ -95,7 +95,7 @@ pub(crate) async fn rerun(
             let total = kiln.search(query, SortBy::Relevance, 1)?.total;
             let limit = total.max(1);
             let hits = kiln.search(query, SortBy::Relevance, limit)?.hits;
-            Some(hits.iter().map(|h| h.id).collect::<Vec<u64>>())
+            Some(hits.iter().map(|h| h.id).collect::<Vec<AssetId>>())
         }
     };
     if assets.as_ref().is_some_and(Vec::is_empty) {
@@ -117,7 +117,7 @@ pub(crate) async fn rerun(
 
 /// With `--detach`, each folder walk runs until every file is queued or the
 /// queue reaches its high watermark; `kiln run` resumes a walk that paused.
-async fn wait_for_walks(engine: &Engine, ids: &[u64]) -> anyhow::Result<()> {
+async fn wait_for_walks(engine: &Engine, ids: &[ImportId]) -> anyhow::Result<()> {
     for id in ids {
         engine.wait_intake(*id).await?;
     }
@@ -133,7 +133,7 @@ async fn wait_for_walks(engine: &Engine, ids: &[u64]) -> anyhow::Result<()> {
 async fn drive(
     kiln: &Kiln,
     global: &GlobalArgs,
-    imports: Option<Vec<u64>>,
+    imports: Option<Vec<ImportId>>,
     until: UntilArg,
 ) -> anyhow::Result<i32> {
     let engine = kiln.engine();
@@ -172,7 +172,7 @@ fn gated_assets(engine: &Engine, imports: &[&ImportInfo]) -> u64 {
     let guarded = engine
         .stages()
         .iter()
-        .filter(|s| s.tier >= gate_tier)
+        .filter(|s| s.tier >= gate_tier.number())
         .count() as u64;
     let skipped: u64 = imports
         .iter()
@@ -183,7 +183,11 @@ fn gated_assets(engine: &Engine, imports: &[&ImportInfo]) -> u64 {
     skipped / guarded.max(1)
 }
 
-fn summarize(engine: &Engine, global: &GlobalArgs, imports: Option<&[u64]>) -> anyhow::Result<i32> {
+fn summarize(
+    engine: &Engine,
+    global: &GlobalArgs,
+    imports: Option<&[ImportId]>,
+) -> anyhow::Result<i32> {
     let status = engine.status()?;
     let ours: Vec<_> = status
         .imports

@@ -91,7 +91,7 @@ fn open(global: &GlobalArgs) -> anyhow::Result<Kiln> {
     Ok(Kiln::builder(&global.store)
         .plugins(&global.plugins)
         .replace(&global.replace_stages)
-        .enrichment(kiln::Tier3Gate {
+        .enrichment(kiln::EnrichmentCriteria {
             min_side: global.enrich_min_side,
             require_generation: global.enrich_require_generation,
         })

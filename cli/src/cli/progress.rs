@@ -2,14 +2,13 @@
 //! seconds otherwise, nothing with `--quiet`.
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use kiln::engine::{Progress, TierProgress};
+use kiln::engine::{ImportId, Progress, Tier, TierProgress};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-const TIER_NAMES: [(u8, &str); 3] = [(1, "browsable"), (2, "searchable"), (3, "enriched")];
 const LINE_EVERY: Duration = Duration::from_secs(3);
 
 /// How progress is shown.
@@ -46,8 +45,8 @@ impl Renderer {
     /// imports when `None`).
     pub(crate) fn start(
         progress: watch::Receiver<Progress>,
-        imports: Option<Vec<u64>>,
-        max_tier: u8,
+        imports: Option<Vec<ImportId>>,
+        max_tier: Tier,
         display: Display,
     ) -> Renderer {
         let (stop, stopped) = watch::channel(None);
@@ -71,11 +70,11 @@ impl Renderer {
 }
 
 /// The tiers of the imports we follow, summed.
-fn tiers_of(progress: &Progress, imports: Option<&[u64]>) -> BTreeMap<u8, TierProgress> {
+fn tiers_of(progress: &Progress, imports: Option<&[ImportId]>) -> BTreeMap<Tier, TierProgress> {
     let Some(ids) = imports else {
         return progress.tiers.clone();
     };
-    let mut sum: BTreeMap<u8, TierProgress> = BTreeMap::new();
+    let mut sum: BTreeMap<Tier, TierProgress> = BTreeMap::new();
     for import in progress.imports.iter().filter(|i| ids.contains(&i.id)) {
         for (tier, p) in &import.tiers {
             let s = sum.entry(*tier).or_default();
@@ -113,15 +112,11 @@ fn detail(p: &TierProgress) -> String {
 async fn draw(
     mut progress: watch::Receiver<Progress>,
     mut stopped: watch::Receiver<Option<Progress>>,
-    imports: Option<Vec<u64>>,
-    max_tier: u8,
+    imports: Option<Vec<ImportId>>,
+    max_tier: Tier,
     display: Display,
 ) {
-    let tiers: Vec<(u8, &str)> = TIER_NAMES
-        .iter()
-        .copied()
-        .filter(|(t, _)| *t <= max_tier)
-        .collect();
+    let tiers: Vec<(Tier, &str)> = max_tier.and_below().map(|t| (t, t.name())).collect();
     let bars = (display == Display::Bars).then(|| {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
         let style = ProgressStyle::with_template(

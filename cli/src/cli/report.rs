@@ -6,7 +6,7 @@
 use super::json::{hex, print, to_json};
 use super::{EXIT_ERROR, EXIT_OK};
 use anyhow::Context;
-use kiln::engine::{AssetDetail, Engine, JobCounts};
+use kiln::engine::{AssetDetail, AssetId, Engine, JobCounts, JobId, Tier};
 use kiln::plugin_api::{PROXY_ARTIFACT, THUMBNAIL_ARTIFACT, Value, builtin};
 use kiln::stages::metadata::MetadataStage;
 use kiln::stages::thumbnail::THUMBNAIL_STAGE_NAME as THUMBNAIL;
@@ -35,7 +35,7 @@ const GENERATION_KEYS: [&str; 12] = [
 fn counts_json(c: &JobCounts) -> Json {
     json!({
         "ready": c.ready,
-        "leased": c.leased,
+        "running": c.running,
         "retrying": c.retrying,
         "dead": c.dead,
         "done": c.done,
@@ -46,7 +46,8 @@ fn counts_json(c: &JobCounts) -> Json {
 pub(crate) fn status(engine: &Engine, as_json: bool) -> anyhow::Result<i32> {
     let status = engine.status().context("cannot read the store's status")?;
     if as_json {
-        let tiers: serde_json::Map<String, Json> = (1u8..=3)
+        let tiers: serde_json::Map<String, Json> = Tier::ALL
+            .into_iter()
             .map(|t| {
                 let c = status.tiers.get(&t).copied().unwrap_or_default();
                 let tier = json!({
@@ -90,12 +91,13 @@ pub(crate) fn status(engine: &Engine, as_json: bool) -> anyhow::Result<i32> {
     println!("files   {}", status.files);
     println!(
         "jobs    {} ready, {} running, {} retrying, {} dead, {} done, {} skipped",
-        j.ready, j.leased, j.retrying, j.dead, j.done, j.skipped
+        j.ready, j.running, j.retrying, j.dead, j.done, j.skipped
     );
-    for (tier, name) in [(1u8, "browsable"), (2, "searchable"), (3, "enriched")] {
+    for tier in Tier::ALL {
         let c = status.tiers.get(&tier).copied().unwrap_or_default();
         println!(
-            "tier {tier}  {name:<10} {} done, {} skipped, {} pending, {} dead",
+            "tier {tier}  {:<10} {} done, {} skipped, {} pending, {} dead",
+            tier.name(),
             c.done,
             c.skipped,
             c.pending(),
@@ -123,7 +125,7 @@ pub(crate) fn status(engine: &Engine, as_json: bool) -> anyhow::Result<i32> {
 
 /// Finds an asset by id or by a path it was imported from.
 fn find_asset(engine: &Engine, what: &str) -> anyhow::Result<Option<AssetDetail>> {
-    if let Ok(id) = what.parse::<u64>()
+    if let Ok(id) = what.parse::<AssetId>()
         && let Some(detail) = engine.asset(id)?
     {
         return Ok(Some(detail));
@@ -506,7 +508,7 @@ pub(crate) async fn dead_retry(
     let requeued = match (id, all) {
         (_, true) => engine.retry_all_dead().await?,
         (Some(id), false) => {
-            if !engine.retry_dead(id).await? {
+            if !engine.retry_dead(JobId::new(id)).await? {
                 eprintln!("kiln: no dead job {id}: see `kiln dead list`");
                 return Ok(EXIT_ERROR);
             }

@@ -6,7 +6,7 @@ use super::json::print;
 use super::{EXIT_ERROR, EXIT_OK};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use kiln::engine::Engine;
+use kiln::engine::{AssetId, Engine};
 use kiln::{Error, Kiln, SearchError, SortBy};
 use serde_json::{Value as Json, json};
 use std::path::Path;
@@ -52,7 +52,7 @@ pub(crate) struct SimilarArgs {
     pub(crate) limit: usize,
 }
 
-fn first_path(engine: &Engine, id: u64) -> String {
+fn first_path(engine: &Engine, id: AssetId) -> String {
     engine
         .asset(id)
         .ok()
@@ -102,8 +102,8 @@ fn finite(v: f64) -> Json {
     serde_json::Number::from_f64(v).map_or(Json::Null, Json::Number)
 }
 
-fn find_asset(engine: &Engine, what: &str) -> anyhow::Result<Option<u64>> {
-    if let Ok(id) = what.parse::<u64>()
+fn find_asset(engine: &Engine, what: &str) -> anyhow::Result<Option<AssetId>> {
+    if let Ok(id) = what.parse::<AssetId>()
         && engine.asset(id)?.is_some()
     {
         return Ok(Some(id));

@@ -24,7 +24,7 @@ use super::{EXIT_ERROR, EXIT_INTERRUPTED};
 use anyhow::Context;
 use complete::{Candidate, Stat, Verdict};
 use events::WriteWatcher;
-use kiln::engine::{Engine, Priority, Status, Until, is_ignored};
+use kiln::engine::{Engine, ImportId, Priority, Status, Tier, Until, is_ignored};
 use notify_debouncer_mini::notify::RecursiveMode;
 use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer_opt};
 use std::collections::{BTreeMap, HashMap};
@@ -154,7 +154,7 @@ struct Watcher<'a> {
     /// changed nothing does not submit it again.
     submitted: HashMap<PathBuf, Stat>,
     /// Imports submitted and not yet finished: the progress display follows them.
-    activity: Vec<u64>,
+    activity: Vec<ImportId>,
     renderer: Option<Renderer>,
     /// Whether this process runs the workers (it is the store's primary).
     started: bool,
@@ -451,7 +451,7 @@ impl Watcher<'_> {
     }
 
     /// Adds an import to the ones the progress display follows.
-    async fn follow(&mut self, id: u64) {
+    async fn follow(&mut self, id: ImportId) {
         self.activity.push(id);
         if let Some(renderer) = self.renderer.take() {
             renderer.finish(self.engine.progress().ok()).await;
@@ -459,7 +459,7 @@ impl Watcher<'_> {
         self.renderer = Some(Renderer::start(
             self.engine.subscribe(),
             Some(self.activity.clone()),
-            3,
+            Tier::Enriched,
             Display::choose(self.global.quiet),
         ));
     }
@@ -471,7 +471,7 @@ impl Watcher<'_> {
             return Ok(());
         }
         let until = Until::Tier {
-            tier: 3,
+            tier: Tier::Enriched,
             imports: Some(self.activity.clone()),
         };
         if !self.engine.reached(&until)? {

@@ -3,18 +3,20 @@
 
 use super::Engine;
 use crate::error::EngineError;
-use crate::model::{Outdated, Priority};
+use crate::model::{AssetId, ImportId, JobId, Outdated, Priority};
 use crate::txn::dead_letters::{PurgeDead, RetryDead};
 use crate::txn::rerun::{EnqueueOutdated, Force, Rerun};
 
 impl Engine {
     /// Puts one dead letter back in the queue with fresh attempts. Returns
     /// false if there is no such dead letter.
-    pub async fn retry_dead(&self, job_id: u64) -> Result<bool, EngineError> {
+    pub async fn retry_dead(&self, job_id: JobId) -> Result<bool, EngineError> {
         let retried = self
             .inner
             .writer
-            .call(RetryDead { only: Some(job_id) })
+            .call(RetryDead {
+                only: Some(job_id.get()),
+            })
             .await?;
         self.inner.wake.ring();
         Ok(retried > 0)
@@ -38,20 +40,20 @@ impl Engine {
     /// different version (or that never ran it though its predecessors are
     /// done). Only that stage re-runs. A stage of a guarded tier re-runs only
     /// for assets the gate lets through; an asset it has not decided on is
-    /// decided now, and may spend its import's budget (see [`crate::Gate`]).
+    /// decided now, and may spend its import's budget (see [`crate::EnrichmentGate`]).
     /// Returns `(import_id, jobs enqueued)`.
     pub async fn rerun_outdated(
         &self,
         stage: &str,
         priority: Priority,
-    ) -> Result<(u64, u64), EngineError> {
+    ) -> Result<(ImportId, u64), EngineError> {
         let rerun = Rerun {
             stage: stage.to_owned(),
             priority,
         };
         let (import, count) = self.inner.writer.call(rerun).await?;
         self.inner.wake.ring();
-        Ok((import, count))
+        Ok((ImportId::new(import), count))
     }
 
     /// Enqueues `stage` again for the given active assets (every active
@@ -66,17 +68,17 @@ impl Engine {
     pub async fn rerun(
         &self,
         stage: &str,
-        assets: Option<&[u64]>,
+        assets: Option<&[AssetId]>,
         priority: Priority,
-    ) -> Result<(u64, u64), EngineError> {
+    ) -> Result<(ImportId, u64), EngineError> {
         let force = Force {
             stage: stage.to_owned(),
-            assets: assets.map(<[u64]>::to_vec),
+            assets: assets.map(|ids| ids.iter().map(|id| id.get()).collect()),
             priority,
         };
         let (import, count) = self.inner.writer.call(force).await?;
         self.inner.wake.ring();
-        Ok((import, count))
+        Ok((ImportId::new(import), count))
     }
 
     /// [`Engine::enqueue_outdated`] for a caller that is not async (opening

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{Engine, absolute};
 use crate::error::EngineError;
-use crate::model::{FileEntry, ImportOptions, Priority, entry_for};
+use crate::model::{FileEntry, ImportId, ImportOptions, Priority, entry_for};
 use crate::txn::intake::{CreateImport, Intake};
 use crate::views::status::{self, ImportState};
 
@@ -18,7 +18,7 @@ impl Engine {
         &self,
         path: impl AsRef<Path>,
         priority: Priority,
-    ) -> Result<u64, EngineError> {
+    ) -> Result<ImportId, EngineError> {
         self.validate()?;
         self.intake_file(path.as_ref(), priority, None).await
     }
@@ -29,7 +29,7 @@ impl Engine {
         path: &Path,
         priority: Priority,
         budget: Option<u64>,
-    ) -> Result<u64, EngineError> {
+    ) -> Result<ImportId, EngineError> {
         let path = absolute(path);
         let root = path.to_string_lossy().into_owned();
         self.intake_import(root, vec![entry_for(&path)], priority, budget)
@@ -47,7 +47,7 @@ impl Engine {
         root: impl AsRef<Path>,
         paths: &[PathBuf],
         priority: Priority,
-    ) -> Result<u64, EngineError> {
+    ) -> Result<ImportId, EngineError> {
         self.validate()?;
         let files = paths
             .iter()
@@ -67,11 +67,17 @@ impl Engine {
         files: Vec<FileEntry>,
         priority: Priority,
         budget: Option<u64>,
-    ) -> Result<u64, EngineError> {
+    ) -> Result<ImportId, EngineError> {
         let import_id = self
             .create_budgeted_import(root, priority, true, budget)
             .await?;
-        self.inner.writer.call(Intake { import_id, files }).await?;
+        self.inner
+            .writer
+            .call(Intake {
+                import_id: import_id.get(),
+                files,
+            })
+            .await?;
         self.inner.wake.ring();
         Ok(import_id)
     }
@@ -85,7 +91,7 @@ impl Engine {
         &self,
         path: impl AsRef<Path>,
         priority: Priority,
-    ) -> Result<u64, EngineError> {
+    ) -> Result<ImportId, EngineError> {
         self.import_with(path, ImportOptions::new(priority)).await
     }
 
@@ -97,7 +103,7 @@ impl Engine {
         &self,
         path: impl AsRef<Path>,
         options: ImportOptions,
-    ) -> Result<u64, EngineError> {
+    ) -> Result<ImportId, EngineError> {
         let path = path.as_ref();
         self.validate()?;
         if !path.is_dir() {
@@ -127,8 +133,9 @@ impl Engine {
         priority: Priority,
         walk_done: bool,
         budget: Option<u64>,
-    ) -> Result<u64, EngineError> {
-        self.inner
+    ) -> Result<ImportId, EngineError> {
+        let id = self
+            .inner
             .writer
             .call(CreateImport {
                 root,
@@ -136,19 +143,22 @@ impl Engine {
                 walk_done,
                 budget,
             })
-            .await
+            .await?;
+        Ok(ImportId::new(id))
     }
 
     /// Starts the folder walk of `import_id`, unless it runs already.
-    pub(super) fn spawn_walk(&self, import_id: u64, root: String) {
-        self.inner.walks.spawn(self.inner.walker(), import_id, root);
+    pub(super) fn spawn_walk(&self, import_id: ImportId, root: String) {
+        self.inner
+            .walks
+            .spawn(self.inner.walker(), import_id.get(), root);
     }
 
     /// Waits until the folder walk of `import_id` has finished, or is paused
     /// at the high watermark, or is not running in this process (an
     /// interrupted walk resumes when a primary starts). Returns whether the
     /// walk has finished. `kiln import --detach` uses this before exiting.
-    pub async fn wait_intake(&self, import_id: u64) -> Result<bool, EngineError> {
+    pub async fn wait_intake(&self, import_id: ImportId) -> Result<bool, EngineError> {
         loop {
             let imports = status::imports(&self.inner.read()?)?;
             let walked = imports
@@ -158,12 +168,12 @@ impl Engine {
             if walked {
                 return Ok(true);
             }
-            let alive = self.inner.walks.is_running(import_id);
+            let alive = self.inner.walks.is_running(import_id.get());
             let paused = self
                 .inner
                 .paused_walks
                 .lock()
-                .map(|p| p.contains(&import_id))
+                .map(|p| p.contains(&import_id.get()))
                 .unwrap_or(false);
             if !alive || paused {
                 return Ok(false);

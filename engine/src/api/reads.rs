@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::Engine;
 use crate::error::EngineError;
+use crate::model::AssetId;
 use crate::views::assets::{self, AssetDetail, AssetSummary};
 use crate::views::failures::{self, DeadLetter, RetryingJob};
 use crate::views::metrics::{Metrics, queue_metrics};
@@ -28,22 +29,22 @@ impl Engine {
 
     /// Ids of the assets that are duplicates of another or were superseded
     /// by a changed file. Cheaper than [`Engine::assets`]: no facts are read.
-    pub fn inactive_assets(&self) -> Result<Vec<u64>, EngineError> {
+    pub fn inactive_assets(&self) -> Result<Vec<AssetId>, EngineError> {
         assets::inactive_assets(&self.inner.read()?)
     }
 
     /// Everything about one asset, or `None` if there is no such asset.
-    pub fn asset(&self, asset_id: u64) -> Result<Option<AssetDetail>, EngineError> {
+    pub fn asset(&self, asset_id: AssetId) -> Result<Option<AssetDetail>, EngineError> {
         assets::asset(
             &self.inner.read()?,
             &self.inner.graph.current(),
             &self.inner.store.blobs,
-            asset_id,
+            asset_id.get(),
         )
     }
 
     /// The asset a path belongs to (after deduplication, the surviving asset).
-    pub fn asset_by_path(&self, path: impl AsRef<Path>) -> Result<Option<u64>, EngineError> {
+    pub fn asset_by_path(&self, path: impl AsRef<Path>) -> Result<Option<AssetId>, EngineError> {
         let path = path.as_ref();
         let txn = self.inner.read()?;
         if let Some(found) = path

@@ -43,7 +43,7 @@ impl Engine {
                         i.state != ImportState::Walking
                             && i.tiers
                                 .iter()
-                                .filter(|(t, _)| **t <= *tier)
+                                .filter(|(t, _)| *t <= tier)
                                 .all(|(_, c)| c.pending() == 0)
                     })
             }

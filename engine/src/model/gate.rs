@@ -5,10 +5,10 @@
 //! Expensive stages (tier 3 by default) are not worth running on every
 //! file: tiny images, files without generation parameters, or more files of
 //! one import than the user wants to pay for. The gate decides once per
-//! asset, when every stage below [`Gate::tier`] is done for it, from the
+//! asset, when every stage below [`EnrichmentGate::tier`] is done for it, from the
 //! facts those stages recorded:
 //!
-//! - the [`AssetGate`] rule, if one is configured, may turn the asset away
+//! - the [`EnrichmentRule`] rule, if one is configured, may turn the asset away
 //!   with a reason;
 //! - otherwise, if the asset's import has a budget ([`ImportOptions::budget`]),
 //!   one unit of it is spent, and an import whose budget is spent turns
@@ -34,18 +34,18 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use kiln_plugin_api::{TIER_ENRICHED, Value};
+use kiln_plugin_api::Value;
 
 use serde::{Deserialize, Serialize};
 
-use super::Priority;
+use super::{Priority, Tier};
 
 /// A rule deciding whether an asset is worth the guarded tiers.
 ///
 /// It sees every fact recorded for the asset by the stages below the gated
 /// tier, keyed by stage name, and must be cheap and deterministic: it runs
 /// on the engine's writer thread, inside the commit.
-pub trait AssetGate: Send + Sync + fmt::Debug + 'static {
+pub trait EnrichmentRule: Send + Sync + fmt::Debug + 'static {
     /// Why the asset should not go beyond the lower tiers, or `None` to let
     /// it through.
     fn skip_reason(&self, facts: &BTreeMap<String, Value>) -> Option<String>;
@@ -53,18 +53,18 @@ pub trait AssetGate: Send + Sync + fmt::Debug + 'static {
 
 /// Where the gate stands and which rule it applies.
 #[derive(Debug, Clone)]
-pub struct Gate {
+pub struct EnrichmentGate {
     /// The lowest tier the gate guards; stages of this tier and above wait
     /// for the gate's decision. Defaults to tier 3 (enriched).
-    pub tier: u8,
+    pub tier: Tier,
     /// The rule; `None` lets every asset through (import budgets still apply).
-    pub rule: Option<Arc<dyn AssetGate>>,
+    pub rule: Option<Arc<dyn EnrichmentRule>>,
 }
 
-impl Default for Gate {
+impl Default for EnrichmentGate {
     fn default() -> Self {
-        Gate {
-            tier: TIER_ENRICHED,
+        EnrichmentGate {
+            tier: Tier::Enriched,
             rule: None,
         }
     }
@@ -76,7 +76,7 @@ pub struct ImportOptions {
     /// How urgent the import's jobs are.
     pub priority: Priority,
     /// At most this many assets of the import pass the gate (see
-    /// [`Gate`]); the rest are skipped. `None` sets no limit.
+    /// [`EnrichmentGate`]); the rest are skipped. `None` sets no limit.
     pub budget: Option<u64>,
 }
 

@@ -2,7 +2,7 @@
 
 use kiln_plugin_api::StageInput;
 
-use super::Priority;
+use super::{AssetId, JobId, Priority, Tier};
 
 /// A claimed job. Only claiming makes one, and only the holder of the current
 /// token can complete or fail the job: a lease that was reclaimed in the meantime
@@ -13,7 +13,7 @@ pub struct Lease {
     pub(crate) token: u64,
     pub(crate) asset_id: u64,
     pub(crate) stage: String,
-    pub(crate) tier: u8,
+    pub(crate) tier: Tier,
     pub(crate) priority: Priority,
     pub(crate) attempt: u32,
     pub(crate) enqueue_ns: u64,
@@ -22,23 +22,23 @@ pub struct Lease {
 
 impl Lease {
     /// The job's id.
-    pub fn job_id(&self) -> u64 {
-        self.job_id
+    pub fn job_id(&self) -> JobId {
+        JobId::new(self.job_id)
     }
     /// The fencing token of this lease.
     pub fn token(&self) -> u64 {
         self.token
     }
     /// The asset the job works on.
-    pub fn asset_id(&self) -> u64 {
-        self.asset_id
+    pub fn asset_id(&self) -> AssetId {
+        AssetId::new(self.asset_id)
     }
     /// The stage to run.
     pub fn stage(&self) -> &str {
         &self.stage
     }
     /// The stage's tier.
-    pub fn tier(&self) -> u8 {
+    pub fn tier(&self) -> Tier {
         self.tier
     }
     /// The job's priority.
@@ -57,7 +57,7 @@ impl Lease {
     pub fn order_key(&self) -> (u8, u8, u64, u64) {
         (
             self.priority.as_u8(),
-            self.tier,
+            self.tier.number(),
             self.enqueue_ns,
             self.job_id,
         )
@@ -85,7 +85,7 @@ pub enum Completion {
     /// asset's paths now belong to that asset and no later stage runs.
     Duplicate {
         /// The asset that already had the content.
-        of: u64,
+        of: AssetId,
     },
     /// The asset had become a duplicate meanwhile; the result was dropped.
     Skipped,
@@ -96,7 +96,7 @@ pub enum Completion {
 #[non_exhaustive]
 pub enum Failure {
     /// A transient error: the job runs again at this clock time.
-    Retry {
+    Retrying {
         /// Clock nanoseconds at which the job becomes ready again.
         run_at_ns: u64,
     },

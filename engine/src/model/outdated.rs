@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use super::ImportId;
+
 /// The work [`Engine::enqueue_outdated`](crate::Engine::enqueue_outdated)
 /// enqueued.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -10,7 +12,7 @@ use std::collections::BTreeMap;
 pub struct Outdated {
     /// The import holding the new jobs, named `stages:<names>`; `None` when
     /// nothing was enqueued (no import is created then).
-    pub import: Option<u64>,
+    pub import: Option<ImportId>,
     /// Jobs enqueued per stage name; stages with none are left out.
     pub per_stage: BTreeMap<String, u64>,
 }

@@ -1,5 +1,7 @@
 //! What waiting for the engine waits for.
 
+use super::{ImportId, Tier};
+
 /// What [`Engine::run_until`](crate::Engine::run_until) and
 /// [`Engine::wait_until`](crate::Engine::wait_until) wait for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,9 +15,9 @@ pub enum Until {
     /// import that found a file unchanged whose work an earlier import (one
     /// interrupted part way, say) still had queued waits for that import.
     Tier {
-        /// 1 browsable, 2 searchable, 3 enriched.
-        tier: u8,
+        /// The tier to wait for.
+        tier: Tier,
         /// The imports to wait for; `None` waits for all.
-        imports: Option<Vec<u64>>,
+        imports: Option<Vec<ImportId>>,
     },
 }

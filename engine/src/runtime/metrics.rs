@@ -39,7 +39,7 @@ impl MetricsState {
         let counter = match reply {
             Ok(Finished::Completed(Completion::Duplicate { .. })) => &self.duplicates,
             Ok(Finished::Completed(_)) => &self.completed,
-            Ok(Finished::Failed(Failure::Retry { .. })) => &self.retries,
+            Ok(Finished::Failed(Failure::Retrying { .. })) => &self.retries,
             Ok(Finished::Failed(_)) => &self.dead,
             Err(EngineError::StaleLease(_)) => &self.stale,
             Err(_) => &self.errors,

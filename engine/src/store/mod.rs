@@ -16,8 +16,8 @@ use redb::{Builder, ConcurrencyMode, Database, Durability};
 use crate::config::{Config, Sharing};
 use crate::error::EngineError;
 use tables::{
-    ASSET_JOBS, ASSETS, DEAD, DELAYED, FACTS, FILES, GATE_DECISIONS, HASHES, IMPORT_BUDGETS,
-    IMPORT_COUNTS, IMPORT_RESUMES, IMPORTS, JOBS, LEASES, META, PURGED, READY, STAGE_COUNTS,
+    ASSET_JOBS, ASSETS, DEAD, FACTS, FILES, GATE_DECISIONS, HASHES, IMPORT_BUDGETS, IMPORT_COUNTS,
+    IMPORT_RESUMES, IMPORTS, JOBS, LEASES, META, PURGED, READY, RETRYING, STAGE_COUNTS,
 };
 
 /// The database file inside a store directory.
@@ -167,7 +167,7 @@ pub(crate) fn open(dir: &Path, config: &Config) -> Result<Store, EngineError> {
         txn.open_table(JOBS)?;
         txn.open_table(READY)?;
         txn.open_table(LEASES)?;
-        txn.open_table(DELAYED)?;
+        txn.open_table(RETRYING)?;
         txn.open_table(DEAD)?;
         txn.open_table(ASSETS)?;
         txn.open_table(FILES)?;

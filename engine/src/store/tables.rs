@@ -9,7 +9,7 @@ use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
 
 use crate::error::EngineError;
-use crate::model::ArtifactRecord;
+use crate::model::{ArtifactRecord, JobState};
 
 /// `(priority, tier, enqueue_ns, job_id)`: the claim order.
 pub(crate) type ReadyKey = (u8, u8, u64, u64);
@@ -24,8 +24,9 @@ pub(crate) const READY: TableDefinition<ReadyKey, ()> = TableDefinition::new("re
 /// lives here while a job is leased, so a claim writes no job record; the
 /// record's own `attempts` and `state` are brought up to date when the lease ends.
 pub(crate) const LEASES: TableDefinition<u64, (u64, u64, u32)> = TableDefinition::new("leases");
-/// Jobs waiting for a retry: `(run_at_ns, job_id)`.
-pub(crate) const DELAYED: TableDefinition<(u64, u64), ()> = TableDefinition::new("delayed");
+/// Jobs waiting for a retry: `(run_at_ns, job_id)`. The table keeps its
+/// stored name, `delayed`, so existing stores open unchanged.
+pub(crate) const RETRYING: TableDefinition<(u64, u64), ()> = TableDefinition::new("delayed");
 /// Dead letters: `job_id`; the job record keeps the details.
 pub(crate) const DEAD: TableDefinition<u64, ()> = TableDefinition::new("dead");
 /// Assets by id.
@@ -50,7 +51,7 @@ pub(crate) const STAGE_COUNTS: TableDefinition<(&str, u8), u64> =
 /// The gate's decision per asset: a `model::GateRecord`.
 pub(crate) const GATE_DECISIONS: TableDefinition<u64, &[u8]> =
     TableDefinition::new("gate_decisions");
-/// Gate budgets per import: `import_id -> (limit, spent)`.
+/// Enrichment-gate budgets per import: `import_id -> (limit, spent)`.
 pub(crate) const IMPORT_BUDGETS: TableDefinition<u64, (u64, u64)> =
     TableDefinition::new("import_budgets");
 
@@ -92,7 +93,7 @@ pub(crate) struct JobRecord {
     pub(crate) stage: String,
     pub(crate) tier: u8,
     pub(crate) priority: u8,
-    pub(crate) state: u8,
+    pub(crate) state: JobState,
     pub(crate) attempts: u32,
     pub(crate) enqueue_ns: u64,
     /// Leased when a previous process died; runs alone next time so that a job

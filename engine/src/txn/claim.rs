@@ -5,7 +5,7 @@ use redb::ReadableTable;
 
 use super::{Op, Tx};
 use crate::error::EngineError;
-use crate::model::{Claimed, Lease, Priority, state};
+use crate::model::{Claimed, JobState, Lease, Priority, Tier};
 use crate::store::tables;
 
 /// Leases up to `max` jobs in READY order (see [`claim`]).
@@ -52,23 +52,23 @@ impl Op for Release {
     }
 }
 
-/// Moves retries whose time has come from DELAYED back to READY.
+/// Moves retries whose time has come from RETRYING back to READY.
 fn promote_due(tx: &mut Tx<'_>) -> Result<usize, EngineError> {
     let due: Vec<(u64, u64)> = tx
-        .delayed
+        .retrying
         .range(..=(tx.now, u64::MAX))?
         .take(10_000)
         .map(|entry| entry.map(|(k, _)| k.value()))
         .collect::<Result<_, _>>()?;
     for &(run_at, job_id) in &due {
-        tx.delayed.remove((run_at, job_id))?;
+        tx.retrying.remove((run_at, job_id))?;
         let Some(mut job) = tx.job(job_id)? else {
             continue;
         };
-        job.state = state::READY;
+        job.state = JobState::Ready;
         tx.put_job(job_id, &job)?;
         tx.ready.insert(job.ready_key(job_id), ())?;
-        tx.count(&job, Some(state::DELAYED), Some(state::READY));
+        tx.count(&job, Some(JobState::Retrying), Some(JobState::Ready));
     }
     Ok(due.len())
 }
@@ -125,7 +125,7 @@ fn claim(
         let alone = job.suspect;
         job.attempts += 1;
         tx.leases.insert(job_id, (token, tx.now, job.attempts))?;
-        tx.count(&job, Some(state::READY), Some(state::LEASED));
+        tx.count(&job, Some(JobState::Ready), Some(JobState::Running));
         // The rest of the input (facts, hash, proxy) is read by the worker,
         // off the writer thread, once this claim is committed.
         let input = StageInput::for_path(job.asset_id, job.path.as_str());
@@ -135,7 +135,7 @@ fn claim(
                 token,
                 asset_id: job.asset_id,
                 stage: job.stage.clone(),
-                tier: job.tier,
+                tier: Tier::from_stored(job.tier),
                 priority: Priority::from_u8(job.priority),
                 attempt: job.attempts,
                 enqueue_ns: job.enqueue_ns,
@@ -165,11 +165,11 @@ fn reclaim_all(tx: &mut Tx<'_>) -> Result<usize, EngineError> {
             continue;
         };
         job.attempts = attempts;
-        job.state = state::READY;
+        job.state = JobState::Ready;
         job.suspect = true;
         tx.put_job(job_id, &job)?;
         tx.ready.insert(job.ready_key(job_id), ())?;
-        tx.count(&job, Some(state::LEASED), Some(state::READY));
+        tx.count(&job, Some(JobState::Running), Some(JobState::Ready));
     }
     Ok(leased.len())
 }
@@ -188,7 +188,7 @@ fn release(tx: &mut Tx<'_>, leases: &[(u64, u64)]) -> Result<usize, EngineError>
         // The record still holds the attempts from before the claim: the refund is free.
         tx.leases.remove(job_id)?;
         tx.ready.insert(job.ready_key(job_id), ())?;
-        tx.count(&job, Some(state::LEASED), Some(state::READY));
+        tx.count(&job, Some(JobState::Running), Some(JobState::Ready));
         released += 1;
     }
     Ok(released)

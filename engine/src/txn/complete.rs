@@ -5,7 +5,7 @@ use redb::ReadableTable;
 
 use super::{Op, Tx, enrich_gate};
 use crate::error::EngineError;
-use crate::model::{Completion, StoredOutput, state};
+use crate::model::{AssetId, Completion, JobState, StoredOutput};
 use crate::store::tables::{AssetRecord, AssetStatus, FactRecord, JobRecord, encode};
 
 /// Records a stage's result for the lease `(job_id, token)` (see [`complete`]).
@@ -35,7 +35,7 @@ pub(super) fn fenced(tx: &Tx<'_>, job_id: u64, token: u64) -> Result<JobRecord, 
     }
     let mut job = tx.job(job_id)?.ok_or(EngineError::StaleLease(job_id))?;
     job.attempts = attempts;
-    job.state = state::LEASED;
+    job.state = JobState::Running;
     Ok(job)
 }
 
@@ -92,11 +92,13 @@ fn complete(
     tx.leases.remove(job_id)?;
     tx.jobs.remove(job_id)?;
     tx.asset_jobs.remove((job.asset_id, job.stage.as_str()))?;
-    tx.count(&job, Some(state::LEASED), Some(state::DONE));
+    tx.count(&job, Some(JobState::Running), Some(JobState::Done));
 
     if let Some((other, other_asset, asset)) = merged_into {
         merge_duplicate(tx, job.asset_id, asset, other, other_asset)?;
-        return Ok(Completion::Duplicate { of: other });
+        return Ok(Completion::Duplicate {
+            of: AssetId::new(other),
+        });
     }
     enqueue_dependents(tx, &job)?;
     Ok(Completion::Done)
@@ -138,7 +140,7 @@ fn merge_duplicate(
 fn enqueue_dependents(tx: &mut Tx<'_>, job: &JobRecord) -> Result<(), EngineError> {
     let graph = tx.graph;
     let import_priority = tx.import_priority(job.import_id)?;
-    let gate_tier = tx.config.gate.tier;
+    let gate_tier = tx.config.gate.tier.number();
     let gated = job.tier < gate_tier && enrich_gate::active(tx, job)?;
     if gated {
         enrich_gate::cross(tx, job)?;

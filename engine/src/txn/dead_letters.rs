@@ -5,7 +5,7 @@ use redb::ReadableTable;
 use super::intake::intake;
 use super::{Op, Tx};
 use crate::error::EngineError;
-use crate::model::{FileEntry, stat_of, state};
+use crate::model::{FileEntry, JobState, stat_of};
 use crate::store::tables::{AssetStatus, INTAKE_STAGE};
 
 /// Puts dead letters back in READY: `only` one, or all (see [`retry`]);
@@ -61,7 +61,7 @@ fn retry(tx: &mut Tx<'_>, only: Option<u64>) -> Result<u64, EngineError> {
         tx.dead.remove(job_id)?;
         if job.stage == INTAKE_STAGE {
             tx.jobs.remove(job_id)?;
-            tx.count(&job, Some(state::DEAD), None);
+            tx.count(&job, Some(JobState::Dead), None);
             let stat = std::fs::metadata(&job.path)
                 .map(|m| stat_of(&m))
                 .map_err(|e| format!("cannot read file: {e}"));
@@ -83,11 +83,11 @@ fn retry(tx: &mut Tx<'_>, only: Option<u64>) -> Result<u64, EngineError> {
         }
         job.attempts = 0;
         job.suspect = false;
-        job.state = state::READY;
+        job.state = JobState::Ready;
         job.enqueue_ns = tx.now;
         tx.put_job(job_id, &job)?;
         tx.ready.insert(job.ready_key(job_id), ())?;
-        tx.count(&job, Some(state::DEAD), Some(state::READY));
+        tx.count(&job, Some(JobState::Dead), Some(JobState::Ready));
         retried += 1;
     }
     Ok(retried)
@@ -113,7 +113,7 @@ fn purge(tx: &mut Tx<'_>) -> Result<u64, EngineError> {
                 let version = tx.graph.get(&job.stage).map_or(0, |e| e.info.version);
                 tx.purged.insert(key, version)?;
             }
-            tx.count(&job, Some(state::DEAD), None);
+            tx.count(&job, Some(JobState::Dead), None);
         }
     }
     Ok(ids.len() as u64)

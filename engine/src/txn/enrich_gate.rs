@@ -53,7 +53,7 @@ fn active_for(tx: &Tx<'_>, asset_id: u64, owner: Owner) -> Result<bool, EngineEr
 
 /// Whether every stage below the gate has facts for the asset.
 fn below_gate_done(tx: &Tx<'_>, asset_id: u64) -> Result<bool, EngineError> {
-    let gate_tier = tx.config.gate.tier;
+    let gate_tier = tx.config.gate.tier.number();
     for entry in tx.graph.entries().filter(|e| e.info.tier < gate_tier) {
         if tx
             .facts
@@ -127,7 +127,7 @@ pub(crate) fn admits(
     import_id: u64,
     tier: u8,
 ) -> Result<bool, EngineError> {
-    if tier < tx.config.gate.tier {
+    if tier < tx.config.gate.tier.number() {
         return Ok(true);
     }
     let owner = Owner::Known(import_id);
@@ -152,7 +152,7 @@ fn stored_decision(tx: &Tx<'_>, asset_id: u64) -> Result<Option<GateRecord>, Eng
 }
 
 fn decide(tx: &mut Tx<'_>, asset_id: u64, owner: Owner) -> Result<GateRecord, EngineError> {
-    let tier = tx.config.gate.tier;
+    let tier = tx.config.gate.tier.number();
     if let Some(rule) = tx.config.gate.rule.clone() {
         let facts = asset_facts(tx, asset_id)?;
         if let Some(reason) = rule.skip_reason(&facts) {
@@ -186,7 +186,7 @@ fn asset_facts(tx: &Tx<'_>, asset_id: u64) -> Result<BTreeMap<String, Value>, En
 /// Enqueues every guarded stage of the asset whose predecessors are all
 /// done, unless it is done or queued already.
 fn enqueue_guarded(tx: &mut Tx<'_>, job: &JobRecord) -> Result<(), EngineError> {
-    let gate_tier = tx.config.gate.tier;
+    let gate_tier = tx.config.gate.tier.number();
     let graph = tx.graph;
     let import_priority = tx.import_priority(job.import_id)?;
     for entry in graph.entries().filter(|e| e.info.tier >= gate_tier) {

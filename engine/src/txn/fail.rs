@@ -6,7 +6,7 @@ use super::complete::fenced;
 use super::{Op, Tx};
 use crate::config::backoff_delay;
 use crate::error::EngineError;
-use crate::model::{Failure, state};
+use crate::model::{Failure, JobState};
 
 /// Records a failed attempt for the lease `(job_id, token)` (see [`fail`]).
 #[derive(Debug)]
@@ -51,10 +51,10 @@ fn fail(
     let run_at_ns = tx
         .now
         .saturating_add(u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX));
-    job.state = state::DELAYED;
+    job.state = JobState::Retrying;
     job.run_at_ns = run_at_ns;
     tx.put_job(job_id, &job)?;
-    tx.delayed.insert((run_at_ns, job_id), ())?;
-    tx.count(&job, Some(state::LEASED), Some(state::DELAYED));
-    Ok(Failure::Retry { run_at_ns })
+    tx.retrying.insert((run_at_ns, job_id), ())?;
+    tx.count(&job, Some(JobState::Running), Some(JobState::Retrying));
+    Ok(Failure::Retrying { run_at_ns })
 }

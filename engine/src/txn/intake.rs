@@ -4,7 +4,7 @@ use redb::ReadableTable;
 
 use super::{Op, Tx};
 use crate::error::EngineError;
-use crate::model::{FileEntry, state};
+use crate::model::{FileEntry, JobState};
 use crate::store::tables::{
     AssetRecord, AssetStatus, AttemptRecord, FileRecord, INTAKE_STAGE, ImportRecord, JobRecord,
     encode, meta,
@@ -184,7 +184,7 @@ fn depend_on_queued_work(
         .collect::<Result<_, _>>()?;
     for job_id in jobs {
         if let Some(job) = tx.job(job_id)?
-            && job.state != state::DEAD
+            && job.state != JobState::Dead
             && job.import_id != import_id
         {
             tx.import_resumes.insert((import_id, job.import_id), ())?;
@@ -227,7 +227,7 @@ fn intake_error(
         stage: INTAKE_STAGE.to_owned(),
         tier: kiln_plugin_api::TIER_BROWSABLE,
         priority: 0,
-        state: state::DEAD,
+        state: JobState::Dead,
         attempts: 1,
         enqueue_ns: tx.now,
         suspect: false,
@@ -241,6 +241,6 @@ fn intake_error(
     };
     tx.put_job(job_id, &job)?;
     tx.dead.insert(job_id, ())?;
-    tx.count(&job, None, Some(state::DEAD));
+    tx.count(&job, None, Some(JobState::Dead));
     Ok(())
 }

@@ -21,7 +21,7 @@ use redb::ReadableTable;
 use super::intake::create_import;
 use super::{Op, Tx, enrich_gate};
 use crate::error::{EngineError, GraphError};
-use crate::model::{Outdated, Priority};
+use crate::model::{ImportId, Outdated, Priority};
 use crate::store::tables::{AssetRecord, AssetStatus, decode, fact_version};
 
 /// Enqueues `stage` where its facts are outdated (see [`rerun_outdated`]);
@@ -162,7 +162,10 @@ fn enqueue_outdated(tx: &mut Tx<'_>, priority: u8) -> Result<Outdated, EngineErr
         record.root = format!("stages:{}", names.join(","));
         tx.put_import(import_id, &record)?;
     }
-    Ok(Outdated { import, per_stage })
+    Ok(Outdated {
+        import: import.map(ImportId::new),
+        per_stage,
+    })
 }
 
 /// Every active asset (not a duplicate, not superseded), by id.

@@ -9,11 +9,11 @@ use redb::{ReadableTable, Table, WriteTransaction};
 use crate::config::Config;
 use crate::error::EngineError;
 use crate::graph::Graph;
-use crate::model::{Priority, state};
+use crate::model::{JobState, Priority};
 use crate::store::tables::{
-    self, ASSET_JOBS, ASSETS, AssetRecord, DEAD, DELAYED, FACTS, FILES, FileRecord, GATE_DECISIONS,
-    HASHES, IMPORT_BUDGETS, IMPORT_COUNTS, IMPORT_RESUMES, IMPORTS, ImportRecord, JOBS, JobRecord,
-    LEASES, META, PURGED, READY, ReadyKey, STAGE_COUNTS, decode, encode,
+    self, ASSET_JOBS, ASSETS, AssetRecord, DEAD, FACTS, FILES, FileRecord, GATE_DECISIONS, HASHES,
+    IMPORT_BUDGETS, IMPORT_COUNTS, IMPORT_RESUMES, IMPORTS, ImportRecord, JOBS, JobRecord, LEASES,
+    META, PURGED, READY, RETRYING, ReadyKey, STAGE_COUNTS, decode, encode,
 };
 
 /// The tables of one write transaction, plus the counter changes not yet written.
@@ -22,7 +22,7 @@ pub(crate) struct Tx<'t> {
     pub(crate) jobs: Table<'t, u64, &'static [u8]>,
     pub(crate) ready: Table<'t, ReadyKey, ()>,
     pub(crate) leases: Table<'t, u64, (u64, u64, u32)>,
-    pub(crate) delayed: Table<'t, (u64, u64), ()>,
+    pub(crate) retrying: Table<'t, (u64, u64), ()>,
     pub(crate) dead: Table<'t, u64, ()>,
     pub(crate) assets: Table<'t, u64, &'static [u8]>,
     pub(crate) files: Table<'t, &'static str, &'static [u8]>,
@@ -36,12 +36,12 @@ pub(crate) struct Tx<'t> {
     pub(crate) purged: Table<'t, (u64, &'static str), u32>,
     import_counts: Table<'t, (u64, u8, u8), u64>,
     stage_counts: Table<'t, (&'static str, u8), u64>,
-    import_deltas: HashMap<(u64, u8, u8), i64>,
+    import_deltas: HashMap<(u64, u8, JobState), i64>,
     /// Import priorities read in this transaction.
     import_priorities: HashMap<u64, u8>,
     /// Sequences read once per transaction and written back at flush.
     sequences: HashMap<&'static str, u64>,
-    stage_deltas: HashMap<(String, u8), i64>,
+    stage_deltas: HashMap<(String, JobState), i64>,
     pub(crate) now: u64,
     pub(crate) config: &'t Config,
     pub(crate) graph: &'t Graph,
@@ -59,7 +59,7 @@ impl<'t> Tx<'t> {
             jobs: txn.open_table(JOBS)?,
             ready: txn.open_table(READY)?,
             leases: txn.open_table(LEASES)?,
-            delayed: txn.open_table(DELAYED)?,
+            retrying: txn.open_table(RETRYING)?,
             dead: txn.open_table(DEAD)?,
             assets: txn.open_table(ASSETS)?,
             files: txn.open_table(FILES)?,
@@ -174,7 +174,7 @@ impl<'t> Tx<'t> {
     }
 
     /// Records that `job` moved between states (`None` = did not exist / gone).
-    pub(crate) fn count(&mut self, job: &JobRecord, from: Option<u8>, to: Option<u8>) {
+    pub(crate) fn count(&mut self, job: &JobRecord, from: Option<JobState>, to: Option<JobState>) {
         for (s, d) in [(from, -1i64), (to, 1i64)] {
             if let Some(s) = s {
                 *self
@@ -191,11 +191,11 @@ impl<'t> Tx<'t> {
     pub(crate) fn count_gated(&mut self, import_id: u64, tier: u8, stage: &str) {
         *self
             .import_deltas
-            .entry((import_id, tier, state::SKIPPED))
+            .entry((import_id, tier, JobState::Skipped))
             .or_default() += 1;
         *self
             .stage_deltas
-            .entry((stage.to_owned(), state::SKIPPED))
+            .entry((stage.to_owned(), JobState::Skipped))
             .or_default() += 1;
     }
 
@@ -271,7 +271,7 @@ impl<'t> Tx<'t> {
             stage: stage.to_owned(),
             tier,
             priority,
-            state: state::READY,
+            state: JobState::Ready,
             attempts: 0,
             enqueue_ns,
             suspect: false,
@@ -284,7 +284,7 @@ impl<'t> Tx<'t> {
         if asset_id != 0 {
             self.asset_jobs.insert((asset_id, stage), job_id)?;
         }
-        self.count(&job, None, Some(state::READY));
+        self.count(&job, None, Some(JobState::Ready));
         Ok(job_id)
     }
 
@@ -307,34 +307,34 @@ impl<'t> Tx<'t> {
     ) -> Result<(), EngineError> {
         let from = job.state;
         self.record_attempt(job, error);
-        job.state = state::DEAD;
+        job.state = JobState::Dead;
         job.suspect = false;
         self.put_job(job_id, job)?;
         self.dead.insert(job_id, ())?;
-        self.count(job, Some(from), Some(state::DEAD));
+        self.count(job, Some(from), Some(JobState::Dead));
         Ok(())
     }
 
     /// Removes a job that will not run (its asset turned out to be a duplicate).
     pub(crate) fn skip(&mut self, job_id: u64, job: &JobRecord) -> Result<(), EngineError> {
         match job.state {
-            state::READY => {
+            JobState::Ready => {
                 self.ready.remove(job.ready_key(job_id))?;
             }
-            state::DELAYED => {
-                self.delayed.remove((job.run_at_ns, job_id))?;
+            JobState::Retrying => {
+                self.retrying.remove((job.run_at_ns, job_id))?;
             }
-            state::LEASED => {
+            JobState::Running => {
                 self.leases.remove(job_id)?;
             }
-            state::DEAD => {
+            JobState::Dead => {
                 self.dead.remove(job_id)?;
             }
             _ => {}
         }
         self.jobs.remove(job_id)?;
         self.asset_jobs.remove((job.asset_id, job.stage.as_str()))?;
-        self.count(job, Some(job.state), Some(state::SKIPPED));
+        self.count(job, Some(job.state), Some(JobState::Skipped));
         Ok(())
     }
 
@@ -350,7 +350,7 @@ impl<'t> Tx<'t> {
             let leased = self.leases.get(job_id)?.is_some();
             if let Some(mut record) = self.job(job_id)? {
                 if leased {
-                    record.state = state::LEASED;
+                    record.state = JobState::Running;
                 }
                 self.skip(job_id, &record)?;
             }
@@ -363,10 +363,11 @@ impl<'t> Tx<'t> {
         for (key, next) in std::mem::take(&mut self.sequences) {
             self.meta.insert(key, next)?;
         }
-        for ((import, tier, s), delta) in std::mem::take(&mut self.import_deltas) {
+        for ((import, tier, state), delta) in std::mem::take(&mut self.import_deltas) {
             if delta == 0 {
                 continue;
             }
+            let s = state.stored();
             let current = self
                 .import_counts
                 .get((import, tier, s))?
@@ -379,11 +380,11 @@ impl<'t> Tx<'t> {
                 self.import_counts.insert((import, tier, s), next)?;
             }
         }
-        for ((stage, s), delta) in std::mem::take(&mut self.stage_deltas) {
+        for ((stage, state), delta) in std::mem::take(&mut self.stage_deltas) {
             if delta == 0 {
                 continue;
             }
-            let key = (stage.as_str(), s);
+            let key = (stage.as_str(), state.stored());
             let current = self.stage_counts.get(key)?.map(|v| v.value()).unwrap_or(0);
             let next = apply(current, delta);
             if next == 0 {

@@ -11,7 +11,7 @@ use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
 
 use crate::error::EngineError;
 use crate::graph::Graph;
-use crate::model::{GateRecord, state};
+use crate::model::{AssetId, GateRecord, JobId, JobState};
 use crate::store::blobs::blob_path;
 use crate::store::tables::{
     ASSET_JOBS, ASSETS, AssetRecord, AssetStatus, FACTS, FILES, FactRecord, FileRecord,
@@ -31,7 +31,7 @@ pub enum AssetState {
     /// Same content as another asset, which now owns its paths.
     Duplicate {
         /// The asset that owns the content.
-        of: u64,
+        of: AssetId,
     },
     /// Its file changed; a newer asset took over the path.
     Superseded,
@@ -54,7 +54,7 @@ impl AssetState {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AssetSummary {
     /// The asset's id.
-    pub id: u64,
+    pub id: AssetId,
     /// The first path it was found at.
     pub first_path: String,
     /// Where it stands.
@@ -108,7 +108,7 @@ pub struct StageDetail {
     /// Artifact name to blob file.
     pub artifacts: BTreeMap<String, PathBuf>,
     /// The live job, when there is one.
-    pub job_id: Option<u64>,
+    pub job_id: Option<JobId>,
     /// Why the stage was skipped, when it was.
     pub reason: Option<String>,
 }
@@ -117,7 +117,7 @@ pub struct StageDetail {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AssetDetail {
     /// The asset's id.
-    pub id: u64,
+    pub id: AssetId,
     /// Every path with this content.
     pub paths: Vec<String>,
     /// blake3 of the content, once established.
@@ -206,9 +206,9 @@ fn stage_details(
         let (key, value) = entry?;
         let name = key.value().1.to_owned();
         let job_id = value.value();
-        let dead = job_record(&jobs, job_id)?.is_some_and(|j| j.state == state::DEAD);
+        let dead = job_record(&jobs, job_id)?.is_some_and(|j| j.state == JobState::Dead);
         if let Some(detail) = stages.get_mut(&name) {
-            detail.job_id = Some(job_id);
+            detail.job_id = Some(JobId::new(job_id));
             if dead {
                 detail.state = StageState::Dead;
             } else if detail.state != StageState::Done {
@@ -236,7 +236,9 @@ fn stage_details(
 
 fn asset_state(record: &AssetRecord, stages: &BTreeMap<String, StageDetail>) -> AssetState {
     match record.status {
-        AssetStatus::Duplicate(of) => AssetState::Duplicate { of },
+        AssetStatus::Duplicate(of) => AssetState::Duplicate {
+            of: AssetId::new(of),
+        },
         AssetStatus::Superseded => AssetState::Superseded,
         AssetStatus::Active => {
             if stages.values().any(|s| s.state == StageState::Dead) {
@@ -266,7 +268,7 @@ pub(crate) fn assets(
         let record: AssetRecord = decode("assets", value.value())?;
         let stages = stage_details(txn, graph, blobs, id, false)?;
         out.push(AssetSummary {
-            id,
+            id: AssetId::new(id),
             first_path: record.paths.first().cloned().unwrap_or_default(),
             state: asset_state(&record, &stages),
         });
@@ -276,14 +278,14 @@ pub(crate) fn assets(
 
 /// Ids of the assets that are duplicates or superseded, read from the
 /// asset records alone (no facts are decoded).
-pub(crate) fn inactive_assets(txn: &ReadTransaction) -> Result<Vec<u64>, EngineError> {
+pub(crate) fn inactive_assets(txn: &ReadTransaction) -> Result<Vec<AssetId>, EngineError> {
     let table = txn.open_table(ASSETS)?;
     let mut out = Vec::new();
     for entry in table.iter()? {
         let (key, value) = entry?;
         let record: AssetRecord = decode("assets", value.value())?;
         if record.status != AssetStatus::Active {
-            out.push(key.value());
+            out.push(AssetId::new(key.value()));
         }
     }
     Ok(out)
@@ -309,7 +311,7 @@ pub(crate) fn asset(
         }
     }
     Ok(Some(AssetDetail {
-        id: asset_id,
+        id: AssetId::new(asset_id),
         state: asset_state(&record, &stages),
         paths: record.paths,
         content_hash: record.content_hash,
@@ -317,10 +319,15 @@ pub(crate) fn asset(
     }))
 }
 
-pub(crate) fn asset_by_path(txn: &ReadTransaction, path: &str) -> Result<Option<u64>, EngineError> {
+pub(crate) fn asset_by_path(
+    txn: &ReadTransaction,
+    path: &str,
+) -> Result<Option<AssetId>, EngineError> {
     let table = txn.open_table(FILES)?;
     match table.get(path)? {
-        Some(bytes) => Ok(Some(decode::<FileRecord>("files", bytes.value())?.asset_id)),
+        Some(bytes) => Ok(Some(AssetId::new(
+            decode::<FileRecord>("files", bytes.value())?.asset_id,
+        ))),
         None => Ok(None),
     }
 }

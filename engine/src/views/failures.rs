@@ -3,7 +3,8 @@
 use redb::{ReadTransaction, ReadableTable};
 
 use crate::error::EngineError;
-use crate::store::tables::{DEAD, DELAYED, JOBS, JobRecord};
+use crate::model::{AssetId, JobId};
+use crate::store::tables::{DEAD, JOBS, JobRecord, RETRYING};
 use crate::views::assets::job_record;
 
 /// One failed attempt.
@@ -21,9 +22,9 @@ pub struct AttemptInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
     /// The job's id (pass it to `retry_dead`).
-    pub job_id: u64,
-    /// The asset (0 for a file intake could not read).
-    pub asset_id: u64,
+    pub job_id: JobId,
+    /// The asset; `None` for a file intake could not read.
+    pub asset_id: Option<AssetId>,
     /// The file.
     pub path: String,
     /// The stage that failed (`intake` for unreadable files).
@@ -40,9 +41,9 @@ pub struct DeadLetter {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryingJob {
     /// The job's id.
-    pub job_id: u64,
+    pub job_id: JobId,
     /// The asset.
-    pub asset_id: u64,
+    pub asset_id: AssetId,
     /// The file.
     pub path: String,
     /// The stage.
@@ -73,8 +74,8 @@ pub(crate) fn dead_letters(txn: &ReadTransaction) -> Result<Vec<DeadLetter>, Eng
             continue;
         };
         out.push(DeadLetter {
-            job_id,
-            asset_id: job.asset_id,
+            job_id: JobId::new(job_id),
+            asset_id: (job.asset_id != 0).then_some(AssetId::new(job.asset_id)),
             last_error: last_error(&job),
             history: job
                 .history
@@ -94,7 +95,7 @@ pub(crate) fn dead_letters(txn: &ReadTransaction) -> Result<Vec<DeadLetter>, Eng
 }
 
 pub(crate) fn retrying(txn: &ReadTransaction) -> Result<Vec<RetryingJob>, EngineError> {
-    let table = txn.open_table(DELAYED)?;
+    let table = txn.open_table(RETRYING)?;
     let jobs = txn.open_table(JOBS)?;
     let mut out = Vec::new();
     for entry in table.iter()? {
@@ -104,8 +105,8 @@ pub(crate) fn retrying(txn: &ReadTransaction) -> Result<Vec<RetryingJob>, Engine
             continue;
         };
         out.push(RetryingJob {
-            job_id,
-            asset_id: job.asset_id,
+            job_id: JobId::new(job_id),
+            asset_id: AssetId::new(job.asset_id),
             last_error: last_error(&job),
             path: job.path,
             stage: job.stage,

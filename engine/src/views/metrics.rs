@@ -7,7 +7,7 @@ use std::time::Duration;
 use redb::{ReadTransaction, ReadableTable};
 
 use crate::error::EngineError;
-use crate::model::state;
+use crate::model::{JobState, Priority, Tier};
 use crate::store::tables::STAGE_COUNTS;
 use crate::views::status;
 
@@ -37,14 +37,14 @@ pub struct JobMetrics {
 /// A snapshot of queue depth and engine activity.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Metrics {
-    /// READY jobs by `(priority name, tier)`.
-    pub ready_by_priority_tier: BTreeMap<(String, u8), u64>,
-    /// Jobs per stage and state name (`ready`, `leased`, `retrying`, `dead`, `done`, `skipped`).
-    pub by_stage: BTreeMap<String, BTreeMap<String, u64>>,
+    /// READY jobs by `(priority, tier)`.
+    pub ready_by_priority_tier: BTreeMap<(Priority, Tier), u64>,
+    /// Jobs per stage and state.
+    pub by_stage: BTreeMap<String, BTreeMap<JobState, u64>>,
     /// READY depth.
     pub ready: u64,
-    /// Leased jobs.
-    pub leased: u64,
+    /// Jobs running under a lease.
+    pub running: u64,
     /// Jobs waiting for a retry.
     pub retrying: u64,
     /// Dead letters.
@@ -73,26 +73,20 @@ pub(crate) fn queue_metrics(txn: &ReadTransaction) -> Result<Metrics, EngineErro
         let (key, value) = entry?;
         let (stage, s) = key.value();
         let n = value.value();
-        let name = match s {
-            state::READY => "ready",
-            state::LEASED => "leased",
-            state::DELAYED => "retrying",
-            state::DEAD => "dead",
-            state::DONE => "done",
-            _ => "skipped",
-        };
-        match s {
-            state::READY => metrics.ready += n,
-            state::LEASED => metrics.leased += n,
-            state::DELAYED => metrics.retrying += n,
-            state::DEAD => metrics.dead += n,
-            _ => {}
+        let state = JobState::from_stored(s).unwrap_or(JobState::Skipped);
+        match state {
+            JobState::Ready => metrics.ready += n,
+            JobState::Running => metrics.running += n,
+            JobState::Retrying => metrics.retrying += n,
+            JobState::Dead => metrics.dead += n,
+            JobState::Done | JobState::Skipped => {}
         }
-        metrics
+        *metrics
             .by_stage
             .entry(stage.to_owned())
             .or_default()
-            .insert(name.to_owned(), n);
+            .entry(state)
+            .or_default() += n;
     }
     Ok(metrics)
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use redb::ReadTransaction;
 
-use crate::model::Priority;
+use crate::model::{ImportId, Priority, Tier};
 use crate::views::status::{self, ImportState, JobCounts};
 
 /// One tier's progress.
@@ -35,7 +35,7 @@ impl TierProgress {
         TierProgress {
             total: c.total(),
             done: c.done + c.skipped,
-            running: c.leased,
+            running: c.running,
             retrying: c.retrying,
             dead: c.dead,
             rate: 0.0,
@@ -53,7 +53,7 @@ impl TierProgress {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportProgress {
     /// The import's id.
-    pub id: u64,
+    pub id: ImportId,
     /// What was imported.
     pub root: String,
     /// Its priority.
@@ -62,8 +62,8 @@ pub struct ImportProgress {
     pub state: ImportState,
     /// Files seen by intake.
     pub files_seen: u64,
-    /// Per tier (1, 2, 3).
-    pub tiers: BTreeMap<u8, TierProgress>,
+    /// Per tier (tiers with jobs so far).
+    pub tiers: BTreeMap<Tier, TierProgress>,
 }
 
 /// Progress of every import, and totals per tier.
@@ -72,26 +72,30 @@ pub struct Progress {
     /// Every import, oldest first.
     pub imports: Vec<ImportProgress>,
     /// Totals per tier over all imports.
-    pub tiers: BTreeMap<u8, TierProgress>,
+    pub tiers: BTreeMap<Tier, TierProgress>,
 }
 
 impl Progress {
     /// The progress of one import.
-    pub fn import(&self, id: u64) -> Option<&ImportProgress> {
+    pub fn import(&self, id: ImportId) -> Option<&ImportProgress> {
         self.imports.iter().find(|i| i.id == id)
     }
 }
 
-/// Samples of `done` per (import, tier) over a short window; import 0 is the total.
+/// Whose rate a sample series measures: one import's tier, or (no import)
+/// a tier over every import.
+type RateKey = (Option<ImportId>, Tier);
+
+/// Samples of `done` per [`RateKey`] over a short window.
 #[derive(Debug, Default)]
 pub(crate) struct RateWindow {
-    samples: HashMap<(u64, u8), VecDeque<(Instant, u64)>>,
+    samples: HashMap<RateKey, VecDeque<(Instant, u64)>>,
 }
 
 const WINDOW: Duration = Duration::from_secs(10);
 
 impl RateWindow {
-    fn apply(&mut self, key: (u64, u8), tier: &mut TierProgress, now: Instant) {
+    fn apply(&mut self, key: RateKey, tier: &mut TierProgress, now: Instant) {
         let samples = self.samples.entry(key).or_default();
         samples.push_back((now, tier.done + tier.dead));
         while samples.len() > 2
@@ -116,14 +120,14 @@ impl RateWindow {
 pub(crate) fn snapshot(txn: &ReadTransaction, window: &mut RateWindow) -> Option<Progress> {
     let imports = status::imports(txn).ok()?;
     let now = Instant::now();
-    let mut totals: BTreeMap<u8, JobCounts> = BTreeMap::new();
+    let mut totals: BTreeMap<Tier, JobCounts> = BTreeMap::new();
     let mut out = Vec::with_capacity(imports.len());
     for import in imports {
         let mut tiers = BTreeMap::new();
         for (tier, counts) in &import.tiers {
             totals.entry(*tier).or_default().absorb(counts);
             let mut tp = TierProgress::from_counts(counts);
-            window.apply((import.id, *tier), &mut tp, now);
+            window.apply((Some(import.id), *tier), &mut tp, now);
             tiers.insert(*tier, tp);
         }
         out.push(ImportProgress {
@@ -138,7 +142,7 @@ pub(crate) fn snapshot(txn: &ReadTransaction, window: &mut RateWindow) -> Option
     let mut tiers = BTreeMap::new();
     for (tier, counts) in &totals {
         let mut tp = TierProgress::from_counts(counts);
-        window.apply((0, *tier), &mut tp, now);
+        window.apply((None, *tier), &mut tp, now);
         tiers.insert(*tier, tp);
     }
     Some(Progress {

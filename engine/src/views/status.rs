@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata};
 
 use crate::error::EngineError;
-use crate::model::{Priority, state};
+use crate::model::{ImportId, JobState, Priority, Tier};
 use crate::store::tables::{
     ASSETS, AssetRecord, AssetStatus, FILES, IMPORT_BUDGETS, IMPORT_COUNTS, IMPORT_RESUMES,
     IMPORTS, ImportRecord, READY, decode,
@@ -20,8 +20,8 @@ use crate::store::tables::{
 pub struct JobCounts {
     /// Waiting to be claimed.
     pub ready: u64,
-    /// Claimed and running (or about to).
-    pub leased: u64,
+    /// Claimed under a lease and running (or about to).
+    pub running: u64,
     /// Waiting for a retry after a transient error.
     pub retrying: u64,
     /// Dead letters.
@@ -34,9 +34,9 @@ pub struct JobCounts {
 }
 
 impl JobCounts {
-    /// Jobs not yet finished one way or another: ready, leased or retrying.
+    /// Jobs not yet finished one way or another: ready, running or retrying.
     pub fn pending(&self) -> u64 {
-        self.ready + self.leased + self.retrying
+        self.ready + self.running + self.retrying
     }
 
     /// Every job counted.
@@ -44,21 +44,36 @@ impl JobCounts {
         self.pending() + self.dead + self.done + self.skipped
     }
 
-    fn add(&mut self, s: u8, n: u64) {
-        match s {
-            state::READY => self.ready += n,
-            state::LEASED => self.leased += n,
-            state::DELAYED => self.retrying += n,
-            state::DEAD => self.dead += n,
-            state::DONE => self.done += n,
-            _ => self.skipped += n,
+    /// The count of jobs in `state`.
+    pub fn get(&self, state: JobState) -> u64 {
+        match state {
+            JobState::Ready => self.ready,
+            JobState::Running => self.running,
+            JobState::Retrying => self.retrying,
+            JobState::Dead => self.dead,
+            JobState::Done => self.done,
+            JobState::Skipped => self.skipped,
         }
+    }
+
+    /// Adds `n` jobs in the state stored as `byte` (an unknown byte, which
+    /// only a newer kiln could have written, counts as skipped).
+    fn add(&mut self, byte: u8, n: u64) {
+        let slot = match JobState::from_stored(byte).unwrap_or(JobState::Skipped) {
+            JobState::Ready => &mut self.ready,
+            JobState::Running => &mut self.running,
+            JobState::Retrying => &mut self.retrying,
+            JobState::Dead => &mut self.dead,
+            JobState::Done => &mut self.done,
+            JobState::Skipped => &mut self.skipped,
+        };
+        *slot += n;
     }
 
     /// Adds another set of counts to these.
     pub(crate) fn absorb(&mut self, other: &JobCounts) {
         self.ready += other.ready;
-        self.leased += other.leased;
+        self.running += other.running;
         self.retrying += other.retrying;
         self.dead += other.dead;
         self.done += other.done;
@@ -93,7 +108,7 @@ impl ImportState {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportInfo {
     /// The import's id.
-    pub id: u64,
+    pub id: ImportId,
     /// The folder or file imported (or `rerun:<stage>`).
     pub root: String,
     /// The priority it was submitted at.
@@ -106,8 +121,8 @@ pub struct ImportInfo {
     pub files_seen: u64,
     /// Of those, files already imported and unchanged.
     pub files_unchanged: u64,
-    /// Jobs by tier (1, 2, 3).
-    pub tiers: BTreeMap<u8, JobCounts>,
+    /// Jobs by tier (only tiers that have jobs).
+    pub tiers: BTreeMap<Tier, JobCounts>,
     /// The gate budget `(limit, spent)`, when the import has one.
     pub budget: Option<(u64, u64)>,
 }
@@ -132,8 +147,8 @@ pub struct Status {
     pub files: u64,
     /// All jobs by state.
     pub jobs: JobCounts,
-    /// Jobs by tier (1, 2, 3).
-    pub tiers: BTreeMap<u8, JobCounts>,
+    /// Jobs by tier (every tier).
+    pub tiers: BTreeMap<Tier, JobCounts>,
     /// Every import, oldest first.
     pub imports: Vec<ImportInfo>,
 }
@@ -141,12 +156,15 @@ pub struct Status {
 fn import_counts(
     table: &ReadOnlyTable<(u64, u8, u8), u64>,
     import_id: u64,
-) -> Result<BTreeMap<u8, JobCounts>, EngineError> {
-    let mut tiers: BTreeMap<u8, JobCounts> = BTreeMap::new();
+) -> Result<BTreeMap<Tier, JobCounts>, EngineError> {
+    let mut tiers: BTreeMap<Tier, JobCounts> = BTreeMap::new();
     for entry in table.range((import_id, 0u8, 0u8)..=(import_id, u8::MAX, u8::MAX))? {
         let (key, value) = entry?;
         let (_, tier, s) = key.value();
-        tiers.entry(tier).or_default().add(s, value.value());
+        tiers
+            .entry(Tier::from_stored(tier))
+            .or_default()
+            .add(s, value.value());
     }
     Ok(tiers)
 }
@@ -170,7 +188,7 @@ pub(crate) fn imports(txn: &ReadTransaction) -> Result<Vec<ImportInfo>, EngineEr
             ImportState::Done
         };
         out.push(ImportInfo {
-            id,
+            id: ImportId::new(id),
             root: record.root,
             priority: Priority::from_u8(record.priority),
             state,
@@ -188,15 +206,15 @@ pub(crate) fn imports(txn: &ReadTransaction) -> Result<Vec<ImportInfo>, EngineEr
 /// the imports that still had work queued for files these found unchanged.
 pub(crate) fn with_resumed(
     txn: &ReadTransaction,
-    imports: &[u64],
-) -> Result<BTreeSet<u64>, EngineError> {
+    imports: &[ImportId],
+) -> Result<BTreeSet<ImportId>, EngineError> {
     let table = txn.open_table(IMPORT_RESUMES)?;
-    let mut found: BTreeSet<u64> = imports.iter().copied().collect();
-    let mut pending: Vec<u64> = imports.to_vec();
+    let mut found: BTreeSet<ImportId> = imports.iter().copied().collect();
+    let mut pending: Vec<ImportId> = imports.to_vec();
     while let Some(import) = pending.pop() {
-        for entry in table.range((import, 0)..=(import, u64::MAX))? {
+        for entry in table.range((import.get(), 0)..=(import.get(), u64::MAX))? {
             let (key, _) = entry?;
-            let earlier = key.value().1;
+            let earlier = ImportId::new(key.value().1);
             if found.insert(earlier) {
                 pending.push(earlier);
             }
@@ -207,7 +225,7 @@ pub(crate) fn with_resumed(
 
 pub(crate) fn status(txn: &ReadTransaction) -> Result<Status, EngineError> {
     let imports = imports(txn)?;
-    let mut tiers: BTreeMap<u8, JobCounts> = (1..=3).map(|t| (t, JobCounts::default())).collect();
+    let mut tiers: BTreeMap<Tier, JobCounts> = Tier::ALL.map(|t| (t, JobCounts::default())).into();
     let mut jobs = JobCounts::default();
     for import in &imports {
         for (tier, counts) in &import.tiers {
@@ -234,16 +252,16 @@ pub(crate) fn status(txn: &ReadTransaction) -> Result<Status, EngineError> {
     })
 }
 
-/// READY jobs by `(priority name, tier)`.
+/// READY jobs by `(priority, tier)`.
 pub(crate) fn ready_by_priority_tier(
     txn: &ReadTransaction,
-) -> Result<BTreeMap<(String, u8), u64>, EngineError> {
+) -> Result<BTreeMap<(Priority, Tier), u64>, EngineError> {
     let table = txn.open_table(READY)?;
     let mut out = BTreeMap::new();
     for entry in table.iter()? {
         let (key, _) = entry?;
         let (p, tier, _, _) = key.value();
-        *out.entry((Priority::from_u8(p).name().to_owned(), tier))
+        *out.entry((Priority::from_u8(p), Tier::from_stored(tier)))
             .or_insert(0) += 1;
     }
     Ok(out)
