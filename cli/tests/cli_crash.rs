@@ -75,6 +75,23 @@ fn killed_imports_resume_with_run_and_finish_exactly_once() {
 
 #[test]
 fn ctrl_c_stops_gracefully_and_run_resumes() {
+    stops_gracefully_and_run_resumes("INT", 130);
+}
+
+#[test]
+fn sigterm_stops_gracefully_and_run_resumes() {
+    stops_gracefully_and_run_resumes("TERM", 143);
+}
+
+#[test]
+fn sighup_stops_gracefully_and_run_resumes() {
+    stops_gracefully_and_run_resumes("HUP", 129);
+}
+
+/// Sends `signal` to an import part way through: the import stops with
+/// `code` (128 plus the signal's number), says how to resume, holds no
+/// lease, and `kiln run` finishes the work exactly once.
+fn stops_gracefully_and_run_resumes(signal: &str, code: i32) {
     let corpus_dir = tempfile::tempdir().expect("temp dir");
     generated(corpus_dir.path(), 150, GeneratedKind::Small { side: 512 }).expect("corpus builds");
     let store = tempfile::tempdir().expect("temp dir");
@@ -101,13 +118,17 @@ fn ctrl_c_stops_gracefully_and_run_resumes() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let interrupted = std::process::Command::new("kill")
-        .args(["-INT", &child.0.id().to_string()])
+        .args([&format!("-{signal}"), &child.0.id().to_string()])
         .status()
         .expect("kill runs");
     assert!(interrupted.success());
     let out = child.0.wait_with_output_ref();
-    assert_eq!(out.0, Some(130), "Ctrl-C exits 130: {}", out.1);
-    assert!(out.1.contains("run"), "says how to resume: {}", out.1);
+    assert_eq!(out.0, Some(code), "SIG{signal} exits {code}: {}", out.1);
+    assert!(
+        out.1.contains("nothing is lost") && out.1.contains("run"),
+        "says how to resume: {}",
+        out.1
+    );
 
     let status = json(store.path(), &["status"]);
     assert_eq!(

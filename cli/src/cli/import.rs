@@ -3,8 +3,9 @@
 
 use super::args::{GlobalArgs, ImportArgs, PriorityArg, RerunArgs, RunArgs, UntilArg};
 use super::progress::{Display, Renderer};
+use super::signals::stop_requested;
 use super::terminal::escape_controls;
-use super::{EXIT_DEAD, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK};
+use super::{EXIT_DEAD, EXIT_ERROR, EXIT_OK};
 use anyhow::Context;
 use kiln::engine::{AssetId, Engine, ImportId, ImportInfo, ImportOptions, Priority, Until};
 use kiln::{Kiln, SortBy};
@@ -148,18 +149,22 @@ async fn drive(
         Display::choose(global.quiet),
     );
     let outcome = tokio::select! {
-        result = kiln.run_until(target) => Some(result),
-        _ = tokio::signal::ctrl_c() => None,
+        result = kiln.run_until(target) => Ok(result),
+        stop = stop_requested() => Err(stop),
     };
     renderer.finish(engine.progress().ok()).await;
-    let Some(result) = outcome else {
-        engine.shutdown().await;
-        eprintln!(
-            "kiln: interrupted; running jobs were finished or released and nothing is lost. \
-             Resume with `kiln --store {} run`",
-            global.store.display()
-        );
-        return Ok(EXIT_INTERRUPTED);
+    let result = match outcome {
+        Ok(result) => result,
+        Err(stop) => {
+            engine.shutdown().await;
+            eprintln!(
+                "kiln: stopped by {}; running jobs were finished or released and nothing is lost. \
+                 Resume with `kiln --store {} run`",
+                stop.describe(),
+                global.store.display()
+            );
+            return Ok(stop.exit_code());
+        }
     };
     result.context("processing stopped")?;
     summarize(engine, global, imports.as_deref())

@@ -2,8 +2,9 @@
 //!
 //! Exit status: 0 when everything asked for completed, 3 when some files ended
 //! in the dead-letter table (all others completed), 1 on a usage or store
-//! error, 130 when interrupted with Ctrl-C, 141 when the reader of its output
-//! went away.
+//! error, 128 plus the signal's number when stopped by SIGINT (130, Ctrl-C),
+//! SIGHUP (129) or SIGTERM (143), 141 when the reader of its output went
+//! away.
 
 mod args;
 mod import;
@@ -12,6 +13,7 @@ mod plugin_log;
 mod progress;
 mod report;
 mod search;
+mod signals;
 mod terminal;
 mod watch;
 
@@ -25,8 +27,6 @@ pub(crate) const EXIT_OK: i32 = 0;
 pub(crate) const EXIT_ERROR: i32 = 1;
 /// Some files ended in dead letter.
 pub(crate) const EXIT_DEAD: i32 = 3;
-/// Stopped by Ctrl-C.
-pub(crate) const EXIT_INTERRUPTED: i32 = 130;
 
 /// Runs the command line and returns the process exit status.
 pub(crate) fn main() -> i32 {

@@ -17,10 +17,11 @@
 //! folder import, which costs little for files the store already has. The
 //! same catch-up runs at start, for files written while kiln was not running.
 
+use super::EXIT_ERROR;
 use super::args::{GlobalArgs, WatchArgs};
 use super::import::priority;
 use super::progress::{Display, Renderer};
-use super::{EXIT_ERROR, EXIT_INTERRUPTED};
+use super::signals::{Stop, stop_requested};
 use anyhow::Context;
 use complete::{Candidate, Stat, Verdict};
 use events::WriteWatcher;
@@ -120,19 +121,22 @@ pub(crate) async fn watch(
     };
     let outcome = watcher.run(&mut events).await;
     watcher.stop().await;
-    let interrupted = outcome?;
+    let stopped_by = outcome?;
     if !global.quiet {
+        let how = match stopped_by {
+            Some(stop) => format!("stopped watching ({})", stop.describe()),
+            None => "stopped watching".to_owned(),
+        };
         eprintln!(
-            "kiln: stopped watching; running jobs were finished or released and nothing is lost. \
+            "kiln: {how}; running jobs were finished or released and nothing is lost. \
              Files written from now on are caught up by the next `kiln watch`; \
              queued work resumes with `kiln --store {} run`",
             global.store.display()
         );
     }
-    Ok(if interrupted {
-        EXIT_INTERRUPTED
-    } else {
-        EXIT_ERROR
+    Ok(match stopped_by {
+        Some(stop) => stop.exit_code(),
+        None => EXIT_ERROR,
     })
 }
 
@@ -161,9 +165,12 @@ struct Watcher<'a> {
 }
 
 impl Watcher<'_> {
-    /// Watches until Ctrl-C (returns true) or until the event source ends
-    /// (returns false, which only a broken watcher does).
-    async fn run(&mut self, events: &mut mpsc::UnboundedReceiver<Event>) -> anyhow::Result<bool> {
+    /// Watches until a stop signal (returns which) or until the event
+    /// source ends (returns `None`, which only a broken watcher does).
+    async fn run(
+        &mut self,
+        events: &mut mpsc::UnboundedReceiver<Event>,
+    ) -> anyhow::Result<Option<Stop>> {
         self.promote().await?;
         if !self.started && !self.global.quiet {
             eprintln!(
@@ -172,14 +179,14 @@ impl Watcher<'_> {
             );
         }
         self.check_roots().await?;
-        let ctrl_c = tokio::signal::ctrl_c();
-        tokio::pin!(ctrl_c);
+        let stop = stop_requested();
+        tokio::pin!(stop);
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut events_arrived = false;
         loop {
             tokio::select! {
-                _ = &mut ctrl_c => return Ok(true),
+                stop = &mut stop => return Ok(Some(stop)),
                 event = events.recv() => match event {
                     Some(Event::Paths(paths)) => {
                         self.note(paths);
@@ -188,7 +195,7 @@ impl Watcher<'_> {
                     Some(Event::Lost(reason)) => self.rescan(&reason).await?,
                     None => {
                         eprintln!("kiln: the file-system watcher stopped; restart `kiln watch`");
-                        return Ok(false);
+                        return Ok(None);
                     }
                 },
                 _ = tick.tick() => {
