@@ -2,7 +2,6 @@
 //! uses as the asset's content identity (duplicate files become one asset).
 
 use kiln_plugin_api::{CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, Value};
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
@@ -39,7 +38,7 @@ impl HashStage {
 ///
 /// Any I/O error from opening or reading the file.
 pub fn hash_file(path: &Path) -> io::Result<([u8; 32], u64)> {
-    let mut file = File::open(path)?;
+    let mut file = crate::file::open_regular(path)?;
     hash_reader(&mut file)
 }
 

@@ -49,7 +49,7 @@ impl Stage for MetadataStage {
 
     fn process(&self, input: &StageInput) -> Result<StageOutput, StageError> {
         let path = Path::new(&input.path);
-        let file = std::fs::File::open(path).map_err(|e| {
+        let file = crate::file::open_regular(path).map_err(|e| {
             let message = format!("metadata: cannot open {}: {e}", input.path);
             if e.kind() == std::io::ErrorKind::Interrupted {
                 StageError::transient(message)

@@ -34,7 +34,6 @@ use kiln_plugin_api::{
     CostClass, PROXY_ARTIFACT, Stage, StageError, StageInfo, StageInput, StageOutput,
     THUMBNAIL_ARTIFACT, TIER_BROWSABLE, Value, builtin,
 };
-use std::fs::File;
 use std::io::Read;
 
 /// The stage name the engine and later stages refer to
@@ -343,7 +342,8 @@ fn swaps_axes(orientation: image::metadata::Orientation) -> bool {
 
 /// Reads a whole file, refusing files larger than `limit`.
 pub(crate) fn read_limited(path: &str, limit: u64) -> Result<Vec<u8>, StageError> {
-    let file = File::open(path).map_err(|e| io_stage_error("cannot open", path, &e))?;
+    let file = crate::file::open_regular(std::path::Path::new(path))
+        .map_err(|e| io_stage_error("cannot open", path, &e))?;
     let length = file
         .metadata()
         .map_err(|e| io_stage_error("cannot inspect", path, &e))?
