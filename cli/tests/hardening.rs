@@ -64,3 +64,98 @@ fn a_fifo_where_a_queued_file_was_is_a_dead_letter_not_a_hang() {
     assert_eq!(status["jobs"]["dead"], 1, "{status}");
     assert_eq!(status["jobs"]["ready"], 0, "{status}");
 }
+
+/// A character a terminal acts on: what no line kiln prints may hold.
+fn acts_on_terminal(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Runs `args` and returns stdout and stderr, failing the test when any
+/// line holds a raw control character.
+fn printed(store: &std::path::Path, args: &[&std::ffi::OsStr]) -> String {
+    let out = run(kiln(store).args(args));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in text.lines() {
+        assert!(
+            !line.chars().any(acts_on_terminal),
+            "`kiln {args:?}` printed a raw control character: {line:?}"
+        );
+    }
+    text
+}
+
+/// File names and metadata with escape sequences, bells, carriage returns,
+/// line feeds and a bidirectional override go through every command that
+/// prints them; each prints them escaped, never raw, and still prints them.
+#[cfg(unix)]
+#[test]
+fn hostile_names_and_prompts_are_printed_escaped_by_every_command() {
+    use kiln_testkit::paint;
+    use std::ffi::OsStr;
+
+    let input = tempfile::tempdir().expect("temp dir");
+    let name = "evil\u{1b}]0;pwned\u{7}\r\nforged\u{202e}gnp.png";
+    let prompt = "a lighthouse \u{1b}[2J\u{1b}]52;c;ZXZpbA==\u{7} at dusk";
+    let parameters = format!(
+        "{prompt}\nNegative prompt: blurry\u{1b}[8m\nSteps: 20, Sampler: Euler\u{7}, CFG scale: 7, Seed: 42, Size: 256x256, Model: m\u{1b}[31mred"
+    );
+    let image = input.path().join(name);
+    paint::write_png(&image, &paint::gradient(256, 256), Some(&parameters));
+    let broken = input.path().join("broken\u{1b}[5m\r.png");
+    std::fs::write(&broken, b"\x89PNG\r\n\x1a\n not really").expect("write");
+    let store = tempfile::tempdir().expect("temp dir");
+    let s = store.path();
+
+    let imported = printed(
+        s,
+        &[
+            OsStr::new("import"),
+            OsStr::new("-v"),
+            input.path().as_os_str(),
+        ],
+    );
+    assert!(imported.contains("broken\\x1b[5m\\r.png"), "{imported}");
+
+    let assets = printed(s, &[OsStr::new("assets")]);
+    assert!(
+        assets.contains("evil\\x1b]0;pwned\\x07\\r\\nforged\\u{202e}gnp.png"),
+        "{assets}"
+    );
+    let id = assets
+        .lines()
+        .find(|l| l.contains("evil"))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the asset's id")
+        .to_owned();
+
+    for what in [OsStr::new(&id), image.as_os_str()] {
+        let shown = printed(s, &[OsStr::new("show"), what]);
+        assert!(
+            shown.contains("\\x1b[2J\\x1b]52;c;ZXZpbA==\\x07"),
+            "{shown}"
+        );
+        assert!(shown.contains("m\\x1b[31mred"), "{shown}");
+        assert!(shown.contains("Euler\\x07"), "{shown}");
+    }
+    let missing = printed(s, &[OsStr::new("show"), OsStr::new("nothing\u{1b}[31m\r")]);
+    assert!(missing.contains("nothing\\x1b[31m\\r"), "{missing}");
+
+    let found = printed(s, &[OsStr::new("search"), OsStr::new("lighthouse")]);
+    assert!(found.contains("evil\\x1b]0;pwned"), "{found}");
+    let bad_query = printed(s, &[OsStr::new("search"), OsStr::new("steps:>>\u{1b}[31m")]);
+    assert!(!bad_query.is_empty());
+    printed(s, &[OsStr::new("similar"), OsStr::new(&id)]);
+    printed(s, &[OsStr::new("sessions")]);
+    printed(s, &[OsStr::new("status")]);
+    printed(s, &[OsStr::new("stages")]);
+    let dead = printed(s, &[OsStr::new("dead"), OsStr::new("list")]);
+    assert!(dead.contains("broken\\x1b[5m\\r.png"), "{dead}");
+    let not_there = input.path().join("gone\u{7}\u{1b}[1A.png");
+    let refused = printed(s, &[OsStr::new("import"), not_there.as_os_str()]);
+    assert!(refused.contains("gone\\x07\\x1b[1A.png"), "{refused}");
+}

@@ -75,7 +75,7 @@ fn a_plugins_errors_reach_stderr_escaped_and_its_other_messages_only_with_verbos
         "prefixed with the plugin's stage: {error_line}"
     );
     assert!(
-        error_line.ends_with("panic\\x1b[31m\\x07\\x0d.png"),
+        error_line.ends_with("panic\\x1b[31m\\x07\\r.png"),
         "{error_line}"
     );
     assert!(
@@ -104,7 +104,7 @@ fn a_plugins_errors_reach_stderr_escaped_and_its_other_messages_only_with_verbos
     assert!(
         stderr
             .lines()
-            .any(|l| l.starts_with("dead: ") && l.contains("panic\\x1b[31m\\x07\\x0d.png")),
+            .any(|l| l.starts_with("dead: ") && l.contains("panic\\x1b[31m\\x07\\r.png")),
         "{stderr}"
     );
     assert_no_raw_controls(&stderr);

@@ -4,7 +4,7 @@
 use super::args::{GlobalArgs, ImportArgs, PriorityArg, RerunArgs, RunArgs, UntilArg};
 use super::progress::{Display, Renderer};
 use super::signals::stop_requested;
-use super::terminal::escape_controls;
+use super::terminal::{eprint_line, print_line};
 use super::{EXIT_DEAD, EXIT_ERROR, EXIT_OK};
 use anyhow::Context;
 use kiln::engine::{AssetId, Engine, ImportId, ImportInfo, ImportOptions, Priority, Until};
@@ -26,7 +26,7 @@ pub(crate) async fn import(
     let engine = kiln.engine();
     for path in &args.paths {
         if std::fs::symlink_metadata(path).is_err() {
-            eprintln!(
+            eprint_line!(
                 "kiln: {}: no such file or folder; nothing was imported",
                 path.display()
             );
@@ -34,7 +34,7 @@ pub(crate) async fn import(
         }
     }
     if !engine.is_primary() && !global.quiet {
-        eprintln!(
+        eprint_line!(
             "kiln: another kiln process is working on {}; handing it these files and waiting for them",
             global.store.display()
         );
@@ -52,7 +52,7 @@ pub(crate) async fn import(
     if args.detach {
         wait_for_walks(engine, &ids).await?;
         if !global.quiet {
-            println!(
+            print_line!(
                 "queued {} import(s); process them with `kiln --store {} run`",
                 ids.len(),
                 global.store.display()
@@ -66,7 +66,7 @@ pub(crate) async fn import(
 pub(crate) async fn run(kiln: &Kiln, global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<i32> {
     let engine = kiln.engine();
     if !engine.is_primary() && !global.quiet {
-        eprintln!(
+        eprint_line!(
             "kiln: another kiln process is already processing {}; waiting for it",
             global.store.display()
         );
@@ -83,7 +83,7 @@ pub(crate) async fn rerun(
 ) -> anyhow::Result<i32> {
     let engine = kiln.engine();
     if !engine.stages().iter().any(|s| s.name == args.stage) {
-        eprintln!(
+        eprint_line!(
             "kiln: no stage named {:?}; `kiln stages` lists them",
             args.stage
         );
@@ -102,7 +102,7 @@ pub(crate) async fn rerun(
     if assets.as_ref().is_some_and(Vec::is_empty) {
         // Nothing matches: no import to create and nothing to wait for.
         if !global.quiet {
-            println!("enqueued 0 job(s) of {}", args.stage);
+            print_line!("enqueued 0 job(s) of {}", args.stage);
         }
         return Ok(EXIT_OK);
     }
@@ -111,7 +111,7 @@ pub(crate) async fn rerun(
         .await
         .with_context(|| format!("cannot re-run {}", args.stage))?;
     if !global.quiet {
-        println!("enqueued {count} job(s) of {}", args.stage);
+        print_line!("enqueued {count} job(s) of {}", args.stage);
     }
     drive(kiln, global, Some(vec![import]), args.until).await
 }
@@ -157,7 +157,7 @@ async fn drive(
         Ok(result) => result,
         Err(stop) => {
             engine.shutdown().await;
-            eprintln!(
+            eprint_line!(
                 "kiln: stopped by {}; running jobs were finished or released and nothing is lost. \
                  Resume with `kiln --store {} run`",
                 stop.describe(),
@@ -217,22 +217,20 @@ fn summarize(
                 "; {gated} asset(s) skipped tier 3 (`kiln show` says why)"
             ));
         }
-        println!("{line}");
+        print_line!("{line}");
     }
     if dead > 0 && global.verbose {
         for letter in engine.dead_letters()? {
-            // A file name and a stage's error (a plugin's panic message)
-            // are not ours: print them escaped.
-            eprintln!(
+            eprint_line!(
                 "dead: {} [{}]: {}",
-                escape_controls(&letter.path),
-                escape_controls(&letter.stage),
-                escape_controls(&letter.last_error)
+                letter.path,
+                letter.stage,
+                letter.last_error
             );
         }
     }
     if dead > 0 {
-        eprintln!(
+        eprint_line!(
             "kiln: {dead} job(s) ended in the dead-letter table; every other file completed. \
              See why with `kiln --store {} dead list`",
             global.store.display()

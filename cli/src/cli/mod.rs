@@ -20,6 +20,7 @@ mod watch;
 use args::{Cli, Command, DeadAction, GlobalArgs};
 use clap::Parser;
 use kiln::Kiln;
+use terminal::eprint_line;
 
 /// Everything completed.
 pub(crate) const EXIT_OK: i32 = 0;
@@ -44,14 +45,14 @@ pub(crate) fn main() -> i32 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("kiln: cannot start the async runtime: {e}");
+            eprint_line!("kiln: cannot start the async runtime: {e}");
             return EXIT_ERROR;
         }
     };
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("kiln: {e:#}");
+            eprint_line!("kiln: {e:#}");
             EXIT_ERROR
         }
     }
@@ -81,7 +82,7 @@ fn install_panic_hook() {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!(
+        eprint_line!(
             "kiln: internal error{place}: {message}. Nothing stored was lost; please report this."
         );
     }));

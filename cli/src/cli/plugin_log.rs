@@ -75,7 +75,7 @@ mod tests {
     fn a_record_is_one_escaped_line_prefixed_with_its_stage() {
         assert_eq!(
             format_record(LogLevel::Warn, "pal\u{1b}ette", "bad\r\nproxy\u{7}"),
-            "kiln: [pal\\x1bette] warning: bad\\x0d\\x0aproxy\\x07"
+            "kiln: [pal\\x1bette] warning: bad\\r\\nproxy\\x07"
         );
     }
 }

@@ -4,6 +4,7 @@
 //! people and may change.
 
 use super::json::{hex, print, to_json};
+use super::terminal::{eprint_line, print_line};
 use super::{EXIT_ERROR, EXIT_OK};
 use anyhow::Context;
 use kiln::engine::{AssetDetail, AssetId, Engine, JobCounts, JobId, Tier};
@@ -87,15 +88,20 @@ pub(crate) fn status(engine: &Engine, as_json: bool) -> anyhow::Result<i32> {
         return Ok(EXIT_OK);
     }
     let j = &status.jobs;
-    println!("assets  {}", status.assets);
-    println!("files   {}", status.files);
-    println!(
+    print_line!("assets  {}", status.assets);
+    print_line!("files   {}", status.files);
+    print_line!(
         "jobs    {} ready, {} running, {} retrying, {} dead, {} done, {} skipped",
-        j.ready, j.running, j.retrying, j.dead, j.done, j.skipped
+        j.ready,
+        j.running,
+        j.retrying,
+        j.dead,
+        j.done,
+        j.skipped
     );
     for tier in Tier::ALL {
         let c = status.tiers.get(&tier).copied().unwrap_or_default();
-        println!(
+        print_line!(
             "tier {tier}  {:<10} {} done, {} skipped, {} pending, {} dead",
             tier.name(),
             c.done,
@@ -109,7 +115,7 @@ pub(crate) fn status(engine: &Engine, as_json: bool) -> anyhow::Result<i32> {
             .budget
             .map(|(limit, spent)| format!("  (enriched {spent} of a budget of {limit})"))
             .unwrap_or_default();
-        println!(
+        print_line!(
             "import {}  {:<8} {:<11} {}{budget}",
             i.id,
             i.state.name(),
@@ -118,7 +124,7 @@ pub(crate) fn status(engine: &Engine, as_json: bool) -> anyhow::Result<i32> {
         );
     }
     if j.dead > 0 {
-        println!("{} dead jobs: see them with `kiln dead list`", j.dead);
+        print_line!("{} dead jobs: see them with `kiln dead list`", j.dead);
     }
     Ok(EXIT_OK)
 }
@@ -180,7 +186,7 @@ fn pixel_size(detail: &AssetDetail) -> (Json, Json) {
 }
 
 fn no_such_asset(engine: &Engine, what: &str) -> i32 {
-    eprintln!(
+    eprint_line!(
         "kiln: no asset `{what}` in {}: give an asset id (see `kiln assets`) or a path that was imported",
         engine.store_dir().display()
     );
@@ -289,18 +295,18 @@ pub(crate) fn show(kiln: &Kiln, what: &str, as_json: bool) -> anyhow::Result<i32
         }));
         return Ok(EXIT_OK);
     }
-    println!("asset      {} ({})", detail.id, detail.state.name());
+    print_line!("asset      {} ({})", detail.id, detail.state.name());
     for path in &detail.paths {
-        println!("path       {path}");
+        print_line!("path       {path}");
     }
     if let Some(hash) = detail.content_hash {
-        println!("hash       {}", hex(&hash));
+        print_line!("hash       {}", hex(&hash));
     }
     if let (Some(w), Some(h)) = (width.as_u64(), height.as_u64()) {
-        println!("pixels     {w}x{h}");
+        print_line!("pixels     {w}x{h}");
     }
     if let Some(t) = &thumbnail {
-        println!("thumbnail  {t}");
+        print_line!("thumbnail  {t}");
     }
     if let Json::Object(g) = &generation {
         for (key, value) in g {
@@ -310,21 +316,26 @@ pub(crate) fn show(kiln: &Kiln, what: &str, as_json: bool) -> anyhow::Result<i32
                 Json::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            println!("{key:<16} {text}");
+            print_line!("{key:<16} {text}");
         }
     }
     if let Some(score) = quality.get("score").and_then(Json::as_f64) {
-        println!("quality          {score:.1}");
+        print_line!("quality          {score:.1}");
     }
     if let Some(session) = &enrichment.session {
-        println!("session          {session}");
+        print_line!("session          {session}");
     }
     if !enrichment.near_duplicates.is_empty() {
-        println!("near duplicates  {:?}", enrichment.near_duplicates);
+        let ids: Vec<String> = enrichment
+            .near_duplicates
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        print_line!("near duplicates  [{}]", ids.join(", "));
     }
     if let Json::Array(list) = &problems {
         for p in list {
-            println!("problem    {p}");
+            print_line!("problem    {p}");
         }
     }
     let registered = engine.stages();
@@ -343,7 +354,7 @@ pub(crate) fn show(kiln: &Kiln, what: &str, as_json: bool) -> anyhow::Result<i32
                 .map_or_else(|| "?".to_owned(), |v| format!("v{v}"));
             line.push_str(&format!(" (outdated: {was}, registered {now})"));
         }
-        println!("{line}");
+        print_line!("{line}");
     }
     Ok(EXIT_OK)
 }
@@ -359,7 +370,7 @@ pub(crate) fn assets(engine: &Engine, as_json: bool) -> anyhow::Result<i32> {
         return Ok(EXIT_OK);
     }
     for a in &assets {
-        println!("{:>8}  {:<10}  {}", a.id, a.state.name(), a.first_path);
+        print_line!("{:>8}  {:<10}  {}", a.id, a.state.name(), a.first_path);
     }
     Ok(EXIT_OK)
 }
@@ -395,7 +406,7 @@ pub(crate) fn stages(kiln: &Kiln, as_json: bool) -> anyhow::Result<i32> {
         return Ok(EXIT_OK);
     }
     for i in &infos {
-        println!(
+        print_line!(
             "{:<12} v{:<3} tier {}  after [{}]  {}",
             i.name,
             i.version,
@@ -445,9 +456,9 @@ pub(crate) fn schema(as_json: bool) -> i32 {
         .unwrap_or(0);
     for (n, stage) in builtin::SCHEMA.iter().enumerate() {
         if n > 0 {
-            println!();
+            print_line!();
         }
-        println!(
+        print_line!(
             "{}  tier {}  after [{}]",
             stage.name,
             stage.tier,
@@ -459,9 +470,11 @@ pub(crate) fn schema(as_json: bool) -> i32 {
             } else {
                 format!(" (e.g. {})", f.example)
             };
-            println!(
+            print_line!(
                 "  {:<width$}  {:<13} {}{example}",
-                f.key, f.types, f.meaning
+                f.key,
+                f.types,
+                f.meaning
             );
         }
     }
@@ -488,12 +501,16 @@ pub(crate) fn dead_list(engine: &Engine, as_json: bool) -> anyhow::Result<i32> {
         return Ok(EXIT_OK);
     }
     if dead.is_empty() {
-        println!("no dead jobs");
+        print_line!("no dead jobs");
     }
     for d in &dead {
-        println!(
+        print_line!(
             "{:>8}  {}  [{} after {} attempt(s)]  {}",
-            d.job_id, d.path, d.stage, d.attempts, d.last_error
+            d.job_id,
+            d.path,
+            d.stage,
+            d.attempts,
+            d.last_error
         );
     }
     Ok(EXIT_OK)
@@ -509,20 +526,22 @@ pub(crate) async fn dead_retry(
         (_, true) => engine.retry_all_dead().await?,
         (Some(id), false) => {
             if !engine.retry_dead(JobId::new(id)).await? {
-                eprintln!("kiln: no dead job {id}: see `kiln dead list`");
+                eprint_line!("kiln: no dead job {id}: see `kiln dead list`");
                 return Ok(EXIT_ERROR);
             }
             1
         }
         (None, false) => {
-            eprintln!("kiln: say which dead job to retry (an id from `kiln dead list`) or --all");
+            eprint_line!(
+                "kiln: say which dead job to retry (an id from `kiln dead list`) or --all"
+            );
             return Ok(EXIT_ERROR);
         }
     };
     if as_json {
         print(&json!({ "requeued": requeued }));
     } else {
-        println!("requeued {requeued} job(s); process them with `kiln run`");
+        print_line!("requeued {requeued} job(s); process them with `kiln run`");
     }
     Ok(EXIT_OK)
 }
@@ -532,7 +551,7 @@ pub(crate) async fn dead_purge(engine: &Engine, as_json: bool) -> anyhow::Result
     if as_json {
         print(&json!({ "purged": purged }));
     } else {
-        println!("purged {purged} dead job(s)");
+        print_line!("purged {purged} dead job(s)");
     }
     Ok(EXIT_OK)
 }

@@ -3,6 +3,7 @@
 //! JSON key names here are a contract that scripts parse.
 
 use super::json::print;
+use super::terminal::{eprint_line, print_line};
 use super::{EXIT_ERROR, EXIT_OK};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -70,7 +71,7 @@ pub(crate) fn search(kiln: &Kiln, args: &SearchArgs) -> anyhow::Result<i32> {
     let results = match kiln.search(&args.query, sort, args.limit) {
         Ok(r) => r,
         Err(Error::Index(SearchError::Query(e))) => {
-            eprintln!("kiln: cannot understand the query: {e}");
+            eprint_line!("kiln: cannot understand the query: {e}");
             return Ok(EXIT_ERROR);
         }
         Err(e) => return Err(e).context("search failed"),
@@ -84,7 +85,7 @@ pub(crate) fn search(kiln: &Kiln, args: &SearchArgs) -> anyhow::Result<i32> {
         print(&json!({"total": results.total, "hits": hits}));
         return Ok(EXIT_OK);
     }
-    println!("{} matching", results.total);
+    print_line!("{} matching", results.total);
     for h in &results.hits {
         // A hit with no score for this order (no quality score yet, no
         // file date) sorts last and shows `-`, as JSON shows null.
@@ -93,7 +94,7 @@ pub(crate) fn search(kiln: &Kiln, args: &SearchArgs) -> anyhow::Result<i32> {
         } else {
             "-".to_owned()
         };
-        println!("{:>8}  {score:>8}  {}", h.id, h.path);
+        print_line!("{:>8}  {score:>8}  {}", h.id, h.path);
     }
     Ok(EXIT_OK)
 }
@@ -114,7 +115,7 @@ fn find_asset(engine: &Engine, what: &str) -> anyhow::Result<Option<AssetId>> {
 pub(crate) fn similar_cmd(kiln: &Kiln, args: &SimilarArgs) -> anyhow::Result<i32> {
     let engine = kiln.engine();
     let Some(id) = find_asset(engine, &args.asset)? else {
-        eprintln!(
+        eprint_line!(
             "kiln: no asset `{}` in {}: give an asset id (see `kiln assets`) or a path that was imported",
             args.asset,
             engine.store_dir().display()
@@ -122,7 +123,7 @@ pub(crate) fn similar_cmd(kiln: &Kiln, args: &SimilarArgs) -> anyhow::Result<i32
         return Ok(EXIT_ERROR);
     };
     let Some(neighbours) = kiln.similar(id, args.limit)? else {
-        eprintln!(
+        eprint_line!(
             "kiln: asset {id} has no embedding yet: run `kiln run --until enriched` (or it was skipped by the tier-3 gate)"
         );
         return Ok(EXIT_ERROR);
@@ -144,7 +145,7 @@ pub(crate) fn similar_cmd(kiln: &Kiln, args: &SimilarArgs) -> anyhow::Result<i32
         return Ok(EXIT_OK);
     }
     for n in &neighbours {
-        println!(
+        print_line!(
             "{:>8}  {:>6.3}  {}",
             n.id,
             n.distance,
@@ -178,7 +179,7 @@ pub(crate) fn sessions_cmd(kiln: &Kiln, as_json: bool) -> anyhow::Result<i32> {
             .span
             .map(|(a, b)| format!("{a}..{b} ({} min)", (b - a) / 60))
             .unwrap_or_else(|| "time unknown".to_owned());
-        println!(
+        print_line!(
             "{}  {:>5} assets  {span}  {}",
             s.id,
             s.assets.len(),
@@ -195,7 +196,7 @@ pub(crate) fn reindex(kiln: &Kiln, as_json: bool) -> anyhow::Result<i32> {
     if as_json {
         print(&json!({"indexed": done.indexed}));
     } else {
-        println!("indexed {} assets", done.indexed);
+        print_line!("indexed {} assets", done.indexed);
     }
     Ok(EXIT_OK)
 }

@@ -22,6 +22,7 @@ use super::args::{GlobalArgs, WatchArgs};
 use super::import::priority;
 use super::progress::{Display, Renderer};
 use super::signals::{Stop, stop_requested};
+use super::terminal::eprint_line;
 use anyhow::Context;
 use complete::{Candidate, Stat, Verdict};
 use events::WriteWatcher;
@@ -84,7 +85,7 @@ pub(crate) async fn watch(
                 failure: None,
             }),
             _ => {
-                eprintln!(
+                eprint_line!(
                     "kiln: {}: no such folder; watch takes folders that exist",
                     dir.display()
                 );
@@ -127,7 +128,7 @@ pub(crate) async fn watch(
             Some(stop) => format!("stopped watching ({})", stop.describe()),
             None => "stopped watching".to_owned(),
         };
-        eprintln!(
+        eprint_line!(
             "kiln: {how}; running jobs were finished or released and nothing is lost. \
              Files written from now on are caught up by the next `kiln watch`; \
              queued work resumes with `kiln --store {} run`",
@@ -173,7 +174,7 @@ impl Watcher<'_> {
     ) -> anyhow::Result<Option<Stop>> {
         self.promote().await?;
         if !self.started && !self.global.quiet {
-            eprintln!(
+            eprint_line!(
                 "kiln: another kiln process is processing {}; handing it the files watched here",
                 self.global.store.display()
             );
@@ -194,7 +195,7 @@ impl Watcher<'_> {
                     }
                     Some(Event::Lost(reason)) => self.rescan(&reason).await?,
                     None => {
-                        eprintln!("kiln: the file-system watcher stopped; restart `kiln watch`");
+                        eprint_line!("kiln: the file-system watcher stopped; restart `kiln watch`");
                         return Ok(None);
                     }
                 },
@@ -227,7 +228,7 @@ impl Watcher<'_> {
 
     fn say(&self, line: &str) {
         if !self.global.quiet {
-            eprintln!("kiln: {line}");
+            eprint_line!("kiln: {line}");
         }
     }
 
@@ -494,7 +495,7 @@ impl Watcher<'_> {
             status.assets, status.files
         ));
         if dead > 0 {
-            eprintln!(
+            eprint_line!(
                 "kiln: {dead} job(s) ended in the dead-letter table; see why with `kiln --store {} dead list`",
                 self.global.store.display()
             );
