@@ -159,3 +159,82 @@ fn hostile_names_and_prompts_are_printed_escaped_by_every_command() {
     let refused = printed(s, &[OsStr::new("import"), not_there.as_os_str()]);
     assert!(refused.contains("gone\\x07\\x1b[1A.png"), "{refused}");
 }
+
+/// A `kiln` command that cannot read what its user may not read: as root
+/// (which reads every folder) it runs as `nobody`, from a copy of the binary
+/// any user may run, and `dirs` are opened to every user.
+#[cfg(unix)]
+fn unprivileged_kiln(store: &std::path::Path, dirs: &[&std::path::Path]) -> std::process::Command {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return kiln(store);
+    }
+    let open = |dir: &std::path::Path| {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).expect("chmod")
+    };
+    dirs.iter().for_each(|d| open(d));
+    let bin_dir = store.with_extension("bin");
+    std::fs::create_dir_all(&bin_dir).expect("bin dir");
+    std::fs::set_permissions(&bin_dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let binary = bin_dir.join("kiln");
+    std::fs::copy(env!("CARGO_BIN_EXE_kiln"), &binary).expect("copy the binary");
+    let mut cmd = std::process::Command::new(binary);
+    cmd.arg("--store")
+        .arg(store)
+        .env_remove("KILN_STORE")
+        .uid(65534)
+        .gid(65534);
+    cmd
+}
+
+/// A folder inside an imported folder that cannot be read: the import
+/// says which and why, exits 3, and `status` keeps saying it; the files
+/// that could be read are imported.
+#[cfg(unix)]
+#[test]
+fn an_unreadable_sub_folder_is_reported_with_its_reason() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().expect("temp dir");
+    let input = work.path().join("in");
+    let locked = input.join("locked");
+    std::fs::create_dir_all(&locked).expect("dirs");
+    generated(&input, 2, GeneratedKind::Small { side: 200 }).expect("corpus builds");
+    generated(&locked, 1, GeneratedKind::Small { side: 200 }).expect("corpus builds");
+    let store = work.path().join("store");
+    std::fs::create_dir_all(&store).expect("store dir");
+    let mut cmd = unprivileged_kiln(&store, &[work.path(), &input, &store]);
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+
+    let out = run(cmd.args(["import", "-q"]).arg(&input));
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let named = format!("{}: Permission denied", locked.display());
+    assert!(
+        stderr.contains("1 folder(s) could not be read") && stderr.contains(&named),
+        "{stderr}"
+    );
+
+    let status = json(&store, &["status"]);
+    let folders = &status["imports"][0]["unreadable_folders"];
+    assert_eq!(
+        folders[0]["path"],
+        locked.to_string_lossy().as_ref(),
+        "{status}"
+    );
+    assert!(
+        folders[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("Permission denied")),
+        "{status}"
+    );
+    assert_eq!(status["assets"], 2, "the readable files are in: {status}");
+    let text = run(kiln(&store).arg("status"));
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(&format!("cannot read folder {named}")),
+        "{text}"
+    );
+}

@@ -120,4 +120,4 @@ pub use views::assets::{AssetDetail, AssetState, AssetSummary, StageDetail, Stag
 pub use views::failures::{AttemptInfo, DeadLetter, RetryingJob};
 pub use views::metrics::{JobMetrics, Metrics};
 pub use views::progress::{ImportProgress, Progress, TierProgress};
-pub use views::status::{ImportInfo, ImportState, JobCounts, Status};
+pub use views::status::{ImportInfo, ImportState, JobCounts, Status, UnreadableFolder};

@@ -7,7 +7,9 @@ use super::signals::stop_requested;
 use super::terminal::{eprint_line, print_line};
 use super::{EXIT_DEAD, EXIT_ERROR, EXIT_OK};
 use anyhow::Context;
-use kiln::engine::{AssetId, Engine, ImportId, ImportInfo, ImportOptions, Priority, Until};
+use kiln::engine::{
+    AssetId, Engine, ImportId, ImportInfo, ImportOptions, Priority, UnreadableFolder, Until,
+};
 use kiln::{Kiln, SortBy};
 
 pub(crate) fn priority(p: PriorityArg) -> Priority {
@@ -229,13 +231,36 @@ fn summarize(
             );
         }
     }
+    let unreadable: Vec<&UnreadableFolder> = ours
+        .iter()
+        .flat_map(|i| i.unreadable_folders.iter())
+        .collect();
+    report_unreadable(&unreadable);
     if dead > 0 {
         eprint_line!(
             "kiln: {dead} job(s) ended in the dead-letter table; every other file completed. \
              See why with `kiln --store {} dead list`",
             global.store.display()
         );
-        return Ok(EXIT_DEAD);
     }
-    Ok(EXIT_OK)
+    Ok(if dead > 0 || !unreadable.is_empty() {
+        EXIT_DEAD
+    } else {
+        EXIT_OK
+    })
+}
+
+/// Says which folders could not be read, each with why: their files were
+/// not imported. Printed even with `-q`, as errors are.
+pub(crate) fn report_unreadable(folders: &[&UnreadableFolder]) {
+    if folders.is_empty() {
+        return;
+    }
+    eprint_line!(
+        "kiln: {} folder(s) could not be read; their files were not imported:",
+        folders.len()
+    );
+    for folder in folders {
+        eprint_line!("kiln:   {}: {}", folder.path, folder.reason);
+    }
 }

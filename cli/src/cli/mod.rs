@@ -1,7 +1,8 @@
 //! The command line: parsing, dispatch, exit codes.
 //!
 //! Exit status: 0 when everything asked for completed, 3 when some files ended
-//! in the dead-letter table (all others completed), 1 on a usage or store
+//! in the dead-letter table or were in a folder that could not be read (all
+//! others completed), 1 on a usage or store
 //! error, 128 plus the signal's number when stopped by SIGINT (130, Ctrl-C),
 //! SIGHUP (129) or SIGTERM (143), 141 when the reader of its output went
 //! away.
@@ -26,7 +27,8 @@ use terminal::eprint_line;
 pub(crate) const EXIT_OK: i32 = 0;
 /// A usage or store error.
 pub(crate) const EXIT_ERROR: i32 = 1;
-/// Some files ended in dead letter.
+/// Some files ended in dead letter, or were in a folder that could not be
+/// read.
 pub(crate) const EXIT_DEAD: i32 = 3;
 
 /// Runs the command line and returns the process exit status.

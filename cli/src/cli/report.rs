@@ -75,6 +75,7 @@ pub(crate) fn status(engine: &Engine, as_json: bool) -> anyhow::Result<i32> {
                     "pending": jobs.pending(),
                     "dead": jobs.dead,
                     "enrich_budget": i.budget.map(|(limit, spent)| json!({"limit": limit, "spent": spent})),
+                    "unreadable_folders": i.unreadable_folders.iter().map(|f| json!({"path": f.path, "reason": f.reason})).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -122,6 +123,13 @@ pub(crate) fn status(engine: &Engine, as_json: bool) -> anyhow::Result<i32> {
             i.priority.name(),
             i.root
         );
+        for folder in &i.unreadable_folders {
+            print_line!(
+                "        cannot read folder {}: {}",
+                folder.path,
+                folder.reason
+            );
+        }
     }
     if j.dead > 0 {
         print_line!("{} dead jobs: see them with `kiln dead list`", j.dead);

@@ -19,7 +19,7 @@
 
 use super::EXIT_ERROR;
 use super::args::{GlobalArgs, WatchArgs};
-use super::import::priority;
+use super::import::{priority, report_unreadable};
 use super::progress::{Display, Renderer};
 use super::signals::{Stop, stop_requested};
 use super::terminal::eprint_line;
@@ -500,6 +500,13 @@ impl Watcher<'_> {
                 self.global.store.display()
             );
         }
+        let unreadable: Vec<_> = status
+            .imports
+            .iter()
+            .filter(|i| self.activity.contains(&i.id))
+            .flat_map(|i| i.unreadable_folders.iter())
+            .collect();
+        report_unreadable(&unreadable);
         self.activity.clear();
         Ok(())
     }

@@ -22,16 +22,20 @@ use crate::graph::GraphCell;
 use crate::model::{FileEntry, entry_for, is_ignored, stat_of};
 use crate::store::Store;
 use crate::store::tables::READY;
-use crate::txn::intake::{FinishWalk, Intake};
+use crate::txn::intake::{FinishWalk, Intake, NoteUnreadable};
 
 /// Files sent to the writer per intake operation.
 const CHUNK: usize = 64;
 
 /// A depth-first walk that follows symlinks but enters each directory once.
 struct Walk {
-    stack: Vec<ReadDir>,
+    /// The open directories, with their paths, outermost first.
+    stack: Vec<(PathBuf, ReadDir)>,
     seen: HashSet<(u64, u64)>,
     exclude: Option<PathBuf>,
+    /// Folders that could not be read (or read to the end), with why, not
+    /// yet handed on by [`Walk::take_problems`].
+    problems: Vec<(String, String)>,
 }
 
 #[cfg(unix)]
@@ -51,10 +55,24 @@ impl Walk {
         let mut seen = HashSet::new();
         seen.insert(identity(&meta));
         Ok(Walk {
-            stack: vec![fs::read_dir(root)?],
+            stack: vec![(root.to_path_buf(), fs::read_dir(root)?)],
             seen,
             exclude,
+            problems: Vec::new(),
         })
+    }
+
+    /// Notes that `folder` could not be read, or not to its end.
+    fn problem(&mut self, folder: &Path, error: &std::io::Error) {
+        let folder = folder.to_string_lossy().into_owned();
+        if !self.problems.iter().any(|(f, _)| *f == folder) {
+            self.problems.push((folder, error.to_string()));
+        }
+    }
+
+    /// The folders found unreadable since the last call.
+    fn take_problems(&mut self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.problems)
     }
 }
 
@@ -63,13 +81,21 @@ impl Iterator for Walk {
 
     fn next(&mut self) -> Option<FileEntry> {
         loop {
-            let top = self.stack.last_mut()?;
+            let (folder, top) = self.stack.last_mut()?;
             let Some(entry) = top.next() else {
                 self.stack.pop();
                 continue;
             };
-            let Ok(entry) = entry else {
-                continue;
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    // A directory that fails part way may fail again at
+                    // once: leave it rather than spin on it.
+                    let folder = folder.clone();
+                    self.stack.pop();
+                    self.problem(&folder, &e);
+                    continue;
+                }
             };
             let name = entry.file_name();
             if name.to_str().is_some_and(is_ignored) {
@@ -81,10 +107,11 @@ impl Iterator for Walk {
             }
             match fs::metadata(&path) {
                 Ok(meta) if meta.is_dir() => {
-                    if self.seen.insert(identity(&meta))
-                        && let Ok(dir) = fs::read_dir(&path)
-                    {
-                        self.stack.push(dir);
+                    if self.seen.insert(identity(&meta)) {
+                        match fs::read_dir(&path) {
+                            Ok(dir) => self.stack.push((path, dir)),
+                            Err(e) => self.problem(&path, &e),
+                        }
                     }
                 }
                 Ok(meta) if meta.is_file() => {
@@ -183,15 +210,17 @@ fn run_walk(walker: &Walker, import_id: u64, root: PathBuf) {
     let chunk_len = usize::try_from(walker.config.watermark_high / 4 / roots)
         .unwrap_or(CHUNK)
         .clamp(1, CHUNK);
-    if let Some(walk) = walk {
+    if let Some(mut walk) = walk {
         let mut chunk = Vec::with_capacity(chunk_len);
-        for entry in walk {
+        while let Some(entry) = walk.next() {
             chunk.push(entry);
             if chunk.len() == chunk_len {
                 if !wait_for_room(walker, import_id, chunk_len as u64 * roots) {
                     return;
                 }
-                if !take_in(walker, import_id, std::mem::take(&mut chunk)) {
+                if !take_in(walker, import_id, std::mem::take(&mut chunk))
+                    || !note_problems(walker, import_id, walk.take_problems())
+                {
                     return;
                 }
             }
@@ -205,8 +234,27 @@ fn run_walk(walker: &Walker, import_id: u64, root: PathBuf) {
                 return;
             }
         }
+        if !note_problems(walker, import_id, walk.take_problems()) {
+            return;
+        }
     }
     let _ = walker.writer.call_blocking(FinishWalk { import_id });
+}
+
+/// Records the folders the walk could not read. False when the writer is
+/// gone. A walk resumed after a crash reads them again and records them
+/// again (the same key): nothing is lost or doubled.
+fn note_problems(walker: &Walker, import_id: u64, problems: Vec<(String, String)>) -> bool {
+    problems.into_iter().all(|(folder, reason)| {
+        walker
+            .writer
+            .call_blocking(NoteUnreadable {
+                import_id,
+                folder,
+                reason,
+            })
+            .is_ok()
+    })
 }
 
 /// Commits one chunk of the walk and wakes the scheduler, so its jobs start

@@ -18,6 +18,7 @@ use crate::error::EngineError;
 use tables::{
     ASSET_JOBS, ASSETS, DEAD, FACTS, FILES, GATE_DECISIONS, HASHES, IMPORT_BUDGETS, IMPORT_COUNTS,
     IMPORT_RESUMES, IMPORTS, JOBS, LEASES, META, PURGED, READY, RETRYING, STAGE_COUNTS,
+    UNREADABLE_FOLDERS,
 };
 
 /// The database file inside a store directory.
@@ -181,6 +182,7 @@ pub(crate) fn open(dir: &Path, config: &Config) -> Result<Store, EngineError> {
         txn.open_table(IMPORT_BUDGETS)?;
         txn.open_table(IMPORT_RESUMES)?;
         txn.open_table(PURGED)?;
+        txn.open_table(UNREADABLE_FOLDERS)?;
     }
     txn.commit()?;
     Ok(Store {

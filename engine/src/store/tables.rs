@@ -61,6 +61,11 @@ pub(crate) const IMPORT_BUDGETS: TableDefinition<u64, (u64, u64)> =
 pub(crate) const IMPORT_RESUMES: TableDefinition<(u64, u64), ()> =
     TableDefinition::new("import_resumes");
 
+/// Folders an import's walk could not read (or finish reading), with why:
+/// `(import_id, folder) -> reason`. Their files were not taken in.
+pub(crate) const UNREADABLE_FOLDERS: TableDefinition<(u64, &str), &str> =
+    TableDefinition::new("unreadable_folders");
+
 /// Dead letters that were purged, by `(asset_id, stage)`, with the stage
 /// version registered when they were: registering the stage again at that
 /// version does not bring them back (see `txn::rerun`).

@@ -59,6 +59,23 @@ impl Op for FinishWalk {
     }
 }
 
+/// Records a folder the walk of `import_id` could not read, with why.
+pub(crate) struct NoteUnreadable {
+    pub(crate) import_id: u64,
+    pub(crate) folder: String,
+    pub(crate) reason: String,
+}
+
+impl Op for NoteUnreadable {
+    type Output = ();
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<(), EngineError> {
+        tx.unreadable_folders
+            .insert((self.import_id, self.folder.as_str()), self.reason.as_str())?;
+        Ok(())
+    }
+}
+
 /// Creates an import record, with its gate budget when it has one.
 pub(super) fn create_import(
     tx: &mut Tx<'_>,

@@ -13,7 +13,7 @@ use crate::model::{JobState, Priority};
 use crate::store::tables::{
     self, ASSET_JOBS, ASSETS, AssetRecord, DEAD, FACTS, FILES, FileRecord, GATE_DECISIONS, HASHES,
     IMPORT_BUDGETS, IMPORT_COUNTS, IMPORT_RESUMES, IMPORTS, ImportRecord, JOBS, JobRecord, LEASES,
-    META, PURGED, READY, RETRYING, ReadyKey, STAGE_COUNTS, decode, encode,
+    META, PURGED, READY, RETRYING, ReadyKey, STAGE_COUNTS, UNREADABLE_FOLDERS, decode, encode,
 };
 
 /// The tables of one write transaction, plus the counter changes not yet written.
@@ -34,6 +34,7 @@ pub(crate) struct Tx<'t> {
     pub(crate) import_budgets: Table<'t, u64, (u64, u64)>,
     pub(crate) import_resumes: Table<'t, (u64, u64), ()>,
     pub(crate) purged: Table<'t, (u64, &'static str), u32>,
+    pub(crate) unreadable_folders: Table<'t, (u64, &'static str), &'static str>,
     import_counts: Table<'t, (u64, u8, u8), u64>,
     stage_counts: Table<'t, (&'static str, u8), u64>,
     import_deltas: HashMap<(u64, u8, JobState), i64>,
@@ -71,6 +72,7 @@ impl<'t> Tx<'t> {
             import_budgets: txn.open_table(IMPORT_BUDGETS)?,
             import_resumes: txn.open_table(IMPORT_RESUMES)?,
             purged: txn.open_table(PURGED)?,
+            unreadable_folders: txn.open_table(UNREADABLE_FOLDERS)?,
             import_counts: txn.open_table(IMPORT_COUNTS)?,
             stage_counts: txn.open_table(STAGE_COUNTS)?,
             import_deltas: HashMap::new(),

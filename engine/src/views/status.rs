@@ -12,7 +12,7 @@ use crate::error::EngineError;
 use crate::model::{ImportId, JobState, Priority, Tier};
 use crate::store::tables::{
     ASSETS, AssetRecord, AssetStatus, FILES, IMPORT_BUDGETS, IMPORT_COUNTS, IMPORT_RESUMES,
-    IMPORTS, ImportRecord, READY, decode,
+    IMPORTS, ImportRecord, READY, UNREADABLE_FOLDERS, decode,
 };
 
 /// Job counts by state.
@@ -125,6 +125,18 @@ pub struct ImportInfo {
     pub tiers: BTreeMap<Tier, JobCounts>,
     /// The gate budget `(limit, spent)`, when the import has one.
     pub budget: Option<(u64, u64)>,
+    /// Folders its walk could not read (their files were not taken in),
+    /// by path.
+    pub unreadable_folders: Vec<UnreadableFolder>,
+}
+
+/// A folder an import's walk could not read, or not to its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadableFolder {
+    /// The folder.
+    pub path: String,
+    /// Why (the operating system's error).
+    pub reason: String,
 }
 
 impl ImportInfo {
@@ -173,6 +185,7 @@ pub(crate) fn imports(txn: &ReadTransaction) -> Result<Vec<ImportInfo>, EngineEr
     let table = txn.open_table(IMPORTS)?;
     let counts = txn.open_table(IMPORT_COUNTS)?;
     let budgets = txn.open_table(IMPORT_BUDGETS)?;
+    let unreadable = txn.open_table(UNREADABLE_FOLDERS)?;
     let mut out = Vec::new();
     for entry in table.iter()? {
         let (key, value) = entry?;
@@ -197,9 +210,27 @@ pub(crate) fn imports(txn: &ReadTransaction) -> Result<Vec<ImportInfo>, EngineEr
             files_unchanged: record.files_unchanged,
             tiers,
             budget: budgets.get(id)?.map(|v| v.value()),
+            unreadable_folders: unreadable_folders(&unreadable, id)?,
         });
     }
     Ok(out)
+}
+
+fn unreadable_folders(
+    table: &ReadOnlyTable<(u64, &'static str), &'static str>,
+    import_id: u64,
+) -> Result<Vec<UnreadableFolder>, EngineError> {
+    let next = import_id.saturating_add(1);
+    table
+        .range((import_id, "")..(next, ""))?
+        .map(|entry| {
+            let (key, reason) = entry?;
+            Ok(UnreadableFolder {
+                path: key.value().1.to_owned(),
+                reason: reason.value().to_owned(),
+            })
+        })
+        .collect()
 }
 
 /// `imports` with every import they resumed, directly or through another:
