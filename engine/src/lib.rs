@@ -68,13 +68,14 @@
 //! # Tables
 //!
 //! `ready (priority, tier, enqueue_ns, job_id)`, `leases job_id -> (token,
-//! leased_at, attempts)`, `delayed (run_at_ns, job_id)`, `dead job_id`,
+//! leased_at, attempts)`, `delayed (run_at_ns, job_id)` (jobs retrying), `dead job_id`,
 //! `jobs job_id -> record` (every job not yet done), `assets`, `files path ->
 //! asset`, `hashes content -> asset`, `facts (asset, stage) -> version, facts,
 //! artifact blobs`, `asset_jobs (asset, stage) -> live job`, `imports`,
 //! `gate_decisions asset -> passed | skipped (tier, reason)`,
 //! `import_budgets import -> (limit, spent)`, `import_resumes (import,
-//! earlier_import)` (the imports an import resumed), `purged (asset, stage)
+//! earlier_import)` (the imports an import resumed), `unreadable_folders
+//! (import, folder) -> reason` (folders a walk could not read), `purged (asset, stage)
 //! -> version` (purged dead letters, not revived at that version), and
 //! job counters per `(import, tier, state)` and `(stage, state)` that move in
 //! the same transaction as the jobs they count. Leases are keyed by job rather
