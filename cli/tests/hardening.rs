@@ -179,7 +179,15 @@ fn unprivileged_kiln(store: &std::path::Path, dirs: &[&std::path::Path]) -> std:
     std::fs::create_dir_all(&bin_dir).expect("bin dir");
     std::fs::set_permissions(&bin_dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let binary = bin_dir.join("kiln");
-    std::fs::copy(env!("CARGO_BIN_EXE_kiln"), &binary).expect("copy the binary");
+    // Copied by a child process: a writable descriptor of the copy held by
+    // this process would be inherited by children other tests fork meanwhile,
+    // and running the copy would then fail with "text file busy".
+    let copied = std::process::Command::new("cp")
+        .arg(env!("CARGO_BIN_EXE_kiln"))
+        .arg(&binary)
+        .status()
+        .expect("cp runs");
+    assert!(copied.success(), "copy the binary");
     let mut cmd = std::process::Command::new(binary);
     cmd.arg("--store")
         .arg(store)
@@ -237,4 +245,81 @@ fn an_unreadable_sub_folder_is_reported_with_its_reason() {
         text.contains(&format!("cannot read folder {named}")),
         "{text}"
     );
+}
+
+/// A store whose database file had 4 KiB overwritten at several places:
+/// no command ends in a crash or an internal error; damage that is found is
+/// reported as damage to the named file.
+#[test]
+fn a_damaged_database_is_reported_as_damage_never_a_crash() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let input = work.path().join("in");
+    generated(&input, 40, GeneratedKind::Small { side: 160 }).expect("corpus builds");
+    let pristine = work.path().join("pristine");
+    let imported = run(kiln(&pristine).args(["import", "-q"]).arg(&input));
+    assert_eq!(imported.status.code(), Some(0), "{imported:?}");
+    let database = pristine.join("kiln.redb");
+    let size = std::fs::metadata(&database).expect("database").len();
+
+    let mut found = 0;
+    for percent in [5u64, 10, 20, 30, 40, 60, 80] {
+        let store = work.path().join(format!("damaged-{percent}"));
+        copy_dir(&pristine, &store);
+        let file = store.join("kiln.redb");
+        let at = size * percent / 100 / 4096 * 4096;
+        overwrite(&file, at, 4096);
+        for args in [
+            &["status"][..],
+            &["assets"],
+            &["show", "1"],
+            &["dead", "list"],
+            &["search", "png"],
+            &["run", "-q"],
+        ] {
+            let out = run(kiln(&store).args(args));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let code = out.status.code();
+            assert!(
+                matches!(code, Some(0 | 1 | 3)),
+                "{args:?} at {percent}%: exit {code:?}: {stderr}"
+            );
+            assert!(
+                !stderr.contains("kiln: internal error") && !stderr.contains("panicked"),
+                "{args:?} at {percent}%: {stderr}"
+            );
+            if stderr.contains("is damaged") {
+                found += 1;
+                assert!(
+                    stderr.contains(&*file.to_string_lossy()),
+                    "the damaged file is named: {stderr}"
+                );
+            }
+        }
+    }
+    assert!(found > 0, "no overwrite hit a page in use");
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("dir");
+    for entry in std::fs::read_dir(from).expect("list") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// Overwrites `len` bytes at `at` with a fixed pattern that is no valid page.
+fn overwrite(file: &std::path::Path, at: u64, len: usize) {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(file)
+        .expect("open");
+    f.seek(SeekFrom::Start(at)).expect("seek");
+    let garbage: Vec<u8> = (0..len).map(|i| (i * 7 + 13) as u8).collect();
+    f.write_all(&garbage).expect("write");
 }

@@ -71,8 +71,19 @@ pub enum EngineError {
     )]
     StoreInUse(PathBuf),
     /// The redb database failed.
-    #[error("store database error: {0}; if it persists, check free disk space")]
+    #[error("store database error: {0}")]
     Database(#[from] redb::Error),
+    /// The database file is damaged: a page redb cannot read, or a record
+    /// that contradicts its own structure.
+    #[error(
+        "the store database {file} is damaged: a page cannot be read ({detail}); `kiln check` reports what is affected, and re-importing the source folders into a new store recovers everything derived from the files"
+    )]
+    Damaged {
+        /// The database file.
+        file: PathBuf,
+        /// What redb found.
+        detail: String,
+    },
     /// A stored record could not be decoded.
     #[error(
         "store record in table `{table}` is unreadable: {detail}; the store may be from a newer kiln"
@@ -155,6 +166,10 @@ impl EngineError {
             },
             EngineError::StoreInUse(path) => EngineError::StoreInUse(path.clone()),
             EngineError::Database(e) => EngineError::Database(replica_redb(e)),
+            EngineError::Damaged { file, detail } => EngineError::Damaged {
+                file: file.clone(),
+                detail: detail.clone(),
+            },
             EngineError::Corrupt { table, detail } => EngineError::Corrupt {
                 table,
                 detail: detail.clone(),

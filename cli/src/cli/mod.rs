@@ -54,10 +54,28 @@ pub(crate) fn main() -> i32 {
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprint_line!("kiln: {e:#}");
+            eprint_line!("kiln: {}", error_text(&e));
             EXIT_ERROR
         }
     }
+}
+
+/// An error and its causes on one line, each said once: a cause whose text
+/// the message already holds (an error that quotes its source, as most of
+/// kiln's do) is not repeated.
+fn error_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 /// The exit status of a command whose output reader went away (`kiln
@@ -65,9 +83,15 @@ pub(crate) fn main() -> i32 {
 const EXIT_BROKEN_PIPE: i32 = 141;
 
 /// A panic is a bug in kiln, never the user's fault: say so in one line,
-/// without a backtrace.
+/// without a backtrace. A panic the engine contains (a damaged database
+/// file) is not one: the engine reports it as an error.
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
+        // The engine catches this one and reports it as damage to the
+        // store's database, naming the file.
+        if kiln::engine::panic_is_contained() {
+            return;
+        }
         let message = info
             .payload()
             .downcast_ref::<&str>()
@@ -137,4 +161,28 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     };
     kiln.shutdown().await?;
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_text;
+    use anyhow::Context;
+
+    #[test]
+    fn a_cause_the_message_already_quotes_is_said_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "Permission denied");
+        let quoting = Err::<(), _>(io)
+            .with_context(|| "cannot open store at /s: Permission denied".to_owned())
+            .context("cannot open the store in /s: cannot open store at /s: Permission denied");
+        assert_eq!(
+            error_text(&quoting.unwrap_err()),
+            "cannot open the store in /s: cannot open store at /s: Permission denied"
+        );
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let chained = Err::<(), _>(io).context("cannot list assets");
+        assert_eq!(
+            error_text(&chained.unwrap_err()),
+            "cannot list assets: No such file"
+        );
+    }
 }

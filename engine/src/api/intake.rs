@@ -160,7 +160,7 @@ impl Engine {
     /// walk has finished. `kiln import --detach` uses this before exiting.
     pub async fn wait_intake(&self, import_id: ImportId) -> Result<bool, EngineError> {
         loop {
-            let imports = status::imports(&self.inner.read()?)?;
+            let imports = self.inner.view(status::imports)?;
             let walked = imports
                 .iter()
                 .find(|i| i.id == import_id)

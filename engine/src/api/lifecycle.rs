@@ -19,7 +19,7 @@ use crate::runtime::metrics::MetricsState;
 use crate::runtime::scheduler::{Scheduler, Wake};
 use crate::runtime::walk::Walks;
 use crate::runtime::writer::Writer;
-use crate::store::{self, blobs};
+use crate::store::{self, blobs, damage};
 use crate::txn::claim::ReclaimAll;
 use crate::views::progress::Progress;
 use crate::views::status::{self, ImportState};
@@ -30,14 +30,12 @@ impl Engine {
     /// the primary and every lease left by a previous process is reclaimed at
     /// once; the jobs keep their counted attempts.
     pub fn open(dir: impl AsRef<Path>, config: Config) -> Result<Engine, EngineError> {
-        let store = Arc::new(store::open(dir.as_ref(), &config)?);
+        let dir = dir.as_ref();
+        let file = dir.join(store::DATABASE_FILE);
+        let store = Arc::new(damage::contain(&file, || store::open(dir, &config))?);
         let config = Arc::new(config);
         let graph = Arc::new(GraphCell::default());
-        let writer = Arc::new(Writer::start(
-            store.db.clone(),
-            config.clone(),
-            graph.clone(),
-        ));
+        let writer = Arc::new(Writer::start(&store, config.clone(), graph.clone()));
         let primary = store.holds_lock();
         let (progress, _) = watch::channel(Progress::default());
         let inner = Arc::new(Inner {
@@ -186,7 +184,7 @@ impl Engine {
                 &runtime,
             ));
         }
-        for import in status::imports(&self.inner.read()?)? {
+        for import in self.inner.view(status::imports)? {
             if import.state == ImportState::Walking {
                 self.spawn_walk(import.id, import.root);
             }

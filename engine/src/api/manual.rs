@@ -66,9 +66,9 @@ impl Manual {
     /// with the input its stage would be given.
     pub async fn claim(&self, max: usize) -> Result<Vec<ClaimedJob>, EngineError> {
         let mut list = self.inner.writer.call(Claim { max, below: None }).await?;
-        let txn = self.inner.read()?;
         let graph = self.inner.graph.current();
-        fill_inputs(&txn, &self.inner.store.blobs, &graph, &mut list)?;
+        self.inner
+            .view(|txn| fill_inputs(txn, &self.inner.store.blobs, &graph, &mut list))?;
         Ok(list)
     }
 

@@ -29,7 +29,7 @@ use crate::runtime::metrics::MetricsState;
 use crate::runtime::scheduler::{Handles, Scheduler, Wake};
 use crate::runtime::walk::{Walker, Walks};
 use crate::runtime::writer::Writer;
-use crate::store::Store;
+use crate::store::{Store, damage};
 use crate::views::progress::Progress;
 
 /// Who runs this engine's jobs: its workers, or manual handles. Never both.
@@ -68,6 +68,15 @@ struct Inner {
 impl Inner {
     fn read(&self) -> Result<ReadTransaction, EngineError> {
         Ok(self.store.db.begin_read()?)
+    }
+
+    /// Runs `read` on a fresh read transaction, with damage to the database
+    /// file reported as [`EngineError::Damaged`] instead of a crash.
+    fn view<T>(
+        &self,
+        read: impl FnOnce(&ReadTransaction) -> Result<T, EngineError>,
+    ) -> Result<T, EngineError> {
+        damage::contain(&self.store.database_file(), || read(&self.read()?))
     }
 
     /// What the scheduler's feeder and workers are given.

@@ -3,6 +3,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use redb::ReadTransaction;
 use tokio::sync::watch;
 
 use super::Engine;
@@ -18,8 +19,11 @@ impl Engine {
     /// whose jobs an earlier import (interrupted, say) still had queued
     /// depends on that import.
     pub fn reached(&self, until: &Until) -> Result<bool, EngineError> {
-        let txn = self.inner.read()?;
-        let imports = status::imports(&txn)?;
+        self.inner.view(|txn| self.reached_in(txn, until))
+    }
+
+    fn reached_in(&self, txn: &ReadTransaction, until: &Until) -> Result<bool, EngineError> {
+        let imports = status::imports(txn)?;
         Ok(match until {
             Until::Idle => {
                 !self.inner.walks.any_running()
@@ -34,7 +38,7 @@ impl Engine {
             } => {
                 let wanted = wanted
                     .as_deref()
-                    .map(|w| status::with_resumed(&txn, w))
+                    .map(|w| status::with_resumed(txn, w))
                     .transpose()?;
                 imports
                     .iter()
@@ -97,6 +101,7 @@ impl Engine {
             Ok(runtime) => {
                 runtime.spawn(publish(
                     inner.store.db.clone(),
+                    inner.store.database_file(),
                     inner.writer.commits.subscribe(),
                     inner.config.idle_poll,
                     inner.closing.clone(),
@@ -118,7 +123,7 @@ impl Engine {
     /// One progress snapshot, read now (rates are zero).
     pub fn progress(&self) -> Result<Progress, EngineError> {
         let mut window = RateWindow::default();
-        let txn = self.inner.read().map_err(|_| EngineError::Closed)?;
-        progress::snapshot(&txn, &mut window).ok_or(EngineError::Closed)
+        self.inner
+            .view(|txn| progress::snapshot(txn, &mut window).ok_or(EngineError::Closed))
     }
 }

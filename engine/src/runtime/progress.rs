@@ -3,6 +3,7 @@
 //! idle-poll periods, so commits of other processes show too) and sends a
 //! snapshot whenever it changed.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -10,11 +11,13 @@ use std::time::Duration;
 use redb::{Database, ReadableDatabase};
 use tokio::sync::watch;
 
+use crate::store::damage;
 use crate::views::progress::{Progress, RateWindow, snapshot};
 
 /// Publishes snapshots until the engine closes.
 pub(crate) async fn publish(
     db: Arc<Database>,
+    file: PathBuf,
     commits: watch::Receiver<u64>,
     idle_poll: Duration,
     closing: Arc<AtomicBool>,
@@ -27,8 +30,12 @@ pub(crate) async fn publish(
         if closing.load(Ordering::SeqCst) {
             return;
         }
-        let read = db.begin_read().ok();
-        if let Some(progress) = read.and_then(|txn| snapshot(&txn, &mut window)) {
+        let read = || {
+            db.begin_read()
+                .ok()
+                .and_then(|txn| snapshot(&txn, &mut window))
+        };
+        if let Ok(Some(progress)) = damage::catch(&file, read) {
             sender.send_if_modified(|current| {
                 if *current == progress {
                     false

@@ -19,6 +19,7 @@
 //! other error aborts the batch, and every other caller in it gets a replica
 //! of that error, of the same kind.
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
@@ -31,6 +32,8 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::error::EngineError;
 use crate::graph::{Graph, GraphCell};
+use crate::store::Store;
+use crate::store::damage;
 use crate::txn::{Op, Tx, is_clean_rejection};
 
 /// A queued operation with its way back to the caller; the operation's
@@ -107,27 +110,41 @@ pub(crate) struct WriterStats {
 pub(crate) struct Writer {
     sender: Mutex<Option<Sender<Box<dyn Request>>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The database file, named by the errors that report damage to it.
+    file: PathBuf,
     pub(crate) stats: Arc<WriterStats>,
     /// Bumped after every commit; progress watchers wait on it.
     pub(crate) commits: watch::Sender<u64>,
 }
 
 impl Writer {
-    pub(crate) fn start(db: Arc<Database>, config: Arc<Config>, graph: Arc<GraphCell>) -> Writer {
+    pub(crate) fn start(store: &Store, config: Arc<Config>, graph: Arc<GraphCell>) -> Writer {
+        let db = store.db.clone();
+        let file = store.database_file();
         let (sender, receiver) = mpsc::channel();
         let stats = Arc::new(WriterStats::default());
         let (commits, _) = watch::channel(0u64);
         let thread_stats = stats.clone();
         let thread_commits = commits.clone();
+        let thread_file = file.clone();
         let thread = std::thread::Builder::new()
             .name("kiln-writer".into())
             .spawn(move || {
-                run(db, config, graph, receiver, thread_stats, thread_commits);
+                run(
+                    db,
+                    &thread_file,
+                    config,
+                    graph,
+                    receiver,
+                    thread_stats,
+                    thread_commits,
+                );
             })
             .ok();
         Writer {
             sender: Mutex::new(Some(sender)),
             thread: Mutex::new(thread),
+            file,
             stats,
             commits,
         }
@@ -143,6 +160,12 @@ impl Writer {
         background: bool,
         reply: impl FnOnce(Result<O::Output, EngineError>) + Send + 'static,
     ) {
+        // A redb `Corrupted` error is damage to this file, whichever
+        // operation of a batch met it.
+        let file = self.file.clone();
+        let reply = move |result: Result<O::Output, EngineError>| {
+            reply(result.map_err(|e| damage::as_damage(&file, e)));
+        };
         let request: Box<dyn Request> = Box::new(Typed {
             op: Some(op),
             result: None,
@@ -198,6 +221,7 @@ impl Drop for Writer {
 
 fn run(
     db: Arc<Database>,
+    file: &Path,
     config: Arc<Config>,
     graph: Arc<GraphCell>,
     receiver: Receiver<Box<dyn Request>>,
@@ -237,7 +261,7 @@ fn run(
         let started = Instant::now();
         let current = graph.current();
         let count = batch.len() as u64;
-        apply_batch(&db, &config, &current, batch, &stats);
+        apply_batch(&db, file, &config, &current, batch, &stats);
         stats.commits.fetch_add(1, Ordering::Relaxed);
         stats.ops.fetch_add(count, Ordering::Relaxed);
         stats.commit_ns.fetch_add(
@@ -259,30 +283,62 @@ fn fail_all(batch: Vec<Box<dyn Request>>, error: EngineError) {
     }
 }
 
-/// Applies a batch in one write transaction and commits it durably.
+/// Applies a batch in one write transaction and commits it durably, then
+/// answers every operation.
 ///
 /// An operation rejected cleanly (a stale lease, an unknown stage) wrote
 /// nothing, so the others still commit. Any other error leaves the
 /// transaction unusable: it is aborted, the operation that failed gets its
-/// own error and the rest of the batch a replica of it.
+/// own error and the rest of the batch a replica of it. Damage to the
+/// database file (a redb panic or `Corrupted` error) fails the batch as
+/// [`EngineError::Damaged`], and the writer goes on with the next one.
 fn apply_batch(
     db: &Database,
+    file: &Path,
     config: &Config,
     graph: &Graph,
     mut batch: Vec<Box<dyn Request>>,
     stats: &WriterStats,
 ) {
-    let mut txn = match db.begin_write() {
-        Ok(t) => t,
-        Err(e) => return fail_all(batch, e.into()),
-    };
+    let outcome = damage::catch(file, || commit_batch(db, config, graph, &mut batch, stats))
+        .unwrap_or_else(|damaged| Err((None, damaged)));
+    match outcome {
+        Ok(()) => {
+            for request in batch {
+                request.answer(None);
+            }
+        }
+        Err((None, error)) => fail_all(batch, error),
+        Err((Some(culprit), error)) => {
+            for (index, request) in batch.into_iter().enumerate() {
+                let failed = (index != culprit).then(|| error.replica());
+                request.answer(failed);
+            }
+        }
+    }
+}
+
+/// Why a batch did not commit: the index of the operation that failed
+/// (`None`: the transaction itself) and the replica of its error the
+/// others get (the failing operation already holds its own).
+type BatchFailure = (Option<usize>, EngineError);
+
+/// The transaction of [`apply_batch`]: applies every operation of `batch`
+/// and commits.
+fn commit_batch(
+    db: &Database,
+    config: &Config,
+    graph: &Graph,
+    batch: &mut [Box<dyn Request>],
+    stats: &WriterStats,
+) -> Result<(), BatchFailure> {
+    let mut txn = db.begin_write().map_err(|e| (None, e.into()))?;
     if let Err(e) = txn.set_durability(Durability::Immediate) {
-        return fail_all(batch, redb::Error::from(e).into());
+        return Err((None, redb::Error::from(e).into()));
     }
     let now = config.clock.now_ns();
-    // The failing operation's index (`None`: the transaction itself) and
-    // the replica its error leaves for the others.
-    let mut fatal: Option<(Option<usize>, EngineError)> = None;
+    let mut fatal: Option<BatchFailure> = None;
+
     {
         match Tx::open(&txn, now, config, graph) {
             Ok(mut tx) => {
@@ -301,17 +357,9 @@ fn apply_batch(
             Err(e) => fatal = Some((None, e)),
         }
     }
-    if let Some((culprit, error)) = fatal {
+    if let Some(failure) = fatal {
         let _ = txn.abort();
-        return match culprit {
-            None => fail_all(batch, error),
-            Some(culprit) => {
-                for (index, request) in batch.into_iter().enumerate() {
-                    let failed = (index != culprit).then(|| error.replica());
-                    request.answer(failed);
-                }
-            }
-        };
+        return Err(failure);
     }
     let sync_started = Instant::now();
     let committed = txn.commit();
@@ -319,12 +367,7 @@ fn apply_batch(
         u64::try_from(sync_started.elapsed().as_nanos()).unwrap_or(u64::MAX),
         Ordering::Relaxed,
     );
-    if let Err(e) = committed {
-        return fail_all(batch, e.into());
-    }
-    for request in batch {
-        request.answer(None);
-    }
+    committed.map_err(|e| (None, e.into()))
 }
 
 #[cfg(test)]
@@ -373,7 +416,7 @@ mod tests {
             ..Config::default()
         };
         let store = store::open(dir, &config).expect("open store");
-        Writer::start(store.db.clone(), Arc::new(config), Arc::default())
+        Writer::start(&store, Arc::new(config), Arc::default())
     }
 
     /// Sends `op` and returns where its answer arrives.
@@ -396,8 +439,13 @@ mod tests {
         assert_eq!(writer.call_blocking(Next).expect("next"), 1);
         let error = writer.call_blocking(Fails(corrupted)).expect_err("fails");
         assert!(
-            matches!(&error, EngineError::Database(redb::Error::Corrupted(m)) if m == "bad page"),
-            "a storage error stays a storage error: {error:?}"
+            matches!(&error, EngineError::Damaged { detail, .. } if detail == "bad page"),
+            "a corrupted page is damage to the database file: {error:?}"
+        );
+        let error = writer.call_blocking(Fails(stale)).expect_err("fails");
+        assert!(
+            matches!(error, EngineError::StaleLease(7)),
+            "any other error keeps its kind: {error:?}"
         );
         writer.close();
     }
@@ -414,14 +462,11 @@ mod tests {
             answer(&after).expect_err("never applied"),
         ] {
             assert!(
-                matches!(&error, EngineError::Database(redb::Error::Corrupted(m)) if m == "bad page"),
+                matches!(&error, EngineError::Damaged { detail, .. } if detail == "bad page"),
                 "{error:?}"
             );
         }
-        assert!(matches!(
-            answer(&failing),
-            Err(EngineError::Database(redb::Error::Corrupted(_)))
-        ));
+        assert!(matches!(answer(&failing), Err(EngineError::Damaged { .. })));
         assert_eq!(
             writer.call_blocking(Next).expect("next"),
             1,

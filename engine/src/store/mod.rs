@@ -4,6 +4,7 @@
 //! folder, `facts` how stored facts are read back.
 
 pub(crate) mod blobs;
+pub(crate) mod damage;
 pub(crate) mod facts;
 pub(crate) mod tables;
 
@@ -40,6 +41,11 @@ pub(crate) struct Store {
 }
 
 impl Store {
+    /// The database file.
+    pub(crate) fn database_file(&self) -> PathBuf {
+        self.dir.join(DATABASE_FILE)
+    }
+
     /// Whether this process holds the engine lock.
     pub(crate) fn holds_lock(&self) -> bool {
         self.lock.lock().map(|l| l.is_some()).unwrap_or(false)

@@ -12,6 +12,7 @@ use redb::{ReadableDatabase, ReadableTable};
 use super::state::{Handles, Queued, SchedState, queue_len};
 use crate::error::EngineError;
 use crate::model::{Claimed, Priority};
+use crate::store::damage;
 use crate::store::facts::fill_inputs;
 use crate::store::tables::READY;
 use crate::txn::claim::Claim;
@@ -120,16 +121,12 @@ async fn fill(handles: &Arc<Handles>, claimed: Vec<Claimed>) -> Vec<Queued> {
     let reader = handles.clone();
     let task = tokio::task::spawn_blocking(move || {
         let mut claimed = claimed;
-        let filled = reader
-            .store
-            .db
-            .begin_read()
-            .map_err(EngineError::from)
-            .and_then(|txn| {
-                let graph = reader.graph.current();
-                fill_inputs(&txn, &reader.store.blobs, &graph, &mut claimed)
-            })
-            .map_err(|e| e.to_string());
+        let filled = damage::contain(&reader.store.database_file(), || {
+            let txn = reader.store.db.begin_read()?;
+            let graph = reader.graph.current();
+            fill_inputs(&txn, &reader.store.blobs, &graph, &mut claimed)
+        })
+        .map_err(|e| e.to_string());
         claimed
             .into_iter()
             .map(|c| Queued(c, filled.clone()))
@@ -163,7 +160,7 @@ fn ready_before(handles: &Handles, bound: (u8, u8)) -> bool {
         let first = ready.first()?.map(|(key, _)| key.value());
         Ok(first.is_some_and(|key| (key.0, key.1) < bound))
     };
-    first().unwrap_or(false)
+    damage::contain(&handles.store.database_file(), first).unwrap_or(false)
 }
 
 async fn wait_drained(state: &SchedState) {

@@ -1,0 +1,73 @@
+//! Damage to the database file, made an error instead of a crash.
+//!
+//! redb trusts the pages it wrote. A file altered behind its back (a disk
+//! fault, a bad copy, another program) can make it return
+//! `StorageError::Corrupted`, or panic on a page it cannot read. Every
+//! engine call that reads or writes the database runs inside [`contain`]:
+//! a panic there, and a `Corrupted` error, become [`EngineError::Damaged`],
+//! which names the file. While a call is contained, [`panic_is_contained`]
+//! is true on its thread, so a process-wide panic hook can stay silent for
+//! a panic that is about to be reported as damage.
+
+use std::any::Any;
+use std::cell::Cell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+
+use crate::error::EngineError;
+
+thread_local! {
+    static CONTAINED: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Whether the current thread is inside [`contain`]: a panic now is
+/// caught and reported as damage to the store's database.
+pub fn panic_is_contained() -> bool {
+    CONTAINED.with(|c| c.get() > 0)
+}
+
+/// Runs `work` on the database at `file`; a panic in it, or a redb
+/// `Corrupted` error, comes back as [`EngineError::Damaged`].
+pub(crate) fn contain<T>(
+    file: &Path,
+    work: impl FnOnce() -> Result<T, EngineError>,
+) -> Result<T, EngineError> {
+    catch(file, work)?.map_err(|e| as_damage(file, e))
+}
+
+/// Runs `work` on the database at `file`; a panic in it comes back as
+/// [`EngineError::Damaged`], whatever `work` returns is returned as it is.
+pub(crate) fn catch<T>(file: &Path, work: impl FnOnce() -> T) -> Result<T, EngineError> {
+    CONTAINED.with(|c| c.set(c.get() + 1));
+    let outcome = catch_unwind(AssertUnwindSafe(work));
+    CONTAINED.with(|c| c.set(c.get().saturating_sub(1)));
+    outcome.map_err(|payload| EngineError::Damaged {
+        file: file.to_path_buf(),
+        detail: panic_text(payload.as_ref()),
+    })
+}
+
+/// `error` as damage to `file` when it is one.
+pub(crate) fn as_damage(file: &Path, error: EngineError) -> EngineError {
+    match error {
+        EngineError::Database(redb::Error::Corrupted(detail)) => EngineError::Damaged {
+            file: file.to_path_buf(),
+            detail,
+        },
+        other => other,
+    }
+}
+
+/// What redb said when it stopped, without the "internal error" prefix of
+/// `unreachable!`: the error is the file's, not kiln's.
+fn panic_text(payload: &(dyn Any + Send)) -> String {
+    let text = if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        return "redb stopped on it".to_owned();
+    };
+    let text = text.strip_prefix("internal error: ").unwrap_or(&text);
+    format!("redb: {text}")
+}
