@@ -5,9 +5,12 @@ use crate::search::{self, CatchUp, Enrichment, Error};
 use crate::wiring::{self, OpenError, StageSource};
 use kiln_engine::{
     AssetDetail, AssetId, Config, Engine, EngineError, ImportId, ImportOptions, Priority, Until,
+    catch_panics,
 };
 use kiln_plugin_api::Stage;
-use kiln_search::{Neighbour, SearchError, SearchIndex, SearchResults, SortBy, index_dir};
+use kiln_search::{
+    Neighbour, SearchError, SearchIndex, SearchResults, SortBy, Unusable, index_dir,
+};
 use kiln_stages::cluster::Session;
 use kiln_stages::embed::EnrichmentCriteria;
 use std::path::{Path, PathBuf};
@@ -114,7 +117,14 @@ impl KilnBuilder {
             dir: dir.clone(),
             source,
         })?;
-        let index = Arc::new(SearchIndex::open(&index_dir(engine.store_dir()))?);
+        let (index, started_afresh) = open_index(&engine).map_err(|e| match e {
+            Error::Index(e) => OpenError::Search(e),
+            Error::Store(source) => OpenError::Store {
+                dir: dir.clone(),
+                source,
+            },
+        })?;
+        let index = Arc::new(index);
         let extra = wiring::ExtraStages {
             app: stages,
             plugins: &plugins,
@@ -136,6 +146,7 @@ impl KilnBuilder {
             engine,
             index,
             sources,
+            started_afresh,
         })
     }
 }
@@ -167,6 +178,23 @@ pub struct Kiln {
     engine: Engine,
     index: Arc<SearchIndex>,
     sources: Vec<(String, StageSource)>,
+    started_afresh: Option<Unusable>,
+}
+
+/// Opens the store's search index, or starts it afresh (to be rebuilt by
+/// the primary's catch-up) when it was derived from another database or
+/// cannot be read. Only the primary starts it afresh: a client's index
+/// folder is the primary's too.
+fn open_index(engine: &Engine) -> Result<(SearchIndex, Option<Unusable>), Error> {
+    let dir = index_dir(engine.store_dir());
+    let owner = engine.store_id()?;
+    let opened = catch_panics(|| SearchIndex::open_for(&dir, owner))
+        .unwrap_or_else(|said| Ok(Err(Unusable::Damaged(said))))?;
+    match opened {
+        Ok(index) => Ok((index, None)),
+        Err(why) if engine.is_primary() => Ok((SearchIndex::create_fresh(&dir, owner)?, Some(why))),
+        Err(why) => Err(SearchError::Unusable { dir, why }.into()),
+    }
 }
 
 impl Kiln {
@@ -191,6 +219,25 @@ impl Kiln {
     /// The store's search index.
     pub fn index(&self) -> &SearchIndex {
         &self.index
+    }
+
+    /// Why opening found the search index unusable and started it afresh
+    /// (rebuilt from the store by the catch-up that opening runs), if it
+    /// did.
+    pub fn index_started_afresh(&self) -> Option<&Unusable> {
+        self.started_afresh.as_ref()
+    }
+
+    /// Runs a read of the index with its panics (damaged index files)
+    /// reported as [`SearchError::Damaged`].
+    fn read_index<T>(&self, read: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+        catch_panics(read).unwrap_or_else(|detail| {
+            Err(SearchError::Damaged {
+                dir: self.index.dir().to_path_buf(),
+                detail,
+            }
+            .into())
+        })
     }
 
     /// Every registered stage with where it came from, built-in stages
@@ -244,7 +291,7 @@ impl Kiln {
     /// sessions the index holds now.
     pub fn search(&self, query: &str, sort: SortBy, limit: usize) -> Result<SearchResults, Error> {
         self.commit_index()?;
-        search::search(&self.index, query, sort, limit)
+        self.read_index(|| search::search(&self.index, query, sort, limit))
     }
 
     /// The assets nearest to `asset_id` by embedding, nearest first;
@@ -256,7 +303,7 @@ impl Kiln {
         limit: usize,
     ) -> Result<Option<Vec<Neighbour>>, Error> {
         self.commit_index()?;
-        search::similar(&self.index, asset_id, limit)
+        self.read_index(|| search::similar(&self.index, asset_id, limit))
     }
 
     /// Near-duplicates of an indexed asset: every indexed asset whose
@@ -265,7 +312,7 @@ impl Kiln {
     /// closest first.
     pub fn near_duplicates(&self, asset_id: AssetId) -> Result<Vec<AssetId>, Error> {
         self.commit_index()?;
-        search::near_duplicates(&self.index, asset_id)
+        self.read_index(|| search::near_duplicates(&self.index, asset_id))
     }
 
     /// Every session (assets made close together with the same generator
@@ -273,21 +320,28 @@ impl Kiln {
     /// depend on the order in which assets completed.
     pub fn sessions(&self) -> Result<Vec<Session>, Error> {
         self.commit_index()?;
-        search::sessions(&self.index)
+        self.read_index(|| search::sessions(&self.index))
     }
 
     /// Quality, session and near-duplicates of an asset, as `kiln show`
     /// presents them. Best effort: a part that cannot be read is left
     /// empty. Bounded work: no other asset's facts are decoded.
     pub fn enrichment(&self, detail: &AssetDetail) -> Enrichment {
-        search::enrichment(&self.index, detail)
+        catch_panics(|| search::enrichment(&self.index, detail)).unwrap_or_else(|_| Enrichment {
+            quality: detail
+                .stages
+                .get(kiln_stages::score::SCORE_STAGE_NAME)
+                .and_then(|s| s.facts.clone()),
+            session: None,
+            near_duplicates: Vec::new(),
+        })
     }
 
     /// Brings the index up to what the store recorded, reading every asset
     /// only when the cheap checks cannot prove it current. Opening a
     /// primary handle does this already.
     pub fn catch_up(&self) -> Result<CatchUp, Error> {
-        search::catch_up(&self.engine, &self.index)
+        self.read_index(|| search::catch_up(&self.engine, &self.index))
     }
 
     /// Re-creates the index from the store: every active asset whose

@@ -18,6 +18,7 @@ pub mod search;
 mod wiring;
 
 pub use handle::{Kiln, KilnBuilder};
+pub use kiln_search::Unusable;
 pub use kiln_stages::embed::EnrichmentCriteria;
 pub use search::{
     CatchUp, Enrichment, Error, Hit, Neighbour, QueryError, SearchError, SearchIndex,

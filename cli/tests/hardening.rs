@@ -323,3 +323,67 @@ fn overwrite(file: &std::path::Path, at: u64, len: usize) {
     let garbage: Vec<u8> = (0..len).map(|i| (i * 7 + 13) as u8).collect();
     f.write_all(&garbage).expect("write");
 }
+
+/// The search index is derived data: garbage in its files, or an index
+/// left from a database that was emptied, is rebuilt from the store (and
+/// said so), never served; damaged segments give an error that names the
+/// cure, and `kiln reindex` is the cure.
+#[test]
+fn a_damaged_or_foreign_search_index_is_rebuilt_never_served() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let pristine = work.path().join("pristine");
+    let imported = run(kiln(&pristine)
+        .args(["import", "-q"])
+        .arg(common::samples_dir()));
+    assert!(
+        matches!(imported.status.code(), Some(0 | 3)),
+        "{imported:?}"
+    );
+    let hits = |store: &std::path::Path| {
+        let found = json(store, &["search", "lighthouse"]);
+        found["total"].as_u64().expect("total")
+    };
+    let expected = hits(&pristine);
+    assert!(expected > 0);
+
+    // Garbage where the index's meta.json was.
+    let garbage = work.path().join("garbage");
+    copy_dir(&pristine, &garbage);
+    std::fs::write(garbage.join("search/meta.json"), "{{ not json").expect("write");
+    let out = run(kiln(&garbage).args(["search", "lighthouse"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("rebuilt from the store"), "{stderr}");
+    assert_eq!(hits(&garbage), expected);
+
+    // The database emptied: the store starts anew, and the old index's ids
+    // (which would name the new store's assets) are not served.
+    let emptied = work.path().join("emptied");
+    copy_dir(&pristine, &emptied);
+    std::fs::write(emptied.join("kiln.redb"), b"").expect("truncate");
+    let out = run(kiln(&emptied).args(["search", "lighthouse"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("another database"), "{stderr}");
+    assert_eq!(hits(&emptied), 0);
+
+    // A damaged stored-fields file: an error naming the cure, then the cure.
+    let damaged = work.path().join("damaged");
+    copy_dir(&pristine, &damaged);
+    for entry in std::fs::read_dir(damaged.join("search")).expect("list") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "store") {
+            let size = std::fs::metadata(&path).expect("size").len();
+            overwrite(&path, size / 2, 16);
+        }
+    }
+    let out = run(kiln(&damaged).args(["search", "lighthouse"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{stderr}");
+    assert!(!stderr.contains("internal error"), "{stderr}");
+    if out.status.code() == Some(1) {
+        assert!(stderr.contains("kiln reindex"), "{stderr}");
+    }
+    let reindexed = run(kiln(&damaged).arg("reindex"));
+    assert_eq!(reindexed.status.code(), Some(0), "{reindexed:?}");
+    assert_eq!(hits(&damaged), expected);
+}

@@ -21,25 +21,21 @@ fn a_killed_import_leaves_no_asset_missing_from_the_index() {
     let store = tempfile::tempdir().expect("temp dir");
 
     // The index commits every two seconds; kills inside that window lose
-    // uncommitted documents whose facts the store already holds.
-    let delays = kill::millis(&[450, 650, 550]);
-    kill::kill_rounds(
-        delays,
-        OnExit::Stop,
-        import_then_run(store.path(), corpus_dir.path()),
-    );
+    // uncommitted documents whose facts the store already holds. On a
+    // loaded machine the first kills may land before any asset is indexed:
+    // later rounds wait longer, until the store has recorded some.
+    let delays = kill::millis(&[450, 650, 550, 1200, 2000, 3000, 5000]);
+    let mut spawn = import_then_run(store.path(), corpus_dir.path());
+    for (round, delay) in delays.into_iter().enumerate() {
+        if round >= 3 && indexed_in_store(store.path()) > 0 {
+            break;
+        }
+        kill::kill_rounds([delay], OnExit::Stop, |_| spawn(round));
+    }
     // Before any kiln command reopens the store: what the store says is
     // indexed against what the index holds. A gap is what the catch-up repairs.
     {
-        let engine = kiln::engine::Engine::open(store.path(), kiln::engine::Config::default())
-            .expect("store opens");
-        let metrics = engine.metrics().expect("metrics");
-        let recorded = metrics
-            .by_stage
-            .get("search-index")
-            .and_then(|m| m.get(&JobState::Done))
-            .copied()
-            .unwrap_or(0);
+        let recorded = indexed_in_store(store.path());
         let index = kiln_search::SearchIndex::open(&kiln_search::index_dir(store.path()))
             .expect("index opens");
         let held = index.len().expect("count");
@@ -72,4 +68,17 @@ fn a_killed_import_leaves_no_asset_missing_from_the_index() {
     // A full rebuild agrees with the caught-up index.
     let rebuilt = json(store.path(), &["reindex"]);
     assert_eq!(num(&rebuilt, "/indexed"), FILES as u64);
+}
+
+/// How many `search-index` jobs the store records as done.
+fn indexed_in_store(store: &std::path::Path) -> u64 {
+    let engine =
+        kiln::engine::Engine::open(store, kiln::engine::Config::default()).expect("store opens");
+    let metrics = engine.metrics().expect("metrics");
+    metrics
+        .by_stage
+        .get("search-index")
+        .and_then(|m| m.get(&JobState::Done))
+        .copied()
+        .unwrap_or(0)
 }

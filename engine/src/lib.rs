@@ -115,7 +115,7 @@ pub use model::{
     AssetId, ClaimedJob, Completion, EnrichmentGate, EnrichmentRule, Failure, ImportId,
     ImportOptions, JobId, JobState, Lease, Outdated, Priority, Tier, Until, is_ignored, stat_of,
 };
-pub use store::damage::panic_is_contained;
+pub use store::damage::{catch_panics, panic_is_contained};
 pub use store::tables::INTAKE_STAGE;
 pub use store::{BLOBS_DIR, DATABASE_FILE, LOCK_FILE};
 pub use views::assets::{AssetDetail, AssetState, AssetSummary, StageDetail, StageState};

@@ -25,7 +25,9 @@ pub enum SearchError {
         dir: PathBuf,
     },
     /// A write, commit or read failed.
-    #[error("search index {action} failed in {dir}: {message}")]
+    #[error(
+        "search index {action} failed in {dir}: {message}; if it persists, `kiln reindex` rebuilds the index from the store"
+    )]
     Index {
         /// What was being done.
         action: &'static str,
@@ -33,6 +35,27 @@ pub enum SearchError {
         dir: PathBuf,
         /// What tantivy reported.
         message: String,
+    },
+    /// Reading the index stopped on damaged files.
+    #[error(
+        "the search index in {dir} is damaged ({detail}); `kiln reindex` rebuilds it from the store"
+    )]
+    Damaged {
+        /// The index folder.
+        dir: PathBuf,
+        /// What the reader said.
+        detail: String,
+    },
+    /// The index cannot be used and this process may not rebuild it: it
+    /// is not the store's primary, whose index another process has open.
+    #[error(
+        "the search index in {dir} cannot be used: {why}; the kiln process running on this store rebuilds it when it next opens the store, or stop that process and run `kiln reindex`"
+    )]
+    Unusable {
+        /// The index folder.
+        dir: PathBuf,
+        /// Why.
+        why: crate::Unusable,
     },
     /// The query could not be understood.
     #[error(transparent)]

@@ -104,7 +104,74 @@ impl std::fmt::Debug for SearchIndex {
     }
 }
 
+/// The file in an index folder naming the store the index was derived
+/// from (the store id, in decimal).
+pub const OWNER_FILE: &str = "kiln-store-id";
+
+/// Why [`SearchIndex::open_for`] found the index folder unusable, so that
+/// it must be started afresh and rebuilt from the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unusable {
+    /// It was derived from another store (or from a database since emptied
+    /// or replaced): its ids mean other assets.
+    OtherStore,
+    /// Its files cannot be read.
+    Damaged(String),
+}
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unusable::OtherStore => f.write_str("it was built from another database"),
+            Unusable::Damaged(why) => write!(f, "its files are damaged: {why}"),
+        }
+    }
+}
+
 impl SearchIndex {
+    /// Opens the index in `dir` for the store whose id is `owner`, creating
+    /// it (stamped with `owner`) if needed. `Ok(Err(_))` says why the index
+    /// there may not be used: derived from another store, or unreadable;
+    /// [`SearchIndex::create_fresh`] then starts it afresh. An index written
+    /// before indexes were stamped is taken as the store's own and stamped.
+    pub fn open_for(dir: &Path, owner: u64) -> Result<Result<SearchIndex, Unusable>, SearchError> {
+        let stamp = dir.join(OWNER_FILE);
+        match std::fs::read_to_string(&stamp) {
+            Ok(text) if text.trim() != owner.to_string() => return Ok(Err(Unusable::OtherStore)),
+            _ => {}
+        }
+        let index = match SearchIndex::open(dir) {
+            Ok(index) => index,
+            Err(SearchError::Open { message, .. }) => {
+                return Ok(Err(Unusable::Damaged(message)));
+            }
+            Err(other) => return Err(other),
+        };
+        if !stamp.exists() {
+            write_stamp(dir, owner)?;
+        }
+        Ok(Ok(index))
+    }
+
+    /// Removes whatever `dir` holds and creates an empty index there,
+    /// stamped with `owner`. The index is derived data: the store rebuilds
+    /// it.
+    pub fn create_fresh(dir: &Path, owner: u64) -> Result<SearchIndex, SearchError> {
+        let open_err = |message: String| SearchError::Open {
+            dir: dir.to_path_buf(),
+            message,
+        };
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(open_err(format!("cannot remove the old index: {e}"))),
+        }
+        let index = SearchIndex::open(dir)?;
+        write_stamp(dir, owner)?;
+        Ok(index)
+    }
+
     /// Opens the index in `dir`, creating it if needed. Several processes
     /// may open one index; only one at a time writes. An index written with
     /// another schema is cleared (it is derived data); check
@@ -524,4 +591,22 @@ impl SearchIndex {
         }
         Ok(set)
     }
+}
+
+/// Records, durably, which store the index in `dir` is derived from.
+fn write_stamp(dir: &Path, owner: u64) -> Result<(), SearchError> {
+    let fail = |e: std::io::Error| SearchError::Open {
+        dir: dir.to_path_buf(),
+        message: format!("cannot write {OWNER_FILE}: {e}"),
+    };
+    // Another process opening the same new index may stamp it at the same
+    // time, with the same id: each writes its own temporary file.
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temp = dir.join(format!("{OWNER_FILE}.{}-{n}.tmp", std::process::id()));
+    std::fs::write(&temp, format!("{owner}\n")).map_err(fail)?;
+    std::fs::File::open(&temp)
+        .and_then(|f| f.sync_all())
+        .map_err(fail)?;
+    std::fs::rename(&temp, dir.join(OWNER_FILE)).map_err(fail)
 }

@@ -28,7 +28,10 @@ mod stage;
 
 pub use doc::{AssetDoc, DATE_FACT};
 pub use error::SearchError;
-pub use index::{Hit, IndexedState, SearchIndex, SearchResults, SessionEntry, SortBy, index_dir};
+pub use index::{
+    Hit, IndexedState, OWNER_FILE, SearchIndex, SearchResults, SessionEntry, SortBy, Unusable,
+    index_dir,
+};
 pub use query::{ParsedQuery, QueryError, parse_query};
 pub use similar::{Neighbour, VectorSet};
 pub use stage::{SEARCH_ENRICH_STAGE, SEARCH_INDEX_STAGE, SearchEnrichStage, SearchIndexStage};

@@ -115,14 +115,21 @@ fn install_panic_hook() {
 }
 
 fn open(global: &GlobalArgs) -> anyhow::Result<Kiln> {
-    Ok(Kiln::builder(&global.store)
+    let kiln = Kiln::builder(&global.store)
         .plugins(&global.plugins)
         .replace(&global.replace_stages)
         .enrichment(kiln::EnrichmentCriteria {
             min_side: global.enrich_min_side,
             require_generation: global.enrich_require_generation,
         })
-        .open()?)
+        .open()?;
+    if let Some(why) = kiln.index_started_afresh() {
+        eprint_line!(
+            "kiln: the search index in {} could not be used, so it was rebuilt from the store: {why}",
+            kiln.index().dir().display()
+        );
+    }
+    Ok(kiln)
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<i32> {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::Engine;
 use crate::error::EngineError;
 use crate::model::AssetId;
+use crate::store::tables::{self, META};
 use crate::views::assets::{self, AssetDetail, AssetSummary};
 use crate::views::failures::{self, DeadLetter, RetryingJob};
 use crate::views::metrics::{Metrics, queue_metrics};
@@ -57,6 +58,18 @@ impl Engine {
                 Some(canonical) => assets::asset_by_path(txn, &canonical),
                 None => Ok(None),
             }
+        })
+    }
+
+    /// The store's id: a random number written when its database was
+    /// created. Data derived from the store (a search index) records it, to
+    /// tell whether it was derived from this database or from another one
+    /// at the same path (an emptied or replaced file).
+    pub fn store_id(&self) -> Result<u64, EngineError> {
+        self.inner.view(|txn| {
+            let meta = txn.open_table(META)?;
+            let id = meta.get(tables::meta::STORE_ID)?.map(|v| v.value());
+            id.ok_or_else(|| EngineError::corrupt("meta", "the store id is missing"))
         })
     }
 

@@ -38,13 +38,21 @@ pub(crate) fn contain<T>(
 /// Runs `work` on the database at `file`; a panic in it comes back as
 /// [`EngineError::Damaged`], whatever `work` returns is returned as it is.
 pub(crate) fn catch<T>(file: &Path, work: impl FnOnce() -> T) -> Result<T, EngineError> {
+    catch_panics(work).map_err(|said| EngineError::Damaged {
+        file: file.to_path_buf(),
+        detail: format!("redb: {said}"),
+    })
+}
+
+/// Runs `work` with its panics caught: a panic comes back as what it said
+/// (for a reader of damaged files: a search index, say), and
+/// [`panic_is_contained`] is true while `work` runs, so a panic hook can
+/// stay silent for it.
+pub fn catch_panics<T>(work: impl FnOnce() -> T) -> Result<T, String> {
     CONTAINED.with(|c| c.set(c.get() + 1));
     let outcome = catch_unwind(AssertUnwindSafe(work));
     CONTAINED.with(|c| c.set(c.get().saturating_sub(1)));
-    outcome.map_err(|payload| EngineError::Damaged {
-        file: file.to_path_buf(),
-        detail: panic_text(payload.as_ref()),
-    })
+    outcome.map_err(|payload| panic_text(payload.as_ref()))
 }
 
 /// `error` as damage to `file` when it is one.
@@ -58,16 +66,17 @@ pub(crate) fn as_damage(file: &Path, error: EngineError) -> EngineError {
     }
 }
 
-/// What redb said when it stopped, without the "internal error" prefix of
-/// `unreachable!`: the error is the file's, not kiln's.
+/// What a panic said, without the "internal error" prefix of
+/// `unreachable!`: the error is the damaged file's, not kiln's.
 fn panic_text(payload: &(dyn Any + Send)) -> String {
     let text = if let Some(text) = payload.downcast_ref::<&str>() {
         (*text).to_owned()
     } else if let Some(text) = payload.downcast_ref::<String>() {
         text.clone()
     } else {
-        return "redb stopped on it".to_owned();
+        return "stopped on unreadable data".to_owned();
     };
-    let text = text.strip_prefix("internal error: ").unwrap_or(&text);
-    format!("redb: {text}")
+    text.strip_prefix("internal error: ")
+        .unwrap_or(&text)
+        .to_owned()
 }

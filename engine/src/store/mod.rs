@@ -12,7 +12,7 @@ use std::fs::{self, File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use redb::{Builder, ConcurrencyMode, Database, Durability};
+use redb::{Builder, ConcurrencyMode, Database, Durability, ReadableTable};
 
 use crate::config::{Config, Sharing};
 use crate::error::EngineError;
@@ -118,6 +118,21 @@ fn create_database_file(dir: &Path, path: &Path, mode: ConcurrencyMode) -> Resul
     linked
 }
 
+/// A random store id: the standard library's randomly keyed hasher, mixed
+/// with the time and process, so two stores never share one in practice.
+fn new_store_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    hasher.write_u32(std::process::id());
+    hasher.finish().max(1)
+}
+
 /// Removes temporary files of database creations that were interrupted.
 /// Called only once the database exists, so no process still needs them.
 fn remove_interrupted_creations(dir: &Path) {
@@ -170,7 +185,10 @@ pub(crate) fn open(dir: &Path, config: &Config) -> Result<Store, EngineError> {
     txn.set_durability(Durability::Immediate)
         .map_err(redb::Error::from)?;
     {
-        txn.open_table(META)?;
+        let mut ids = txn.open_table(META)?;
+        if ids.get(tables::meta::STORE_ID)?.is_none() {
+            ids.insert(tables::meta::STORE_ID, new_store_id())?;
+        }
         txn.open_table(JOBS)?;
         txn.open_table(READY)?;
         txn.open_table(LEASES)?;

@@ -77,6 +77,10 @@ pub(crate) mod meta {
     pub(crate) const NEXT_ASSET: &str = "next_asset_id";
     pub(crate) const NEXT_IMPORT: &str = "next_import_id";
     pub(crate) const NEXT_TOKEN: &str = "next_lease_token";
+    /// A random number written when the database is created: what tells
+    /// this database from another one (or from an emptied one made anew)
+    /// at the same path, for data derived from it.
+    pub(crate) const STORE_ID: &str = "store_id";
 }
 
 /// The stage name of dead letters for files intake could not read.
