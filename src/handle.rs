@@ -1,7 +1,7 @@
 //! The [`Kiln`] handle: one store with its stages and its search index,
 //! opened together and shut down together.
 
-use crate::search::{self, CatchUp, Enrichment, Error};
+use crate::search::{self, CatchUp, Enrichment, Error, IndexHealth};
 use crate::wiring::{self, OpenError, StageSource};
 use kiln_engine::{
     AssetDetail, AssetId, Config, Engine, EngineError, ImportId, ImportOptions, Priority, Until,
@@ -342,6 +342,13 @@ impl Kiln {
     /// primary handle does this already.
     pub fn catch_up(&self) -> Result<CatchUp, Error> {
         self.read_index(|| search::catch_up(&self.engine, &self.index))
+    }
+
+    /// Compares the index with the store, asset by asset (`kiln check`);
+    /// changes nothing.
+    pub fn index_health(&self) -> Result<IndexHealth, Error> {
+        self.commit_index()?;
+        self.read_index(|| search::index_health(&self.engine, &self.index))
     }
 
     /// Re-creates the index from the store: every active asset whose

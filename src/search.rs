@@ -210,6 +210,53 @@ pub(crate) fn rebuild(engine: &Engine, index: &SearchIndex) -> Result<CatchUp, E
     Ok(result)
 }
 
+/// Whether the search index holds exactly the store's searchable assets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexHealth {
+    /// Documents in the index.
+    pub documents: u64,
+    /// Active assets whose `search-index` stage is done but that the index
+    /// lacks.
+    pub missing: Vec<AssetId>,
+    /// Documents of assets that are not active in the store (unknown ids,
+    /// duplicates, superseded assets).
+    pub extra: Vec<AssetId>,
+}
+
+impl IndexHealth {
+    /// Whether the index matches the store.
+    pub fn is_sound(&self) -> bool {
+        self.missing.is_empty() && self.extra.is_empty()
+    }
+}
+
+/// Compares the index with the store, asset by asset; changes nothing.
+pub(crate) fn index_health(engine: &Engine, index: &SearchIndex) -> Result<IndexHealth, Error> {
+    let mut indexed = index.indexed()?;
+    let mut health = IndexHealth {
+        documents: indexed.len() as u64,
+        ..IndexHealth::default()
+    };
+    for asset in engine.assets()? {
+        let present = indexed.remove(&asset.id).is_some();
+        if !is_active(asset.state) {
+            if present {
+                health.extra.push(asset.id);
+            }
+            continue;
+        }
+        if !present
+            && let Some(detail) = engine.asset(asset.id)?
+            && stage_done(&detail, SEARCH_INDEX_STAGE)
+        {
+            health.missing.push(asset.id);
+        }
+    }
+    health.extra.extend(indexed.into_keys());
+    health.extra.sort_unstable();
+    Ok(health)
+}
+
 /// Runs a query in kiln's syntax. `session:ID` terms are resolved here:
 /// sessions are derived when read, from the session features the index
 /// holds, and the term becomes the session's asset ids.

@@ -387,3 +387,119 @@ fn a_damaged_or_foreign_search_index_is_rebuilt_never_served() {
     assert_eq!(reindexed.status.code(), Some(0), "{reindexed:?}");
     assert_eq!(hits(&damaged), expected);
 }
+
+/// `kiln check` says a sound store is sound; with blobs deleted or altered
+/// it names each and exits 1; `kiln repair` makes them again by re-running
+/// the stage that made them, after which the store checks sound. A damaged
+/// database is reported by both, with how to recover.
+#[test]
+fn check_finds_missing_and_damaged_blobs_and_repair_makes_them_again() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let input = work.path().join("in");
+    generated(&input, 12, GeneratedKind::Small { side: 300 }).expect("corpus builds");
+    let store = work.path().join("store");
+    let imported = run(kiln(&store).args(["import", "-q"]).arg(&input));
+    assert_eq!(imported.status.code(), Some(0), "{imported:?}");
+
+    let sound = run(kiln(&store).args(["check", "--deep"]));
+    let text = String::from_utf8_lossy(&sound.stdout);
+    assert_eq!(sound.status.code(), Some(0), "{text}");
+    assert!(text.contains("the store is sound"), "{text}");
+
+    let mut blobs: Vec<std::path::PathBuf> = Vec::new();
+    for dir in std::fs::read_dir(store.join("blobs")).expect("blobs") {
+        for file in std::fs::read_dir(dir.expect("dir").path()).expect("dir") {
+            blobs.push(file.expect("file").path());
+        }
+    }
+    blobs.sort();
+    assert!(blobs.len() >= 3, "{blobs:?}");
+    std::fs::remove_file(&blobs[0]).expect("remove");
+    std::fs::remove_file(&blobs[1]).expect("remove");
+    std::fs::write(&blobs[2], b"not what its name says").expect("alter");
+
+    let out = run(kiln(&store).args(["check", "--deep", "--json"]));
+    assert_eq!(out.status.code(), Some(1));
+    let found: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(found["sound"], false, "{found}");
+    let paths = |key: &str| -> Vec<String> {
+        found["blobs"][key]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|p| p["path"].as_str().expect("path").to_owned())
+            .collect()
+    };
+    // Blobs are shared by content: one file may be named by several records.
+    let missing: std::collections::BTreeSet<String> = paths("missing").into_iter().collect();
+    assert_eq!(missing.len(), 2, "{found}");
+    assert!(
+        missing.contains(&blobs[0].to_string_lossy().into_owned()),
+        "{found}"
+    );
+    assert_eq!(
+        paths("corrupt"),
+        [blobs[2].to_string_lossy().into_owned()],
+        "{found}"
+    );
+    let shallow = run(kiln(&store).args(["check", "--json"]));
+    let shallow: serde_json::Value = serde_json::from_slice(&shallow.stdout).expect("json");
+    assert!(
+        shallow["blobs"]["corrupt"]
+            .as_array()
+            .expect("list")
+            .is_empty(),
+        "only a deep check hashes blobs: {shallow}"
+    );
+
+    let asset = found["blobs"]["missing"][0]["asset"].to_string();
+    let shown = run(kiln(&store).args(["show", &asset]));
+    let shown_text = String::from_utf8_lossy(&shown.stdout);
+    if found["blobs"]["missing"][0]["artifact"] == "thumbnail" {
+        assert!(
+            shown_text.contains("(missing: `kiln repair`"),
+            "{shown_text}"
+        );
+    }
+
+    let repaired = run(kiln(&store).args(["repair", "-q"]));
+    assert_eq!(
+        repaired.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&repaired.stderr)
+    );
+    let after = run(kiln(&store).args(["check", "--deep"]));
+    let text = String::from_utf8_lossy(&after.stdout);
+    assert_eq!(after.status.code(), Some(0), "{text}");
+    for blob in &blobs[..3] {
+        assert!(blob.is_file(), "{} made again", blob.display());
+    }
+
+    // A database damaged where the store's tables live.
+    let damaged = work.path().join("damaged");
+    copy_dir(&store, &damaged);
+    let file = damaged.join("kiln.redb");
+    let size = std::fs::metadata(&file).expect("size").len();
+    let mut hit = false;
+    for percent in [10u64, 20, 30, 5, 40] {
+        copy_dir(&store, &damaged);
+        overwrite(&file, size * percent / 100 / 4096 * 4096, 4096);
+        let out = run(kiln(&damaged).arg("check"));
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text.contains("DAMAGED") {
+            assert_eq!(out.status.code(), Some(1), "{text}");
+            assert!(text.contains(&*file.to_string_lossy()), "{text}");
+            let repair = run(kiln(&damaged).arg("repair"));
+            let said = String::from_utf8_lossy(&repair.stderr);
+            assert_eq!(repair.status.code(), Some(1), "{said}");
+            assert!(
+                said.contains("cannot be repaired in place") && said.contains("import the folders"),
+                "{said}"
+            );
+            hit = true;
+            break;
+        }
+    }
+    assert!(hit, "no overwrite damaged a page in use");
+}

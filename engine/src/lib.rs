@@ -112,14 +112,16 @@ pub use api::{Engine, Manual};
 pub use config::{Clock, Config, ManualClock, Sharing, SystemClock, backoff_delay};
 pub use error::{EngineError, GraphError};
 pub use model::{
-    AssetId, ClaimedJob, Completion, EnrichmentGate, EnrichmentRule, Failure, ImportId,
-    ImportOptions, JobId, JobState, Lease, Outdated, Priority, Tier, Until, is_ignored, stat_of,
+    AssetId, ClaimedJob, Completion, DatabaseHealth, DatabaseState, EnrichmentGate, EnrichmentRule,
+    Failure, ImportId, ImportOptions, JobId, JobState, Lease, Outdated, Priority, Tier, Until,
+    is_ignored, stat_of,
 };
 pub use store::damage::{catch_panics, panic_is_contained};
 pub use store::tables::INTAKE_STAGE;
 pub use store::{BLOBS_DIR, DATABASE_FILE, LOCK_FILE};
 pub use views::assets::{AssetDetail, AssetState, AssetSummary, StageDetail, StageState};
 pub use views::failures::{AttemptInfo, DeadLetter, RetryingJob};
+pub use views::health::{BlobHealth, BlobProblem};
 pub use views::metrics::{JobMetrics, Metrics};
 pub use views::progress::{ImportProgress, Progress, TierProgress};
 pub use views::status::{ImportInfo, ImportState, JobCounts, Status, UnreadableFolder};

@@ -70,6 +70,14 @@ pub(crate) enum Command {
     Sessions(JsonArg),
     /// Rebuild the search index from the store.
     Reindex(JsonArg),
+    /// Check the store: its database, the blobs its records name, the
+    /// search index against the store; dead letters and leases. Exits 0
+    /// when the store is sound.
+    Check(CheckArgs),
+    /// Fix what can be derived: rebuild the search index, make missing or
+    /// damaged blobs again by re-running the stages that made them; for a
+    /// damaged database, say what was lost and how to recover.
+    Repair(CheckArgs),
     /// Watch folders and take in files as generators write them, until Ctrl-C.
     Watch(WatchArgs),
 }
@@ -155,6 +163,16 @@ pub(crate) struct RerunArgs {
     pub(crate) priority: PriorityArg,
     #[arg(long, value_enum, default_value = "all")]
     pub(crate) until: UntilArg,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// Also hash every blob and compare it with its name.
+    #[arg(long)]
+    pub(crate) deep: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

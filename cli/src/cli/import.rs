@@ -133,7 +133,7 @@ async fn wait_for_walks(engine: &Engine, ids: &[ImportId]) -> anyhow::Result<()>
 /// jobs that make a re-imported folder's files searchable are theirs), and
 /// the search index is current when it returns. The summary still counts
 /// only the imports asked for.
-async fn drive(
+pub(crate) async fn drive(
     kiln: &Kiln,
     global: &GlobalArgs,
     imports: Option<Vec<ImportId>>,

@@ -8,6 +8,7 @@
 //! away.
 
 mod args;
+mod check;
 mod import;
 mod json;
 mod plugin_log;
@@ -142,6 +143,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     }
     // Before the plugins load: a plugin may log while it is opened.
     plugin_log::install(global.verbose);
+    // These look at the database before opening the store, which a damaged
+    // database would not allow.
+    match &cli.command {
+        Command::Check(a) => return check::check(global, a),
+        Command::Repair(a) => return check::repair(global, a).await,
+        _ => {}
+    }
     let kiln = open(global)?;
     let engine = kiln.engine();
     let code = match &cli.command {
@@ -158,6 +166,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Sessions(a) => search::sessions_cmd(&kiln, a.json)?,
         Command::Reindex(a) => search::reindex(&kiln, a.json)?,
         Command::Watch(a) => watch::watch(engine, global, a).await?,
+        Command::Check(_) | Command::Repair(_) => EXIT_ERROR,
         Command::Dead(d) => match &d.action {
             DeadAction::List(a) => report::dead_list(engine, a.json)?,
             DeadAction::Retry { id, all, json } => {

@@ -314,7 +314,11 @@ pub(crate) fn show(kiln: &Kiln, what: &str, as_json: bool) -> anyhow::Result<i32
         print_line!("pixels     {w}x{h}");
     }
     if let Some(t) = &thumbnail {
-        print_line!("thumbnail  {t}");
+        if std::path::Path::new(t).is_file() {
+            print_line!("thumbnail  {t}");
+        } else {
+            print_line!("thumbnail  {t} (missing: `kiln repair` makes it again)");
+        }
     }
     if let Json::Object(g) = &generation {
         for (key, value) in g {

@@ -5,11 +5,14 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::Engine;
+use crate::config::Config;
 use crate::error::EngineError;
-use crate::model::AssetId;
+use crate::model::{AssetId, DatabaseHealth};
+use crate::store;
 use crate::store::tables::{self, META};
 use crate::views::assets::{self, AssetDetail, AssetSummary};
 use crate::views::failures::{self, DeadLetter, RetryingJob};
+use crate::views::health::{self, BlobHealth};
 use crate::views::metrics::{Metrics, queue_metrics};
 use crate::views::status::{self, Status};
 
@@ -71,6 +74,26 @@ impl Engine {
             let id = meta.get(tables::meta::STORE_ID)?.map(|v| v.value());
             id.ok_or_else(|| EngineError::corrupt("meta", "the store id is missing"))
         })
+    }
+
+    /// Looks at every blob the store's records name: present, and with
+    /// `deep`, holding the bytes its name (their blake3 hash) says.
+    pub fn blob_health(&self, deep: bool) -> Result<BlobHealth, EngineError> {
+        self.inner
+            .view(|txn| health::blob_health(txn, &self.inner.store.blobs, deep))
+    }
+
+    /// Checks the database of the store in `dir` without opening the store
+    /// (which a damaged database may not allow): redb's integrity check of
+    /// every committed page, which rolls the file back to its last sound
+    /// commit when it can, then the leases held and whether a kiln process
+    /// runs the engine on it. Needs no other handle of this process open on
+    /// the store.
+    pub fn check_database(
+        dir: impl AsRef<Path>,
+        config: &Config,
+    ) -> Result<DatabaseHealth, EngineError> {
+        store::check_database(dir.as_ref(), config)
     }
 
     /// Every dead letter.

@@ -5,6 +5,7 @@
 
 mod file;
 mod gate;
+mod health;
 mod job;
 mod lease;
 mod outdated;
@@ -17,6 +18,7 @@ pub(crate) use file::{FileEntry, entry_for};
 pub use file::{is_ignored, stat_of};
 pub(crate) use gate::GateRecord;
 pub use gate::{EnrichmentGate, EnrichmentRule, ImportOptions};
+pub use health::{DatabaseHealth, DatabaseState};
 pub use job::JobState;
 pub use kiln_plugin_api::{AssetId, ImportId, JobId};
 pub(crate) use lease::Claimed;

@@ -12,10 +12,14 @@ use std::fs::{self, File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use redb::{Builder, ConcurrencyMode, Database, Durability, ReadableTable};
+use redb::{
+    Builder, ConcurrencyMode, Database, Durability, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata,
+};
 
 use crate::config::{Config, Sharing};
 use crate::error::EngineError;
+use crate::model::{DatabaseHealth, DatabaseState};
 use tables::{
     ASSET_JOBS, ASSETS, DEAD, FACTS, FILES, GATE_DECISIONS, HASHES, IMPORT_BUDGETS, IMPORT_COUNTS,
     IMPORT_RESUMES, IMPORTS, JOBS, LEASES, META, PURGED, READY, RETRYING, STAGE_COUNTS,
@@ -79,6 +83,70 @@ fn take_lock(dir: &Path) -> Result<Option<File>, EngineError> {
         Err(TryLockError::WouldBlock) => Ok(None),
         Err(TryLockError::Error(e)) => Err(dir_error(e)),
     }
+}
+
+/// Checks the database of the store in `dir` without opening the store:
+/// redb's integrity check (every page of the committed trees, with a
+/// rollback to the last sound commit when that is possible), then the
+/// leases it holds and whether a kiln process runs the engine. A panic of
+/// redb on a damaged page is reported as damage.
+pub(crate) fn check_database(dir: &Path, config: &Config) -> Result<DatabaseHealth, EngineError> {
+    let file = dir.join(DATABASE_FILE);
+    if !file.is_file() {
+        return Err(EngineError::StoreDir {
+            path: file,
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "there is no store database here",
+            ),
+        });
+    }
+    let health = |state, leases, engine_running| DatabaseHealth {
+        file: file.clone(),
+        state,
+        leases,
+        engine_running,
+    };
+    let engine_running = take_lock(dir)?.is_none();
+    let mode = match config.sharing {
+        Sharing::MultiProcess => ConcurrencyMode::MultiWriter,
+        Sharing::Exclusive => ConcurrencyMode::ExclusiveWriter,
+    };
+    let opened = damage::catch(&file, || {
+        Builder::new().set_concurrency_mode(mode).open(&file)
+    });
+    let mut db = match opened {
+        Ok(Ok(db)) => db,
+        Ok(Err(redb::DatabaseError::DatabaseAlreadyOpen)) => {
+            return Err(EngineError::StoreInUse(dir.to_path_buf()));
+        }
+        Ok(Err(e)) => {
+            return Ok(health(
+                DatabaseState::Damaged(e.to_string()),
+                0,
+                engine_running,
+            ));
+        }
+        Err(EngineError::Damaged { detail, .. }) => {
+            return Ok(health(DatabaseState::Damaged(detail), 0, engine_running));
+        }
+        Err(other) => return Err(other),
+    };
+    let state = match damage::catch(&file, || db.check_integrity()) {
+        Ok(Ok(true)) => DatabaseState::Sound,
+        Ok(Ok(false)) => DatabaseState::Repaired,
+        Ok(Err(e)) => DatabaseState::Damaged(e.to_string()),
+        Err(EngineError::Damaged { detail, .. }) => DatabaseState::Damaged(detail),
+        Err(other) => return Err(other),
+    };
+    if let DatabaseState::Damaged(_) = state {
+        return Ok(health(state, 0, engine_running));
+    }
+    let leases = damage::contain(&file, || {
+        let txn = db.begin_read()?;
+        Ok(txn.open_table(LEASES)?.len()?)
+    })?;
+    Ok(health(state, leases, engine_running))
 }
 
 /// The name prefix of a database file being created.

@@ -4,6 +4,7 @@
 
 pub(crate) mod assets;
 pub(crate) mod failures;
+pub(crate) mod health;
 pub(crate) mod metrics;
 pub(crate) mod progress;
 pub(crate) mod status;
