@@ -42,7 +42,7 @@ pub enum Error {
     #[error(transparent)]
     Index(#[from] SearchError),
     /// Reading or running the store failed.
-    #[error("cannot read the store: {0}")]
+    #[error(transparent)]
     Store(#[from] EngineError),
 }
 

@@ -503,3 +503,91 @@ fn check_finds_missing_and_damaged_blobs_and_repair_makes_them_again() {
     }
     assert!(hit, "no overwrite damaged a page in use");
 }
+
+/// Mounts a tmpfs of `size` at `dir` (as root); `false`, said loudly, when
+/// this machine does not allow it.
+#[cfg(target_os = "linux")]
+fn mount_tmpfs(dir: &std::path::Path, size: &str) -> bool {
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(dir)
+        .output();
+    match mounted {
+        Ok(out) if out.status.success() => true,
+        other => {
+            eprintln!("SKIPPED: the disk-full test needs to mount a tmpfs (root): {other:?}");
+            false
+        }
+    }
+}
+
+/// Unmounts `dir` when dropped, so a failing test leaves no mount behind.
+#[cfg(target_os = "linux")]
+struct Mounted(std::path::PathBuf);
+
+#[cfg(target_os = "linux")]
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A store on a disk that fills part way through an import: the import
+/// stops saying which disk is full, no file is dead-lettered or charged for
+/// it, and once there is space `kiln run` finishes every file.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_stops_the_import_charges_no_file_and_run_resumes() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let input = work.path().join("in");
+    // Noise: its proxies and thumbnails do not compress, so the blobs of a
+    // few dozen files fill a few megabytes.
+    std::fs::create_dir_all(&input).expect("dir");
+    for i in 0..30 {
+        let image = kiln_testkit::paint::noise(600 + i, 600);
+        kiln_testkit::paint::write_png(&input.join(format!("noise-{i:02}.png")), &image, None);
+    }
+    let disk = work.path().join("disk");
+    std::fs::create_dir_all(&disk).expect("dir");
+    if !mount_tmpfs(&disk, "3m") {
+        return;
+    }
+    let _mounted = Mounted(disk.clone());
+    let store = disk.join("store");
+
+    let out = run(kiln(&store).args(["import", "-q"]).arg(&input));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no space left on device on"), "{stderr}");
+    assert!(
+        stderr.contains(&*store.to_string_lossy()),
+        "names where: {stderr}"
+    );
+    assert!(stderr.contains("kiln run"), "says how to go on: {stderr}");
+
+    let grown = std::process::Command::new("mount")
+        .args(["-o", "remount,size=256m"])
+        .arg(&disk)
+        .status()
+        .expect("mount runs");
+    assert!(grown.success());
+    let status = json(&store, &["status"]);
+    assert_eq!(status["jobs"]["dead"], 0, "nothing dead-lettered: {status}");
+    assert!(
+        status["jobs"]["ready"].as_u64().unwrap_or(0) > 0,
+        "work was left: {status}"
+    );
+    let resumed = run(kiln(&store).args(["run", "-q"]));
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let status = json(&store, &["status"]);
+    assert_eq!(status["assets"], 30, "{status}");
+    assert_eq!(status["jobs"]["dead"], 0, "{status}");
+    assert_eq!(status["jobs"]["retrying"], 0, "{status}");
+    let dead = json(&store, &["dead", "list"]);
+    assert_eq!(dead["total"], 0, "{dead}");
+}

@@ -94,8 +94,17 @@ pub enum EngineError {
         /// What went wrong.
         detail: String,
     },
+    /// The disk under `path` is full. No file is charged an attempt for it;
+    /// the workers stopped.
+    #[error(
+        "no space left on device on {path}; free some space there, then `kiln run` continues where this stopped (no file was charged an attempt for it)"
+    )]
+    DiskFull {
+        /// The file or folder that could not be written.
+        path: PathBuf,
+    },
     /// A blob could not be written.
-    #[error("cannot write blob {path}: {source}; check free disk space")]
+    #[error("cannot write blob {path}: {source}")]
     Blob {
         /// The blob file.
         path: PathBuf,
@@ -174,6 +183,7 @@ impl EngineError {
                 table,
                 detail: detail.clone(),
             },
+            EngineError::DiskFull { path } => EngineError::DiskFull { path: path.clone() },
             EngineError::Blob { path, source } => EngineError::Blob {
                 path: path.clone(),
                 source: io(source),

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::error::{EngineError, GraphError};
 use crate::graph::GraphCell;
 use crate::model::Priority;
+use crate::runtime::halt::Halt;
 use crate::runtime::metrics::MetricsState;
 use crate::runtime::scheduler::{Scheduler, Wake};
 use crate::runtime::walk::Walks;
@@ -35,7 +36,13 @@ impl Engine {
         let store = Arc::new(damage::contain(&file, || store::open(dir, &config))?);
         let config = Arc::new(config);
         let graph = Arc::new(GraphCell::default());
-        let writer = Arc::new(Writer::start(&store, config.clone(), graph.clone()));
+        let halt = Arc::new(Halt::default());
+        let writer = Arc::new(Writer::start(
+            &store,
+            config.clone(),
+            graph.clone(),
+            halt.clone(),
+        ));
         let primary = store.holds_lock();
         let (progress, _) = watch::channel(Progress::default());
         let inner = Arc::new(Inner {
@@ -53,6 +60,7 @@ impl Engine {
             progress,
             publishing: AtomicBool::new(false),
             outdated_checked: AtomicBool::new(false),
+            halt,
         });
         if primary {
             inner.writer.call_blocking(ReclaimAll)?;
@@ -152,6 +160,8 @@ impl Engine {
             return Err(EngineError::NotPrimary);
         }
         self.validate()?;
+        // A condition that stopped an earlier run (a full disk) may be over.
+        self.inner.halt.lower();
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|e| EngineError::Runtime(e.to_string()))?;
         {

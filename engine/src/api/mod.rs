@@ -25,6 +25,7 @@ pub use manual::Manual;
 use crate::config::Config;
 use crate::error::EngineError;
 use crate::graph::GraphCell;
+use crate::runtime::halt::Halt;
 use crate::runtime::metrics::MetricsState;
 use crate::runtime::scheduler::{Handles, Scheduler, Wake};
 use crate::runtime::walk::{Walker, Walks};
@@ -63,6 +64,8 @@ struct Inner {
     /// `start` need not scan every asset again for work a handle already
     /// enqueued on open.
     outdated_checked: AtomicBool,
+    /// Raised when the workers stopped on a full disk.
+    halt: Arc<Halt>,
 }
 
 impl Inner {
@@ -87,6 +90,7 @@ impl Inner {
             config: self.config.clone(),
             graph: self.graph.clone(),
             metrics: self.metrics.clone(),
+            halt: self.halt.clone(),
         }
     }
 

@@ -60,6 +60,9 @@ impl Engine {
         let mut commits = self.inner.writer.commits.subscribe();
         let poll = self.inner.config.idle_poll.max(Duration::from_millis(5));
         loop {
+            if let Some(condition) = self.inner.halt.current() {
+                return Err(condition);
+            }
             if self.reached(&until)? {
                 return Ok(());
             }

@@ -14,6 +14,8 @@ pub(crate) enum Finished {
     Completed(Completion),
     /// A failed attempt was recorded.
     Failed(Failure),
+    /// The job was given back unrun (the disk was full): no attempt counts.
+    Released,
 }
 
 /// Live counters of this process's engine.
@@ -37,6 +39,7 @@ impl MetricsState {
 
     pub(crate) fn finished(&self, reply: &Result<Finished, EngineError>, latency: Duration) {
         let counter = match reply {
+            Ok(Finished::Released) => return,
             Ok(Finished::Completed(Completion::Duplicate { .. })) => &self.duplicates,
             Ok(Finished::Completed(_)) => &self.completed,
             Ok(Finished::Failed(Failure::Retrying { .. })) => &self.retries,

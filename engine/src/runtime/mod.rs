@@ -5,6 +5,7 @@
 //! handles it uses when it starts.
 
 pub(crate) mod blob_sync;
+pub(crate) mod halt;
 pub(crate) mod metrics;
 pub(crate) mod progress;
 pub(crate) mod scheduler;

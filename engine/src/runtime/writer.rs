@@ -32,6 +32,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::error::EngineError;
 use crate::graph::{Graph, GraphCell};
+use crate::runtime::halt::{Halt, disk_full};
 use crate::store::Store;
 use crate::store::damage;
 use crate::txn::{Op, Tx, is_clean_rejection};
@@ -112,13 +113,20 @@ pub(crate) struct Writer {
     thread: Mutex<Option<JoinHandle<()>>>,
     /// The database file, named by the errors that report damage to it.
     file: PathBuf,
+    /// Raised when the database's disk is full.
+    halt: Arc<Halt>,
     pub(crate) stats: Arc<WriterStats>,
     /// Bumped after every commit; progress watchers wait on it.
     pub(crate) commits: watch::Sender<u64>,
 }
 
 impl Writer {
-    pub(crate) fn start(store: &Store, config: Arc<Config>, graph: Arc<GraphCell>) -> Writer {
+    pub(crate) fn start(
+        store: &Store,
+        config: Arc<Config>,
+        graph: Arc<GraphCell>,
+        halt: Arc<Halt>,
+    ) -> Writer {
         let db = store.db.clone();
         let file = store.database_file();
         let (sender, receiver) = mpsc::channel();
@@ -145,6 +153,7 @@ impl Writer {
             sender: Mutex::new(Some(sender)),
             thread: Mutex::new(thread),
             file,
+            halt,
             stats,
             commits,
         }
@@ -161,10 +170,17 @@ impl Writer {
         reply: impl FnOnce(Result<O::Output, EngineError>) + Send + 'static,
     ) {
         // A redb `Corrupted` error is damage to this file, whichever
-        // operation of a batch met it.
+        // operation of a batch met it; a full disk stops the workers.
         let file = self.file.clone();
+        let halt = self.halt.clone();
         let reply = move |result: Result<O::Output, EngineError>| {
-            reply(result.map_err(|e| damage::as_damage(&file, e)));
+            reply(result.map_err(|e| match disk_full(&e, &file) {
+                Some(full) => {
+                    halt.raise(full.replica());
+                    full
+                }
+                None => damage::as_damage(&file, e),
+            }));
         };
         let request: Box<dyn Request> = Box::new(Typed {
             op: Some(op),
@@ -416,7 +432,7 @@ mod tests {
             ..Config::default()
         };
         let store = store::open(dir, &config).expect("open store");
-        Writer::start(&store, Arc::new(config), Arc::default())
+        Writer::start(&store, Arc::new(config), Arc::default(), Arc::default())
     }
 
     /// Sends `op` and returns where its answer arrives.

@@ -50,6 +50,11 @@ pub(super) async fn feeder(handles: Arc<Handles>, state: Arc<SchedState>) {
     let lane_claim = handles.config.workers.max(1) + 1;
     let mut last_peek = Instant::now();
     while !state.stop.load(Ordering::SeqCst) {
+        if handles.halt.is_raised() {
+            // A full disk: claim nothing until the workers are started again.
+            tokio::time::sleep(idle).await;
+            continue;
+        }
         let target = buffer_target(&handles, &state);
         let len = queue_len(&state);
         let (max, below) = if len * 2 > target {

@@ -15,8 +15,10 @@ use super::claiming::buffer_target;
 use super::state::{Handles, Queued, SchedState, queue_len};
 use crate::error::EngineError;
 use crate::model::{Claimed, Lease, Priority};
+use crate::runtime::halt::disk_full;
 use crate::runtime::metrics::Finished;
 use crate::store::blobs::stage_output;
+use crate::txn::claim::Release;
 use crate::txn::complete::Complete;
 use crate::txn::fail::Fail;
 
@@ -150,7 +152,7 @@ fn run_job(handles: &Arc<Handles>, state: &Arc<SchedState>, job: Queued, lane: b
                 }),
                 staged.pending,
             ),
-            Err(e) => (Outcome::Fail(blob_failure(&lease, &e)), Vec::new()),
+            Err(e) => (storage_failure(handles, &lease, &e), Vec::new()),
         },
         Err(error) => (
             Outcome::Fail(Fail {
@@ -169,7 +171,7 @@ fn run_job(handles: &Arc<Handles>, state: &Arc<SchedState>, job: Queued, lane: b
         Box::new(move |synced| {
             let op = match synced {
                 Ok(()) => op,
-                Err(e) => Outcome::Fail(blob_failure(&lease, &e)),
+                Err(e) => storage_failure(&forward_handles, &lease, &e),
             };
             let metrics = forward_handles.metrics.clone();
             // A non-interactive completion may wait for a larger commit while
@@ -189,9 +191,28 @@ fn run_job(handles: &Arc<Handles>, state: &Arc<SchedState>, job: Queued, lane: b
                 Outcome::Fail(op) => writer.send(op, background, move |reply| {
                     answered(reply.map(Finished::Failed));
                 }),
+                Outcome::Release(op) => writer.send(op, background, move |reply| {
+                    answered(reply.map(|_| Finished::Released));
+                }),
             }
         }),
     );
+}
+
+/// What becomes of a job whose artifacts could not be stored: on a full
+/// disk its lease goes back with the attempt refunded and the workers halt
+/// (a full disk is no file's fault); otherwise a failed attempt, retried as
+/// the disk may recover.
+fn storage_failure(handles: &Handles, lease: &Lease, error: &EngineError) -> Outcome {
+    match disk_full(error, &handles.store.blobs) {
+        Some(full) => {
+            handles.halt.raise(full);
+            Outcome::Release(Release {
+                leases: vec![(lease.job_id, lease.token)],
+            })
+        }
+        None => Outcome::Fail(blob_failure(lease, error)),
+    }
 }
 
 /// A failed attempt for a job whose artifacts could not be stored: the disk
@@ -208,4 +229,6 @@ fn blob_failure(lease: &Lease, error: &EngineError) -> Fail {
 enum Outcome {
     Complete(Complete),
     Fail(Fail),
+    /// Given back unrun, its attempt refunded (the disk was full).
+    Release(Release),
 }

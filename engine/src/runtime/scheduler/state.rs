@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::graph::GraphCell;
 use crate::model::Claimed;
 use crate::runtime::blob_sync::BlobSyncer;
+use crate::runtime::halt::Halt;
 use crate::runtime::metrics::MetricsState;
 use crate::runtime::writer::Writer;
 use crate::store::Store;
@@ -25,6 +26,8 @@ pub(crate) struct Handles {
     pub(crate) config: Arc<Config>,
     pub(crate) graph: Arc<GraphCell>,
     pub(crate) metrics: Arc<MetricsState>,
+    /// Raised when a worker found the disk full: claim nothing more.
+    pub(crate) halt: Arc<Halt>,
 }
 
 /// A claimed job with the outcome of reading its input.
