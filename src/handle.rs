@@ -3,6 +3,7 @@
 
 use crate::search::{self, CatchUp, Enrichment, Error, IndexHealth};
 use crate::wiring::{self, OpenError, StageSource};
+use kiln_engine::plugin::{PluginError, load_plugin};
 use kiln_engine::{
     AssetDetail, AssetId, Config, Engine, EngineError, ImportId, ImportOptions, Priority, Until,
     catch_panics,
@@ -113,6 +114,12 @@ impl KilnBuilder {
             }
             None => {}
         }
+        // Plugins load first: a plugin that cannot be loaded leaves nothing
+        // created on disk.
+        let loaded = plugins
+            .iter()
+            .map(|path| Ok((path.clone(), load_plugin(path)?)))
+            .collect::<Result<Vec<_>, PluginError>>()?;
         let engine = Engine::open(&dir, config).map_err(|source| OpenError::Store {
             dir: dir.clone(),
             source,
@@ -127,7 +134,7 @@ impl KilnBuilder {
         let index = Arc::new(index);
         let extra = wiring::ExtraStages {
             app: stages,
-            plugins: &plugins,
+            plugins: loaded,
             replace: &replace,
         };
         let sources = wiring::register_stages(&engine, &index, extra)?;

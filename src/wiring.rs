@@ -1,6 +1,6 @@
 //! Wiring the engine to the built-in stages and to plugins.
 
-use kiln_engine::plugin::{PluginError, load_plugin};
+use kiln_engine::plugin::{LoadedPlugin, PluginError};
 use kiln_engine::{Engine, EngineError, EnrichmentRule, GraphError};
 use kiln_plugin_api::{Stage, Value};
 use kiln_search::SearchIndex;
@@ -100,8 +100,8 @@ pub enum OpenError {
 pub(crate) struct ExtraStages<'a> {
     /// The app's own stages.
     pub(crate) app: Vec<Arc<dyn Stage>>,
-    /// Shared libraries to load stages from.
-    pub(crate) plugins: &'a [PathBuf],
+    /// Plugins loaded (before the store was opened) from these libraries.
+    pub(crate) plugins: Vec<(PathBuf, LoadedPlugin)>,
     /// Names of built-in stages that an app or plugin stage of the same
     /// name replaces.
     pub(crate) replace: &'a [String],
@@ -154,8 +154,7 @@ pub(crate) fn register_stages(
         sources.retain(|(n, _)| *n != name);
         sources.push((name, StageSource::App));
     }
-    for path in plugins {
-        let plugin = load_plugin(path)?;
+    for (path, plugin) in plugins {
         let name = plugin.name().to_owned();
         let replace = replace.contains(&name);
         let registered = if replace {

@@ -591,3 +591,27 @@ fn a_full_disk_stops_the_import_charges_no_file_and_run_resumes() {
     let dead = json(&store, &["dead", "list"]);
     assert_eq!(dead["total"], 0, "{dead}");
 }
+
+/// A file that is no loadable library given as a plugin: the error keeps
+/// the loader's own reason, and no store is created for a command that
+/// did nothing.
+#[test]
+fn a_plugin_that_cannot_load_says_why_and_creates_no_store() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let fake = work.path().join("fake-plugin.so");
+    std::fs::write(&fake, b"not a library").expect("write");
+    let store = work.path().join("store");
+    let out = run(kiln(&store).arg("--plugin").arg(&fake).arg("status"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&*fake.to_string_lossy()), "{stderr}");
+    assert!(
+        !stderr.contains("dlopen failed") && stderr.contains("too short"),
+        "the loader's reason is kept: {stderr}"
+    );
+    assert!(
+        !store.exists(),
+        "nothing was created at {}",
+        store.display()
+    );
+}

@@ -31,8 +31,13 @@ pub(crate) fn open_stage(path: &Path) -> Result<PluginStage, OpenFailure> {
     // SAFETY: loading a library runs its initialisers. The caller asked for
     // this file to be loaded as a plugin, which is trusting its code; the path
     // is absolute, so no other library is substituted for it.
-    let library =
-        unsafe { Library::new(path) }.map_err(|e| OpenFailure::NotALibrary(e.to_string()))?;
+    let library = unsafe { Library::new(path) }.map_err(|e| {
+        // libloading says only "dlopen failed"; the loader's own words
+        // (wrong architecture, missing dependency, bad header) are its source.
+        let reason =
+            std::error::Error::source(&e).map_or_else(|| e.to_string(), ToString::to_string);
+        OpenFailure::NotALibrary(reason)
+    })?;
     let library: &'static Library = Box::leak(Box::new(library));
     // SAFETY: `kiln_stage_v1` has the type `EntryFn` by the ABI's definition;
     // a library that exports the name with another type breaks the contract
