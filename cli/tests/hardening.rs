@@ -615,3 +615,54 @@ fn a_plugin_that_cannot_load_says_why_and_creates_no_store() {
         store.display()
     );
 }
+
+/// An image whose decoding needs more memory than the whole budget is a
+/// dead letter that says so, at once; the images that fit are imported.
+#[test]
+fn an_image_larger_than_the_memory_budget_is_a_dead_letter_that_says_so() {
+    use kiln_testkit::paint;
+    let work = tempfile::tempdir().expect("temp dir");
+    let input = work.path().join("in");
+    std::fs::create_dir_all(&input).expect("dir");
+    let jpeg = |side: u32| {
+        paint::encode(
+            &image::DynamicImage::ImageRgb8(paint::gradient(side, side)),
+            image::ImageFormat::Jpeg,
+        )
+    };
+    // 2000² RGB needs about 27 MiB (its pixels and an 8-bit RGBA copy).
+    std::fs::write(input.join("big.jpg"), jpeg(2000)).expect("write");
+    std::fs::write(input.join("small.jpg"), jpeg(300)).expect("write");
+    let store = work.path().join("store");
+    let out = run(kiln(&store)
+        .args(["--memory", "16MiB", "import", "-q"])
+        .arg(&input));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dead = json(&store, &["dead", "list"]);
+    let letters = dead["dead"].as_array().expect("letters");
+    assert_eq!(letters.len(), 1, "{dead}");
+    assert!(
+        letters[0]["path"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("big.jpg")),
+        "{dead}"
+    );
+    assert_eq!(letters[0]["attempts"], 1, "not retried: {dead}");
+    let error = letters[0]["error"].as_str().expect("error");
+    assert!(
+        error.contains("2000x2000")
+            && error.contains("memory budget of 16 MiB")
+            && error.contains("--memory"),
+        "{error}"
+    );
+    let status = json(&store, &["status"]);
+    assert_eq!(
+        status["tiers"]["1"]["done"], 3,
+        "small.jpg's tier 1 and big.jpg's hash: {status}"
+    );
+}

@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod embed;
 pub mod file;
 pub mod hash;
+pub mod memory;
 pub mod metadata;
 pub mod score;
 pub mod thumbnail;

@@ -37,6 +37,15 @@ pub(crate) struct GlobalArgs {
     /// Skip tier-3 enrichment of images whose shorter side is below PX pixels.
     #[arg(long, global = true, value_name = "PX", default_value_t = 128)]
     pub(crate) enrich_min_side: u64,
+    /// Memory that decoding images may hold at once, shared by every worker
+    /// (`512MiB`, `2GiB`, or bytes): large images wait their turn instead of
+    /// decoding side by side; one needing more than all of it is a dead
+    /// letter that says so.
+    #[arg(long, global = true, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
+    pub(crate) memory: u64,
+    /// Worker threads that run stages (default: one per core).
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub(crate) workers: Option<u16>,
     /// Skip tier-3 enrichment of files without generation parameters.
     #[arg(long, global = true)]
     pub(crate) enrich_require_generation: bool,
@@ -236,4 +245,46 @@ pub(crate) enum DeadAction {
     },
     /// Delete every dead job for good.
     Purge(JsonArg),
+}
+
+/// A size in bytes: a number with an optional unit (`K`, `M`, `G`, with or
+/// without `iB`/`B`; powers of 1024).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size such as 512MiB or 2GiB"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => {
+            return Err(format!(
+                "`{text}`: the unit must be K, M or G (KiB, MiB, GiB)"
+            ));
+        }
+    };
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("64kb"), Ok(64 << 10));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("3TB").is_err());
+    }
 }

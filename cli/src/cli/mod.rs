@@ -116,7 +116,13 @@ fn install_panic_hook() {
 }
 
 fn open(global: &GlobalArgs) -> anyhow::Result<Kiln> {
+    kiln::stages::memory::set_budget(global.memory);
+    let mut config = kiln::engine::Config::default();
+    if let Some(workers) = global.workers {
+        config.workers = usize::from(workers);
+    }
     let kiln = Kiln::builder(&global.store)
+        .config(config)
         .plugins(&global.plugins)
         .replace(&global.replace_stages)
         .enrichment(kiln::EnrichmentCriteria {

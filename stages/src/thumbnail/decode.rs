@@ -6,6 +6,7 @@
 //! wrong with the file in words a person understands.
 
 use super::ThumbnailError;
+use crate::memory;
 use image::codecs::jpeg::JpegDecoder;
 use image::codecs::png::PngDecoder;
 use image::codecs::webp::WebPDecoder;
@@ -141,6 +142,15 @@ pub(crate) struct Decoded {
     /// Whether the file is shorter than its container says; some decoders
     /// (JPEG) still return the part that is there.
     pub(crate) cut: bool,
+    /// The decoding memory held while the pixels live.
+    pub(crate) _memory: memory::Reservation,
+}
+
+/// What decoding an image of this size needs at its peak: the decoded
+/// pixels, and an 8-bit RGBA copy the resizing works from.
+fn decode_peak(width: u32, height: u32, bytes_per_pixel: u64) -> u64 {
+    let pixels = u64::from(width).saturating_mul(u64::from(height));
+    pixels.saturating_mul(bytes_per_pixel.saturating_add(4))
 }
 
 /// Decodes `bytes` (the whole file) into pixels, enforcing `limits`.
@@ -202,6 +212,16 @@ fn finish(
     let (width, height) = decoder.dimensions();
     let bytes_per_pixel = u64::from(decoder.color_type().bytes_per_pixel());
     limits.check(width, height, bytes_per_pixel)?;
+    // Waits while other large images hold the budget.
+    let reserved =
+        memory::reserve(decode_peak(width, height, bytes_per_pixel)).map_err(|over| {
+            ThumbnailError::OverBudget {
+                width,
+                height,
+                needed: over.needed,
+                budget: over.budget,
+            }
+        })?;
     decoder
         .set_limits(limits.to_image_limits())
         .map_err(failed)?;
@@ -220,6 +240,7 @@ fn finish(
         orientation,
         animated,
         cut: container_is_cut(format, bytes),
+        _memory: reserved,
     })
 }
 

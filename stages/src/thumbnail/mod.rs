@@ -118,6 +118,23 @@ pub enum ThumbnailError {
         /// The largest file accepted.
         limit: u64,
     },
+    /// Decoding the image needs more memory than the whole decoding budget
+    /// (see [`crate::memory`]).
+    #[error(
+        "a {width}x{height} image needs about {} MiB to decode, more than the whole decoding memory budget of {} MiB; give kiln more with --memory",
+        needed >> 20,
+        budget >> 20
+    )]
+    OverBudget {
+        /// The image's width.
+        width: u32,
+        /// The image's height.
+        height: u32,
+        /// Bytes its decoding needs at its peak.
+        needed: u64,
+        /// The whole budget.
+        budget: u64,
+    },
     /// Resizing failed (an internal error, not a property of the file).
     #[error("resizing failed: {0}")]
     Resize(String),
