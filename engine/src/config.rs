@@ -114,6 +114,10 @@ pub struct Config {
     pub max_commit_ops: usize,
     /// How often an idle engine looks for work other processes queued.
     pub idle_poll: Duration,
+    /// How long one call of a stage may take. A stage still running after
+    /// this is abandoned (its thread is left to finish on its own, its
+    /// result discarded) and the attempt counts as a failed one.
+    pub stage_deadline: Duration,
     /// Whether other processes may open the store at the same time.
     pub sharing: Sharing,
     /// Bytes of database pages kept in memory. The hot pages (the head of
@@ -144,6 +148,7 @@ impl Default for Config {
             background_commit_window: Duration::from_millis(10),
             max_commit_ops: 1_000,
             idle_poll: Duration::from_millis(50),
+            stage_deadline: Duration::from_secs(600),
             sharing: Sharing::MultiProcess,
             cache_bytes: 4 * 1024 * 1024,
             gate: EnrichmentGate::default(),

@@ -5,11 +5,11 @@
 
 use std::cmp::Reverse;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use kiln_plugin_api::{CostClass, StageError};
+use kiln_plugin_api::{CostClass, Stage, StageError, StageInput, StageOutput};
 
 use super::claiming::buffer_target;
 use super::state::{Handles, Queued, SchedState, queue_len};
@@ -47,11 +47,118 @@ fn take_job(state: &SchedState, lane: bool) -> Option<Queued> {
 }
 
 pub(super) fn worker(handles: Arc<Handles>, state: Arc<SchedState>, lane: bool) {
+    let mut runner = Runner::default();
     while let Some(job) = take_job(&state, lane) {
         if queue_len(&state) * 2 <= buffer_target(&handles, &state) {
             state.feeder_wake.notify_one();
         }
-        run_job(&handles, &state, job, lane);
+        run_job(&handles, &state, job, lane, &mut runner);
+    }
+}
+
+/// How long a stopping engine still waits for a stage call that is running.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// What one call of a stage came to on its runner thread.
+type Called = std::thread::Result<Result<StageOutput, StageError>>;
+
+/// A stage call handed to a runner thread.
+struct Call {
+    stage: Arc<dyn Stage>,
+    input: StageInput,
+    reply: mpsc::SyncSender<Called>,
+}
+
+/// The thread a worker runs stage calls on, so that a call that never
+/// returns (a stage stuck on a device, a plugin in an endless loop) can be
+/// abandoned: the worker stops waiting for it, and the next call gets a
+/// fresh runner. An abandoned runner ends once its call returns.
+#[derive(Default)]
+struct Runner {
+    calls: Option<mpsc::Sender<Call>>,
+}
+
+/// Why a stage call did not come back.
+enum Abandoned {
+    /// It ran past the deadline.
+    Deadline,
+    /// The engine is stopping.
+    Stopping,
+}
+
+impl Runner {
+    fn sender(&mut self) -> Option<&mpsc::Sender<Call>> {
+        if self.calls.is_none() {
+            let (sender, receiver) = mpsc::channel::<Call>();
+            let spawned = std::thread::Builder::new()
+                .name("kiln-stage".into())
+                .spawn(move || {
+                    while let Ok(call) = receiver.recv() {
+                        let outcome =
+                            catch_unwind(AssertUnwindSafe(|| call.stage.process(&call.input)));
+                        let _ = call.reply.send(outcome);
+                    }
+                });
+            if spawned.is_ok() {
+                self.calls = Some(sender);
+            }
+        }
+        self.calls.as_ref()
+    }
+
+    /// Runs `stage` on `input` and waits for it, at most `deadline`, and
+    /// no longer than until the engine stops. A runner thread that cannot
+    /// be started runs the call on this thread.
+    fn call(
+        &mut self,
+        stage: &Arc<dyn Stage>,
+        input: StageInput,
+        deadline: Duration,
+        stop: &AtomicBool,
+    ) -> Result<Called, Abandoned> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let call = Call {
+            stage: stage.clone(),
+            input,
+            reply,
+        };
+        let unsent = match self.sender() {
+            Some(sender) => sender.send(call).err().map(|mpsc::SendError(call)| call),
+            None => Some(call),
+        };
+        if let Some(call) = unsent {
+            self.calls = None;
+            return Ok(catch_unwind(AssertUnwindSafe(|| {
+                call.stage.process(&call.input)
+            })));
+        }
+        let started = Instant::now();
+        let mut stop_seen: Option<Instant> = None;
+        loop {
+            match answer.recv_timeout(Duration::from_millis(100)) {
+                Ok(called) => return Ok(called),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    self.calls = None;
+                    return Ok(Err(Box::new("the stage's thread ended without an answer")));
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            if stop.load(Ordering::SeqCst) {
+                stop_seen.get_or_insert_with(Instant::now);
+            }
+            // A stopping engine lets a running call finish for a moment,
+            // then stops waiting for it.
+            let abandoned = if stop_seen.is_some_and(|seen| seen.elapsed() >= STOP_GRACE) {
+                Abandoned::Stopping
+            } else if started.elapsed() >= deadline {
+                Abandoned::Deadline
+            } else {
+                continue;
+            };
+            // The stuck call keeps its thread; the next call gets another.
+            self.calls = None;
+            return Err(abandoned);
+        }
     }
 }
 
@@ -96,7 +203,13 @@ fn cpu_slot(state: &SchedState) -> Option<CpuSlot<'_>> {
     Some(CpuSlot(state))
 }
 
-fn run_job(handles: &Arc<Handles>, state: &Arc<SchedState>, job: Queued, lane: bool) {
+fn run_job(
+    handles: &Arc<Handles>,
+    state: &Arc<SchedState>,
+    job: Queued,
+    lane: bool,
+    runner: &mut Runner,
+) {
     let started = Instant::now();
     let Queued(Claimed { lease, input }, filled) = job;
     let graph = handles.graph.current();
@@ -124,11 +237,22 @@ fn run_job(handles: &Arc<Handles>, state: &Arc<SchedState>, job: Queued, lane: b
                 Some(entry.exclusive.lock())
             };
             let called = Instant::now();
-            let outcome = catch_unwind(AssertUnwindSafe(|| entry.stage.process(&input)));
+            let deadline = handles.config.stage_deadline;
+            let outcome = runner.call(&entry.stage, input, deadline, &state.stop);
             state.record_job_time(called.elapsed());
             match outcome {
-                Ok(result) => result,
-                Err(panic) => {
+                Err(Abandoned::Stopping) => {
+                    // Not the file's fault: the job goes back unrun, its
+                    // attempt refunded, and stopping does not wait for it.
+                    return give_back(handles, state, lease, started);
+                }
+                Err(Abandoned::Deadline) => Err(StageError::transient(format!(
+                    "stage `{}` did not finish within {} s and was abandoned",
+                    lease.stage,
+                    deadline.as_secs_f64()
+                ))),
+                Ok(Ok(result)) => result,
+                Ok(Err(panic)) => {
                     let message = panic
                         .downcast_ref::<&str>()
                         .map(|s| (*s).to_owned())
@@ -196,6 +320,24 @@ fn run_job(handles: &Arc<Handles>, state: &Arc<SchedState>, job: Queued, lane: b
                 }),
             }
         }),
+    );
+}
+
+/// Gives a job back unrun (the engine is stopping while its stage was
+/// still running): its lease is released with the attempt refunded.
+fn give_back(handles: &Arc<Handles>, state: &Arc<SchedState>, lease: Lease, started: Instant) {
+    let metrics = handles.metrics.clone();
+    let forward_state = state.clone();
+    handles.writer.send(
+        Release {
+            leases: vec![(lease.job_id, lease.token)],
+        },
+        false,
+        move |reply| {
+            metrics.finished(&reply.map(|_| Finished::Released), started.elapsed());
+            forward_state.in_flight.fetch_sub(1, Ordering::SeqCst);
+            forward_state.feeder_wake.notify_one();
+        },
     );
 }
 
