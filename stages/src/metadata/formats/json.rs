@@ -6,11 +6,35 @@
 use crate::metadata::model::{Generation, Lora};
 use serde_json::{Map, Value};
 
+/// Parsed JSON takes about this many times the bytes of its text (a
+/// `serde_json::Value` per number, string and object entry).
+const PARSED_BYTES_PER_TEXT_BYTE: u64 = 8;
+
+/// Texts at least this long reserve their parsing memory from the decoding
+/// budget ([`crate::memory`]); shorter ones are not worth the bookkeeping.
+const RESERVE_FROM_BYTES: usize = 1 << 20;
+
 /// Parses JSON text. serde_json refuses nesting deeper than 128 levels, so a
 /// hostile document cannot exhaust the stack; trailing NULs (C-string
-/// writers) are ignored.
+/// writers) are ignored. A large text (a workflow of hundreds of thousands
+/// of nodes) holds its estimated parsing memory from the budget while it is
+/// parsed, so several do not parse side by side, and one larger than the
+/// whole budget is refused with the reason.
 pub(crate) fn parse(text: &str) -> Result<Value, String> {
     let trimmed = text.trim_matches(|c: char| c == '\0' || c.is_whitespace());
+    let _held = if trimmed.len() >= RESERVE_FROM_BYTES {
+        let needed = (trimmed.len() as u64).saturating_mul(PARSED_BYTES_PER_TEXT_BYTE);
+        Some(crate::memory::reserve(needed).map_err(|over| {
+            format!(
+                "a JSON text of {} MiB needs about {} MiB to parse, more than the whole memory budget of {} MiB (--memory)",
+                trimmed.len() >> 20,
+                over.needed >> 20,
+                over.budget >> 20
+            )
+        })?)
+    } else {
+        None
+    };
     serde_json::from_str(trimmed).map_err(|e| format!("invalid JSON: {e}"))
 }
 
