@@ -36,6 +36,14 @@ pub enum SearchError {
         /// What tantivy reported.
         message: String,
     },
+    /// The disk holding the index is full.
+    #[error(
+        "no space left on device on {dir}; free some space there, then `kiln run` continues where this stopped (the index catches up with the store)"
+    )]
+    DiskFull {
+        /// The index folder.
+        dir: PathBuf,
+    },
     /// Reading the index stopped on damaged files.
     #[error(
         "the search index in {dir} is damaged ({detail}); `kiln reindex` rebuilds it from the store"

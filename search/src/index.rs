@@ -221,10 +221,18 @@ impl SearchIndex {
     }
 
     fn err(&self, action: &'static str, e: impl std::fmt::Display) -> SearchError {
+        let message = e.to_string();
+        // tantivy wraps the I/O error in its own types and keeps only its
+        // text: a full disk is known by what the operating system said.
+        if message.contains("StorageFull") || message.contains("No space left on device") {
+            return SearchError::DiskFull {
+                dir: self.dir.clone(),
+            };
+        }
         SearchError::Index {
             action,
             dir: self.dir.clone(),
-            message: e.to_string(),
+            message,
         }
     }
 
