@@ -81,21 +81,27 @@ impl Watch {
     }
 
     /// Stops the watch with Ctrl-C, checks it exits 130, returns its stderr.
-    fn stop(mut self) -> String {
+    fn stop(self) -> String {
+        self.stop_with("INT", 130)
+    }
+
+    /// Stops the watch with `signal`, checks it exits with `code`, returns
+    /// its stderr.
+    fn stop_with(mut self, signal: &str, code: i32) -> String {
         let sent = std::process::Command::new("kill")
-            .args(["-INT", &self.child.0.id().to_string()])
+            .args([&format!("-{signal}"), &self.child.0.id().to_string()])
             .status()
             .expect("kill runs");
         assert!(sent.success());
-        let code = self.child.0.wait().expect("kiln watch exits").code();
+        let exited = self.child.0.wait().expect("kiln watch exits").code();
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }
         let stderr = self.stderr();
         assert_eq!(
-            code,
-            Some(130),
-            "Ctrl-C stops the watch with 130:\n{stderr}"
+            exited,
+            Some(code),
+            "SIG{signal} stops the watch with {code}:\n{stderr}"
         );
         stderr
     }
@@ -347,4 +353,20 @@ fn a_restart_catches_up_on_files_written_while_stopped() {
     );
     assert_eq!(num(&status, "/jobs/dead"), 0, "{status}");
     watch.stop();
+}
+
+#[test]
+fn sigterm_and_sighup_stop_the_watch_gracefully() {
+    for (signal, code, said) in [("TERM", 143, "SIGTERM"), ("HUP", 129, "SIGHUP")] {
+        let work = tempfile::tempdir().expect("temp dir");
+        let dir = work.path().join("out");
+        std::fs::create_dir_all(&dir).expect("dir");
+        let watch = Watch::start(&work.path().join("store"), &dir);
+        let stderr = watch.stop_with(signal, code);
+        assert!(
+            stderr.contains(&format!("stopped watching ({said}"))
+                && stderr.contains("nothing is lost"),
+            "{stderr}"
+        );
+    }
 }
