@@ -79,7 +79,7 @@ impl Inner {
         &self,
         read: impl FnOnce(&ReadTransaction) -> Result<T, EngineError>,
     ) -> Result<T, EngineError> {
-        damage::contain(&self.store.database_file(), || read(&self.read()?))
+        damage::contain(self.store.database_file(), || read(&self.read()?))
     }
 
     /// What the scheduler's feeder and workers are given.

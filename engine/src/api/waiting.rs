@@ -104,7 +104,7 @@ impl Engine {
             Ok(runtime) => {
                 runtime.spawn(publish(
                     inner.store.db.clone(),
-                    inner.store.database_file(),
+                    inner.store.database_file().to_path_buf(),
                     inner.writer.commits.subscribe(),
                     inner.config.idle_poll,
                     inner.closing.clone(),

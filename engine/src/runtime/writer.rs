@@ -19,7 +19,7 @@
 //! other error aborts the batch, and every other caller in it gets a replica
 //! of that error, of the same kind.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
@@ -111,8 +111,9 @@ pub(crate) struct WriterStats {
 pub(crate) struct Writer {
     sender: Mutex<Option<Sender<Box<dyn Request>>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
-    /// The database file, named by the errors that report damage to it.
-    file: PathBuf,
+    /// The database file, named by the errors that report damage to it
+    /// (shared: every operation's answer holds it).
+    file: Arc<Path>,
     /// Raised when the database's disk is full.
     halt: Arc<Halt>,
     pub(crate) stats: Arc<WriterStats>,
@@ -128,7 +129,7 @@ impl Writer {
         halt: Arc<Halt>,
     ) -> Writer {
         let db = store.db.clone();
-        let file = store.database_file();
+        let file: Arc<Path> = Arc::from(store.database_file());
         let (sender, receiver) = mpsc::channel();
         let stats = Arc::new(WriterStats::default());
         let (commits, _) = watch::channel(0u64);

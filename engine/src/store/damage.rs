@@ -69,14 +69,18 @@ pub(crate) fn as_damage(file: &Path, error: EngineError) -> EngineError {
 /// What a panic said, without the "internal error" prefix of
 /// `unreachable!`: the error is the damaged file's, not kiln's.
 fn panic_text(payload: &(dyn Any + Send)) -> String {
-    let text = if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_owned()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
+    let Some(text) = panic_message(payload) else {
         return "stopped on unreadable data".to_owned();
     };
     text.strip_prefix("internal error: ")
         .unwrap_or(&text)
         .to_owned()
+}
+
+/// The text a panic was raised with, when it was raised with text.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<String> {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
 }

@@ -38,6 +38,8 @@ pub const BLOBS_DIR: &str = "blobs";
 pub(crate) struct Store {
     pub(crate) db: Arc<Database>,
     pub(crate) dir: PathBuf,
+    /// The database file, named by errors that report damage to it.
+    file: PathBuf,
     pub(crate) blobs: PathBuf,
     /// The engine lock, held by the primary for as long as it lives; `None`
     /// for a client, which may take it later (see `try_lock_engine`).
@@ -46,8 +48,8 @@ pub(crate) struct Store {
 
 impl Store {
     /// The database file.
-    pub(crate) fn database_file(&self) -> PathBuf {
-        self.dir.join(DATABASE_FILE)
+    pub(crate) fn database_file(&self) -> &Path {
+        &self.file
     }
 
     /// Whether this process holds the engine lock.
@@ -108,10 +110,7 @@ pub(crate) fn check_database(dir: &Path, config: &Config) -> Result<DatabaseHeal
         engine_running,
     };
     let engine_running = take_lock(dir)?.is_none();
-    let mode = match config.sharing {
-        Sharing::MultiProcess => ConcurrencyMode::MultiWriter,
-        Sharing::Exclusive => ConcurrencyMode::ExclusiveWriter,
-    };
+    let mode = concurrency_mode(config.sharing);
     let opened = damage::catch(&file, || {
         Builder::new().set_concurrency_mode(mode).open(&file)
     });
@@ -147,6 +146,14 @@ pub(crate) fn check_database(dir: &Path, config: &Config) -> Result<DatabaseHeal
         Ok(txn.open_table(LEASES)?.len()?)
     })?;
     Ok(health(state, leases, engine_running))
+}
+
+/// How redb shares the file for a store opened with `sharing`.
+fn concurrency_mode(sharing: Sharing) -> ConcurrencyMode {
+    match sharing {
+        Sharing::MultiProcess => ConcurrencyMode::MultiWriter,
+        Sharing::Exclusive => ConcurrencyMode::ExclusiveWriter,
+    }
 }
 
 /// The name prefix of a database file being created.
@@ -227,10 +234,7 @@ pub(crate) fn open(dir: &Path, config: &Config) -> Result<Store, EngineError> {
     let blobs = dir.join(BLOBS_DIR);
     fs::create_dir_all(&blobs).map_err(dir_error)?;
     let lock = take_lock(dir)?;
-    let mode = match config.sharing {
-        Sharing::MultiProcess => ConcurrencyMode::MultiWriter,
-        Sharing::Exclusive => ConcurrencyMode::ExclusiveWriter,
-    };
+    let mode = concurrency_mode(config.sharing);
     let path = dir.join(DATABASE_FILE);
     if !path.exists() {
         create_database_file(dir, &path, mode)?;
@@ -280,6 +284,7 @@ pub(crate) fn open(dir: &Path, config: &Config) -> Result<Store, EngineError> {
     Ok(Store {
         db: Arc::new(db),
         dir: dir.to_path_buf(),
+        file: path,
         blobs,
         lock: Mutex::new(lock),
     })

@@ -1,6 +1,5 @@
 //! Whether the blobs a store's records name are there and sound.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use redb::{ReadTransaction, ReadableTable};
@@ -77,20 +76,10 @@ pub(crate) fn blob_health(
 /// Whether the blake3 hash of the file at `path` is `name`. A file that
 /// cannot be read does not match.
 fn hash_matches(path: &Path, name: &str) -> bool {
-    let Ok(mut file) = std::fs::File::open(path) else {
+    let Ok(file) = std::fs::File::open(path) else {
         return false;
     };
     let mut hasher = blake3::Hasher::new();
-    let mut buffer = vec![0u8; 64 << 10];
-    loop {
-        match file.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => {
-                hasher.update(buffer.get(..n).unwrap_or_default());
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return false,
-        }
-    }
-    crate::store::blobs::hex(hasher.finalize().as_bytes()) == name
+    hasher.update_reader(file).is_ok()
+        && crate::store::blobs::hex(hasher.finalize().as_bytes()) == name
 }

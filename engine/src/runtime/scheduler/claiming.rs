@@ -126,7 +126,7 @@ async fn fill(handles: &Arc<Handles>, claimed: Vec<Claimed>) -> Vec<Queued> {
     let reader = handles.clone();
     let task = tokio::task::spawn_blocking(move || {
         let mut claimed = claimed;
-        let filled = damage::contain(&reader.store.database_file(), || {
+        let filled = damage::contain(reader.store.database_file(), || {
             let txn = reader.store.db.begin_read()?;
             let graph = reader.graph.current();
             fill_inputs(&txn, &reader.store.blobs, &graph, &mut claimed)
@@ -165,7 +165,7 @@ fn ready_before(handles: &Handles, bound: (u8, u8)) -> bool {
         let first = ready.first()?.map(|(key, _)| key.value());
         Ok(first.is_some_and(|key| (key.0, key.1) < bound))
     };
-    damage::contain(&handles.store.database_file(), first).unwrap_or(false)
+    damage::contain(handles.store.database_file(), first).unwrap_or(false)
 }
 
 async fn wait_drained(state: &SchedState) {

@@ -18,6 +18,7 @@ use crate::model::{Claimed, Lease, Priority};
 use crate::runtime::halt::disk_full;
 use crate::runtime::metrics::Finished;
 use crate::store::blobs::stage_output;
+use crate::store::damage::panic_message;
 use crate::txn::claim::Release;
 use crate::txn::complete::Complete;
 use crate::txn::fail::Fail;
@@ -253,11 +254,8 @@ fn run_job(
                 ))),
                 Ok(Ok(result)) => result,
                 Ok(Err(panic)) => {
-                    let message = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| (*s).to_owned())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "no message".to_owned());
+                    let message =
+                        panic_message(panic.as_ref()).unwrap_or_else(|| "no message".to_owned());
                     Err(StageError::permanent(format!(
                         "stage `{}` panicked: {message}",
                         lease.stage
