@@ -85,8 +85,9 @@ pub(crate) enum Command {
     Check(CheckArgs),
     /// Fix what can be derived: rebuild the search index, make missing or
     /// damaged blobs again by re-running the stages that made them; for a
-    /// damaged database, say what was lost and how to recover.
-    Repair(CheckArgs),
+    /// damaged database, say what was lost and how to recover. Always
+    /// hashes every blob.
+    Repair,
     /// Watch folders and take in files as generators write them, until Ctrl-C.
     Watch(WatchArgs),
 }

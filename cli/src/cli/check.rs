@@ -69,10 +69,6 @@ pub(crate) fn check(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<i32
     })
 }
 
-fn ids(list: &[AssetId]) -> Vec<u64> {
-    list.iter().map(|id| id.get()).collect()
-}
-
 fn findings_json(f: &Findings) -> Json {
     let (state, detail) = match &f.database.state {
         DatabaseState::Sound => ("sound", None),
@@ -104,8 +100,8 @@ fn findings_json(f: &Findings) -> Json {
         })),
         "index": f.index.as_ref().map(|i| json!({
             "documents": i.documents,
-            "missing": ids(&i.missing),
-            "extra": ids(&i.extra),
+            "missing": i.missing,
+            "extra": i.extra,
             "rebuilt_on_open": f.index_rebuilt,
         })),
         "dead_letters": f.dead,
@@ -150,23 +146,17 @@ fn report(f: &Findings) {
                 blobs.missing.len(),
                 blobs.corrupt.len()
             );
-            for p in &blobs.missing {
-                print_line!(
-                    "          missing: asset {} {} ({}): {}",
-                    p.asset,
-                    p.artifact,
-                    p.stage,
-                    p.path.display()
-                );
-            }
-            for p in &blobs.corrupt {
-                print_line!(
-                    "          damaged: asset {} {} ({}): {}",
-                    p.asset,
-                    p.artifact,
-                    p.stage,
-                    p.path.display()
-                );
+            let listed = [("missing", &blobs.missing), ("damaged", &blobs.corrupt)];
+            for (what, list) in listed {
+                for p in list {
+                    print_line!(
+                        "          {what}: asset {} {} ({}): {}",
+                        p.asset,
+                        p.artifact,
+                        p.stage,
+                        p.path.display()
+                    );
+                }
             }
         }
     }
@@ -204,7 +194,7 @@ fn report(f: &Findings) {
     );
 }
 
-pub(crate) async fn repair(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<i32> {
+pub(crate) async fn repair(global: &GlobalArgs) -> anyhow::Result<i32> {
     let (findings, kiln) = inspect(global, true)?;
     let Some(kiln) = kiln else {
         let DatabaseState::Damaged(detail) = &findings.database.state else {
@@ -234,9 +224,7 @@ pub(crate) async fn repair(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Res
     }
     let blobs = findings.blobs.unwrap_or_default();
     if blobs.is_sound() {
-        if !args.json {
-            print_line!("blobs: {} present, nothing to make again", blobs.checked);
-        }
+        print_line!("blobs: {} present, nothing to make again", blobs.checked);
         return Ok(EXIT_OK);
     }
     // A damaged blob must go before its stage writes it again: blobs are

@@ -153,7 +153,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     // database would not allow.
     match &cli.command {
         Command::Check(a) => return check::check(global, a),
-        Command::Repair(a) => return check::repair(global, a).await,
+        Command::Repair => return check::repair(global).await,
         _ => {}
     }
     let kiln = open(global)?;
@@ -172,7 +172,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Sessions(a) => search::sessions_cmd(&kiln, a.json)?,
         Command::Reindex(a) => search::reindex(&kiln, a.json)?,
         Command::Watch(a) => watch::watch(engine, global, a).await?,
-        Command::Check(_) | Command::Repair(_) => EXIT_ERROR,
+        Command::Check(_) | Command::Repair => EXIT_ERROR,
         Command::Dead(d) => match &d.action {
             DeadAction::List(a) => report::dead_list(engine, a.json)?,
             DeadAction::Retry { id, all, json } => {
