@@ -298,7 +298,20 @@ impl Kiln {
     /// sessions the index holds now.
     pub fn search(&self, query: &str, sort: SortBy, limit: usize) -> Result<SearchResults, Error> {
         self.commit_index()?;
-        self.read_index(|| search::search(&self.index, query, sort, limit))
+        self.search_page(query, sort, 0, limit)
+    }
+
+    /// [`Kiln::search`] skipping the first `offset` hits: one page of a
+    /// longer result list (`total` still counts every match).
+    pub fn search_page(
+        &self,
+        query: &str,
+        sort: SortBy,
+        offset: usize,
+        limit: usize,
+    ) -> Result<SearchResults, Error> {
+        self.commit_index()?;
+        self.read_index(|| search::search(&self.index, query, sort, offset, limit))
     }
 
     /// The assets nearest to `asset_id` by embedding, nearest first;

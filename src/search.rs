@@ -264,6 +264,7 @@ pub(crate) fn search(
     index: &SearchIndex,
     query: &str,
     sort: SortBy,
+    offset: usize,
     limit: usize,
 ) -> Result<SearchResults, Error> {
     let mut parsed = parse_query(query).map_err(SearchError::from)?;
@@ -276,7 +277,7 @@ pub(crate) fn search(
                 .unwrap_or_default()
         });
     }
-    Ok(index.search_parsed(&parsed, sort, limit)?)
+    Ok(index.search_page(&parsed, sort, offset, limit)?)
 }
 
 /// The assets nearest to `asset_id` by embedding, nearest first.

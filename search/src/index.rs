@@ -419,9 +419,21 @@ impl SearchIndex {
         sort: SortBy,
         limit: usize,
     ) -> Result<SearchResults, SearchError> {
+        self.search_page(parsed, sort, 0, limit)
+    }
+
+    /// Like [`SearchIndex::search_parsed`], skipping the first `offset`
+    /// hits: a page of a longer listing. `total` counts every match.
+    pub fn search_page(
+        &self,
+        parsed: &ParsedQuery,
+        sort: SortBy,
+        offset: usize,
+        limit: usize,
+    ) -> Result<SearchResults, SearchError> {
         let searcher = self.searcher()?;
         let built = parsed.build(&self.index, &self.fields)?;
-        self.run(&searcher, built.as_ref(), sort, limit)
+        self.run(&searcher, built.as_ref(), sort, offset, limit)
     }
 
     /// The session features of every indexed asset whose `cluster` results
@@ -490,7 +502,7 @@ impl SearchIndex {
     /// Every indexed asset, in the given order.
     pub fn all(&self, sort: SortBy, limit: usize) -> Result<SearchResults, SearchError> {
         let searcher = self.searcher()?;
-        self.run(&searcher, &AllQuery, sort, limit)
+        self.run(&searcher, &AllQuery, sort, 0, limit)
     }
 
     fn run(
@@ -498,9 +510,10 @@ impl SearchIndex {
         searcher: &Searcher,
         query: &dyn Query,
         sort: SortBy,
+        offset: usize,
         limit: usize,
     ) -> Result<SearchResults, SearchError> {
-        let top = TopDocs::with_limit(limit.max(1));
+        let top = TopDocs::with_limit(limit.max(1)).and_offset(offset);
         let fail = |e: tantivy::TantivyError| self.err("search", e);
         let (total, ranked): (usize, Vec<(f64, DocAddress)>) = match sort {
             SortBy::Relevance => {

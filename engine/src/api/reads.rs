@@ -11,6 +11,7 @@ use crate::model::{AssetId, DatabaseHealth};
 use crate::store;
 use crate::store::tables::{self, META};
 use crate::views::assets::{self, AssetDetail, AssetSummary};
+use crate::views::browse::{self, BrowseCursor, BrowseEntry, BrowseOrder, BrowsePage};
 use crate::views::failures::{self, DeadLetter, RetryingJob};
 use crate::views::health::{self, BlobHealth};
 use crate::views::metrics::{Metrics, queue_metrics};
@@ -27,6 +28,35 @@ impl Engine {
         let graph = self.inner.graph.current();
         self.inner
             .view(|txn| assets::assets(txn, &graph, &self.inner.store.blobs))
+    }
+
+    /// A page of browsable assets (active, every tier-1 stage done) in
+    /// `order`, starting after `cursor` (the page before's
+    /// [`BrowsePage::next`]; `None` for the first page). Costs what it
+    /// returns, not the size of the store.
+    pub fn browse(
+        &self,
+        order: &BrowseOrder,
+        cursor: Option<&BrowseCursor>,
+        limit: usize,
+    ) -> Result<BrowsePage, EngineError> {
+        let graph = self.inner.graph.current();
+        self.inner
+            .view(|txn| browse::browse(txn, &graph, &self.inner.store.blobs, order, cursor, limit))
+    }
+
+    /// The gallery entry of each of `ids`, in order; `None` for one that is
+    /// not browsable.
+    pub fn browse_entries(&self, ids: &[AssetId]) -> Result<Vec<Option<BrowseEntry>>, EngineError> {
+        let graph = self.inner.graph.current();
+        self.inner
+            .view(|txn| browse::entries(txn, &graph, &self.inner.store.blobs, ids))
+    }
+
+    /// How many assets are browsable. Reads every asset record: cache it.
+    pub fn browsable_count(&self) -> Result<u64, EngineError> {
+        let graph = self.inner.graph.current();
+        self.inner.view(|txn| browse::browsable_count(txn, &graph))
     }
 
     /// Ids of the assets that are duplicates of another or were superseded
