@@ -7,7 +7,7 @@ use super::json::{hex, print, to_json};
 use super::terminal::{eprint_line, print_line};
 use super::{EXIT_ERROR, EXIT_OK};
 use anyhow::Context;
-use kiln::engine::{AssetDetail, AssetId, Engine, JobCounts, JobId, Tier};
+use kiln::engine::{AssetDetail, AssetId, DeadLetter, Engine, JobCounts, JobId, Status, Tier};
 use kiln::plugin_api::{PROXY_ARTIFACT, THUMBNAIL_ARTIFACT, Value, builtin};
 use kiln::stages::metadata::MetadataStage;
 use kiln::stages::thumbnail::THUMBNAIL_STAGE_NAME as THUMBNAIL;
@@ -44,23 +44,22 @@ fn counts_json(c: &JobCounts) -> Json {
     })
 }
 
-pub(crate) fn status(engine: &Engine, as_json: bool) -> anyhow::Result<i32> {
-    let status = engine.status().context("cannot read the store's status")?;
-    if as_json {
-        let tiers: serde_json::Map<String, Json> = Tier::ALL
-            .into_iter()
-            .map(|t| {
-                let c = status.tiers.get(&t).copied().unwrap_or_default();
-                let tier = json!({
-                    "done": c.done,
-                    "skipped": c.skipped,
-                    "pending": c.pending(),
-                    "dead": c.dead,
-                });
-                (t.to_string(), tier)
-            })
-            .collect();
-        let imports: Vec<Json> = status
+/// `status --json` (and the page's `/api/status`).
+pub(crate) fn status_json(status: &Status) -> Json {
+    let tiers: serde_json::Map<String, Json> = Tier::ALL
+        .into_iter()
+        .map(|t| {
+            let c = status.tiers.get(&t).copied().unwrap_or_default();
+            let tier = json!({
+                "done": c.done,
+                "skipped": c.skipped,
+                "pending": c.pending(),
+                "dead": c.dead,
+            });
+            (t.to_string(), tier)
+        })
+        .collect();
+    let imports: Vec<Json> = status
             .imports
             .iter()
             .map(|i| {
@@ -79,13 +78,19 @@ pub(crate) fn status(engine: &Engine, as_json: bool) -> anyhow::Result<i32> {
                 })
             })
             .collect();
-        print(&json!({
-            "assets": status.assets,
-            "files": status.files,
-            "jobs": counts_json(&status.jobs),
-            "tiers": tiers,
-            "imports": imports,
-        }));
+    json!({
+        "assets": status.assets,
+        "files": status.files,
+        "jobs": counts_json(&status.jobs),
+        "tiers": tiers,
+        "imports": imports,
+    })
+}
+
+pub(crate) fn status(engine: &Engine, as_json: bool) -> anyhow::Result<i32> {
+    let status = engine.status().context("cannot read the store's status")?;
+    if as_json {
+        print(&status_json(&status));
         return Ok(EXIT_OK);
     }
     let j = &status.jobs;
@@ -236,73 +241,78 @@ pub(crate) fn show_raw(kiln: &Kiln, what: &str) -> anyhow::Result<i32> {
     Ok(EXIT_OK)
 }
 
+/// `show --json` (and the page's `/api/assets/ID`).
+pub(crate) fn show_json(kiln: &Kiln, detail: &AssetDetail) -> Json {
+    let (width, height) = pixel_size(detail);
+    let thumbnail = detail
+        .artifact(THUMBNAIL_ARTIFACT)
+        .map(|p| p.display().to_string());
+    let by_stage =
+        |f: &dyn Fn(&kiln::engine::StageDetail) -> Option<Json>| -> serde_json::Map<String, Json> {
+            detail
+                .stages
+                .iter()
+                .filter_map(|(name, s)| f(s).map(|v| (name.clone(), v)))
+                .collect()
+        };
+    let stages = by_stage(&|s| Some(Json::String(s.state.name().to_owned())));
+    // Per stage: whether its facts come from another version than the one
+    // registered now (the stage owes the asset a re-run).
+    let outdated = by_stage(&|s| Some(Json::Bool(s.outdated)));
+    // Why each skipped stage was skipped, by stage name.
+    let skipped = by_stage(&|s| s.reason.as_deref().map(Json::from));
+    let metadata = stage_facts(detail, METADATA);
+    let problems = metadata
+        .and_then(|m| m.get("problems"))
+        .map_or(Json::Array(Vec::new()), to_json);
+    let enrichment = kiln.enrichment(detail);
+    let facts: serde_json::Map<String, Json> = detail
+        .stages
+        .iter()
+        .filter_map(|(name, s)| s.facts.as_ref().map(|f| (name.clone(), f)))
+        .filter(|(name, _)| name != METADATA)
+        .map(|(name, f)| (name, to_json(f)))
+        .collect();
+    json!({
+        "id": detail.id,
+        "paths": detail.paths,
+        "content_hash": detail.content_hash.map(|h| hex(&h)),
+        "state": detail.state.name(),
+        "width": width,
+        "height": height,
+        "thumbnail": thumbnail,
+        "generation": generation_json(detail),
+        "exif": metadata.and_then(|m| m.get("exif")).map_or(Json::Null, to_json),
+        "metadata_problems": problems,
+        "quality": enrichment.quality.as_ref().map_or(Json::Null, to_json),
+        "session": enrichment.session,
+        "near_duplicates": enrichment.near_duplicates,
+        "stages": stages,
+        "outdated": outdated,
+        "skipped": skipped,
+        "facts": facts,
+    })
+}
+
 pub(crate) fn show(kiln: &Kiln, what: &str, as_json: bool) -> anyhow::Result<i32> {
     let engine = kiln.engine();
     let Some(detail) = find_asset(engine, what)? else {
         return Ok(no_such_asset(engine, what));
     };
+    if as_json {
+        print(&show_json(kiln, &detail));
+        return Ok(EXIT_OK);
+    }
     let (width, height) = pixel_size(&detail);
     let thumbnail = detail
         .artifact(THUMBNAIL_ARTIFACT)
         .map(|p| p.display().to_string());
-    let stages: serde_json::Map<String, Json> = detail
-        .stages
-        .iter()
-        .map(|(name, s)| (name.clone(), Json::String(s.state.name().to_owned())))
-        .collect();
-    // Per stage: whether its facts come from another version than the one
-    // registered now (the stage owes the asset a re-run).
-    let outdated: serde_json::Map<String, Json> = detail
-        .stages
-        .iter()
-        .map(|(name, s)| (name.clone(), Json::Bool(s.outdated)))
-        .collect();
-    // Why each skipped stage was skipped, by stage name.
-    let skipped: serde_json::Map<String, Json> = detail
-        .stages
-        .iter()
-        .filter_map(|(name, s)| {
-            s.reason
-                .as_ref()
-                .map(|r| (name.clone(), Json::from(r.as_str())))
-        })
-        .collect();
-    let metadata = stage_facts(&detail, METADATA);
-    let problems = metadata
+    let problems = stage_facts(&detail, METADATA)
         .and_then(|m| m.get("problems"))
         .map_or(Json::Array(Vec::new()), to_json);
     let generation = generation_json(&detail);
     let enrichment = kiln.enrichment(&detail);
     let quality = enrichment.quality.as_ref().map_or(Json::Null, to_json);
-    if as_json {
-        let facts: serde_json::Map<String, Json> = detail
-            .stages
-            .iter()
-            .filter_map(|(name, s)| s.facts.as_ref().map(|f| (name.clone(), f)))
-            .filter(|(name, _)| name != METADATA)
-            .map(|(name, f)| (name, to_json(f)))
-            .collect();
-        print(&json!({
-            "id": detail.id,
-            "paths": detail.paths,
-            "content_hash": detail.content_hash.map(|h| hex(&h)),
-            "state": detail.state.name(),
-            "width": width,
-            "height": height,
-            "thumbnail": thumbnail,
-            "generation": generation,
-            "exif": metadata.and_then(|m| m.get("exif")).map_or(Json::Null, to_json),
-            "metadata_problems": problems,
-            "quality": quality,
-            "session": enrichment.session,
-            "near_duplicates": enrichment.near_duplicates,
-            "stages": stages,
-            "outdated": outdated,
-            "skipped": skipped,
-            "facts": facts,
-        }));
-        return Ok(EXIT_OK);
-    }
     print_line!("asset      {} ({})", detail.id, detail.state.name());
     for path in &detail.paths {
         print_line!("path       {path}");
@@ -493,23 +503,28 @@ pub(crate) fn schema(as_json: bool) -> i32 {
     EXIT_OK
 }
 
+/// `dead list --json` (and the page's `/api/dead`).
+pub(crate) fn dead_json(dead: &[DeadLetter]) -> Json {
+    let list: Vec<Json> = dead
+        .iter()
+        .map(|d| {
+            json!({
+                "id": d.job_id,
+                "asset": d.asset_id,
+                "path": d.path,
+                "stage": d.stage,
+                "attempts": d.attempts,
+                "error": d.last_error,
+            })
+        })
+        .collect();
+    json!({ "total": dead.len(), "dead": list })
+}
+
 pub(crate) fn dead_list(engine: &Engine, as_json: bool) -> anyhow::Result<i32> {
     let dead = engine.dead_letters().context("cannot list dead letters")?;
     if as_json {
-        let list: Vec<Json> = dead
-            .iter()
-            .map(|d| {
-                json!({
-                    "id": d.job_id,
-                    "asset": d.asset_id,
-                    "path": d.path,
-                    "stage": d.stage,
-                    "attempts": d.attempts,
-                    "error": d.last_error,
-                })
-            })
-            .collect();
-        print(&json!({ "total": dead.len(), "dead": list }));
+        print(&dead_json(&dead));
         return Ok(EXIT_OK);
     }
     if dead.is_empty() {

@@ -8,7 +8,7 @@ use super::{EXIT_ERROR, EXIT_OK};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use kiln::engine::{AssetId, Engine};
-use kiln::{Error, Kiln, SearchError, SortBy};
+use kiln::{Error, Kiln, SearchError, Session, SortBy};
 use serde_json::{Value as Json, json};
 use std::path::Path;
 
@@ -99,7 +99,7 @@ pub(crate) fn search(kiln: &Kiln, args: &SearchArgs) -> anyhow::Result<i32> {
     Ok(EXIT_OK)
 }
 
-fn finite(v: f64) -> Json {
+pub(crate) fn finite(v: f64) -> Json {
     serde_json::Number::from_f64(v).map_or(Json::Null, Json::Number)
 }
 
@@ -155,23 +155,28 @@ pub(crate) fn similar_cmd(kiln: &Kiln, args: &SimilarArgs) -> anyhow::Result<i32
     Ok(EXIT_OK)
 }
 
+/// `sessions --json` (and the page's `/api/sessions`).
+pub(crate) fn sessions_json(sessions: &[Session]) -> Json {
+    let list: Vec<Json> = sessions
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "family": s.family,
+                "assets": s.assets.len(),
+                "asset_ids": s.assets,
+                "start": s.span.map(|(a, _)| a),
+                "end": s.span.map(|(_, b)| b),
+            })
+        })
+        .collect();
+    json!({"total": list.len(), "sessions": list})
+}
+
 pub(crate) fn sessions_cmd(kiln: &Kiln, as_json: bool) -> anyhow::Result<i32> {
     let sessions = kiln.sessions().context("cannot read sessions")?;
     if as_json {
-        let list: Vec<Json> = sessions
-            .iter()
-            .map(|s| {
-                json!({
-                    "id": s.id,
-                    "family": s.family,
-                    "assets": s.assets.len(),
-                    "asset_ids": s.assets,
-                    "start": s.span.map(|(a, _)| a),
-                    "end": s.span.map(|(_, b)| b),
-                })
-            })
-            .collect();
-        print(&json!({"total": list.len(), "sessions": list}));
+        print(&sessions_json(&sessions));
         return Ok(EXIT_OK);
     }
     for s in &sessions {
