@@ -88,6 +88,9 @@ pub(crate) enum Command {
     /// damaged database, say what was lost and how to recover. Always
     /// hashes every blob.
     Repair,
+    /// Browse the store in a web browser while it imports: prints the
+    /// address; with folders, watches them as `watch` does.
+    Serve(ServeArgs),
     /// Watch folders and take in files as generators write them, until Ctrl-C.
     Watch(WatchArgs),
 }
@@ -153,6 +156,25 @@ pub(crate) struct WatchArgs {
     /// How urgently to process new files: interactive work runs before batch work.
     #[arg(long, value_enum, default_value = "interactive")]
     pub(crate) priority: PriorityArg,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Folders to watch (recursively), as `kiln watch` does; uploads are
+    /// saved in the first (in `<store>/uploads` without folders).
+    #[arg(value_name = "DIR")]
+    pub(crate) dirs: Vec<PathBuf>,
+    /// The address and port to listen on. Anything but a loopback address
+    /// requires an access token on every request.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8470")]
+    pub(crate) listen: std::net::SocketAddr,
+    /// The access token (at least 16 characters); without it, a
+    /// non-loopback address gets a random one, printed in the address.
+    #[arg(long, env = "KILN_TOKEN", value_name = "TOKEN")]
+    pub(crate) token: Option<String>,
+    /// The largest file an upload may carry (`256MiB`, `1GiB`, or bytes).
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    pub(crate) max_upload: u64,
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@ mod plugin_log;
 mod progress;
 mod report;
 mod search;
+mod serve;
 mod signals;
 mod terminal;
 mod watch;
@@ -157,6 +158,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         _ => {}
     }
     let kiln = open(global)?;
+    if let Command::Serve(args) = &cli.command {
+        // The server shares the handle with its request handlers and shuts
+        // it down itself.
+        return serve::serve(kiln, global, args).await;
+    }
     let engine = kiln.engine();
     let code = match &cli.command {
         Command::Import(args) => import::import(&kiln, global, args).await?,
@@ -172,7 +178,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Sessions(a) => search::sessions_cmd(&kiln, a.json)?,
         Command::Reindex(a) => search::reindex(&kiln, a.json)?,
         Command::Watch(a) => watch::watch(engine, global, a).await?,
-        Command::Check(_) | Command::Repair => EXIT_ERROR,
+        Command::Check(_) | Command::Repair | Command::Serve(_) => EXIT_ERROR,
         Command::Dead(d) => match &d.action {
             DeadAction::List(a) => report::dead_list(engine, a.json)?,
             DeadAction::Retry { id, all, json } => {

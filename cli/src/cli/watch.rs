@@ -75,6 +75,40 @@ pub(crate) async fn watch(
     global: &GlobalArgs,
     args: &WatchArgs,
 ) -> anyhow::Result<i32> {
+    Ok(match watch_until_stopped(engine, global, args).await {
+        Ok(Some(stop)) => stop.exit_code(),
+        Ok(None) => EXIT_ERROR,
+        Err(e) if e.is::<NoSuchFolder>() => {
+            eprint_line!("kiln: {e}");
+            EXIT_ERROR
+        }
+        Err(e) => return Err(e),
+    })
+}
+
+/// A folder given to watch that is not there.
+#[derive(Debug)]
+pub(crate) struct NoSuchFolder(PathBuf);
+
+impl std::fmt::Display for NoSuchFolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: no such folder; watch takes folders that exist",
+            self.0.display()
+        )
+    }
+}
+
+impl std::error::Error for NoSuchFolder {}
+
+/// Watches until a stop signal (returned) or until the file-system watcher
+/// breaks (`None`), then stops the engine.
+pub(crate) async fn watch_until_stopped(
+    engine: &Engine,
+    global: &GlobalArgs,
+    args: &WatchArgs,
+) -> anyhow::Result<Option<Stop>> {
     let mut roots = Vec::with_capacity(args.dirs.len());
     for dir in &args.dirs {
         match std::fs::canonicalize(dir) {
@@ -84,13 +118,7 @@ pub(crate) async fn watch(
                 ever_armed: false,
                 failure: None,
             }),
-            _ => {
-                eprint_line!(
-                    "kiln: {}: no such folder; watch takes folders that exist",
-                    dir.display()
-                );
-                return Ok(EXIT_ERROR);
-            }
+            _ => return Err(NoSuchFolder(dir.clone()).into()),
         }
     }
     let (sender, mut events) = mpsc::unbounded_channel();
@@ -135,10 +163,7 @@ pub(crate) async fn watch(
             global.store.display()
         );
     }
-    Ok(match stopped_by {
-        Some(stop) => stop.exit_code(),
-        None => EXIT_ERROR,
-    })
+    Ok(stopped_by)
 }
 
 /// The state of one `kiln watch`.

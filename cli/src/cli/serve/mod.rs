@@ -1,0 +1,232 @@
+//! `kiln serve`: the store in a browser, and the JSON API under it.
+//!
+//! One process opens the store as `kiln watch` does (the primary runs the
+//! workers; otherwise it serves as a client and takes over when the
+//! primary goes away), watches the folders given, and answers HTTP on a
+//! loopback address unless told otherwise. The page is a shell
+//! (`static/index.html`) and one script (`static/app.js`) that builds
+//! every view from the JSON API with DOM text nodes, so nothing read from
+//! a file is ever parsed as HTML; a Content-Security-Policy forbids inline
+//! script besides. Images are served by asset id only, from the store's
+//! blobs and the files it recorded: no route takes a path.
+
+mod api;
+mod events;
+mod guard;
+mod images;
+mod metrics;
+mod upload;
+
+use super::args::{GlobalArgs, PriorityArg, ServeArgs, WatchArgs};
+use super::signals::{Stop, stop_requested};
+use super::terminal::{eprint_line, print_line};
+use super::{EXIT_ERROR, watch};
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use kiln::Kiln;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch as channel;
+
+/// How long a stopping server waits for open requests before it closes
+/// their connections.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// What every request handler shares.
+pub(crate) struct App {
+    pub(crate) kiln: Kiln,
+    /// Where uploads are saved: the first watched folder, or
+    /// `<store>/uploads`.
+    pub(crate) upload_dir: PathBuf,
+    /// The largest upload accepted, in bytes.
+    pub(crate) max_upload: u64,
+    /// Required on every request when set (a non-loopback address).
+    pub(crate) token: Option<String>,
+    /// The `Host` values a request may carry when no token is required
+    /// (loopback names with the port), so another site's page cannot reach
+    /// the API through a name that resolves to 127.0.0.1.
+    pub(crate) hosts: Vec<String>,
+    /// The browsable count, cached with the progress generation it was
+    /// counted at (counting reads every asset record).
+    pub(crate) browsable: Mutex<Option<(u64, u64)>>,
+    /// Changes whenever the engine publishes progress; its value counts
+    /// the changes.
+    pub(crate) generation: channel::Receiver<u64>,
+    /// Turns true when the server stops, so event streams end.
+    pub(crate) stopping: channel::Receiver<bool>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("store", &self.kiln.engine().store_dir())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs `kiln serve` until a stop signal.
+pub(crate) async fn serve(
+    kiln: Kiln,
+    global: &GlobalArgs,
+    args: &ServeArgs,
+) -> anyhow::Result<i32> {
+    let listen: SocketAddr = args.listen;
+    let token = match (&args.token, listen.ip().is_loopback()) {
+        (Some(t), _) if t.len() < 16 => {
+            eprint_line!("kiln: --token must be at least 16 characters");
+            return Ok(EXIT_ERROR);
+        }
+        (Some(t), _) => Some(t.clone()),
+        (None, true) => None,
+        (None, false) => Some(guard::new_token()?),
+    };
+    let upload_dir = match args.dirs.first() {
+        Some(dir) => std::fs::canonicalize(dir)
+            .with_context(|| format!("{}: no such folder", dir.display()))?,
+        None => kiln.engine().store_dir().join("uploads"),
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let bound = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    let hosts = guard::loopback_hosts(bound.port());
+    let (stop_tx, stopping) = channel::channel(false);
+    let generation = events::follow_progress(kiln.engine(), stopping.clone());
+    let app = Arc::new(App {
+        kiln,
+        upload_dir,
+        max_upload: args.max_upload,
+        token,
+        hosts,
+        browsable: Mutex::new(None),
+        generation,
+        stopping: stopping.clone(),
+    });
+    let router = routes(app.clone());
+    let host = if bound.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else if bound.is_ipv6() {
+        format!("[{}]", bound.ip())
+    } else {
+        bound.ip().to_string()
+    };
+    match &app.token {
+        Some(token) => print_line!("http://{host}:{}/?token={token}", bound.port()),
+        None => print_line!("http://{host}:{}/", bound.port()),
+    }
+    if !global.quiet {
+        eprint_line!(
+            "kiln: serving {} on {bound}; uploads go to {}; Ctrl-C stops",
+            app.kiln.engine().store_dir().display(),
+            app.upload_dir.display()
+        );
+    }
+    let mut stop_rx = stopping.clone();
+    let server =
+        axum::serve(listener, router.into_make_service()).with_graceful_shutdown(async move {
+            let _ = stop_rx.wait_for(|s| *s).await;
+        });
+    let server = tokio::spawn(async move { server.await });
+    let stopped_by = run_engine(&app, global, args).await;
+    let _ = stop_tx.send(true);
+    match tokio::time::timeout(STOP_GRACE, server).await {
+        Ok(Ok(Ok(()))) | Err(_) => {}
+        Ok(Ok(Err(e))) => eprint_line!("kiln: the web server failed: {e}"),
+        Ok(Err(e)) => eprint_line!("kiln: the web server failed: {e}"),
+    }
+    let code = match stopped_by {
+        Ok(Some(stop)) => stop.exit_code(),
+        Ok(None) => EXIT_ERROR,
+        Err(e) => return Err(e),
+    };
+    // Open connections hold the state only until the server task ends.
+    match Arc::try_unwrap(app) {
+        Ok(app) => app.kiln.shutdown().await?,
+        Err(app) => app.kiln.engine().shutdown().await,
+    }
+    Ok(code)
+}
+
+/// Runs the workers (or watches the folders, which runs them) until a stop
+/// signal; returns which.
+async fn run_engine(
+    app: &App,
+    global: &GlobalArgs,
+    args: &ServeArgs,
+) -> anyhow::Result<Option<Stop>> {
+    let engine = app.kiln.engine();
+    if !args.dirs.is_empty() {
+        let watch_args = WatchArgs {
+            dirs: args.dirs.clone(),
+            priority: PriorityArg::Interactive,
+        };
+        return watch::watch_until_stopped(engine, global, &watch_args).await;
+    }
+    let stop = stop_requested();
+    tokio::pin!(stop);
+    let mut started = false;
+    loop {
+        if !started && engine.try_promote().await? {
+            engine.start().await?;
+            started = true;
+        }
+        if started {
+            let stop = (&mut stop).await;
+            engine.shutdown().await;
+            return Ok(Some(stop));
+        }
+        // Another process is the primary: look again now and then, and
+        // take over its work when it is gone.
+        tokio::select! {
+            stop = &mut stop => return Ok(Some(stop)),
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+}
+
+fn routes(app: Arc<App>) -> Router {
+    let body_limit = usize::try_from(app.max_upload)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1 << 20);
+    let pages = get(api::page);
+    Router::new()
+        .route("/", pages.clone())
+        .route("/asset/{id}", get(api::asset_page))
+        .route("/status", pages.clone())
+        .route("/failed", pages.clone())
+        .route("/sessions", pages)
+        .route("/static/{file}", get(api::static_file))
+        .route("/api/status", get(api::status))
+        .route("/api/progress", get(api::progress))
+        .route("/api/metrics", get(api::metrics_json))
+        .route("/api/assets", get(api::assets))
+        .route("/api/assets/{id}", get(api::asset))
+        .route("/api/assets/{id}/workflow", get(api::workflow))
+        .route("/api/assets/{id}/prompt", get(api::api_prompt))
+        .route("/api/similar/{id}", get(api::similar))
+        .route("/api/sessions", get(api::sessions))
+        .route("/api/dead", get(api::dead))
+        .route("/api/dead/{id}/retry", post(api::dead_retry))
+        .route("/api/dead/retry-all", post(api::dead_retry_all))
+        .route("/api/dead/purge", post(api::dead_purge))
+        .route(
+            "/api/upload",
+            post(upload::upload).layer(DefaultBodyLimit::max(body_limit)),
+        )
+        .route("/api/events", get(events::events))
+        .route("/img/{id}/{artifact}/{blob}", get(images::artifact))
+        .route("/original/{id}", get(images::original))
+        .route("/metrics", get(metrics::prometheus))
+        .fallback(api::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            guard::guard,
+        ))
+        .with_state(app)
+}
