@@ -115,7 +115,32 @@ struct BatchResult {
     /// The writer's group commits until browsable: how many, how many
     /// operations they held, and their mean duration.
     commits_at_browsable: (u64, u64, Duration),
+    tier3: Tier3Phase,
     dead: u64,
+}
+
+/// The tier-3 phase, from searchable to enriched: how much tier-3 work was
+/// left for it and the CPU it took. Its length alone also depends on how
+/// much tier-3 work ran before the batch was searchable (background jobs
+/// fill gaps in the tier-2 work) and on what else the machine ran.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tier3Phase {
+    /// Tier-3 jobs done when the batch became searchable.
+    done_before: u64,
+    /// Tier-3 jobs done once it was enriched (the urgent files' included).
+    done_after: u64,
+    /// CPU seconds of this process during the phase.
+    cpu: Option<f64>,
+}
+
+/// Tier-3 jobs done so far, over every stage of `stages`.
+fn jobs_done(engine: &Engine, stages: &[String]) -> Result<u64, String> {
+    let metrics = engine.metrics().map_err(|e| e.to_string())?;
+    Ok(stages
+        .iter()
+        .filter_map(|stage| metrics.by_stage.get(stage))
+        .map(|states| states.get(&JobState::Done).copied().unwrap_or(0))
+        .sum())
 }
 
 /// Marks `probe` done if its file is searchable.
@@ -138,6 +163,14 @@ async fn batch(engine: &Engine, corpus: &Corpus) -> Result<BatchResult, String> 
         .map_err(|e| format!("cannot start the engine: {e}"))?;
     let tier1_stages = engine.stages().iter().filter(|s| s.tier == 1).count() as u64;
     let tier1_jobs = corpus.files.len() as u64 * tier1_stages;
+    let tier3_stages: Vec<String> = engine
+        .stages()
+        .into_iter()
+        .filter(|s| s.tier == 3)
+        .map(|s| s.name)
+        .collect();
+    let mut tier3 = Tier3Phase::default();
+    let mut searchable_cpu = None;
     let trigger = (tier1_jobs / 2).max(1);
     let start = Instant::now();
     let cpu_start = process_cpu_seconds();
@@ -153,6 +186,10 @@ async fn batch(engine: &Engine, corpus: &Corpus) -> Result<BatchResult, String> 
     let mut probes: Vec<Probe> = Vec::new();
     let mut next = corpus.urgent.iter();
     let times = run::follow(engine, import, start, async |times: &TierTimes| {
+        if times.searchable.is_some() && searchable_cpu.is_none() {
+            searchable_cpu = process_cpu_seconds();
+            tier3.done_before = jobs_done(engine, &tier3_stages)?;
+        }
         if times.browsable.is_some() && browsable_cpu.is_none() {
             browsable_cpu = cpu_start.zip(process_cpu_seconds()).map(|(a, b)| b - a);
             writer_cpu = writer_start
@@ -199,6 +236,10 @@ async fn batch(engine: &Engine, corpus: &Corpus) -> Result<BatchResult, String> 
         Ok(())
     })
     .await?;
+    tier3.cpu = searchable_cpu
+        .zip(process_cpu_seconds())
+        .map(|(a, b)| b - a);
+    tier3.done_after = jobs_done(engine, &tier3_stages)?;
     // The batch may finish before the last urgent file does.
     if let Some(probe) = probes.last_mut() {
         while probe.took.is_none() {
@@ -215,6 +256,7 @@ async fn batch(engine: &Engine, corpus: &Corpus) -> Result<BatchResult, String> 
         writer_cpu,
         done_at_browsable,
         commits_at_browsable,
+        tier3,
         dead: status.jobs.dead,
     })
 }
@@ -399,5 +441,18 @@ fn print_import(round: usize, result: &BatchResult) {
         result.dead,
         done.join(" "),
         mean.as_secs_f64() * 1e3,
+    );
+    let phase = TierTimes::secs(result.times.enriched) - TierTimes::secs(result.times.searchable);
+    let Tier3Phase {
+        done_before,
+        done_after,
+        cpu,
+    } = result.tier3;
+    let left = done_after.saturating_sub(done_before);
+    let cpu = cpu.unwrap_or(f64::NAN);
+    println!(
+        "round {round}: tier-3 phase: {phase:.3}s, {left} of {done_after} tier-3 jobs left when searchable, cpu {cpu:.2}s ({:.2} ms per job left, {:.2} cores busy)",
+        cpu * 1e3 / left.max(1) as f64,
+        cpu / phase
     );
 }
