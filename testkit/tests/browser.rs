@@ -206,6 +206,13 @@ fn eval_returns_values_and_reports_exceptions_and_timeouts() {
         waited >= Duration::from_millis(600) && waited < Duration::from_secs(5),
         "{waited:?}"
     );
+    // A condition that is not an expression fails at once.
+    let started = Instant::now();
+    match browser.wait_for("1;", Duration::from_secs(20)) {
+        Err(BrowserError::Exception { text }) => assert!(text.contains("SyntaxError"), "{text}"),
+        other => panic!("expected a syntax error, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
     match browser.wait_for("false", Duration::from_millis(200)) {
         Err(BrowserError::WaitTimeout { last_error, .. }) => assert_eq!(last_error, None),
         other => panic!("expected a wait timeout, got {other:?}"),

@@ -83,7 +83,13 @@ pub fn require() -> Option<PathBuf> {
              `chromium` (apt-get install chromium) or set {CHROMIUM_VAR} to its executable"
         );
     }
-    println!("skipped: no Chromium (set {CHROMIUM_VAR} or install chromium)");
+    match std::env::var_os(CHROMIUM_VAR) {
+        Some(named) => println!(
+            "skipped: {CHROMIUM_VAR}={} is not an executable",
+            named.to_string_lossy()
+        ),
+        None => println!("skipped: no Chromium (set {CHROMIUM_VAR} or install chromium)"),
+    }
     None
 }
 

@@ -313,7 +313,8 @@ impl Page {
     /// Evaluates the expression `js_condition` every 50 ms until it is
     /// truthy (awaiting promises) and returns its value; a throw counts as
     /// not yet (the element may not exist yet, the page may be between
-    /// documents). After `timeout`, [`BrowserError::WaitTimeout`] with the
+    /// documents), except a `SyntaxError`, returned at once since no poll
+    /// can cure it. After `timeout`, [`BrowserError::WaitTimeout`] with the
     /// last error.
     pub fn wait_for(&mut self, js_condition: &str, timeout: Duration) -> Result<Value> {
         const POLL: Duration = Duration::from_millis(50);
@@ -333,6 +334,9 @@ impl Page {
                     return Ok(result.get("value").cloned().unwrap_or(Value::Null));
                 }
                 Ok(_) => {}
+                Err(BrowserError::Exception { text }) if text.starts_with("SyntaxError") => {
+                    return Err(BrowserError::Exception { text });
+                }
                 Err(e @ (BrowserError::Exception { .. } | BrowserError::Protocol { .. })) => {
                     last_error = Some(e.to_string());
                 }
