@@ -445,3 +445,18 @@ fn drop_ends_chromium_and_its_helpers_also_after_a_panic() {
         .expect("the browser started");
     assert_gone(pid, &profile);
 }
+
+#[test]
+fn drop_kills_a_chromium_that_does_not_close() {
+    let Some(browser) = launch() else { return };
+    let pid = browser.pid();
+    let profile = browser.profile_dir().to_path_buf();
+    // A stopped browser reads no command: only the kill can end it.
+    let stopped = std::process::Command::new("kill")
+        .args(["-STOP", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(stopped.success());
+    drop(browser);
+    assert_gone(pid, &profile);
+}
