@@ -53,6 +53,12 @@ impl Connection {
         Ok(Connection { socket, next_id: 1 })
     }
 
+    /// Bounds how long a send may block (a browser that reads nothing
+    /// fills the socket's buffer).
+    pub(super) fn limit_sends(&mut self, timeout: Duration) {
+        let _ = self.socket.get_mut().set_write_timeout(Some(timeout));
+    }
+
     /// Sends a command; returns its id.
     pub(super) fn send(
         &mut self,

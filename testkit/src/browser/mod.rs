@@ -269,6 +269,7 @@ impl Drop for Browser {
     fn drop(&mut self) {
         // Closing lets Chromium end its helper processes itself; the kill
         // in `Process::drop` is for a browser that does not answer.
+        self.page.connection.limit_sends(CLOSE_GRACE);
         if self
             .page
             .connection
