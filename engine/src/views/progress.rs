@@ -112,7 +112,9 @@ pub struct ImportProgress {
 pub struct Progress {
     /// Every import, oldest first.
     pub imports: Vec<ImportProgress>,
-    /// Totals per tier over all imports.
+    /// Totals per tier over all imports: the sum of the imports' files. A
+    /// file a re-run (`rerun:` import) or a new stage version gave more
+    /// work in a tier counts in that import too, once more.
     pub tiers: BTreeMap<Tier, TierProgress>,
 }
 
