@@ -184,13 +184,15 @@ impl Engine {
     /// interrupted walk resumes when a primary starts). Returns whether the
     /// walk has finished. `kiln import --detach` uses this before exiting.
     pub async fn wait_intake(&self, import_id: ImportId) -> Result<bool, EngineError> {
-        loop {
+        let walked = || -> Result<bool, EngineError> {
             let imports = self.inner.view(status::imports)?;
-            let walked = imports
+            Ok(imports
                 .iter()
                 .find(|i| i.id == import_id)
-                .is_none_or(|i| i.state != ImportState::Walking);
-            if walked {
+                .is_none_or(|i| i.state != ImportState::Walking))
+        };
+        loop {
+            if walked()? {
                 return Ok(true);
             }
             let alive = self.inner.walks.is_running(import_id.get());
@@ -201,7 +203,9 @@ impl Engine {
                 .map(|p| p.contains(&import_id.get()))
                 .unwrap_or(false);
             if !alive || paused {
-                return Ok(false);
+                // A walk that ended between the read above and this look
+                // has finished: read again.
+                return walked();
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
