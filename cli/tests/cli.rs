@@ -262,3 +262,52 @@ fn hidden_and_temporary_files_are_skipped() {
         "only kept.jpg is imported: {status}"
     );
 }
+
+#[test]
+fn a_folder_inside_the_store_is_imported_and_the_stores_own_files_never_are() {
+    let store = tempfile::tempdir().expect("temp dir");
+    let uploads = store.path().join("uploads");
+    std::fs::create_dir(&uploads).expect("mkdir");
+    for name in ["a1111-forest.png", "novelai-garden.png"] {
+        std::fs::copy(samples_dir().join(name), uploads.join(name)).expect("copy");
+    }
+    succeed(kiln(store.path()).args(["import", "-q"]).arg(&uploads));
+    let status = json(store.path(), &["status"]);
+    assert_eq!(num(&status, "/files"), 2, "{status}");
+    assert_eq!(num(&status, "/assets"), 2, "{status}");
+
+    // The store itself, now holding a database, thumbnails and an index:
+    // only the uploads are files of the library.
+    succeed(kiln(store.path()).args(["import", "-q"]).arg(store.path()));
+    let status = json(store.path(), &["status"]);
+    assert_eq!(num(&status, "/files"), 2, "{status}");
+    assert_eq!(num(&status, "/assets"), 2, "{status}");
+    assert_eq!(num(&status, "/jobs/dead"), 0, "{status}");
+
+    // Named alone, the database is refused with the reason.
+    let database = store.path().join("kiln.redb");
+    let out = run(kiln(store.path()).args(["import", "-q"]).arg(&database));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("store's own files"), "{stderr}");
+    assert_eq!(num(&json(store.path(), &["status"]), "/files"), 2);
+}
+
+#[test]
+fn the_progress_line_counts_files() {
+    let store = tempfile::tempdir().expect("temp dir");
+    // Standard error is a pipe: plain lines, the last one when it ends.
+    let out = run(kiln(store.path()).arg("import").arg(samples_dir()));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let files = std::fs::read_dir(samples_dir()).expect("samples").count();
+    assert_eq!(files, 20, "the samples are twenty files");
+    let last = stderr
+        .lines()
+        .rfind(|l| l.starts_with("tier 1 browsable"))
+        .unwrap_or_else(|| panic!("a progress line:\n{stderr}"));
+    // Two stages a file in tier 1: counted in jobs it would say 39/39.
+    assert!(
+        last.starts_with("tier 1 browsable 20/20 files (running 0, retrying 0, dead 1)"),
+        "{last}"
+    );
+}

@@ -370,3 +370,70 @@ fn sigterm_and_sighup_stop_the_watch_gracefully() {
         );
     }
 }
+
+#[test]
+fn a_folder_inside_the_store_is_watched_and_the_stores_own_files_never_taken_in() {
+    let store = tempfile::tempdir().expect("temp dir");
+    let uploads = store.path().join("uploads");
+    std::fs::create_dir(&uploads).expect("mkdir");
+    std::fs::write(uploads.join("before.png"), sample("a1111-forest.png")).expect("write");
+    let watch = Watch::start(store.path(), &uploads);
+    settled(store.path(), &watch, 1);
+
+    std::fs::write(uploads.join("dropped.png"), sample("novelai-garden.png")).expect("write");
+    let status = settled(store.path(), &watch, 2);
+    // The thumbnails the store wrote into its blob folder, its database and
+    // its index are no files of the library.
+    assert_eq!(num(&status, "/files"), 2, "{status}");
+    assert_eq!(num(&status, "/jobs/dead"), 0, "{status}");
+    let paths = asset_paths(store.path());
+    assert!(
+        paths.iter().all(|p| p.contains("/uploads/")),
+        "only the uploads: {paths:?}"
+    );
+    watch.stop();
+}
+
+/// CPU time (user and system, in clock ticks) the process `pid` has used.
+#[cfg(target_os = "linux")]
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    // The command name may hold spaces; the fields after it are plain.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after
+    // the name.
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(11) + field(12)
+}
+
+/// An idle primary with its workers running and a folder armed sleeps:
+/// nothing polls. Before the watch, the engine and the progress publisher
+/// slept until an event, an idle `kiln watch` (debug build) used about 26
+/// clock ticks (1/100 s each) in 10 s; sleeping, it uses none or one. The
+/// bound sits far above that noise and far below any periodic poll.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_idle_watch_uses_next_to_no_cpu() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = tempfile::tempdir().expect("temp dir");
+    let mut watch = Watch::start(store.path(), dir.path());
+    watch.wait_for_stderr("up to date");
+    // Let start-up work (the catch-up import, the last progress line) end.
+    std::thread::sleep(Duration::from_secs(2));
+    let pid = watch.child.0.id();
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(10));
+    let used = cpu_ticks(pid) - before;
+    assert!(
+        used <= 5,
+        "an idle kiln watch used {used} clock ticks in 10 s:\n{}",
+        watch.stderr()
+    );
+    watch.stop();
+}

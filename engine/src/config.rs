@@ -14,6 +14,13 @@ use crate::model::EnrichmentGate;
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// The current time in nanoseconds since the Unix epoch.
     fn now_ns(&self) -> u64;
+
+    /// Whether the clock moves with real time, so an idle engine may sleep
+    /// until the time a retry is due. One that does not ([`ManualClock`])
+    /// has an idle engine look every `Config::idle_poll` while a retry waits.
+    fn follows_real_time(&self) -> bool {
+        true
+    }
 }
 
 /// The system clock.
@@ -58,6 +65,9 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now_ns(&self) -> u64 {
         self.now.load(Ordering::SeqCst)
+    }
+    fn follows_real_time(&self) -> bool {
+        false
     }
 }
 

@@ -1,5 +1,6 @@
-//! Live progress per tier: bars on a terminal, a plain line every few
-//! seconds otherwise, nothing with `--quiet`.
+//! Live progress per tier, in files (the engine's `Progress`): bars on a
+//! terminal, a plain line every few seconds otherwise, nothing with
+//! `--quiet`.
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kiln::engine::{ImportId, Progress, Tier, TierProgress};
@@ -99,7 +100,7 @@ fn detail(p: &TierProgress) -> String {
         p.running, p.retrying, p.dead
     );
     if p.rate > 0.0 {
-        text.push_str(&format!(", {:.1}/s", p.rate));
+        text.push_str(&format!(", {:.1} files/s", p.rate));
     }
     if let Some(eta) = p.eta
         && p.remaining() > 0
@@ -120,7 +121,7 @@ async fn draw(
     let bars = (display == Display::Bars).then(|| {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
         let style = ProgressStyle::with_template(
-            "{prefix:18} [{bar:30.cyan/blue}] {pos:>6}/{len:<6} {msg}",
+            "{prefix:18} [{bar:30.cyan/blue}] {pos:>6}/{len:<6} files {msg}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
@@ -156,7 +157,7 @@ async fn draw(
                 .map(|(t, name)| {
                     let p = snapshot.get(t).copied().unwrap_or_default();
                     format!(
-                        "tier {t} {name} {}/{} ({})",
+                        "tier {t} {name} {}/{} files ({})",
                         p.done + p.dead,
                         p.total,
                         detail(&p)

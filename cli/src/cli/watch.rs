@@ -11,8 +11,10 @@
 //! the temporary name is ignored the way a folder walk ignores it, and the
 //! final name arrives complete.
 //!
-//! Each watched folder is checked on every tick too: when it is removed the
-//! watch waits for it, and when it is back (or replaced by a new folder of the
+//! The loop ticks only while there is something to look at again
+//! (candidates, held files, imports to follow, a folder not armed); idle,
+//! it sleeps until an event. An event naming a watched folder itself makes
+//! the next tick check it: when it is removed the watch waits for it, and when it is back (or replaced by a new folder of the
 //! same name) the watch is armed again and the folder is caught up with a
 //! folder import, which costs little for files the store already has. The
 //! same catch-up runs at start, for files written while kiln was not running.
@@ -26,7 +28,7 @@ use super::terminal::eprint_line;
 use anyhow::Context;
 use complete::{Candidate, Stat, Verdict};
 use events::WriteWatcher;
-use kiln::engine::{Engine, ImportId, Priority, Status, Tier, Until, is_ignored};
+use kiln::engine::{Engine, ImportId, Priority, Status, Tier, Until, is_ignored, is_store_file};
 use notify_debouncer_mini::notify::RecursiveMode;
 use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer_opt};
 use std::collections::{BTreeMap, HashMap};
@@ -147,6 +149,7 @@ pub(crate) async fn watch_until_stopped(
         activity: Vec::new(),
         renderer: None,
         started: false,
+        roots_named: false,
     };
     let outcome = watcher.run(&mut events).await;
     watcher.stop().await;
@@ -172,7 +175,8 @@ struct Watcher<'a> {
     global: &'a GlobalArgs,
     priority: Priority,
     roots: Vec<Root>,
-    /// Never take in the store's own files, should it live in a watched folder.
+    /// The store's directory, canonical: its own files are never taken in,
+    /// should it live in a watched folder or hold one.
     store_dir: Option<PathBuf>,
     debouncer: Debouncer<WriteWatcher>,
     candidates: HashMap<PathBuf, Candidate>,
@@ -188,6 +192,9 @@ struct Watcher<'a> {
     renderer: Option<Renderer>,
     /// Whether this process runs the workers (it is the store's primary).
     started: bool,
+    /// Whether an event named a watched folder itself (or a folder above
+    /// one) since the folders were last checked: it may have been removed.
+    roots_named: bool,
 }
 
 impl Watcher<'_> {
@@ -210,7 +217,16 @@ impl Watcher<'_> {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut events_arrived = false;
+        let mut ticking = true;
         loop {
+            // Idle (every folder armed, nothing to look at or follow) the
+            // loop sleeps until an event or a stop; it ticks only while
+            // there is something to look at again.
+            let busy = self.busy();
+            if busy && !ticking {
+                tick.reset();
+            }
+            ticking = busy;
             tokio::select! {
                 stop = &mut stop => return Ok(Some(stop)),
                 event = events.recv() => match event {
@@ -224,12 +240,25 @@ impl Watcher<'_> {
                         return Ok(None);
                     }
                 },
-                _ = tick.tick() => {
+                _ = tick.tick(), if busy => {
                     self.tick(events_arrived).await?;
                     events_arrived = false;
                 }
             }
         }
+    }
+
+    /// Whether the next tick has work: candidates to look at, files held
+    /// for submission, imports to follow, a watched folder not armed (or
+    /// named by an event, so it may be gone), or another process being the
+    /// store's primary (this one takes over when it goes).
+    fn busy(&self) -> bool {
+        !self.started
+            || self.roots_named
+            || !self.candidates.is_empty()
+            || !self.ready.is_empty()
+            || !self.activity.is_empty()
+            || self.roots.iter().any(|r| r.armed.is_none())
     }
 
     /// Stops the display and the engine: running jobs finish and are
@@ -265,13 +294,15 @@ impl Watcher<'_> {
             .max_by_key(|r| r.path.as_os_str().len())
     }
 
-    /// Whether `path` is not for intake: a watched folder itself, the store,
-    /// or a hidden or temporary name anywhere below its watched folder.
+    /// Whether `path` is not for intake: a watched folder itself, the
+    /// store's own files (a folder inside the store directory, such as
+    /// `uploads/`, is watched like any other), or a hidden or temporary
+    /// name anywhere below its watched folder.
     fn ignored(&self, path: &Path) -> bool {
         if self
             .store_dir
             .as_deref()
-            .is_some_and(|s| path.starts_with(s))
+            .is_some_and(|store| is_store_file(store, path))
         {
             return true;
         }
@@ -293,6 +324,9 @@ impl Watcher<'_> {
     /// again is looked at afresh: it may have changed.
     fn note(&mut self, paths: Vec<PathBuf>) {
         for path in paths {
+            if self.roots.iter().any(|r| r.path.starts_with(&path)) {
+                self.roots_named = true;
+            }
             if self.ignored(&path) {
                 continue;
             }
@@ -306,6 +340,7 @@ impl Watcher<'_> {
 
     async fn tick(&mut self, events_arrived: bool) -> anyhow::Result<()> {
         self.promote().await?;
+        self.roots_named = false;
         self.check_roots().await?;
         let changing = self.examine().await?;
         let held_too_long = self.held_since.is_some_and(|t| t.elapsed() >= MAX_HOLD);

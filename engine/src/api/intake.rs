@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::{Engine, absolute};
 use crate::error::EngineError;
 use crate::model::{FileEntry, ImportId, ImportOptions, Priority, entry_for};
+use crate::store::is_store_file;
 use crate::txn::intake::{CreateImport, Intake};
 use crate::views::status::{self, ImportState};
 
@@ -31,15 +32,37 @@ impl Engine {
         budget: Option<u64>,
     ) -> Result<ImportId, EngineError> {
         let path = absolute(path);
+        if self.is_own_file(&path) {
+            return Err(EngineError::Intake {
+                path,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "it is one of the store's own files, never taken in",
+                ),
+            });
+        }
         let root = path.to_string_lossy().into_owned();
         self.intake_import(root, vec![entry_for(&path)], priority, budget)
             .await
     }
 
+    /// Whether `path` is one of the store's own files (see
+    /// [`is_store_file`]).
+    fn is_own_file(&self, path: &Path) -> bool {
+        match (
+            std::fs::canonicalize(&self.inner.store.dir),
+            std::fs::canonicalize(path),
+        ) {
+            (Ok(store), Ok(path)) => is_store_file(&store, &path),
+            _ => false,
+        }
+    }
+
     /// Submits several files as one import, each taken in as
     /// [`Engine::submit_file`] takes one: stored by absolute path, a no-op
     /// when unchanged since its last intake, a dead letter of stage `intake`
-    /// when unreadable. `root` names the import in status listings (a watched
+    /// when unreadable; the store's own files (see [`is_store_file`]) are
+    /// left out. `root` names the import in status listings (a watched
     /// folder, say). Returns the import id once the import and every file's
     /// root jobs are durable.
     pub async fn submit_files(
@@ -51,7 +74,9 @@ impl Engine {
         self.validate()?;
         let files = paths
             .iter()
-            .map(|path| entry_for(&absolute(path)))
+            .map(|path| absolute(path))
+            .filter(|path| !self.is_own_file(path))
+            .map(|path| entry_for(&path))
             .collect();
         let root = root.as_ref().to_string_lossy().into_owned();
         self.intake_import(root, files, priority, None).await
@@ -159,13 +184,15 @@ impl Engine {
     /// interrupted walk resumes when a primary starts). Returns whether the
     /// walk has finished. `kiln import --detach` uses this before exiting.
     pub async fn wait_intake(&self, import_id: ImportId) -> Result<bool, EngineError> {
-        loop {
+        let walked = || -> Result<bool, EngineError> {
             let imports = self.inner.view(status::imports)?;
-            let walked = imports
+            Ok(imports
                 .iter()
                 .find(|i| i.id == import_id)
-                .is_none_or(|i| i.state != ImportState::Walking);
-            if walked {
+                .is_none_or(|i| i.state != ImportState::Walking))
+        };
+        loop {
+            if walked()? {
                 return Ok(true);
             }
             let alive = self.inner.walks.is_running(import_id.get());
@@ -176,7 +203,9 @@ impl Engine {
                 .map(|p| p.contains(&import_id.get()))
                 .unwrap_or(false);
             if !alive || paused {
-                return Ok(false);
+                // A walk that ended between the read above and this look
+                // has finished: read again.
+                return walked();
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }

@@ -55,6 +55,7 @@ impl Engine {
             walks: Walks::default(),
             paused_walks: Arc::new(Mutex::new(HashSet::new())),
             closing: Arc::new(AtomicBool::new(false)),
+            listening: Arc::default(),
             drivers: Mutex::new(Drivers::default()),
             sweep: Mutex::new(None),
             progress,
@@ -240,6 +241,9 @@ impl Engine {
     pub async fn shutdown(&self) {
         self.stop().await;
         self.inner.closing.store(true, Ordering::SeqCst);
+        // The progress publisher sleeps until a commit; this lets it see
+        // `closing`.
+        self.inner.writer.commits.send_modify(|n| *n += 1);
         let mut threads: Vec<JoinHandle<()>> = self.inner.walks.drain();
         threads.extend(self.inner.sweep.lock().ok().and_then(|mut s| s.take()));
         let _ = tokio::task::spawn_blocking(move || {

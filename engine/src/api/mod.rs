@@ -25,6 +25,7 @@ pub use manual::Manual;
 use crate::config::Config;
 use crate::error::EngineError;
 use crate::graph::GraphCell;
+use crate::runtime::doorbell::Listening;
 use crate::runtime::halt::Halt;
 use crate::runtime::metrics::MetricsState;
 use crate::runtime::scheduler::{Handles, Scheduler, Wake};
@@ -66,6 +67,9 @@ struct Inner {
     outdated_checked: AtomicBool,
     /// Raised when the workers stopped on a full disk.
     halt: Arc<Halt>,
+    /// Whether the running scheduler hears other processes' commits on
+    /// the store's doorbell (otherwise idle parts poll).
+    listening: Arc<Listening>,
 }
 
 impl Inner {
@@ -91,6 +95,7 @@ impl Inner {
             graph: self.graph.clone(),
             metrics: self.metrics.clone(),
             halt: self.halt.clone(),
+            listening: self.listening.clone(),
         }
     }
 

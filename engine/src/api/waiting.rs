@@ -107,6 +107,7 @@ impl Engine {
                     inner.store.database_file().to_path_buf(),
                     inner.writer.commits.subscribe(),
                     inner.config.idle_poll,
+                    inner.listening.clone(),
                     inner.closing.clone(),
                     inner.progress.clone(),
                 ));

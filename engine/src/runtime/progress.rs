@@ -1,7 +1,8 @@
 //! The progress publisher: a task that re-reads the counters after commits
-//! (at most every 100 ms, and without a local commit after 100 ms plus four
-//! idle-poll periods, so commits of other processes show too) and sends a
-//! snapshot whenever it changed.
+//! (at most every 100 ms) and sends a snapshot whenever it changed. Commits
+//! of other processes reach it through the store's doorbell while this
+//! process's scheduler listens on it; otherwise it also looks every four
+//! idle-poll periods. Idle, it sleeps until the next commit.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use redb::{Database, ReadableDatabase};
 use tokio::sync::watch;
 
+use crate::runtime::doorbell::Listening;
 use crate::store::damage;
 use crate::views::progress::{Progress, RateWindow, snapshot};
 
@@ -20,6 +22,7 @@ pub(crate) async fn publish(
     file: PathBuf,
     commits: watch::Receiver<u64>,
     idle_poll: Duration,
+    listening: Arc<Listening>,
     closing: Arc<AtomicBool>,
     sender: watch::Sender<Progress>,
 ) {
@@ -46,6 +49,12 @@ pub(crate) async fn publish(
             });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let _ = tokio::time::timeout(poll, commits.changed()).await;
+        if listening.get() {
+            if commits.changed().await.is_err() {
+                return;
+            }
+        } else {
+            let _ = tokio::time::timeout(poll, commits.changed()).await;
+        }
     }
 }

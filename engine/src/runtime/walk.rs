@@ -20,8 +20,8 @@ use super::writer::Writer;
 use crate::config::Config;
 use crate::graph::GraphCell;
 use crate::model::{FileEntry, entry_for, is_ignored, stat_of};
-use crate::store::Store;
 use crate::store::tables::READY;
+use crate::store::{Store, is_store_file};
 use crate::txn::intake::{FinishWalk, Intake, NoteUnreadable};
 
 /// Files sent to the writer per intake operation.
@@ -32,6 +32,7 @@ struct Walk {
     /// The open directories, with their paths, outermost first.
     stack: Vec<(PathBuf, ReadDir)>,
     seen: HashSet<(u64, u64)>,
+    /// The store's directory, whose own files are never taken in.
     exclude: Option<PathBuf>,
     /// Folders that could not be read (or read to the end), with why, not
     /// yet handed on by [`Walk::take_problems`].
@@ -102,7 +103,11 @@ impl Iterator for Walk {
                 continue;
             }
             let path = entry.path();
-            if self.exclude.as_deref() == Some(path.as_path()) {
+            if self
+                .exclude
+                .as_deref()
+                .is_some_and(|store| is_store_file(store, &path))
+            {
                 continue;
             }
             match fs::metadata(&path) {

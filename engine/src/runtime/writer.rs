@@ -32,6 +32,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::error::EngineError;
 use crate::graph::{Graph, GraphCell};
+use crate::runtime::doorbell;
 use crate::runtime::halt::{Halt, disk_full};
 use crate::store::Store;
 use crate::store::damage;
@@ -123,7 +124,7 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub(crate) fn start(
-        store: &Store,
+        store: &Arc<Store>,
         config: Arc<Config>,
         graph: Arc<GraphCell>,
         halt: Arc<Halt>,
@@ -136,11 +137,13 @@ impl Writer {
         let thread_stats = stats.clone();
         let thread_commits = commits.clone();
         let thread_file = file.clone();
+        let thread_store = store.clone();
         let thread = std::thread::Builder::new()
             .name("kiln-writer".into())
             .spawn(move || {
                 run(
                     db,
+                    &thread_store,
                     &thread_file,
                     config,
                     graph,
@@ -236,8 +239,10 @@ impl Drop for Writer {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run(
     db: Arc<Database>,
+    store: &Store,
     file: &Path,
     config: Arc<Config>,
     graph: Arc<GraphCell>,
@@ -286,6 +291,10 @@ fn run(
             Ordering::Relaxed,
         );
         commits.send_modify(|n| *n += 1);
+        // The primary of another process sleeps until told of new work.
+        if !store.holds_lock() {
+            doorbell::ring(&store.dir);
+        }
     }
 }
 
@@ -432,7 +441,7 @@ mod tests {
             commit_window: Duration::from_millis(200),
             ..Config::default()
         };
-        let store = store::open(dir, &config).expect("open store");
+        let store = Arc::new(store::open(dir, &config).expect("open store"));
         Writer::start(&store, Arc::new(config), Arc::default(), Arc::default())
     }
 

@@ -21,9 +21,9 @@ use crate::config::{Config, Sharing};
 use crate::error::EngineError;
 use crate::model::{DatabaseHealth, DatabaseState};
 use tables::{
-    ASSET_JOBS, ASSETS, DEAD, FACTS, FILES, GATE_DECISIONS, HASHES, IMPORT_BUDGETS, IMPORT_COUNTS,
-    IMPORT_RESUMES, IMPORTS, JOBS, LEASES, META, PURGED, READY, RETRYING, STAGE_COUNTS,
-    UNREADABLE_FOLDERS,
+    ASSET_JOBS, ASSETS, DEAD, FACTS, FILE_COUNTS, FILE_TIERS, FILES, GATE_DECISIONS, HASHES,
+    IMPORT_BUDGETS, IMPORT_COUNTS, IMPORT_RESUMES, IMPORTS, JOBS, LEASES, META, PURGED, READY,
+    RETRYING, STAGE_COUNTS, UNREADABLE_FOLDERS,
 };
 
 /// The database file inside a store directory.
@@ -32,6 +32,31 @@ pub const DATABASE_FILE: &str = "kiln.redb";
 pub const LOCK_FILE: &str = "engine.lock";
 /// The folder of content-addressed artifacts.
 pub const BLOBS_DIR: &str = "blobs";
+/// The socket other processes wake the primary through (`runtime::doorbell`).
+pub(crate) const DOORBELL_FILE: &str = "engine.wake";
+
+/// Whether `path` is one of the store's own files, or lies inside one of
+/// its own folders, for the store in `store_dir` (both canonical): the
+/// database and the files of its creation, the engine lock, the doorbell,
+/// the blob folder and the derived data kept beside them (the search index
+/// in `search/`). Nothing of these is ever taken in; anything else in the
+/// store directory (an `uploads/` folder) is the user's, and is.
+pub fn is_store_file(store_dir: &Path, path: &Path) -> bool {
+    let Ok(inside) = path.strip_prefix(store_dir) else {
+        return false;
+    };
+    let Some(first) = inside.components().next() else {
+        return false;
+    };
+    let name = first.as_os_str().to_string_lossy();
+    name.starts_with(DATABASE_FILE)
+        || [LOCK_FILE, BLOBS_DIR, SEARCH_DIR, DOORBELL_FILE].contains(&name.as_ref())
+}
+
+/// The folder of the search index, derived data the store keeps beside its
+/// database (written by the `kiln-search` crate, named here so that intake
+/// never takes it in).
+const SEARCH_DIR: &str = "search";
 
 /// An open store.
 #[derive(Debug)]
@@ -261,6 +286,11 @@ pub(crate) fn open(dir: &Path, config: &Config) -> Result<Store, EngineError> {
         if ids.get(tables::meta::STORE_ID)?.is_none() {
             ids.insert(tables::meta::STORE_ID, new_store_id())?;
         }
+        // A store with no import yet has every file counted: none.
+        let fresh = txn.open_table(IMPORTS)?.is_empty()?;
+        if fresh && ids.get(tables::meta::FILE_COUNTS_BUILT)?.is_none() {
+            ids.insert(tables::meta::FILE_COUNTS_BUILT, 1)?;
+        }
         txn.open_table(JOBS)?;
         txn.open_table(READY)?;
         txn.open_table(LEASES)?;
@@ -279,6 +309,8 @@ pub(crate) fn open(dir: &Path, config: &Config) -> Result<Store, EngineError> {
         txn.open_table(IMPORT_RESUMES)?;
         txn.open_table(PURGED)?;
         txn.open_table(UNREADABLE_FOLDERS)?;
+        txn.open_table(FILE_TIERS)?;
+        txn.open_table(FILE_COUNTS)?;
     }
     txn.commit()?;
     Ok(Store {

@@ -44,6 +44,24 @@ pub(crate) const IMPORTS: TableDefinition<u64, &[u8]> = TableDefinition::new("im
 /// Jobs per `(import_id, tier, state)`.
 pub(crate) const IMPORT_COUNTS: TableDefinition<(u64, u8, u8), u64> =
     TableDefinition::new("import_counts");
+/// The jobs of one file in one tier of one import, by class:
+/// `(import_id, asset_id, tier) -> (ready, running, retrying, dead,
+/// finished)`, finished being done or skipped (a gate-skipped stage counts
+/// as one finished job though no job was made). Kept in the transactions
+/// that move the jobs; a file with no job left in the tier has no record.
+/// Files intake could not read (no asset) have no record: their one dead
+/// job is their state.
+pub(crate) const FILE_TIERS: TableDefinition<(u64, u64, u8), FileTier> =
+    TableDefinition::new("file_tiers");
+
+/// A file's jobs in one tier by class: ready, running, retrying, dead,
+/// finished (done or skipped).
+pub(crate) type FileTier = (u32, u32, u32, u32, u32);
+/// Files per `(import_id, tier, state)`, the state stored as a
+/// `JobState` byte: the file's state in the tier (see
+/// `views::progress::TierProgress`).
+pub(crate) const FILE_COUNTS: TableDefinition<(u64, u8, u8), u64> =
+    TableDefinition::new("file_counts");
 /// Jobs per `(stage, state)`.
 pub(crate) const STAGE_COUNTS: TableDefinition<(&str, u8), u64> =
     TableDefinition::new("stage_counts");
@@ -81,6 +99,10 @@ pub(crate) mod meta {
     /// this database from another one (or from an emptied one made anew)
     /// at the same path, for data derived from it.
     pub(crate) const STORE_ID: &str = "store_id";
+    /// Present once `FILE_TIERS` and `FILE_COUNTS` hold every file: a store
+    /// made before they existed has them built once, by the first primary
+    /// that knows its stages (`txn::file_counts`).
+    pub(crate) const FILE_COUNTS_BUILT: &str = "file_counts_built";
 }
 
 /// The stage name of dead letters for files intake could not read.

@@ -106,7 +106,12 @@ pub(crate) fn cross(tx: &mut Tx<'_>, job: &JobRecord) -> Result<(), EngineError>
                 for entry in graph.entries().filter(|e| e.info.tier >= tier) {
                     let key = (job.asset_id, entry.info.name.as_str());
                     if tx.facts.get(key)?.is_none() && tx.asset_jobs.get(key)?.is_none() {
-                        tx.count_gated(job.import_id, entry.info.tier, &entry.info.name);
+                        tx.count_gated(
+                            job.import_id,
+                            job.asset_id,
+                            entry.info.tier,
+                            &entry.info.name,
+                        );
                     }
                 }
             }

@@ -13,6 +13,7 @@ pub(crate) mod complete;
 pub(crate) mod dead_letters;
 mod enrich_gate;
 pub(crate) mod fail;
+mod file_counts;
 pub(crate) mod intake;
 pub(crate) mod rerun;
 mod tx;

@@ -51,6 +51,9 @@ impl Op for EnqueueOutdated {
     type Output = Outdated;
 
     fn apply(self, tx: &mut Tx<'_>) -> Result<Outdated, EngineError> {
+        // The first primary that knows the stages counts the files of a
+        // store made before file counters.
+        super::file_counts::ensure_built(tx)?;
         enqueue_outdated(tx, self.priority.as_u8())
     }
 }

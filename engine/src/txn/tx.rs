@@ -11,9 +11,10 @@ use crate::error::EngineError;
 use crate::graph::Graph;
 use crate::model::{JobState, Priority};
 use crate::store::tables::{
-    self, ASSET_JOBS, ASSETS, AssetRecord, DEAD, FACTS, FILES, FileRecord, GATE_DECISIONS, HASHES,
-    IMPORT_BUDGETS, IMPORT_COUNTS, IMPORT_RESUMES, IMPORTS, ImportRecord, JOBS, JobRecord, LEASES,
-    META, PURGED, READY, RETRYING, ReadyKey, STAGE_COUNTS, UNREADABLE_FOLDERS, decode, encode,
+    self, ASSET_JOBS, ASSETS, AssetRecord, DEAD, FACTS, FILE_COUNTS, FILE_TIERS, FILES, FileRecord,
+    FileTier, GATE_DECISIONS, HASHES, IMPORT_BUDGETS, IMPORT_COUNTS, IMPORT_RESUMES, IMPORTS,
+    ImportRecord, JOBS, JobRecord, LEASES, META, PURGED, READY, RETRYING, ReadyKey, STAGE_COUNTS,
+    UNREADABLE_FOLDERS, decode, encode,
 };
 
 /// The tables of one write transaction, plus the counter changes not yet written.
@@ -37,7 +38,13 @@ pub(crate) struct Tx<'t> {
     pub(crate) unreadable_folders: Table<'t, (u64, &'static str), &'static str>,
     import_counts: Table<'t, (u64, u8, u8), u64>,
     stage_counts: Table<'t, (&'static str, u8), u64>,
+    pub(crate) file_tiers: Table<'t, (u64, u64, u8), FileTier>,
+    pub(crate) file_counts: Table<'t, (u64, u8, u8), u64>,
     import_deltas: HashMap<(u64, u8, JobState), i64>,
+    /// Changes of each file's jobs by class, per `(import, asset, tier)`.
+    file_tier_deltas: HashMap<(u64, u64, u8), [i64; 5]>,
+    /// Changes of the file counters, per `(import, tier, file state)`.
+    file_deltas: HashMap<(u64, u8, JobState), i64>,
     /// Import priorities read in this transaction.
     import_priorities: HashMap<u64, u8>,
     /// Sequences read once per transaction and written back at flush.
@@ -75,7 +82,11 @@ impl<'t> Tx<'t> {
             unreadable_folders: txn.open_table(UNREADABLE_FOLDERS)?,
             import_counts: txn.open_table(IMPORT_COUNTS)?,
             stage_counts: txn.open_table(STAGE_COUNTS)?,
+            file_tiers: txn.open_table(FILE_TIERS)?,
+            file_counts: txn.open_table(FILE_COUNTS)?,
             import_deltas: HashMap::new(),
+            file_tier_deltas: HashMap::new(),
+            file_deltas: HashMap::new(),
             sequences: HashMap::new(),
             import_priorities: HashMap::new(),
             stage_deltas: HashMap::new(),
@@ -184,13 +195,24 @@ impl<'t> Tx<'t> {
                     .entry((job.import_id, job.tier, s))
                     .or_default() += d;
                 *self.stage_deltas.entry((job.stage.clone(), s)).or_default() += d;
+                if job.asset_id == 0 {
+                    // A file intake could not read: its one job is the file.
+                    *self
+                        .file_deltas
+                        .entry((job.import_id, job.tier, file_state_of_job(s)))
+                        .or_default() += d;
+                } else {
+                    self.file_tier_deltas
+                        .entry((job.import_id, job.asset_id, job.tier))
+                        .or_default()[class(s)] += d;
+                }
             }
         }
     }
 
-    /// Counts one job of `stage` (of `tier`, in `import_id`) that the gate
-    /// skipped before it was ever created.
-    pub(crate) fn count_gated(&mut self, import_id: u64, tier: u8, stage: &str) {
+    /// Counts one job of `stage` (of `tier`, for `asset_id` in `import_id`)
+    /// that the gate skipped before it was ever created.
+    pub(crate) fn count_gated(&mut self, import_id: u64, asset_id: u64, tier: u8, stage: &str) {
         *self
             .import_deltas
             .entry((import_id, tier, JobState::Skipped))
@@ -199,6 +221,9 @@ impl<'t> Tx<'t> {
             .stage_deltas
             .entry((stage.to_owned(), JobState::Skipped))
             .or_default() += 1;
+        self.file_tier_deltas
+            .entry((import_id, asset_id, tier))
+            .or_default()[class(JobState::Skipped)] += 1;
     }
 
     /// Creates a READY job for `stage` of `asset_id` in `import_id`, in line
@@ -382,6 +407,20 @@ impl<'t> Tx<'t> {
                 self.import_counts.insert((import, tier, s), next)?;
             }
         }
+        self.flush_file_tiers()?;
+        for ((import, tier, state), delta) in std::mem::take(&mut self.file_deltas) {
+            if delta == 0 {
+                continue;
+            }
+            let key = (import, tier, state.stored());
+            let current = self.file_counts.get(key)?.map(|v| v.value()).unwrap_or(0);
+            let next = apply(current, delta);
+            if next == 0 {
+                self.file_counts.remove(key)?;
+            } else {
+                self.file_counts.insert(key, next)?;
+            }
+        }
         for ((stage, state), delta) in std::mem::take(&mut self.stage_deltas) {
             if delta == 0 {
                 continue;
@@ -396,6 +435,92 @@ impl<'t> Tx<'t> {
             }
         }
         Ok(())
+    }
+}
+
+impl Tx<'_> {
+    /// Drops the file counter changes not yet written: the counters were
+    /// just built from the tables, which hold those changes already.
+    pub(crate) fn forget_file_deltas(&mut self) {
+        self.file_tier_deltas.clear();
+        self.file_deltas.clear();
+    }
+
+    /// Applies each file's job changes to its `FILE_TIERS` record and moves
+    /// the file between the file counters when its state changed.
+    fn flush_file_tiers(&mut self) -> Result<(), EngineError> {
+        for (key, delta) in std::mem::take(&mut self.file_tier_deltas) {
+            if delta == [0; 5] {
+                continue;
+            }
+            let before = self.file_tiers.get(key)?.map(|v| v.value());
+            let old = before.map(unpack).unwrap_or([0; 5]);
+            let mut new = [0u32; 5];
+            for (slot, (o, d)) in new.iter_mut().zip(old.iter().zip(delta)) {
+                *slot = u32::try_from(apply(u64::from(*o), d)).unwrap_or(u32::MAX);
+            }
+            let (import, _, tier) = key;
+            if let Some(state) = file_state(old) {
+                *self.file_deltas.entry((import, tier, state)).or_default() -= 1;
+            }
+            if let Some(state) = file_state(new) {
+                *self.file_deltas.entry((import, tier, state)).or_default() += 1;
+            }
+            if new == [0; 5] {
+                self.file_tiers.remove(key)?;
+            } else {
+                self.file_tiers.insert(key, pack(new))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The class slot of a job state in a [`FileTier`].
+pub(crate) fn class(state: JobState) -> usize {
+    match state {
+        JobState::Ready => 0,
+        JobState::Running => 1,
+        JobState::Retrying => 2,
+        JobState::Dead => 3,
+        JobState::Done | JobState::Skipped => 4,
+    }
+}
+
+pub(crate) fn unpack(t: FileTier) -> [u32; 5] {
+    [t.0, t.1, t.2, t.3, t.4]
+}
+
+pub(crate) fn pack(a: [u32; 5]) -> FileTier {
+    (a[0], a[1], a[2], a[3], a[4])
+}
+
+/// A file's state in a tier from its jobs there: dead when one is dead,
+/// else running when one runs, else retrying when one waits for a retry,
+/// else waiting (`Ready`) when one waits to be claimed, else done; `None`
+/// with no job.
+pub(crate) fn file_state(jobs: [u32; 5]) -> Option<JobState> {
+    let [ready, running, retrying, dead, finished] = jobs;
+    Some(if dead > 0 {
+        JobState::Dead
+    } else if running > 0 {
+        JobState::Running
+    } else if retrying > 0 {
+        JobState::Retrying
+    } else if ready > 0 {
+        JobState::Ready
+    } else if finished > 0 {
+        JobState::Done
+    } else {
+        return None;
+    })
+}
+
+/// The file state of a file whose only job is in `state`.
+fn file_state_of_job(state: JobState) -> JobState {
+    match state {
+        JobState::Skipped => JobState::Done,
+        other => other,
     }
 }
 

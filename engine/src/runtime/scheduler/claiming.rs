@@ -14,7 +14,7 @@ use crate::error::EngineError;
 use crate::model::{Claimed, Priority};
 use crate::store::damage;
 use crate::store::facts::fill_inputs;
-use crate::store::tables::READY;
+use crate::store::tables::{READY, RETRYING};
 use crate::txn::claim::Claim;
 
 /// Fewest claimed jobs kept queued per worker. A refill costs a claim commit
@@ -95,7 +95,7 @@ pub(super) async fn feeder(handles: Arc<Handles>, state: Arc<SchedState>) {
         let claimed = fill(&handles, claimed).await;
         if claimed.is_empty() {
             if below.is_none() {
-                let _ = tokio::time::timeout(idle, state.feeder_wake.notified()).await;
+                idle_wait(&handles, &state).await;
             }
             continue;
         }
@@ -114,6 +114,54 @@ pub(super) async fn feeder(handles: Arc<Handles>, state: Arc<SchedState>) {
         if suspect {
             wait_drained(&state).await;
         }
+    }
+}
+
+/// The longest an idle feeder sleeps for a retry: a clock set back while
+/// it sleeps holds the retry no longer than this.
+const LONGEST_RETRY_SLEEP: Duration = Duration::from_secs(60);
+
+/// Waits, with nothing to claim, until there may be: a wake-up (a
+/// submission or a finished job of this process, another process's commit
+/// through the store's doorbell) or the due time of the next retry. Nothing
+/// else wakes an idle feeder; without the doorbell it looks again every
+/// `idle_poll`, for work other processes queued.
+async fn idle_wait(handles: &Handles, state: &SchedState) {
+    let mut wait = next_retry_in(handles);
+    if let Some(due) = wait.as_mut()
+        && !handles.config.clock.follows_real_time()
+    {
+        *due = (*due).min(handles.config.idle_poll);
+    }
+    if !handles.listening.get() {
+        let poll = handles.config.idle_poll;
+        wait = Some(wait.map_or(poll, |w| w.min(poll)));
+    }
+    match wait {
+        Some(wait) => {
+            let _ = tokio::time::timeout(wait, state.feeder_wake.notified()).await;
+        }
+        None => state.feeder_wake.notified().await,
+    }
+}
+
+/// How long until the first job waiting for a retry is due (zero when it
+/// is), `None` when no job waits for one.
+fn next_retry_in(handles: &Handles) -> Option<Duration> {
+    let first = || -> Result<Option<u64>, EngineError> {
+        let txn = handles.store.db.begin_read()?;
+        let retrying = txn.open_table(RETRYING)?;
+        Ok(retrying.first()?.map(|(key, _)| key.value().0))
+    };
+    match damage::contain(handles.store.database_file(), first) {
+        Ok(Some(run_at)) => {
+            let now = handles.config.clock.now_ns();
+            let due = Duration::from_nanos(run_at.saturating_sub(now));
+            Some(due.clamp(Duration::from_millis(1), LONGEST_RETRY_SLEEP))
+        }
+        Ok(None) => None,
+        // Unreadable now: look again a little later.
+        Err(_) => Some(handles.config.idle_poll),
     }
 }
 

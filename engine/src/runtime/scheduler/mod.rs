@@ -9,6 +9,11 @@
 //! the worst job it holds (interactive work, the next stage of an asset in a
 //! lower tier): at once on a wake-up, otherwise once per poll period.
 //!
+//! Idle, nothing wakes: workers wait on the queue's condition variable, the
+//! feeder waits for a wake-up (a local submission or commit, another
+//! process's commit through the store's doorbell) or for the due time of the
+//! next retry, whichever comes first.
+//!
 //! Workers do not wait for their completion to be durable before taking the
 //! next job: they leave the artifacts' fsync and rename to the blob syncer,
 //! which hands the completion to the writer once they are durable, and the
@@ -34,6 +39,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::blob_sync::BlobSyncer;
+use super::doorbell::Doorbell;
 use super::writer::Writer;
 use crate::txn::claim::Release;
 use state::{Queued, SchedState};
@@ -71,6 +77,8 @@ pub(crate) struct Scheduler {
     state: Arc<SchedState>,
     feeder: tokio::task::JoinHandle<()>,
     workers: Vec<JoinHandle<()>>,
+    /// Other processes' commits wake the feeder through it.
+    doorbell: Option<Doorbell>,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -120,12 +128,19 @@ impl Scheduler {
                 workers.push(handle);
             }
         }
+        let feeder_wake = state.feeder_wake.clone();
+        let commits = handles.writer.commits.clone();
+        let doorbell = Doorbell::listen(&handles.store.dir, handles.listening.clone(), move || {
+            feeder_wake.notify_one();
+            commits.send_modify(|n| *n += 1);
+        });
         let feeder = runtime.spawn(claiming::feeder(handles, state.clone()));
         wake.attach(state.feeder_wake.clone());
         Scheduler {
             state,
             feeder,
             workers,
+            doorbell,
         }
     }
 
@@ -133,8 +148,14 @@ impl Scheduler {
     /// releases the claimed jobs that never started.
     pub(crate) async fn stop(self, writer: &Writer, wake: &Wake) {
         wake.detach();
+        if let Some(doorbell) = self.doorbell {
+            let _ = tokio::task::spawn_blocking(move || doorbell.close()).await;
+        }
         self.state.stop.store(true, Ordering::SeqCst);
         self.state.feeder_wake.notify_one();
+        // Under the queue's lock, so no worker between its check of `stop`
+        // and its wait misses this.
+        drop(self.state.queue.lock());
         self.state.queue_changed.notify_all();
         let _ = self.feeder.await;
         let workers = self.workers;

@@ -39,11 +39,9 @@ fn take_job(state: &SchedState, lane: bool) -> Option<Queued> {
             state.in_flight.fetch_add(1, Ordering::SeqCst);
             return Some(job);
         }
-        q = state
-            .queue_changed
-            .wait_timeout(q, Duration::from_millis(50))
-            .ok()?
-            .0;
+        // Every change that can let a worker go on (a push, the end of an
+        // interactive job, stop) notifies while holding the queue's lock.
+        q = state.queue_changed.wait(q).ok()?;
     }
 }
 

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::graph::GraphCell;
 use crate::model::Claimed;
 use crate::runtime::blob_sync::BlobSyncer;
+use crate::runtime::doorbell::Listening;
 use crate::runtime::halt::Halt;
 use crate::runtime::metrics::MetricsState;
 use crate::runtime::writer::Writer;
@@ -28,6 +29,9 @@ pub(crate) struct Handles {
     pub(crate) metrics: Arc<MetricsState>,
     /// Raised when a worker found the disk full: claim nothing more.
     pub(crate) halt: Arc<Halt>,
+    /// Whether other processes' commits ring this process (see
+    /// `runtime::doorbell`); when they do not, an idle feeder polls.
+    pub(crate) listening: Arc<Listening>,
 }
 
 /// A claimed job with the outcome of reading its input.

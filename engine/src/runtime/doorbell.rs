@@ -1,0 +1,132 @@
+//! The store's doorbell: how other processes tell the primary that they
+//! committed, so an idle primary sleeps until then instead of polling the
+//! database for their work.
+//!
+//! The primary's running scheduler binds a Unix datagram socket in the store
+//! directory ([`DOORBELL_FILE`]); every process that is not the primary
+//! sends it one byte after each of its commits (a submission, a re-run, a
+//! dead letter retried). A lost or unsent ring (no primary, a full socket
+//! buffer) costs nothing: a primary that starts looks at the queue anyway.
+//! Where there is no such socket (another platform, a store path too long
+//! for a socket address) the feeder and the progress publisher fall back to
+//! polling every `Config::idle_poll`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use crate::store::DOORBELL_FILE;
+
+/// Whether this process's primary listens on the doorbell, so commits of
+/// other processes reach it as a wake-up and no poll is needed.
+#[derive(Debug, Default)]
+pub(crate) struct Listening(AtomicBool);
+
+impl Listening {
+    pub(crate) fn get(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    fn set(&self, on: bool) {
+        self.0.store(on, Ordering::SeqCst);
+    }
+}
+
+/// A bound doorbell and the thread that answers it.
+#[derive(Debug)]
+pub(crate) struct Doorbell {
+    path: PathBuf,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    listening: Arc<Listening>,
+}
+
+impl Doorbell {
+    /// Binds the doorbell of the store in `dir` (only the holder of the
+    /// engine lock may: a socket left by a primary that died is replaced)
+    /// and runs `ring` on a thread of its own for every ring. `None` when
+    /// it cannot be bound; `listening` then stays false.
+    pub(crate) fn listen(
+        dir: &Path,
+        listening: Arc<Listening>,
+        ring: impl Fn() + Send + 'static,
+    ) -> Option<Doorbell> {
+        let path = dir.join(DOORBELL_FILE);
+        let socket = bind(&path)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread_stop = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("kiln-doorbell".into())
+            .spawn(move || answer(&socket, &thread_stop, ring))
+            .ok()?;
+        listening.set(true);
+        Some(Doorbell {
+            path,
+            stop,
+            thread: Some(thread),
+            listening,
+        })
+    }
+
+    /// Stops answering and removes the socket.
+    pub(crate) fn close(mut self) {
+        self.listening.set(false);
+        self.stop.store(true, Ordering::SeqCst);
+        // The thread blocks in `recv`; one last ring lets it see `stop`.
+        ring(self.path.parent().unwrap_or(Path::new(".")));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(unix)]
+type Socket = std::os::unix::net::UnixDatagram;
+
+#[cfg(unix)]
+fn bind(path: &Path) -> Option<Socket> {
+    // Only the lock holder binds, so a socket already there is a dead
+    // primary's.
+    let _ = std::fs::remove_file(path);
+    Socket::bind(path).ok()
+}
+
+#[cfg(unix)]
+fn answer(socket: &Socket, stop: &AtomicBool, ring: impl Fn()) {
+    let mut buffer = [0u8; 16];
+    while !stop.load(Ordering::SeqCst) {
+        if socket.recv(&mut buffer).is_err() {
+            return;
+        }
+        if !stop.load(Ordering::SeqCst) {
+            ring();
+        }
+    }
+}
+
+/// Rings the doorbell of the store in `dir`, if a primary listens; never
+/// waits.
+#[cfg(unix)]
+pub(crate) fn ring(dir: &Path) {
+    if let Ok(socket) = Socket::unbound() {
+        let _ = socket.set_nonblocking(true);
+        let _ = socket.send_to(&[1], dir.join(DOORBELL_FILE));
+    }
+}
+
+#[cfg(not(unix))]
+struct Socket;
+
+#[cfg(not(unix))]
+fn bind(_path: &Path) -> Option<Socket> {
+    None
+}
+
+#[cfg(not(unix))]
+fn answer(_socket: &Socket, _stop: &AtomicBool, _ring: impl Fn()) {}
+
+/// Without Unix sockets there is no doorbell; the primary polls.
+#[cfg(not(unix))]
+pub(crate) fn ring(_dir: &Path) {}
