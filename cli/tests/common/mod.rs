@@ -5,6 +5,8 @@ use serde_json::Value as Json;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod serve;
+
 /// A `kiln` command on the given store.
 pub fn kiln(store: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));

@@ -276,6 +276,8 @@ enum Cursor {
 /// Without a query, `date` and `path` list every browsable asset from the
 /// store (newest first: the last kiln found, first), so an asset shows as
 /// soon as its thumbnail exists; a query, or `score`, asks the search index.
+/// The order is `date` without a query and `relevance` with one, as for
+/// `kiln search`, unless `sort` says otherwise.
 pub(crate) async fn assets(
     State(app): State<Arc<App>>,
     Query(list): Query<ListQuery>,
@@ -283,7 +285,12 @@ pub(crate) async fn assets(
     let query = list.q.unwrap_or_default();
     let query = query.trim().to_owned();
     let limit = list.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-    let sort = list.sort.as_deref().unwrap_or("date").to_owned();
+    let default_sort = if query.is_empty() {
+        "date"
+    } else {
+        "relevance"
+    };
+    let sort = list.sort.as_deref().unwrap_or(default_sort).to_owned();
     let cursor = list.cursor.as_deref().map(parse_cursor).transpose()?;
     let from_store = query.is_empty() && matches!(sort.as_str(), "date" | "path");
     if from_store {

@@ -94,10 +94,10 @@ window.addEventListener('popstate', () => route());
 /** The gallery's listing: what is loaded of one query and order. */
 const listing = {
   key: null, q: '', sort: 'date', items: [], total: null, cursor: null, done: false,
-  loading: null, error: null, current: -1,
+  loading: null, error: null, current: -1, partial: false,
   reset(q, sort) {
     Object.assign(this, { key: `${sort}\u0000${q}`, q, sort, items: [], total: null, cursor: null,
-      done: false, loading: null, error: null, current: -1 });
+      done: false, loading: null, error: null, current: -1, partial: false });
   },
   isLive() { return this.q === '' && this.sort === 'date'; },
   url(limit, cursor) {
@@ -126,33 +126,54 @@ const listing = {
     });
     return this.loading;
   },
-  /** New assets at the head of the live listing (newest first). */
+  /**
+   * Brings the head of the live listing (newest first) up to date. Assets
+   * become browsable out of order (several workers), so each new one is put
+   * in its place by id, not only in front.
+   */
   async refreshHead() {
     if (!this.isLive() || this.loading) return false;
     const key = this.key;
     const page = await api(this.url(PAGE, null));
-    if (key !== this.key) return false;
-    const top = this.items.length ? this.items[0].id : -1;
-    const fresh = page.assets.filter((a) => a.id > top);
+    if (key !== this.key || this.loading) return false;
+    const currentId = this.current >= 0 ? this.items[this.current].id : null;
+    const before = this.items.length;
+    const known = new Set(this.items.map((a) => a.id));
+    const missing = page.assets.filter((a) => !known.has(a.id));
     this.total = page.total;
-    if (this.items.length === 0) {
+    if (before === 0 || (missing.length === page.assets.length && page.next_cursor)) {
+      // Nothing loaded yet, or more arrived than one page holds: start over.
       this.items = page.assets;
       this.cursor = page.next_cursor;
       this.done = !page.next_cursor;
-      return page.assets.length > 0;
+    } else if (missing.length) {
+      this.items = this.items.concat(missing).sort((a, b) => b.id - a.id);
+      if (page.assets.length >= before) {
+        this.cursor = page.next_cursor;
+        this.done = !page.next_cursor;
+      }
     }
-    if (fresh.length === page.assets.length && page.next_cursor) {
-      // More arrived than one page holds: start over from the top.
-      this.items = page.assets;
-      this.cursor = page.next_cursor;
-      this.done = false;
-      return true;
-    }
-    if (fresh.length) {
-      this.items.unshift(...fresh);
-      if (this.current >= 0) this.current += fresh.length;
-    }
-    return fresh.length > 0;
+    if (this.done && this.items.length < this.total) await this.reloadLoaded();
+    if (currentId !== null) this.current = this.items.findIndex((a) => a.id === currentId);
+    return this.items.length !== before || missing.length > 0;
+  },
+  /** Loads again, from the top, as much as was loaded: for an asset that
+   * became browsable below the head. */
+  async reloadLoaded() {
+    const key = this.key;
+    const want = this.items.length + 1;
+    let items = [];
+    let cursor = null;
+    do {
+      const page = await api(this.url(FAR_PAGE, cursor));
+      if (key !== this.key) return;
+      items = items.concat(page.assets);
+      cursor = page.next_cursor;
+      this.total = page.total;
+    } while (cursor && items.length < want);
+    this.items = items;
+    this.cursor = cursor;
+    this.done = !cursor;
   },
   count() {
     return this.done ? this.items.length : Math.max(this.total ?? 0, this.items.length);
@@ -248,6 +269,19 @@ async function showGallery(params) {
   $('sort').value = sort;
   document.title = q ? `${q} · kiln` : 'kiln';
   const key = `${sort}\u0000${q}`;
+  if (listing.partial) {
+    // The listing began at an asset opened by its address: load it from
+    // the top, keeping that asset as the current one.
+    const id = listing.current >= 0 ? listing.items[listing.current].id : null;
+    listing.reset(q, sort);
+    await listing.more();
+    for (let pages = 0; id !== null && pages < 20; pages++) {
+      const at = listing.items.findIndex((a) => a.id === id);
+      if (at >= 0) { listing.current = at; break; }
+      if (listing.done) break;
+      await listing.more(FAR_PAGE);
+    }
+  }
   if (listing.key !== key) listing.reset(q, sort);
   grid.root = el('div', { id: 'grid' });
   grid.tiles.clear();
@@ -291,6 +325,7 @@ async function placeInListing(id) {
   if (index < 0 && listing.key === null) {
     // Opened directly: walk the default listing from this asset on.
     listing.reset('', 'date');
+    listing.partial = true;
     listing.cursor = `i${id + 1}`;
     await listing.more(PAGE);
     index = listing.items.findIndex((a) => a.id === id);
@@ -612,19 +647,23 @@ window.addEventListener('drop', async (e) => {
 
 // ---------------------------------------------------------------- search box
 
+let sortPicked = false;
+
 $('search').addEventListener('submit', (event) => {
   event.preventDefault();
   const q = $('q').value.trim();
   let sort = $('sort').value;
   if (!q && sort === 'relevance') sort = 'date';
-  if (q && sort === 'path') sort = 'relevance';
+  // A new search starts in best-match order; a sort picked for it stays.
+  if (q && (sort === 'path' || (sort === 'date' && !listing.q && !sortPicked))) sort = 'relevance';
+  sortPicked = false;
   const p = new URLSearchParams();
   if (q) p.set('q', q);
   if (!(q ? sort === 'relevance' : sort === 'date')) p.set('sort', sort);
   const text = p.toString();
   go(text ? `/?${text}` : '/');
 });
-$('sort').addEventListener('change', () => $('search').requestSubmit());
+$('sort').addEventListener('change', () => { sortPicked = true; $('search').requestSubmit(); });
 
 // ---------------------------------------------------------------- keyboard
 

@@ -1,0 +1,519 @@
+//! `kiln serve`'s JSON API and its defences, over plain HTTP: paging by
+//! cursor, the same JSON as the CLI, content-addressed images, Prometheus
+//! metrics, coalesced progress events, uploads (names, collisions,
+//! non-images, a client that goes away) and what the server refuses.
+
+mod common;
+
+use common::serve::{DEADLINE, Server, multipart, request, same_origin};
+use common::{json, kiln, run, samples_dir, succeed};
+use kiln_testkit::corpus::{self, GeneratedKind};
+use kiln_testkit::paint;
+use serde_json::Value as Json;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// Imports the samples; one of them is corrupt, so the import says so.
+fn import_samples(store: &std::path::Path) {
+    let out = run(kiln(store).args(["import", "-q"]).arg(samples_dir()));
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+}
+
+fn ids(page: &Json) -> Vec<u64> {
+    page["assets"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no assets in {page}"))
+        .iter()
+        .filter_map(|a| a["id"].as_u64())
+        .collect()
+}
+
+/// Every asset of a listing, page by page through `next_cursor`.
+fn walk(server: &Server, query: &str, limit: usize) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("/api/assets?{query}&limit={limit}");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let page = server.get_json(&path);
+        let got = ids(&page);
+        assert!(got.len() <= limit, "{path} gave {} assets", got.len());
+        out.extend(got);
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return out,
+        }
+        assert!(out.len() < 10_000, "the cursor never ends");
+    }
+}
+
+#[test]
+fn the_api_pages_by_cursor_and_says_what_the_cli_says() {
+    let store = tempfile::tempdir().expect("temp dir");
+    import_samples(store.path());
+    let server = Server::start(store.path(), &[]);
+
+    // Newest first, by path, by score and for a query: paging by 3 gives
+    // the same as one page.
+    for query in [
+        "sort=date",
+        "sort=path",
+        "sort=score",
+        "q=forest",
+        "q=steps%3A%3E%3D20&sort=score",
+    ] {
+        let whole = ids(&server.get_json(&format!("/api/assets?{query}&limit=1000")));
+        assert!(!whole.is_empty(), "{query} lists nothing");
+        assert_eq!(walk(&server, query, 3), whole, "paging {query}");
+    }
+    let newest = ids(&server.get_json("/api/assets?limit=1000"));
+    let mut sorted = newest.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(newest, sorted, "newest first");
+    let by_path = server.get_json("/api/assets?sort=path&limit=1000");
+    let paths: Vec<&str> = by_path["assets"]
+        .as_array()
+        .expect("assets")
+        .iter()
+        .filter_map(|a| a["path"].as_str())
+        .collect();
+    let mut sorted_paths = paths.clone();
+    sorted_paths.sort_unstable();
+    assert_eq!(paths, sorted_paths, "by path");
+
+    // A query gives what `kiln search` gives.
+    for query in ["lighthouse", "model:dreamshaper", "-forest steps:>=20"] {
+        let cli = json(store.path(), &["search", query, "--limit", "1000"]);
+        let expected: Vec<u64> = cli["hits"]
+            .as_array()
+            .expect("hits")
+            .iter()
+            .filter_map(|h| h["id"].as_u64())
+            .collect();
+        let encoded: String = query
+            .bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let page = server.get_json(&format!("/api/assets?q={encoded}&limit=1000"));
+        assert_eq!(ids(&page), expected, "/api/assets for {query}");
+        assert_eq!(page["total"], cli["total"], "total for {query}");
+    }
+
+    // Status as `kiln status --json`; one asset as `kiln show --json` plus
+    // addresses.
+    let status = server.get_json("/api/status");
+    let cli_status = json(store.path(), &["status"]);
+    assert_eq!(status["assets"], cli_status["assets"]);
+    assert_eq!(status["jobs"], cli_status["jobs"]);
+    let forest = samples_dir().join("a1111-forest.png");
+    let shown = json(store.path(), &["show", &forest.to_string_lossy()]);
+    let id = shown["id"].as_u64().expect("id");
+    let asset = server.get_json(&format!("/api/assets/{id}"));
+    for key in ["id", "hash", "paths", "generation", "stages", "session"] {
+        assert_eq!(asset[key], shown[key], "{key} of asset {id}");
+    }
+    assert!(
+        asset["a1111_parameters"]
+            .as_str()
+            .is_some_and(|p| p.contains("Seed: ")),
+        "{asset}"
+    );
+    let dead = server.get_json("/api/dead");
+    assert_eq!(dead, json(store.path(), &["dead", "list"]));
+    let sessions = server.get_json("/api/sessions");
+    assert!(sessions["total"].as_u64().unwrap_or(0) > 0, "{sessions}");
+    let similar = server.get_json(&format!("/api/similar/{id}"));
+    let hits = similar["hits"].as_array().expect("similar hits");
+    assert!(!hits.is_empty(), "{similar}");
+    assert!(
+        hits.iter()
+            .all(|h| h["id"] != id && h["thumbnail_url"].is_string()),
+        "{similar}"
+    );
+
+    // Images by id and content hash, cached for good, revalidated by ETag.
+    let thumb = asset["urls"]["thumbnail"].as_str().expect("thumbnail url");
+    let image = request(server.addr, "GET", thumb, &[], &[]);
+    assert_eq!(image.status, 200);
+    assert!(
+        image
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("image/")),
+        "{:?}",
+        image.headers
+    );
+    assert!(
+        image
+            .header("cache-control")
+            .is_some_and(|c| c.contains("immutable")),
+        "{:?}",
+        image.headers
+    );
+    let etag = image.header("etag").expect("an ETag").to_owned();
+    let again = request(
+        server.addr,
+        "GET",
+        thumb,
+        &[("If-None-Match".to_owned(), etag)],
+        &[],
+    );
+    assert_eq!(again.status, 304);
+    let original = request(server.addr, "GET", &format!("/original/{id}"), &[], &[]);
+    assert_eq!(original.status, 200);
+    assert_eq!(original.body, std::fs::read(&forest).expect("the file"));
+
+    // Prometheus text: queue depth, jobs, dead letters, commits.
+    let metrics = request(server.addr, "GET", "/metrics", &[], &[]);
+    assert_eq!(metrics.status, 200);
+    let text = String::from_utf8(metrics.body).expect("text");
+    for family in [
+        "# TYPE kiln_jobs_ready gauge",
+        "kiln_dead_letters 1",
+        "kiln_commits_total ",
+        "kiln_jobs_completed_total ",
+    ] {
+        assert!(text.contains(family), "{family} missing from:\n{text}");
+    }
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let value = line.rsplit(' ').next().unwrap_or("");
+        assert!(value.parse::<f64>().is_ok(), "not a sample: {line}");
+    }
+}
+
+#[test]
+fn progress_events_are_pushed_and_coalesced() {
+    let store = tempfile::tempdir().expect("temp dir");
+    let input = tempfile::tempdir().expect("temp dir");
+    let count = 200;
+    corpus::generated(input.path(), count, GeneratedKind::Small { side: 96 }).expect("corpus");
+    let server = Server::start(store.path(), &[]);
+    let mut stream = TcpStream::connect(server.addr).expect("connect");
+    stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+    write!(
+        stream,
+        "GET /api/events HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n",
+        server.addr
+    )
+    .expect("request");
+    let reader = std::thread::spawn(move || {
+        let mut events: Vec<Json> = Vec::new();
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if let Some(data) = line.strip_prefix("data: ") {
+                let event: Json = serde_json::from_str(data).expect("an event is JSON");
+                let done = event["browsable"].as_u64() == Some(count as u64);
+                events.push(event);
+                if done {
+                    break;
+                }
+            }
+        }
+        events
+    });
+    let started = Instant::now();
+    succeed(kiln(store.path()).args(["import", "-q"]).arg(input.path()));
+    let events = reader.join().expect("the event reader");
+    let took = started.elapsed();
+    let last = events.last().expect("events");
+    assert_eq!(last["browsable"], count);
+    let files = last
+        .pointer("/tiers/browsable/total")
+        .and_then(Json::as_u64)
+        .expect("a browsable total");
+    assert_eq!(files, count as u64, "progress counts files: {last}");
+    // At most one message per 400 ms, plus the first.
+    let bound = took.as_millis() / 400 + 3;
+    assert!(
+        (events.len() as u128) <= bound,
+        "{} events in {took:?} for {count} files",
+        events.len()
+    );
+    let seen: Vec<u64> = events
+        .iter()
+        .filter_map(|e| e["browsable"].as_u64())
+        .collect();
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]),
+        "browsable only grows: {seen:?}"
+    );
+}
+
+#[test]
+fn uploads_keep_their_names_never_overwrite_and_refuse_what_is_not_an_image() {
+    let store = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(store.path(), &[]);
+    let png = paint::png(&paint::gradient(64, 48));
+    let other = paint::png(&paint::noise(64, 48));
+    let (kind, body) = multipart(&[
+        ("../../escape.png", &png),
+        ("render.png", &other),
+        ("notes.png", b"this is text, not an image"),
+        (".hidden.png", &png),
+    ]);
+    let mut headers = same_origin(server.addr);
+    headers.push(("Content-Type".to_owned(), kind));
+    let response = request(server.addr, "POST", "/api/upload", &headers, &body);
+    assert_eq!(
+        response.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    let answer = response.json();
+    let uploads = std::fs::canonicalize(store.path().join("uploads")).expect("upload folder");
+    let saved: Vec<String> = answer["saved"]
+        .as_array()
+        .expect("saved")
+        .iter()
+        .filter_map(|s| s["saved_as"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(saved.len(), 3, "{answer}");
+    for path in &saved {
+        assert!(
+            std::path::Path::new(path).starts_with(&uploads),
+            "{path} is outside {}",
+            uploads.display()
+        );
+    }
+    assert!(uploads.join("escape.png").is_file(), "{answer}");
+    assert!(uploads.join("render.png").is_file());
+    let errors = answer["errors"].as_array().expect("errors");
+    assert!(
+        errors.iter().any(|e| e["name"] == "notes.png"),
+        "the text file is refused: {answer}"
+    );
+    assert!(!uploads.join("notes.png").exists());
+
+    // The same name again: kept beside, never over.
+    let (kind, body) = multipart(&[("render.png", &png)]);
+    let mut headers = same_origin(server.addr);
+    headers.push(("Content-Type".to_owned(), kind));
+    let response = request(server.addr, "POST", "/api/upload", &headers, &body);
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        std::fs::read(uploads.join("render.png")).expect("first"),
+        other
+    );
+    assert_eq!(
+        std::fs::read(uploads.join("render (2).png")).expect("second"),
+        png
+    );
+
+    // All of them are imported: four files, two contents.
+    server.wait_json("/api/status", "the uploads imported", |s| {
+        s["files"].as_u64() == Some(4) && s["jobs"]["ready"] == 0 && s["jobs"]["running"] == 0
+    });
+    server.wait_json("/api/assets?limit=10", "the uploads browsable", |a| {
+        a["total"].as_u64() == Some(2)
+    });
+}
+
+#[test]
+fn an_upload_cut_off_midway_leaves_nothing_behind() {
+    let store = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(store.path(), &[]);
+    let png = paint::png(&paint::noise(512, 512));
+    let (kind, body) = multipart(&[("cut.png", &png)]);
+    let mut stream = TcpStream::connect(server.addr).expect("connect");
+    let mut head = format!(
+        "POST /api/upload HTTP/1.1\r\nHost: {}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n",
+        server.addr,
+        body.len()
+    );
+    for (name, value) in same_origin(server.addr) {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).expect("head");
+    stream
+        .write_all(&body[..body.len() / 2])
+        .expect("half the body");
+    stream.flush().expect("flush");
+    std::thread::sleep(Duration::from_millis(300));
+    drop(stream);
+
+    // A whole upload after it goes through, so the cut one was handled.
+    let (kind, body) = multipart(&[("whole.png", &paint::png(&paint::gradient(40, 40)))]);
+    let mut headers = same_origin(server.addr);
+    headers.push(("Content-Type".to_owned(), kind));
+    assert_eq!(
+        request(server.addr, "POST", "/api/upload", &headers, &body).status,
+        200
+    );
+    server.wait_json("/api/assets?limit=10", "the whole upload browsable", |a| {
+        a["total"].as_u64() == Some(1)
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let uploads = store.path().join("uploads");
+    loop {
+        let names: Vec<String> = std::fs::read_dir(&uploads)
+            .expect("upload folder")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        if names == ["whole.png"] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cut upload left {names:?} in {}",
+            uploads.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let listed = server.get_json("/api/assets?limit=10");
+    assert_eq!(listed["assets"][0]["name"], "whole.png");
+    assert_eq!(listed["total"], 1, "{listed}");
+}
+
+#[test]
+fn the_server_refuses_traversal_cross_site_posts_and_foreign_hosts() {
+    let store = tempfile::tempdir().expect("temp dir");
+    import_samples(store.path());
+    let server = Server::start(store.path(), &[]);
+    let addr = server.addr;
+
+    for path in [
+        "/img/../../../etc/passwd",
+        "/img/1/thumbnail/..%2f..%2f..%2fetc%2fpasswd",
+        "/img/%2e%2e/%2e%2e/etc/passwd",
+        "/img/1/..%2F..%2Fkiln.redb/x",
+        "/static/..%2f..%2fCargo.toml",
+        "/static/%2e%2e/app.js",
+        "/original/..%2fkiln.redb",
+        "/original/1/../../etc/passwd",
+        "/etc/passwd",
+        "/api/assets/..%2f1",
+        "/blobs/",
+    ] {
+        let response = request(addr, "GET", path, &[], &[]);
+        assert_eq!(response.status, 404, "GET {path}");
+        let body = String::from_utf8_lossy(&response.body);
+        assert!(!body.contains("root:"), "GET {path} leaked {body}");
+    }
+    // Security headers on every answer, the page's policy forbids inline
+    // script.
+    let page = request(addr, "GET", "/", &[], &[]);
+    assert_eq!(page.status, 200);
+    let csp = page.header("content-security-policy").expect("a CSP");
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+
+    // Cross-site posts are refused; the page's own are not.
+    for headers in [
+        vec![("Origin".to_owned(), "http://evil.example".to_owned())],
+        vec![
+            ("Origin".to_owned(), format!("http://{addr}")),
+            ("Sec-Fetch-Site".to_owned(), "cross-site".to_owned()),
+        ],
+        vec![("Sec-Fetch-Site".to_owned(), "same-site".to_owned())],
+    ] {
+        for path in ["/api/dead/retry-all", "/api/dead/purge", "/api/upload"] {
+            let response = request(addr, "POST", path, &headers, &[]);
+            assert_eq!(response.status, 403, "POST {path} with {headers:?}");
+        }
+    }
+    assert_eq!(
+        server.get_json("/api/dead")["total"],
+        1,
+        "nothing was purged"
+    );
+    let purged = request(addr, "POST", "/api/dead/purge", &same_origin(addr), &[]);
+    assert_eq!(purged.status, 200);
+    assert_eq!(server.get_json("/api/dead")["total"], 0);
+
+    // A name that is not this machine's loopback (DNS rebinding) is refused.
+    let foreign = request(
+        addr,
+        "GET",
+        "/api/status",
+        &[("Host".to_owned(), format!("evil.example:{}", addr.port()))],
+        &[],
+    );
+    assert_eq!(foreign.status, 421);
+    let local = request(
+        addr,
+        "GET",
+        "/api/status",
+        &[("Host".to_owned(), format!("localhost:{}", addr.port()))],
+        &[],
+    );
+    assert_eq!(local.status, 200);
+}
+
+#[test]
+fn a_server_on_a_non_loopback_address_requires_its_token() {
+    let store = tempfile::tempdir().expect("temp dir");
+    import_samples(store.path());
+    let server = Server::start_listening(store.path(), "0.0.0.0:0", &[]);
+    let token = server
+        .token
+        .clone()
+        .unwrap_or_else(|| panic!("no token printed: {}", server.printed));
+    assert!(token.len() >= 32, "{token}");
+    let addr = server.addr;
+    let thumb = {
+        let listing = server.get_json("/api/assets?limit=1");
+        listing["assets"][0]["thumbnail_url"]
+            .as_str()
+            .expect("a thumbnail")
+            .to_owned()
+    };
+    for path in [
+        "/",
+        "/api/status",
+        "/api/events",
+        "/metrics",
+        thumb.as_str(),
+        "/original/1",
+    ] {
+        let response = request(addr, "GET", path, &[], &[]);
+        assert_eq!(response.status, 401, "GET {path} without the token");
+        let wrong = request(
+            addr,
+            "GET",
+            path,
+            &[(
+                "Authorization".to_owned(),
+                format!("Bearer {}x", &token[..token.len() - 1]),
+            )],
+            &[],
+        );
+        assert_eq!(wrong.status, 401, "GET {path} with a wrong token");
+    }
+    let response = request(
+        addr,
+        "GET",
+        "/api/status",
+        &[("Authorization".to_owned(), format!("Bearer {token}"))],
+        &[],
+    );
+    assert_eq!(response.status, 200);
+    // The printed address logs the browser in: the token becomes a cookie.
+    let login = request(addr, "GET", &format!("/?token={token}"), &[], &[]);
+    assert_eq!(login.status, 200);
+    let cookie = login.header("set-cookie").expect("a cookie").to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().expect("name=value").to_owned();
+    let with_cookie = request(addr, "GET", &thumb, &[("Cookie".to_owned(), pair)], &[]);
+    assert_eq!(with_cookie.status, 200);
+    // A token shorter than 16 characters is refused at start.
+    let out = kiln(store.path())
+        .args(["serve", "--listen", "0.0.0.0:0", "--token", "short"])
+        .output()
+        .expect("kiln runs");
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 16"));
+}

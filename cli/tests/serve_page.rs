@@ -1,0 +1,553 @@
+//! `kiln serve`'s page in a real headless Chromium: the gallery filling in
+//! while an import runs, search, the detail view with a hostile prompt,
+//! the keyboard, an upload during a batch import and a dead-letter retry.
+//!
+//! Screenshots of the gallery and the detail view are written to
+//! `target/serve-screenshots/` (or `KILN_SCREENSHOTS`).
+
+mod common;
+
+use common::serve::Server;
+use common::{json, kiln, samples_dir, succeed};
+use kiln_testkit::browser::{self, Browser, Page};
+use kiln_testkit::corpus::{self, GeneratedKind};
+use kiln_testkit::paint;
+use serde_json::Value as Json;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long the page may take to show something; generous for a shared
+/// machine, never a measure of speed.
+const PAGE_DEADLINE: Duration = Duration::from_secs(60);
+
+/// A prompt that would run script if the page put it into HTML.
+const HOSTILE: &str = "<img src=x onerror=\"alert('img')\"><script>alert('script')</script> a \
+                       <b>bold</b> lighthouse";
+
+/// The browser, or `None` when the test is skipped (never under CI).
+fn browser() -> Option<Browser> {
+    browser::require()?;
+    Some(Browser::launch().expect("headless Chromium starts"))
+}
+
+fn screenshots() -> PathBuf {
+    let dir = std::env::var_os("KILN_SCREENSHOTS").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/serve-screenshots"),
+        PathBuf::from,
+    );
+    std::fs::create_dir_all(&dir).expect("screenshot folder");
+    dir
+}
+
+/// Evaluates `js` and fails the test on a JS error.
+fn eval(page: &mut Page, js: &str) -> Json {
+    page.eval(js)
+        .unwrap_or_else(|e| panic!("evaluating {js}: {e}"))
+}
+
+/// Waits until `js` is truthy; on failure says where the page was and what
+/// it showed.
+fn wait(page: &mut Page, js: &str) -> Json {
+    match page.wait_for(js, PAGE_DEADLINE) {
+        Ok(value) => value,
+        Err(e) => {
+            let state = page
+                .eval("JSON.stringify([location.href, document.activeElement && document.activeElement.tagName, [...document.querySelectorAll('#grid .tile.current')].map(t => t.dataset.id), document.getElementById('view').innerText.slice(0, 600)])")
+                .map_or_else(|e| e.to_string(), |v| v.to_string());
+            let exceptions = page.exceptions().to_vec();
+            let console = page.console().to_vec();
+            panic!(
+                "waiting for {js}: {e}\nthe page: {state}\nscript errors: {exceptions:?}\nconsole: {console:?}"
+            )
+        }
+    }
+}
+
+/// The page ran no script of its own failing, showed no dialog, and the
+/// browser reported no policy violation.
+fn assert_clean(page: &mut Page) {
+    let exceptions = page.exceptions().to_vec();
+    assert!(exceptions.is_empty(), "script errors: {exceptions:?}");
+    let dialogs = page.dialogs().to_vec();
+    assert!(dialogs.is_empty(), "dialogs opened: {dialogs:?}");
+    let violations: Vec<_> = page
+        .log_entries()
+        .iter()
+        .filter(|e| e.source == "security")
+        .cloned()
+        .collect();
+    assert!(violations.is_empty(), "policy violations: {violations:?}");
+}
+
+/// How many assets the gallery's summary line says it holds.
+const SUMMARY_COUNT: &str =
+    "parseInt((document.getElementById('summary')||{textContent:''}).textContent, 10) || 0";
+
+/// Thumbnails in the grid that have actually loaded.
+const LOADED_TILES: &str = "[...document.querySelectorAll('#grid .tile img')].filter(i => i.complete && i.naturalWidth > 0).length";
+
+#[test]
+fn the_gallery_fills_in_while_an_import_runs_without_a_reload() {
+    let Some(mut chromium) = browser() else {
+        return;
+    };
+    let store = tempfile::tempdir().expect("temp dir");
+    let input = tempfile::tempdir().expect("temp dir");
+    let count = 300;
+    corpus::generated(input.path(), count, GeneratedKind::Small { side: 320 }).expect("corpus");
+    let server = Server::start(store.path(), &[]);
+    let page = chromium.page();
+    page.goto(&format!("{}/", server.base()))
+        .expect("the page loads");
+    wait(page, "document.getElementById('summary') !== null");
+    // Marks this document: a reload would lose it. Then samples, every
+    // 50 ms, what the grid shows.
+    eval(
+        page,
+        &format!(
+            "window.kilnSamples = []; window.kilnSameDocument = true; \
+             setInterval(() => window.kilnSamples.push([{SUMMARY_COUNT}, {LOADED_TILES}]), 50); true"
+        ),
+    );
+
+    let mut import = kiln(store.path())
+        .args(["import", "-q"])
+        .arg(input.path())
+        .spawn()
+        .expect("kiln import starts");
+    wait(
+        page,
+        &format!("{SUMMARY_COUNT} === {count} && {LOADED_TILES} > 0"),
+    );
+    let status = import.wait().expect("import ends");
+    assert!(status.success(), "the import failed: {status}");
+
+    assert_eq!(eval(page, "window.kilnSameDocument === true"), true);
+    let samples = eval(page, "window.kilnSamples");
+    let samples = samples.as_array().expect("samples");
+    let partial = samples.iter().find(|s| {
+        let shown = s[0].as_u64().unwrap_or(0);
+        let loaded = s[1].as_u64().unwrap_or(0);
+        shown > 0 && shown < count as u64 && loaded > 0
+    });
+    assert!(
+        partial.is_some(),
+        "the grid never showed thumbnails of a part of the import: {samples:?}"
+    );
+
+    // Virtualized: a few screens of tiles, never all of them, also at the
+    // bottom.
+    let tiles = eval(page, "document.querySelectorAll('#grid .tile').length");
+    assert!(
+        tiles.as_u64().unwrap_or(0) < 150,
+        "{tiles} tiles in the DOM"
+    );
+    page.screenshot(&screenshots().join("gallery.png"))
+        .expect("screenshot");
+    // Every asset is in the grid, none missed while they arrived out of
+    // order: scroll through and collect what is drawn.
+    let collect = format!(
+        "(async () => {{ const seen = new Set(); \
+         for (let y = 0; y <= document.body.scrollHeight; y += 400) {{ \
+           window.scrollTo(0, y); await new Promise(r => setTimeout(r, 40)); \
+           document.querySelectorAll('#grid .tile').forEach(t => seen.add(t.dataset.id)); }} \
+         return seen.size === {count} ? seen.size : false; }})()"
+    );
+    wait(page, &format!("{SUMMARY_COUNT} === {count}"));
+    let drawn = wait(page, &collect);
+    assert_eq!(drawn, count);
+    eval(page, "window.scrollTo(0, document.body.scrollHeight); true");
+    let oldest = server.get_json("/api/assets?limit=1&sort=date&cursor=i2")["assets"][0]["id"]
+        .as_u64()
+        .expect("the oldest asset");
+    wait(
+        page,
+        &format!("document.querySelector('#grid .tile[data-id=\"{oldest}\"] img') !== null"),
+    );
+    let tiles = eval(page, "document.querySelectorAll('#grid .tile').length");
+    assert!(
+        tiles.as_u64().unwrap_or(0) < 150,
+        "{tiles} tiles at the bottom"
+    );
+    assert_clean(page);
+}
+
+/// A folder with the samples (but the corrupt one) and one file whose name and prompt are
+/// hostile, imported before the server starts.
+fn library(store: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for entry in std::fs::read_dir(samples_dir()).expect("samples") {
+        let path = entry.expect("entry").path();
+        if path
+            .file_name()
+            .is_some_and(|n| n == "corrupt-truncated.png")
+        {
+            continue;
+        }
+        std::fs::copy(&path, dir.path().join(path.file_name().expect("name"))).expect("copy");
+    }
+    paint::write_png(
+        &dir.path().join("<img src=x onerror=alert(1)><b>bold.png"),
+        &paint::gradient(200, 150),
+        Some(&format!(
+            "{HOSTILE}\nNegative prompt: <script>alert('neg')</script>\nSteps: 31, Sampler: Euler a, \
+             CFG scale: 6.5, Seed: 4242, Size: 200x150, Model: hostile<i>model</i>"
+        )),
+    );
+    succeed(kiln(store).args(["import", "-q"]).arg(dir.path()));
+    dir
+}
+
+fn asset_id(store: &Path, file: &Path) -> u64 {
+    let shown = json(store, &["show", &file.to_string_lossy()]);
+    shown["id"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no id in {shown}"))
+}
+
+/// Types `query` into the search box and submits it with Enter.
+fn search(page: &mut Page, query: &str) {
+    page.click("#q").expect("the search box");
+    let set = format!(
+        "(() => {{ const q = document.getElementById('q'); q.value = {}; q.focus(); return true; }})()",
+        serde_json::to_string(query).expect("string")
+    );
+    eval(page, &set);
+    page.press_key("Enter").expect("Enter");
+    let expected = serde_json::to_string(&format!("?q={}", form_encode(query))).expect("string");
+    wait(
+        page,
+        &format!(
+            "location.search.startsWith({expected}) && document.getElementById('summary') !== null && document.getElementById('summary').textContent.length > 0"
+        ),
+    );
+}
+
+fn form_encode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
+                out.push(b as char);
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// True once the detail view of asset `id` is drawn.
+fn detail_of(id: u64) -> String {
+    format!(
+        "location.pathname === '/asset/{id}' && document.querySelector('.detail[data-asset=\"{id}\"] #prompt') !== null"
+    )
+}
+
+fn ids_in_grid(page: &mut Page) -> Vec<u64> {
+    let ids = eval(
+        page,
+        "[...document.querySelectorAll('#grid .tile')].sort((a, b) => a.dataset.index - b.dataset.index).map(t => Number(t.dataset.id))",
+    );
+    ids.as_array()
+        .expect("ids")
+        .iter()
+        .filter_map(Json::as_u64)
+        .collect()
+}
+
+#[test]
+fn search_detail_keyboard_and_hostile_text_in_the_page() {
+    let Some(mut chromium) = browser() else {
+        return;
+    };
+    let store = tempfile::tempdir().expect("temp dir");
+    let dir = library(store.path());
+    let server = Server::start(store.path(), &[]);
+    let page = chromium.page();
+    page.goto(&format!("{}/", server.base()))
+        .expect("the page loads");
+    wait(page, &format!("{LOADED_TILES} > 0"));
+
+    // The search box gives what `kiln search` gives, in the same order.
+    for query in ["lighthouse", "steps:>=30", "forest -variation", "seed:4242"] {
+        search(page, query);
+        let cli = json(store.path(), &["search", query, "--limit", "100"]);
+        let expected: Vec<u64> = cli["hits"]
+            .as_array()
+            .expect("hits")
+            .iter()
+            .filter_map(|h| h["id"].as_u64())
+            .collect();
+        assert!(!expected.is_empty(), "{query} matches nothing: {cli}");
+        wait(page, &format!("{SUMMARY_COUNT} === {}", expected.len()));
+        wait(
+            page,
+            &format!(
+                "document.querySelectorAll('#grid .tile').length === {}",
+                expected.len()
+            ),
+        );
+        assert_eq!(
+            ids_in_grid(page),
+            expected,
+            "the page's results for {query}"
+        );
+    }
+
+    // The detail of an A1111 file: prompt and parameters as `show` has them.
+    let forest = dir.path().join("a1111-forest.png");
+    let id = asset_id(store.path(), &forest);
+    let shown = json(store.path(), &["show", &id.to_string()]);
+    let generation = &shown["generation"];
+    page.goto(&format!("{}/asset/{id}", server.base()))
+        .expect("the detail page loads");
+    wait(page, &detail_of(id));
+    assert_eq!(
+        eval(page, "document.getElementById('prompt').textContent"),
+        generation["positive_prompt"]
+    );
+    let params = eval(page, "document.getElementById('params').textContent");
+    let params = params.as_str().expect("text");
+    for key in ["seed", "steps", "model"] {
+        let value = &generation[key];
+        let text = value
+            .as_str()
+            .map_or_else(|| value.to_string(), str::to_owned);
+        assert!(params.contains(&text), "{key} {text} not in {params}");
+    }
+    assert_eq!(
+        eval(page, "document.getElementById('copy-prompt') !== null"),
+        true
+    );
+    assert_eq!(
+        eval(page, "document.getElementById('copy-params') !== null"),
+        true
+    );
+    wait(page, "document.getElementById('proxy').naturalWidth > 0");
+    page.screenshot(&screenshots().join("detail.png"))
+        .expect("screenshot");
+
+    // Arrows move through the listing, Escape goes back to the grid.
+    let listing = server.get_json("/api/assets?limit=100");
+    let order: Vec<u64> = listing["assets"]
+        .as_array()
+        .expect("assets")
+        .iter()
+        .filter_map(|a| a["id"].as_u64())
+        .collect();
+    let at = order.iter().position(|&a| a == id).expect("listed");
+    assert!(at > 0 && at + 1 < order.len(), "the asset has neighbours");
+    // Each key waits for the view it leads to: a key pressed while the next
+    // asset loads acts on the one still shown.
+    page.press_key("ArrowRight").expect("key");
+    wait(page, &detail_of(order[at + 1]));
+    page.press_key("ArrowLeft").expect("key");
+    wait(page, &detail_of(id));
+    page.press_key("Escape").expect("key");
+    wait(
+        page,
+        "location.pathname === '/' && document.getElementById('grid') !== null",
+    );
+    // Back in the grid, the whole listing is there and the asset just seen
+    // is the current one; two steps right and Enter open the one two on.
+    wait(
+        page,
+        &format!("document.querySelector('#grid .tile.current[data-id=\"{id}\"]') !== null"),
+    );
+    wait(page, &format!("{SUMMARY_COUNT} === {}", order.len()));
+    assert!(at + 2 < order.len(), "two more assets after {id}");
+    page.press_key("ArrowRight").expect("key");
+    page.press_key("ArrowRight").expect("key");
+    wait(
+        page,
+        &format!(
+            "document.querySelector('#grid .tile.current[data-id=\"{}\"]') !== null",
+            order[at + 2]
+        ),
+    );
+    page.press_key("Enter").expect("key");
+    wait(
+        page,
+        &format!("location.pathname === '/asset/{}'", order[at + 2]),
+    );
+
+    // The hostile file: its name and prompt are shown as text.
+    let hostile = dir.path().join("<img src=x onerror=alert(1)><b>bold.png");
+    let bad = asset_id(store.path(), &hostile);
+    page.goto(&format!("{}/asset/{bad}", server.base()))
+        .expect("the detail page loads");
+    wait(page, "document.getElementById('prompt') !== null");
+    assert_eq!(
+        eval(page, "document.getElementById('prompt').textContent"),
+        HOSTILE
+    );
+    assert_eq!(
+        eval(page, "document.getElementById('negative').textContent"),
+        "<script>alert('neg')</script>"
+    );
+    assert_eq!(
+        eval(page, "document.getElementById('title').textContent"),
+        "<img src=x onerror=alert(1)><b>bold.png"
+    );
+    assert_eq!(
+        eval(
+            page,
+            "document.querySelectorAll('main b, main script, main img[src=\"x\"], main i').length"
+        ),
+        0
+    );
+    search(page, "lighthouse");
+    wait(
+        page,
+        &format!("document.querySelector('#grid .tile[data-id=\"{bad}\"]') !== null"),
+    );
+    assert_eq!(
+        eval(
+            page,
+            "document.querySelectorAll('main b, main script, main img[src=\"x\"]').length"
+        ),
+        0
+    );
+    // Give an injected handler the time to fire before looking.
+    std::thread::sleep(Duration::from_millis(300));
+    eval(page, "true");
+    assert_clean(page);
+}
+
+#[test]
+fn an_upload_during_a_batch_import_is_browsable_before_the_batch_ends() {
+    let Some(mut chromium) = browser() else {
+        return;
+    };
+    let store = tempfile::tempdir().expect("temp dir");
+    let watched = tempfile::tempdir().expect("temp dir");
+    let batch = tempfile::tempdir().expect("temp dir");
+    let count = 400;
+    corpus::generated(batch.path(), count, GeneratedKind::Small { side: 384 }).expect("corpus");
+    let upload = tempfile::tempdir().expect("temp dir");
+    let urgent = upload.path().join("urgent render.png");
+    paint::write_png(
+        &urgent,
+        &paint::halves(300, 200, [200, 30, 30], [20, 20, 220]),
+        Some("an urgent red and blue render\nSteps: 12, Seed: 77, Size: 300x200"),
+    );
+
+    let server = Server::start(store.path(), &[watched.path().as_os_str()]);
+    let page = chromium.page();
+    page.goto(&format!("{}/", server.base()))
+        .expect("the page loads");
+    wait(page, "document.getElementById('summary') !== null");
+    let mut import = kiln(store.path())
+        .args(["import", "-q", "--priority", "batch"])
+        .arg(batch.path())
+        .spawn()
+        .expect("kiln import starts");
+    let root = std::fs::canonicalize(batch.path()).expect("batch folder");
+    let root = root.to_string_lossy().into_owned();
+    // Files of the batch that are browsable, from the page's progress feed.
+    let batch_done = |p: &Json| {
+        p["imports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|i| i["root"] == root.as_str())
+            .and_then(|i| i.pointer("/tiers/browsable/done"))
+            .and_then(Json::as_u64)
+    };
+    server.wait_json("/api/progress", "the batch under way", |p| {
+        batch_done(p).is_some_and(|n| n > 0)
+    });
+
+    page.set_files("#upload", &[&urgent]).expect("file chosen");
+    let seen = server.wait_json(
+        "/api/assets?q=urgent&sort=date&limit=5",
+        "the upload becoming an asset",
+        |a| a["total"].as_u64().unwrap_or(0) > 0,
+    );
+    let progress = server.get_json("/api/progress");
+    let uploaded = &seen["assets"][0];
+    assert_eq!(uploaded["name"], "urgent render.png", "{seen}");
+    assert!(
+        uploaded["thumbnail_url"].is_string(),
+        "the upload is browsable: {uploaded}"
+    );
+    assert!(
+        batch_done(&progress).is_some_and(|n| n < count as u64),
+        "the batch had ended before the upload was browsable: {progress}"
+    );
+    // Saved under the watched folder, byte for byte.
+    let saved = watched.path().join("urgent render.png");
+    assert_eq!(
+        std::fs::read(&saved).expect("the saved upload"),
+        std::fs::read(&urgent).expect("the original")
+    );
+    // The page tells, and the grid shows it without a reload.
+    wait(
+        page,
+        "[...document.querySelectorAll('#toasts *')].some(t => t.textContent.includes('Added 1 image'))",
+    );
+    let id = uploaded["id"].as_u64().expect("id");
+    wait(
+        page,
+        &format!("document.querySelector('#grid .tile[data-id=\"{id}\"] img') !== null"),
+    );
+    let status = import.wait().expect("import ends");
+    assert!(status.success(), "the batch failed: {status}");
+    assert_clean(page);
+}
+
+#[test]
+fn a_dead_letter_is_retried_from_the_page() {
+    let Some(mut chromium) = browser() else {
+        return;
+    };
+    let store = tempfile::tempdir().expect("temp dir");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("half-written.png");
+    std::fs::copy(samples_dir().join("corrupt-truncated.png"), &file).expect("copy");
+    let out = kiln(store.path())
+        .args(["import", "-q"])
+        .arg(&file)
+        .output()
+        .expect("kiln import runs");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "the import reports the dead file"
+    );
+    let server = Server::start(store.path(), &[]);
+    let page = chromium.page();
+    page.goto(&format!("{}/failed", server.base()))
+        .expect("the page loads");
+    wait(
+        page,
+        "document.querySelector('#failed button.retry') !== null",
+    );
+    let row = eval(
+        page,
+        "document.querySelector('#failed tr[data-job]').textContent",
+    );
+    assert!(
+        row.as_str().is_some_and(|r| r.contains("half-written.png")),
+        "{row}"
+    );
+    wait(
+        page,
+        "document.getElementById('nav-failed').textContent === 'Failed1'",
+    );
+
+    // The file is whole now; Retry runs the job again and it succeeds.
+    paint::write_png(&file, &paint::gradient(120, 90), None);
+    page.click("#failed button.retry").expect("Retry");
+    server.wait_json("/api/dead", "the dead letter leaving", |d| d["total"] == 0);
+    let asset = server.wait_json("/api/assets?limit=5", "the retried file browsable", |a| {
+        a["assets"][0]["thumbnail_url"].is_string()
+    });
+    assert_eq!(asset["assets"][0]["name"], "half-written.png");
+    wait(
+        page,
+        "document.querySelector('#failed button.retry') === null",
+    );
+    assert_clean(page);
+}
