@@ -30,6 +30,18 @@ fn browser() -> Option<Browser> {
     Some(Browser::launch().expect("headless Chromium starts"))
 }
 
+/// Takes a screenshot as `NAME.png`, with a JPEG copy (`NAME.jpg`) small
+/// enough for the README.
+fn screenshot(page: &mut Page, name: &str) {
+    let png = screenshots().join(format!("{name}.png"));
+    page.screenshot(&png).expect("screenshot");
+    let image = image::open(&png).expect("the screenshot decodes");
+    image
+        .to_rgb8()
+        .save(png.with_extension("jpg"))
+        .expect("a JPEG copy");
+}
+
 fn screenshots() -> PathBuf {
     let dir = std::env::var_os("KILN_SCREENSHOTS").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/serve-screenshots"),
@@ -142,8 +154,7 @@ fn the_gallery_fills_in_while_an_import_runs_without_a_reload() {
         tiles.as_u64().unwrap_or(0) < 150,
         "{tiles} tiles in the DOM"
     );
-    page.screenshot(&screenshots().join("gallery.png"))
-        .expect("screenshot");
+    screenshot(page, "gallery");
     // Every asset is in the grid, none missed while they arrived out of
     // order: scroll through and collect what is drawn.
     let collect = format!(
@@ -325,8 +336,7 @@ fn search_detail_keyboard_and_hostile_text_in_the_page() {
         true
     );
     wait(page, "document.getElementById('proxy').naturalWidth > 0");
-    page.screenshot(&screenshots().join("detail.png"))
-        .expect("screenshot");
+    screenshot(page, "detail");
 
     // Arrows move through the listing, Escape goes back to the grid.
     let listing = server.get_json("/api/assets?limit=100");

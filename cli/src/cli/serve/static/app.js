@@ -182,7 +182,7 @@ const listing = {
 
 // ---------------------------------------------------------------- gallery
 
-const grid = { root: null, tiles: new Map(), cols: 1, frame: 0 };
+const grid = { root: null, tiles: new Map(), cols: 1, cell: CELL, frame: 0 };
 
 function columns() {
   const width = grid.root ? grid.root.clientWidth : window.innerWidth;
@@ -207,9 +207,15 @@ function tileFor(index, asset) {
 function renderGrid() {
   if (!grid.root || !grid.root.isConnected) return;
   grid.cols = columns();
+  // Tiles share out the row's width, so the grid has no ragged right edge.
+  const cell = Math.max(CELL, Math.floor((grid.root.clientWidth + GAP) / grid.cols) - GAP);
+  if (cell !== grid.cell) {
+    grid.cell = cell;
+    grid.root.style.setProperty('--cell', `${cell}px`);
+  }
   const count = listing.count();
   const rows = Math.ceil(count / grid.cols);
-  const rowHeight = CELL + GAP;
+  const rowHeight = grid.cell + GAP;
   grid.root.style.height = `${Math.max(0, rows * rowHeight - GAP)}px`;
   const top = grid.root.getBoundingClientRect().top + window.scrollY;
   const first = Math.max(0, Math.floor((window.scrollY - top) / rowHeight) - 2);
@@ -232,7 +238,7 @@ function renderGrid() {
       grid.root.append(tile);
     }
     tile.dataset.index = String(i);
-    tile.style.left = `${(i % grid.cols) * (CELL + GAP)}px`;
+    tile.style.left = `${(i % grid.cols) * (grid.cell + GAP)}px`;
     tile.style.top = `${Math.floor(i / grid.cols) * rowHeight}px`;
     tile.classList.toggle('current', i === listing.current);
   }
@@ -284,6 +290,7 @@ async function showGallery(params) {
   }
   if (listing.key !== key) listing.reset(q, sort);
   grid.root = el('div', { id: 'grid' });
+  grid.cell = 0;
   grid.tiles.clear();
   view.replaceChildren(el('p', { class: 'summary', id: 'summary' }), grid.root);
   if (listing.items.length === 0) await listing.more();
@@ -293,7 +300,7 @@ async function showGallery(params) {
 
 function scrollToCurrent() {
   if (!grid.root || listing.current < 0) return;
-  const rowHeight = CELL + GAP;
+  const rowHeight = grid.cell + GAP;
   const top = grid.root.getBoundingClientRect().top + window.scrollY;
   const y = top + Math.floor(listing.current / grid.cols) * rowHeight;
   if (y < window.scrollY + 60 || y + rowHeight > window.scrollY + window.innerHeight) {
