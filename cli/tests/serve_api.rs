@@ -517,3 +517,60 @@ fn a_server_on_a_non_loopback_address_requires_its_token() {
     assert_ne!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 16"));
 }
+
+#[test]
+fn a_second_server_on_the_same_store_serves_as_a_client_and_takes_over() {
+    let store = tempfile::tempdir().expect("temp dir");
+    let first = Server::start(store.path(), &[]);
+    let second = Server::start(store.path(), &[]);
+    let started = Instant::now();
+    while !second.stderr().contains("serving as its client") {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the second server did not say it is a client:\n{}",
+            second.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // An upload to the client is imported by the primary's workers.
+    let (kind, body) = multipart(&[(
+        "through-the-client.png",
+        &paint::png(&paint::gradient(80, 60)),
+    )]);
+    let mut headers = same_origin(second.addr);
+    headers.push(("Content-Type".to_owned(), kind));
+    assert_eq!(
+        request(second.addr, "POST", "/api/upload", &headers, &body).status,
+        200
+    );
+    for server in [&first, &second] {
+        server.wait_json("/api/assets?limit=5", "the upload browsable", |a| {
+            a["assets"][0]["name"] == "through-the-client.png"
+                && a["assets"][0]["thumbnail_url"].is_string()
+        });
+    }
+
+    // When the primary goes, the client takes over its work.
+    drop(first);
+    let started = Instant::now();
+    while !second.stderr().contains("now runs the workers") {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the client did not take over:\n{}",
+            second.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (kind, body) = multipart(&[("after-the-primary.png", &paint::png(&paint::noise(80, 60)))]);
+    let mut headers = same_origin(second.addr);
+    headers.push(("Content-Type".to_owned(), kind));
+    assert_eq!(
+        request(second.addr, "POST", "/api/upload", &headers, &body).status,
+        200
+    );
+    second.wait_json("/api/assets?limit=5", "the second upload browsable", |a| {
+        a["assets"][0]["name"] == "after-the-primary.png"
+            && a["assets"][0]["thumbnail_url"].is_string()
+    });
+}

@@ -561,3 +561,70 @@ fn a_dead_letter_is_retried_from_the_page() {
     );
     assert_clean(page);
 }
+
+#[test]
+fn the_status_and_sessions_views_show_the_engine_and_lead_into_the_grid() {
+    let Some(mut chromium) = browser() else {
+        return;
+    };
+    let store = tempfile::tempdir().expect("temp dir");
+    let _dir = library(store.path());
+    let server = Server::start(store.path(), &[]);
+    let page = chromium.page();
+
+    page.goto(&format!("{}/status", server.base()))
+        .expect("the status view loads");
+    wait(page, "document.getElementById('status') !== null");
+    let text = eval(page, "document.getElementById('status').textContent");
+    let text = text.as_str().expect("text");
+    for expected in [
+        "browsable",
+        "searchable",
+        "enriched",
+        "Queue by priority and tier",
+        "Jobs by stage",
+        "thumbnail",
+        "Mean job latency",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+    let files = server.get_json("/api/status")["files"]
+        .as_u64()
+        .expect("files");
+    assert!(
+        text.contains(&format!("{files} of {files} files")),
+        "the tiers count files:\n{text}"
+    );
+    screenshot(page, "status");
+
+    page.goto(&format!("{}/sessions", server.base()))
+        .expect("the sessions view loads");
+    wait(
+        page,
+        "document.querySelectorAll('#sessions a.session').length > 0",
+    );
+    let sessions = server.get_json("/api/sessions");
+    let listed = eval(
+        page,
+        "document.querySelectorAll('#sessions a.session').length",
+    );
+    assert_eq!(listed, sessions["total"]);
+    let first = sessions["sessions"][0]["id"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| sessions["sessions"][0]["id"].to_string());
+    let expected = json(
+        store.path(),
+        &["search", &format!("session:{first}"), "--limit", "100"],
+    );
+    page.click("#sessions a.session").expect("a session");
+    wait(
+        page,
+        &format!(
+            "document.getElementById('q').value === {} && {SUMMARY_COUNT} === {}",
+            serde_json::to_string(&format!("session:{first}")).expect("string"),
+            expected["total"]
+        ),
+    );
+    assert_clean(page);
+}

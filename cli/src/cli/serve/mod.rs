@@ -171,10 +171,22 @@ async fn run_engine(
     let stop = stop_requested();
     tokio::pin!(stop);
     let mut started = false;
+    let mut told = false;
     loop {
         if !started && engine.try_promote().await? {
             engine.start().await?;
             started = true;
+            if told && !global.quiet {
+                eprint_line!("kiln: the other process is gone; this server now runs the workers");
+            }
+        }
+        if !started && !told {
+            told = true;
+            if !global.quiet {
+                eprint_line!(
+                    "kiln: another kiln process runs this store's workers; serving as its client"
+                );
+            }
         }
         if started {
             let stop = (&mut stop).await;

@@ -505,8 +505,10 @@ async function showStatus() {
     progress.imports.slice().reverse().map((i) => el('div', { class: 'box' },
       el('div', { class: 'label' }, el('b', {}, `#${i.id} `), `${i.root} · ${i.priority} · ${i.state} · ${plural(i.files_seen, 'file')}`),
       ['browsable', 'searchable', 'enriched'].map((t) => tierBar(t, i.tiers[t])))));
-  const queue = el('table', {}, el('tr', {}, el('th', {}, 'priority'), el('th', {}, 'tier'), el('th', { class: 'num' }, 'ready')),
-    metrics.ready_by_priority_tier.map((r) => el('tr', {}, el('td', {}, r.priority), el('td', {}, r.tier), el('td', { class: 'num' }, r.ready))));
+  const queue = metrics.ready_by_priority_tier.length === 0
+    ? el('p', { class: 'empty' }, 'Nothing is waiting.')
+    : el('table', {}, el('tr', {}, el('th', {}, 'priority'), el('th', {}, 'tier'), el('th', { class: 'num' }, 'ready')),
+      metrics.ready_by_priority_tier.map((r) => el('tr', {}, el('td', {}, r.priority), el('td', {}, r.tier), el('td', { class: 'num' }, r.ready))));
   const states = ['ready', 'running', 'retrying', 'dead', 'done', 'skipped'];
   const stages = el('table', {}, el('tr', {}, el('th', {}, 'stage'), states.map((s) => el('th', { class: 'num' }, s))),
     Object.entries(metrics.stages).map(([name, counts]) => el('tr', {}, el('td', {}, name),
@@ -528,7 +530,7 @@ async function showStatus() {
     tiers,
     el('section', { class: 'box' }, el('h2', {}, 'Engine'), engine),
     el('section', { class: 'box' }, el('h2', {}, 'Queue by priority and tier'), queue),
-    el('section', { class: 'box' }, el('h2', {}, 'Jobs by stage'), stages),
+    el('section', { class: 'box wide' }, el('h2', {}, 'Jobs by stage'), stages),
     imports));
 }
 
