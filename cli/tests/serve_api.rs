@@ -124,6 +124,43 @@ fn the_api_pages_by_cursor_and_says_what_the_cli_says() {
             .is_some_and(|p| p.contains("Seed: ")),
         "{asset}"
     );
+    // The ComfyUI JSON a file carries, as a download; none for A1111's.
+    assert!(asset["urls"]["workflow"].is_null(), "{asset}");
+    assert_eq!(
+        request(
+            server.addr,
+            "GET",
+            &format!("/api/assets/{id}/workflow"),
+            &[],
+            &[]
+        )
+        .status,
+        404
+    );
+    let comfy = json(
+        store.path(),
+        &[
+            "show",
+            &samples_dir()
+                .join("comfyui-lighthouse.png")
+                .to_string_lossy(),
+        ],
+    );
+    let comfy = server.get_json(&format!("/api/assets/{}", comfy["id"]));
+    for kind in ["workflow", "prompt"] {
+        let url = comfy["urls"][kind].as_str().expect("a JSON download");
+        let download = request(server.addr, "GET", url, &[], &[]);
+        assert_eq!(download.status, 200, "{url}");
+        assert!(
+            download
+                .header("content-disposition")
+                .is_some_and(|d| d.starts_with("attachment")),
+            "{:?}",
+            download.headers
+        );
+        let parsed: Json = serde_json::from_slice(&download.body).expect("JSON");
+        assert!(parsed.is_object(), "{url}: {parsed}");
+    }
     let dead = server.get_json("/api/dead");
     assert_eq!(dead, json(store.path(), &["dead", "list"]));
     let sessions = server.get_json("/api/sessions");
