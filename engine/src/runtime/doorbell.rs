@@ -37,6 +37,9 @@ impl Listening {
 #[derive(Debug)]
 pub(crate) struct Doorbell {
     path: PathBuf,
+    /// The bound socket again, to wake the answering thread by shutting it
+    /// down: a ring through the path cannot reach it once the file is gone.
+    waker: Option<Socket>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     listening: Arc<Listening>,
@@ -54,6 +57,7 @@ impl Doorbell {
     ) -> Option<Doorbell> {
         let path = dir.join(DOORBELL_FILE);
         let socket = bind(&path)?;
+        let waker = duplicate(&socket);
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = stop.clone();
         let thread = std::thread::Builder::new()
@@ -63,6 +67,7 @@ impl Doorbell {
         listening.set(true);
         Some(Doorbell {
             path,
+            waker,
             stop,
             thread: Some(thread),
             listening,
@@ -73,7 +78,12 @@ impl Doorbell {
     pub(crate) fn close(mut self) {
         self.listening.set(false);
         self.stop.store(true, Ordering::SeqCst);
-        // The thread blocks in `recv`; one last ring lets it see `stop`.
+        // The thread blocks in `recv`: shutting the socket down returns it
+        // (also when the socket's file was removed), and one last ring does
+        // where shutting down is not possible.
+        if let Some(waker) = self.waker.take() {
+            wake(&waker);
+        }
         ring(self.path.parent().unwrap_or(Path::new(".")));
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -94,10 +104,21 @@ fn bind(path: &Path) -> Option<Socket> {
 }
 
 #[cfg(unix)]
+fn duplicate(socket: &Socket) -> Option<Socket> {
+    socket.try_clone().ok()
+}
+
+#[cfg(unix)]
+fn wake(socket: &Socket) {
+    let _ = socket.shutdown(std::net::Shutdown::Both);
+}
+
+#[cfg(unix)]
 fn answer(socket: &Socket, stop: &AtomicBool, ring: impl Fn()) {
     let mut buffer = [0u8; 16];
     while !stop.load(Ordering::SeqCst) {
-        if socket.recv(&mut buffer).is_err() {
+        // An error, or nothing after a shutdown, ends the thread.
+        if socket.recv(&mut buffer).map_or(true, |n| n == 0) {
             return;
         }
         if !stop.load(Ordering::SeqCst) {
@@ -125,8 +146,57 @@ fn bind(_path: &Path) -> Option<Socket> {
 }
 
 #[cfg(not(unix))]
+fn duplicate(_socket: &Socket) -> Option<Socket> {
+    None
+}
+
+#[cfg(not(unix))]
+fn wake(_socket: &Socket) {}
+
+#[cfg(not(unix))]
 fn answer(_socket: &Socket, _stop: &AtomicBool, _ring: impl Fn()) {}
 
 /// Without Unix sockets there is no doorbell; the primary polls.
 #[cfg(not(unix))]
 pub(crate) fn ring(_dir: &Path) {}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    #[test]
+    fn closing_returns_when_the_socket_file_is_gone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let listening = Arc::new(Listening::default());
+        let doorbell =
+            Doorbell::listen(dir.path(), listening.clone(), || {}).expect("the doorbell binds");
+        assert!(listening.get());
+        std::fs::remove_file(dir.path().join(DOORBELL_FILE)).expect("socket file removed");
+        let (done, closed) = mpsc::channel();
+        std::thread::spawn(move || {
+            doorbell.close();
+            let _ = done.send(());
+        });
+        assert!(
+            closed.recv_timeout(Duration::from_secs(30)).is_ok(),
+            "close hung on a doorbell whose file was removed"
+        );
+        assert!(!listening.get());
+    }
+
+    #[test]
+    fn a_ring_reaches_the_listener() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (rang, heard) = mpsc::channel();
+        let doorbell = Doorbell::listen(dir.path(), Arc::new(Listening::default()), move || {
+            let _ = rang.send(());
+        })
+        .expect("the doorbell binds");
+        ring(dir.path());
+        assert!(heard.recv_timeout(Duration::from_secs(30)).is_ok());
+        doorbell.close();
+        assert!(!dir.path().join(DOORBELL_FILE).exists());
+    }
+}
