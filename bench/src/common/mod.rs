@@ -2,9 +2,11 @@
 //! of files, the process's CPU time, and the decode floor (read and decode
 //! every image, nothing else) that the tier-1 stages are compared against;
 //! in modules, the scratch folder, the `kiln` binary and percentiles
-//! ([`work`]) and what `/proc` says of a process ([`proc`]).
+//! ([`work`]), what `/proc` says of a process ([`proc`]), and a large
+//! store built quickly with stand-in stages ([`standin`]).
 
 pub mod proc;
+pub mod standin;
 pub mod work;
 
 use std::path::{Path, PathBuf};
