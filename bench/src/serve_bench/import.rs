@@ -206,6 +206,9 @@ struct Timing {
     last_blob: f64,
     /// Blob files in the store.
     blobs: u64,
+    /// `import`: when `kiln import --until browsable` ended (after its
+    /// shutdown).
+    exited: Option<f64>,
     /// `serve`: when the server accepted connections.
     listening: Option<f64>,
     /// `serve`: when the page drew its first thumbnail.
@@ -274,13 +277,17 @@ fn run_import(
     command.extend(["--until".into(), "browsable".into(), corpus.into()]);
     let mut process = Process::spawn(&args.kiln, store, &command, log)?;
     let status = process.wait(SIDE_TIMEOUT)?;
+    let exited = process.started.elapsed().as_secs_f64();
     if !status.success() {
         return Err(format!(
             "kiln import failed ({status}); see {}",
             log.display()
         ));
     }
-    let mut timing = Timing::default();
+    let mut timing = Timing {
+        exited: Some(exited),
+        ..Timing::default()
+    };
     read_blobs(store, process.started_wall, &mut timing)?;
     Ok(timing)
 }
@@ -350,6 +357,9 @@ fn print_side(round: usize, side: Side, t: &Timing) {
         t.blobs,
         t.last_blob
     );
+    if let Some(exited) = t.exited {
+        line.push_str(&format!("; the command ended at {exited:.3}s"));
+    }
     if let (Some(listening), Some(first), Some(all)) =
         (t.listening, t.first_visible, t.all_by_events)
     {
