@@ -64,3 +64,77 @@ impl Memory {
 pub fn mb(kb: Option<u64>) -> f64 {
     kb.map_or(f64::NAN, |kb| kb as f64 / 1024.0)
 }
+
+/// User plus system clock ticks of process `root` and every process below
+/// it (its children, theirs, ...), as they stand now, summed by `kind` of
+/// each process's command line (`kind` gets its arguments); processes that
+/// ended count only through the parent that waited for them.
+pub fn tree_ticks_by<K: Ord>(
+    root: u32,
+    kind: impl Fn(&[String]) -> K,
+) -> std::collections::BTreeMap<K, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    // (pid, parent, ticks) of every process.
+    let mut all: Vec<(u32, u32, u64)> = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let parent = stat
+            .rfind(')')
+            .and_then(|i| stat.get(i + 1..))
+            .and_then(|rest| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        all.push((pid, parent, stat_ticks(&stat).unwrap_or(0)));
+    }
+    let mut inside = vec![root];
+    let mut i = 0;
+    while let Some(&pid) = inside.get(i) {
+        i += 1;
+        for &(child, parent, ticks) in &all {
+            if child == pid {
+                let args: Vec<String> = std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .map(|raw| {
+                        raw.split(|b| *b == 0)
+                            .map(|a| String::from_utf8_lossy(a).into_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                *out.entry(kind(&args)).or_insert(0) += ticks;
+            }
+            if parent == pid && child != pid {
+                inside.push(child);
+            }
+        }
+    }
+    out
+}
+
+/// User plus system clock ticks of process `root` and every process below
+/// it, as they stand now (see [`tree_ticks_by`]).
+pub fn tree_ticks(root: u32) -> u64 {
+    tree_ticks_by(root, |_| ()).values().sum()
+}
+
+/// Clock ticks (user plus system) of the calling process's children that
+/// ended and were waited for, so far: a finished child's whole CPU time
+/// is the change of this across its wait.
+pub fn waited_children_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after_name = stat.get(stat.rfind(')')? + 1..)?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let user: u64 = fields.get(13)?.parse().ok()?;
+    let system: u64 = fields.get(14)?.parse().ok()?;
+    Some(user + system)
+}

@@ -33,6 +33,7 @@
 use crate::page;
 use crate::server::{Process, Server};
 use crate::{Args, ms, secs};
+use kiln_bench::proc::{TICKS_PER_SECOND, tree_ticks_by, waited_children_ticks};
 use kiln_bench::work::{fresh_dir, median};
 use std::ffi::OsString;
 use std::os::unix::fs::MetadataExt;
@@ -198,7 +199,7 @@ fn corpus(dir: &Path, count: usize, from: Option<&Path>) -> Result<(Vec<PathBuf>
 }
 
 /// What one side measured, in seconds from its process's start.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 struct Timing {
     /// The first blob written: the first thumbnail made.
     first_blob: f64,
@@ -217,6 +218,33 @@ struct Timing {
     all_by_events: Option<f64>,
     /// `serve`: progress messages the page received.
     messages: Option<u64>,
+    /// CPU seconds of the `kiln` process: the whole `kiln import`, or the
+    /// server until every file was browsable.
+    kiln_cpu: Option<f64>,
+    /// `serve`: CPU seconds of the browser (all its processes) from the
+    /// server's start until every file was browsable.
+    browser_cpu: Option<f64>,
+    /// `serve`: the same by kind of Chromium process (`browser` for the
+    /// main one, else its `--type`).
+    browser_kinds: Vec<(String, f64)>,
+    /// `serve`: thumbnails and `/api/assets` pages the page fetched until
+    /// then.
+    fetched: Option<(u64, u64)>,
+}
+
+/// A Chromium process's kind: the value of its `--type=` argument, or
+/// `browser` for the main process.
+fn chromium_kind(args: &[String]) -> String {
+    // Chromium rewrites a child's command line as one text with spaces.
+    args.iter()
+        .flat_map(|a| a.split_whitespace())
+        .find_map(|a| a.strip_prefix("--type="))
+        .unwrap_or("browser")
+        .to_owned()
+}
+
+fn ticks_to_s(ticks: u64) -> f64 {
+    ticks as f64 / TICKS_PER_SECOND
 }
 
 fn epoch_ms(t: SystemTime) -> f64 {
@@ -275,9 +303,13 @@ fn run_import(
         command.extend(["--priority".into(), "interactive".into()]);
     }
     command.extend(["--until".into(), "browsable".into(), corpus.into()]);
+    let cpu_before = waited_children_ticks();
     let mut process = Process::spawn(&args.kiln, store, &command, log)?;
     let status = process.wait(SIDE_TIMEOUT)?;
     let exited = process.started.elapsed().as_secs_f64();
+    let cpu = cpu_before
+        .zip(waited_children_ticks())
+        .map(|(a, b)| ticks_to_s(b.saturating_sub(a)));
     if !status.success() {
         return Err(format!(
             "kiln import failed ({status}); see {}",
@@ -286,6 +318,7 @@ fn run_import(
     }
     let mut timing = Timing {
         exited: Some(exited),
+        kiln_cpu: cpu,
         ..Timing::default()
     };
     read_blobs(store, process.started_wall, &mut timing)?;
@@ -307,6 +340,8 @@ fn run_serve(
     if browser.is_some() {
         std::thread::sleep(BROWSER_SETTLE);
     }
+    let browser_pid = browser.as_ref().map(|b| b.pid());
+    let browser_before = browser_pid.map(|pid| tree_ticks_by(pid, chromium_kind));
     let mut server = Server::start(&args.kiln, store, &[corpus.to_path_buf()], log)?;
     let started_wall = server.process.started_wall;
     let listening = server.wait_listening(Duration::from_secs(60))?;
@@ -317,13 +352,52 @@ fn run_serve(
     };
     match &mut browser {
         Some(browser) => {
+            if args.block_thumbnails {
+                for (method, params) in [
+                    ("Network.enable", serde_json::json!({})),
+                    (
+                        "Network.setBlockedURLs",
+                        serde_json::json!({ "urls": ["*/img/*"] }),
+                    ),
+                ] {
+                    browser
+                        .command(method, params)
+                        .map_err(|e| format!("cannot block thumbnails: {e}"))?;
+                }
+            }
             browser
-                .goto(&server.url("/"))
-                .map_err(|e| format!("cannot open the gallery: {e}"))?;
+                .goto(&server.url(&args.page))
+                .map_err(|e| format!("cannot open the page: {e}"))?;
             let all = page::wait_noted(browser, "all_epoch_ms", SIDE_TIMEOUT)?;
-            let first = page::wait_noted(browser, "first_epoch_ms", SIDE_TIMEOUT)?;
+            timing.kiln_cpu = server.process.cpu_ticks().map(ticks_to_s);
+            if let (Some(pid), Some(before)) = (browser_pid, &browser_before) {
+                let after = tree_ticks_by(pid, chromium_kind);
+                // A process that started meanwhile counts from zero; one
+                // that ended is missed (none ends while the page is open).
+                timing.browser_kinds = after
+                    .iter()
+                    .map(|(kind, ticks)| {
+                        let was = before.get(kind).copied().unwrap_or(0);
+                        (kind.clone(), ticks_to_s(ticks.saturating_sub(was)))
+                    })
+                    .collect();
+                timing.browser_cpu = Some(timing.browser_kinds.iter().map(|(_, s)| s).sum());
+            }
+            let counted = browser
+                .eval(
+                    "(() => { const names = performance.getEntriesByType('resource').map((e) => e.name); \
+                     return [new Set(names.filter((n) => n.includes('/img/'))).size, \
+                     names.filter((n) => n.includes('/api/assets')).length]; })()",
+                )
+                .map_err(|e| format!("cannot read the page's fetches: {e}"))?;
+            timing.fetched = counted[0].as_u64().zip(counted[1].as_u64());
+            if args.page == "/" && !args.block_thumbnails {
+                page::wait_noted(browser, "first_epoch_ms", SIDE_TIMEOUT)?;
+            }
             let notes = page::noted(browser)?;
-            timing.first_visible = Some((first - origin) / 1000.0);
+            timing.first_visible = notes["first_epoch_ms"]
+                .as_f64()
+                .map(|first| (first - origin) / 1000.0);
             timing.all_by_events = Some((all - origin) / 1000.0);
             timing.messages = notes["messages"].as_u64();
         }
@@ -334,6 +408,7 @@ fn run_serve(
             loop {
                 let progress = http.get_json("/api/progress")?;
                 if progress["browsable"].as_u64().is_some_and(|n| n >= files) {
+                    timing.kiln_cpu = server.process.cpu_ticks().map(ticks_to_s);
                     break;
                 }
                 if Instant::now() >= deadline {
@@ -360,12 +435,31 @@ fn print_side(round: usize, side: Side, t: &Timing) {
     if let Some(exited) = t.exited {
         line.push_str(&format!("; the command ended at {exited:.3}s"));
     }
-    if let (Some(listening), Some(first), Some(all)) =
-        (t.listening, t.first_visible, t.all_by_events)
-    {
+    if let Some(cpu) = t.kiln_cpu {
+        line.push_str(&format!("; kiln cpu {cpu:.2}s"));
+    }
+    if let Some(cpu) = t.browser_cpu {
+        let kinds: Vec<String> = t
+            .browser_kinds
+            .iter()
+            .map(|(kind, s)| format!("{kind} {s:.2}"))
+            .collect();
+        line.push_str(&format!(", browser cpu {cpu:.2}s ({})", kinds.join(", ")));
+    }
+    if let Some((thumbnails, pages)) = t.fetched {
         line.push_str(&format!(
-            "; listening {:.3}s, first thumbnail drawn {first:.3}s, page told all browsable {all:.3}s ({} progress messages)",
-            listening,
+            "; the page fetched {thumbnails} thumbnails and {pages} /api/assets pages"
+        ));
+    }
+    if let Some(listening) = t.listening {
+        line.push_str(&format!("; listening {listening:.3}s"));
+    }
+    if let Some(first) = t.first_visible {
+        line.push_str(&format!(", first thumbnail drawn {first:.3}s"));
+    }
+    if let Some(all) = t.all_by_events {
+        line.push_str(&format!(
+            ", page told all browsable {all:.3}s ({} progress messages)",
             t.messages.unwrap_or(0)
         ));
     }
@@ -465,6 +559,14 @@ pub(crate) fn run(args: &Args, work: &Path) -> Result<String, String> {
         paired(Side::ServeNoPage, Side::ImportInteractive, |t| Some(
             t.last_blob
         )),
+    );
+    println!(
+        "cpu until browsable (medians): kiln import {:.2}s, interactive {:.2}s, serve with no page {:.2}s, serve {:.2}s and its browser {:.2}s",
+        median(of(Side::Import, |t| t.kiln_cpu)),
+        median(of(Side::ImportInteractive, |t| t.kiln_cpu)),
+        median(of(Side::ServeNoPage, |t| t.kiln_cpu)),
+        median(of(Side::Serve, |t| t.kiln_cpu)),
+        median(of(Side::Serve, |t| t.browser_cpu)),
     );
     println!(
         "all browsable as the page's event stream said it: {serve_events:.3}s = {:.3} x import ({:.0} ms after the last thumbnail was stored: messages are coalesced for 400 ms)",

@@ -7,6 +7,7 @@
 //! cargo run --release -p kiln-bench --bin serve_bench -- [--work DIR] [--kiln PATH]
 //!     [--files N] [--from DIR] [--rounds R] [--sizes SMALL,LARGE] [--no-scroll]
 //!     [--idle-secs S] [--samples DIR] [--only import|gallery|idle]
+//!     [--page PATH] [--block-thumbnails]
 //! ```
 //!
 //! 1. Import (`import`): `N` (500) real-size PNGs imported by `kiln serve
@@ -26,6 +27,10 @@
 //! 3. Idle (`idle`): CPU clock ticks of an idle `kiln serve` over `S` (30)
 //!    seconds, on an empty store and watching the samples, beside an idle
 //!    `kiln watch`. Target: at most 0.1% of a core.
+//!
+//! For diagnosis, `--page PATH` opens another page of the server than the
+//! gallery during the import (`/status`), and `--block-thumbnails` keeps
+//! the browser from loading thumbnails there.
 //!
 //! Each part ends with a `key=value` line. Corpora and stores are kept in
 //! `--work` for the next run (the stand-in stores take minutes to build);
@@ -55,11 +60,16 @@ pub(crate) struct Args {
     pub(crate) idle_secs: u64,
     pub(crate) samples: PathBuf,
     pub(crate) only: Option<String>,
+    /// Diagnosis: the page the browser opens during the import.
+    pub(crate) page: String,
+    /// Diagnosis: the browser loads no thumbnails during the import.
+    pub(crate) block_thumbnails: bool,
 }
 
 const USAGE: &str = "usage: serve_bench [--work DIR] [--kiln PATH] [--files N] [--from DIR] \
                      [--rounds R] [--sizes SMALL,LARGE] [--no-scroll] [--idle-secs S] \
-                     [--samples DIR] [--only import|gallery|idle]";
+                     [--samples DIR] [--only import|gallery|idle] [--page PATH] \
+                     [--block-thumbnails]";
 
 fn number(value: Option<String>, flag: &str) -> Result<u64, String> {
     value
@@ -86,6 +96,8 @@ fn parse_args() -> Result<Args, String> {
         idle_secs: 30,
         samples: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples"),
         only: None,
+        page: "/".to_owned(),
+        block_thumbnails: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -107,6 +119,13 @@ fn parse_args() -> Result<Args, String> {
                 }
             }
             "--no-scroll" => args.scroll = false,
+            "--page" => {
+                args.page = it
+                    .next()
+                    .filter(|p| p.starts_with('/'))
+                    .ok_or("--page needs a path")?;
+            }
+            "--block-thumbnails" => args.block_thumbnails = true,
             "--idle-secs" => args.idle_secs = number(it.next(), "--idle-secs")?.max(1),
             "--samples" => args.samples = path(it.next(), "--samples")?,
             "--only" => {
