@@ -665,6 +665,29 @@ document.addEventListener('keydown', (event) => {
 let lastBrowsable = null;
 let lastDead = null;
 
+// While files arrive, every refresh of the newest-first grid brings a new
+// screenful of thumbnails to fetch, decode and draw, on the same cores as
+// the import. A refresh that showed something is followed by the next one
+// HEAD_REFRESH ms later at the earliest; a change meanwhile is shown then.
+const HEAD_REFRESH = 2000;
+let headTimer = 0;
+let headAgain = false;
+let headAt = -Infinity;
+
+function refreshHeadSoon() {
+  if (headTimer) { headAgain = true; return; }
+  const wait = Math.max(0, headAt + HEAD_REFRESH - performance.now());
+  headTimer = setTimeout(() => {
+    headAgain = false;
+    listing.refreshHead().then((changed) => {
+      if (changed) { headAt = performance.now(); scheduleRender(); }
+    }).catch(() => {}).finally(() => {
+      headTimer = 0;
+      if (headAgain) refreshHeadSoon();
+    });
+  }, wait);
+}
+
 function onProgress(p) {
   lastProgress = p;
   renderProgress(p);
@@ -676,7 +699,7 @@ function onProgress(p) {
   const here = location.pathname;
   if (here === '/' && p.browsable !== lastBrowsable) {
     lastBrowsable = p.browsable;
-    listing.refreshHead().then((changed) => { if (changed) scheduleRender(); }).catch(() => {});
+    refreshHeadSoon();
   } else if (here === '/status') {
     showStatus().catch(() => {});
   }
