@@ -89,6 +89,9 @@ const LISTINGS: [&str; 4] = [
     "score pages",
 ];
 const SEARCH: &str = "search";
+/// `Engine::browsable_count`, which the server runs again after every
+/// change of progress (reading every asset record).
+const COUNT: &str = "browsable count";
 
 /// What one store's run measured.
 #[derive(Debug, Default)]
@@ -154,6 +157,11 @@ fn library(store: &Path) -> Result<BTreeMap<&'static str, Timings>, String> {
     let engine = kiln.engine();
     let fail = |e: &dyn std::fmt::Display| format!("library read failed: {e}");
     let mut out: BTreeMap<&'static str, Timings> = BTreeMap::new();
+    for _ in 0..REPEAT / 10 {
+        let t = Instant::now();
+        engine.browsable_count().map_err(|e| fail(&e))?;
+        out.entry(COUNT).or_default().push(t);
+    }
     for _ in 0..REPEAT {
         let t = Instant::now();
         engine
@@ -351,6 +359,12 @@ fn print_store(m: &Measured) {
             http.describe(),
             lib.describe(),
             http.p50() / lib.p50()
+        );
+    }
+    if let Some(count) = m.library.get(COUNT) {
+        println!(
+            "{n} assets: library {COUNT} (the server's /api/assets and event messages run it again after every change of progress): {}",
+            count.describe()
         );
     }
     let all = Measured::all_listings(&m.http);
