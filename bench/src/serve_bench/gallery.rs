@@ -388,9 +388,10 @@ fn print_store(m: &Measured) {
     show("after the API requests", m.after_api);
     if m.scroll.steps > 0 {
         println!(
-            "{n} assets: scrolled the whole grid in {} steps, {:.1}s; {} thumbnails fetched, {} broken",
+            "{n} assets: scrolled the whole grid in {} steps, {:.1}s; {} distinct assets seen, {} thumbnails fetched, {} broken",
             m.scroll.steps,
             m.scroll.took.as_secs_f64(),
+            m.scroll.distinct,
             m.scroll.thumbnails,
             m.scroll.broken
         );

@@ -43,6 +43,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How long a side may take before the benchmark gives up.
 const SIDE_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long the gallery may take to count every file once the event
+/// stream said they are browsable.
+const GRID_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a freshly started browser is left alone before the server
 /// starts: its own start-up is not part of the import.
 const BROWSER_SETTLE: Duration = Duration::from_secs(2);
@@ -221,6 +224,15 @@ struct Timing {
     /// `serve`: when the gallery's summary first counted every file, with
     /// the newest tile's thumbnail loaded (looked at every 50 ms).
     grid_all: Option<f64>,
+    /// `serve`: what the gallery's summary said when it did not count
+    /// every file in time.
+    grid_said: Option<String>,
+    /// `serve`: distinct assets a scroll through the gallery found once
+    /// the import was browsable.
+    grid_distinct: Option<u64>,
+    /// `serve`: where that scroll stopped, when a part of the grid never
+    /// filled.
+    grid_stuck: Option<String>,
     /// CPU seconds of the `kiln` process: the whole `kiln import`, or the
     /// server until every file was browsable.
     kiln_cpu: Option<f64>,
@@ -396,18 +408,42 @@ fn run_serve(
             timing.fetched = counted[0].as_u64().zip(counted[1].as_u64());
             if args.page == "/" && !args.block_thumbnails {
                 page::wait_noted(browser, "first_epoch_ms", SIDE_TIMEOUT)?;
-                let shown = browser
-                    .wait_for(
-                        &format!(
-                            "(() => {{ const s = document.getElementById('summary'); \
-                             const img = document.querySelector('#grid a.tile[data-index=\"0\"] img'); \
-                             return s && s.textContent.startsWith(({files}).toLocaleString() + ' asset') \
-                             && img && img.complete && img.naturalWidth > 0 ? Date.now() : false; }})()"
-                        ),
-                        SIDE_TIMEOUT,
-                    )
-                    .map_err(|e| format!("the gallery did not show every file: {e}"))?;
-                timing.grid_all = shown.as_f64().map(|at| (at - origin) / 1000.0);
+                let shown = browser.wait_for(
+                    &format!(
+                        "(() => {{ const s = document.getElementById('summary'); \
+                         const img = document.querySelector('#grid a.tile[data-index=\"0\"] img'); \
+                         return s && s.textContent.startsWith(({files}).toLocaleString() + ' asset') \
+                         && img && img.complete && img.naturalWidth > 0 ? Date.now() : false; }})()"
+                    ),
+                    GRID_TIMEOUT,
+                );
+                match shown {
+                    Ok(at) => timing.grid_all = at.as_f64().map(|at| (at - origin) / 1000.0),
+                    Err(_) => {
+                        let said = browser
+                            .eval("(document.getElementById('summary') || {}).textContent || ''")
+                            .map_err(|e| format!("cannot read the gallery: {e}"))?;
+                        timing.grid_said = Some(said.as_str().unwrap_or_default().to_owned());
+                    }
+                }
+                match page::scroll_grid(browser, files) {
+                    Ok(scroll) => timing.grid_distinct = Some(scroll.distinct),
+                    Err(e) => {
+                        let said = browser
+                            .eval(
+                                "[(document.getElementById('summary') || {}).textContent || '', \
+                                 document.querySelectorAll('#grid a.tile').length, scrollY]",
+                            )
+                            .map_err(|e| format!("cannot read the gallery: {e}"))?;
+                        let first_line = e.lines().next().unwrap_or_default().to_owned();
+                        timing.grid_stuck = Some(format!(
+                            "{first_line} (summary \"{}\", {} tiles in the page at {} px)",
+                            said[0].as_str().unwrap_or_default().escape_debug(),
+                            said[1],
+                            said[2]
+                        ));
+                    }
+                }
             }
             let notes = page::noted(browser)?;
             timing.first_visible = notes["first_epoch_ms"]
@@ -480,6 +516,18 @@ fn print_side(round: usize, side: Side, t: &Timing) {
     }
     if let Some(shown) = t.grid_all {
         line.push_str(&format!(", the grid showed them all {shown:.3}s"));
+    }
+    if let Some(said) = &t.grid_said {
+        line.push_str(&format!(
+            ", the grid did not count them all within {}s of that (it said \"{}\")",
+            GRID_TIMEOUT.as_secs(),
+            said.escape_debug()
+        ));
+    }
+    if let Some(distinct) = t.grid_distinct {
+        line.push_str(&format!(
+            "; scrolling it then found {distinct} distinct assets"
+        ));
     }
     println!("{line}");
 }
@@ -592,6 +640,18 @@ pub(crate) fn run(args: &Args, work: &Path) -> Result<String, String> {
         ms(serve_events - serve_all),
         median(of(Side::Serve, |t| t.grid_all)),
     );
+    let distinct = of(Side::Serve, |t| t.grid_distinct.map(|d| d as f64));
+    if !distinct.is_empty() {
+        println!(
+            "scrolling the gallery once every file was browsable found {:.0} to {:.0} distinct assets of {} ({} of {} rounds counted them all in the summary within {}s)",
+            distinct.iter().copied().fold(f64::INFINITY, f64::min),
+            distinct.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            args.files,
+            of(Side::Serve, |t| t.grid_all).len(),
+            args.rounds,
+            GRID_TIMEOUT.as_secs()
+        );
+    }
     Ok(format!(
         "files={} first_thumbnail_s={} serve_browsable_s={} import_browsable_s={} ratio={:.3} events_browsable_s={} events_ratio={:.3}",
         args.files,

@@ -97,6 +97,8 @@ pub(crate) struct Scroll {
     pub(crate) thumbnails: u64,
     /// Tiles whose image did not decode.
     pub(crate) broken: u64,
+    /// Distinct assets whose tiles were seen.
+    pub(crate) distinct: u64,
     /// How long the scroll took.
     pub(crate) took: Duration,
 }
@@ -115,19 +117,22 @@ pub(crate) fn scroll_grid(page: &mut Page, total: u64) -> Result<Scroll, String>
   const last = Math.floor((scrollY + innerHeight - top - 1) / {ROW});
   const lo = first * cols, hi = Math.min({total}, (last + 1) * cols);
   let seen = 0, broken = 0;
+  const ids = [];
   for (const tile of g.children) {{
     const i = Number(tile.dataset.index);
     if (!(i >= lo && i < hi)) continue;
     const img = tile.querySelector('img');
     if (!img || !img.complete) return false;
     if (img.naturalWidth === 0) broken += 1;
+    ids.push(Number(tile.dataset.id));
     seen += 1;
   }}
-  return seen === Math.max(0, hi - lo) ? {{ broken, bottom: scrollY + innerHeight >= document.documentElement.scrollHeight - 1 }} : false;
+  return seen === Math.max(0, hi - lo) ? {{ broken, ids, bottom: scrollY + innerHeight >= document.documentElement.scrollHeight - 1 }} : false;
 }})()"#
     );
     let started = Instant::now();
     let mut scroll = Scroll::default();
+    let mut ids = std::collections::HashSet::new();
     let view = page
         .eval("innerHeight")
         .map_err(|e| format!("cannot read the viewport: {e}"))?
@@ -142,12 +147,16 @@ pub(crate) fn scroll_grid(page: &mut Page, total: u64) -> Result<Scroll, String>
             .map_err(|e| format!("the grid at {y} px did not load: {e}"))?;
         scroll.steps += 1;
         scroll.broken += state["broken"].as_u64().unwrap_or(0);
+        if let Some(list) = state["ids"].as_array() {
+            ids.extend(list.iter().filter_map(Value::as_u64));
+        }
         if state["bottom"] == true {
             break;
         }
         y += view;
     }
     scroll.took = started.elapsed();
+    scroll.distinct = ids.len() as u64;
     scroll.thumbnails = page
         .eval(
             "new Set(performance.getEntriesByType('resource').map((e) => e.name).filter((n) => n.includes('/img/'))).size",
