@@ -132,8 +132,6 @@ const listing = {
     const key = this.key;
     const page = await api(this.url(PAGE, null));
     if (key !== this.key) return false;
-    const top = this.items.length ? this.items[0].id : -1;
-    const fresh = page.assets.filter((a) => a.id > top);
     this.total = page.total;
     if (this.items.length === 0) {
       this.items = page.assets;
@@ -141,18 +139,32 @@ const listing = {
       this.done = !page.next_cursor;
       return page.assets.length > 0;
     }
-    if (fresh.length === page.assets.length && page.next_cursor) {
+    const known = new Set(this.items.map((a) => a.id));
+    const unknown = page.assets.filter((a) => !known.has(a.id));
+    if (unknown.length === page.assets.length && page.next_cursor) {
       // More arrived than one page holds: start over from the top.
       this.items = page.assets;
       this.cursor = page.next_cursor;
       this.done = false;
       return true;
     }
-    if (fresh.length) {
-      this.items.unshift(...fresh);
-      if (this.current >= 0) this.current += fresh.length;
+    // Assets become browsable out of id order (workers finish them side by
+    // side): each new one goes to its place in the listing, not only those
+    // newer than its head. Below the loaded part, the next page brings them.
+    const floor = this.done ? -Infinity : this.items[this.items.length - 1].id;
+    const fresh = unknown.filter((a) => a.id > floor);
+    if (fresh.length === 0) return false;
+    const current = this.current >= 0 ? this.items[this.current] : null;
+    const merged = [];
+    let i = 0;
+    for (const a of fresh) {
+      while (i < this.items.length && this.items[i].id > a.id) merged.push(this.items[i++]);
+      merged.push(a);
     }
-    return fresh.length > 0;
+    while (i < this.items.length) merged.push(this.items[i++]);
+    this.items = merged;
+    if (current) this.current = merged.indexOf(current);
+    return true;
   },
   count() {
     return this.done ? this.items.length : Math.max(this.total ?? 0, this.items.length);
