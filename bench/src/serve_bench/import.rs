@@ -529,6 +529,9 @@ fn print_side(round: usize, side: Side, t: &Timing) {
             "; scrolling it then found {distinct} distinct assets"
         ));
     }
+    if let Some(stuck) = &t.grid_stuck {
+        line.push_str(&format!("; scrolling it then stopped: {stuck}"));
+    }
     println!("{line}");
 }
 
