@@ -127,10 +127,14 @@ const listing = {
     return this.loading;
   },
   /** New assets at the head of the live listing (newest first). */
-  async refreshHead() {
+  async refreshHead(browsable = null) {
     if (!this.isLive() || this.loading) return false;
     const key = this.key;
-    const page = await api(this.url(PAGE, null));
+    // The head is read deep enough to hold every asset that became
+    // browsable since the last refresh and a page more: the ones a worker
+    // finished late sit just below the head the listing had.
+    const grown = browsable === null || this.total === null ? 0 : Math.max(0, browsable - this.total);
+    const page = await api(this.url(Math.min(FAR_PAGE, PAGE + grown), null));
     if (key !== this.key) return false;
     this.total = page.total;
     if (this.items.length === 0) {
@@ -691,7 +695,7 @@ function refreshHeadSoon() {
   const wait = Math.max(0, headAt + HEAD_REFRESH - performance.now());
   headTimer = setTimeout(() => {
     headAgain = false;
-    listing.refreshHead().then((changed) => {
+    listing.refreshHead(lastBrowsable).then((changed) => {
       if (changed) { headAt = performance.now(); scheduleRender(); }
     }).catch(() => {}).finally(() => {
       headTimer = 0;
