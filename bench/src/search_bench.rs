@@ -11,6 +11,7 @@
 
 use kiln::plugin_api::AssetId;
 use kiln::stages::cluster::{SessionFeatures, assign_sessions};
+use kiln_bench::work::percentile;
 use kiln_search::{AssetDoc, SearchIndex, SortBy};
 use std::time::Instant;
 
@@ -164,11 +165,6 @@ fn synthetic(id: u64, rng: &mut Rng) -> AssetDoc {
         )),
         session_time: Some(date),
     }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(at).copied().unwrap_or(0.0)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -4,7 +4,8 @@
 //! builds a store of ASSETS (default 50,000) assets through the engine, with
 //! stand-in stages that write facts shaped like the built-in ones
 //! (generation parameters plus ~2 KB of raw text, a 143-float embedding and
-//! perceptual hash, a score, session features) and the real search stages.
+//! perceptual hash, a score, session features) and the real search stages
+//! (`kiln_bench::standin`).
 //! It then times what `show` does for one asset — read the asset, find its
 //! session and its near-duplicates — and, as the baseline in the same run,
 //! the whole-store way: every asset's facts decoded to compute sessions and
@@ -16,167 +17,13 @@
 //! whole_store_ms=<D> whole_store_vs_show=<ratio>`, then the build time and
 //! what the index catch-up every open runs costs on its own.
 
-use kiln::engine::{AssetId, Priority, Until};
-use kiln::plugin_api::{
-    CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, TIER_BROWSABLE,
-    TIER_ENRICHED, TIER_SEARCHABLE, Value,
-};
+use kiln::Kiln;
+use kiln::engine::AssetId;
 use kiln::stages::cluster::{CLUSTER_STAGE_NAME, SessionFeatures, assign_sessions};
-use kiln::stages::embed::vector_to_bytes;
-use kiln::{EnrichmentCriteria, Kiln};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use kiln_bench::standin::{self, mix};
+use kiln_bench::work::percentile;
+use std::path::PathBuf;
 use std::time::Instant;
-
-const MODELS: [&str; 6] = [
-    "juggernautXL_v9",
-    "dreamshaper_8",
-    "sdxl_base_1.0",
-    "ponyDiffusionV6XL",
-    "realisticVision_v60",
-    "flux1-dev",
-];
-
-/// A pseudo-random number from the asset id: the facts are reproducible.
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    x ^= x >> 31;
-    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x ^ (x >> 29)
-}
-
-/// The number in a file name `a0001234.bin`, which stand-in stages derive
-/// their facts from.
-fn number(input: &StageInput) -> u64 {
-    Path::new(&input.path)
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .and_then(|s| s.trim_start_matches('a').parse().ok())
-        .unwrap_or(0)
-}
-
-type MakeFacts = fn(u64) -> Value;
-
-/// A stage that writes `make(n)` for file number `n`; the root stage also
-/// declares the content identity, as the real hash stage does.
-struct StandIn {
-    info: StageInfo,
-    make: MakeFacts,
-    hashes: bool,
-}
-
-impl Stage for StandIn {
-    fn info(&self) -> StageInfo {
-        self.info.clone()
-    }
-
-    fn process(&self, input: &StageInput) -> Result<StageOutput, StageError> {
-        let n = number(input);
-        let out = StageOutput::facts((self.make)(n));
-        if !self.hashes {
-            return Ok(out);
-        }
-        // Every file holds its own number: the number is its identity.
-        let mut hash = [0u8; 32];
-        for (slot, byte) in hash.iter_mut().zip(n.to_le_bytes()) {
-            *slot = byte;
-        }
-        Ok(out.with_content_hash(hash))
-    }
-}
-
-fn model(n: u64) -> &'static str {
-    MODELS[(mix(n / 40) % MODELS.len() as u64) as usize]
-}
-
-fn metadata(n: u64) -> Value {
-    let generation = Value::map([
-        ("generator", Value::from("ComfyUI")),
-        ("model", Value::from(model(n))),
-        (
-            "positive_prompt",
-            Value::from(format!("a lighthouse at dusk, variation {}", n % 97).as_str()),
-        ),
-        ("seed", Value::from(mix(n) >> 16)),
-        ("steps", Value::from(20 + n % 30)),
-    ]);
-    Value::map([
-        ("generation", generation),
-        ("raw", Value::from("x".repeat(2048).as_str())),
-    ])
-}
-
-/// Embeddings in groups of eight near-identical vectors, so near-duplicates exist.
-fn embed(n: u64) -> Value {
-    let group = n / 8;
-    let mut vector: Vec<f32> = (0..143u64)
-        .map(|i| ((mix(group * 1000 + i) % 2000) as f32 - 1000.0) / 1000.0 + (n % 8) as f32 * 1e-3)
-        .collect();
-    let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-6);
-    vector.iter_mut().for_each(|v| *v /= norm);
-    let phash = mix(group) ^ (1u64 << (n % 8));
-    Value::map([
-        ("vector", Value::Bytes(vector_to_bytes(&vector))),
-        ("dims", Value::from(143u64)),
-        ("phash", Value::from(phash)),
-    ])
-}
-
-fn score(n: u64) -> Value {
-    Value::map([("score", Value::from((mix(n) % 1000) as f64 / 10.0))])
-}
-
-/// Sittings of 40 images a minute apart, one every three hours.
-fn cluster(n: u64) -> Value {
-    let time = 1_780_000_000 + (n / 40) as i64 * 3 * 3600 + (n % 40) as i64 * 60;
-    Value::map([
-        ("time", Value::from(time)),
-        (
-            "family",
-            Value::from(format!("comfyui|{}", model(n).to_lowercase()).as_str()),
-        ),
-    ])
-}
-
-fn size(_: u64) -> Value {
-    Value::map([
-        ("width", Value::from(768u64)),
-        ("height", Value::from(512u64)),
-    ])
-}
-
-fn stand_ins() -> Vec<Arc<dyn Stage>> {
-    let stage = |name: &str, tier: u8, after: &[&str], make: MakeFacts| -> Arc<dyn Stage> {
-        Arc::new(StandIn {
-            info: StageInfo::new(name, 1, tier)
-                .after(after.iter().copied())
-                .cost(CostClass::Io),
-            make,
-            hashes: after.is_empty(),
-        })
-    };
-    vec![
-        stage("hash", TIER_BROWSABLE, &[], |_| {
-            Value::map([("ok", Value::from(true))])
-        }),
-        stage("thumbnail", TIER_BROWSABLE, &["hash"], size),
-        stage("metadata", TIER_SEARCHABLE, &["hash"], metadata),
-        stage("embed", TIER_ENRICHED, &["thumbnail", "metadata"], embed),
-        stage("score", TIER_ENRICHED, &["thumbnail", "metadata"], score),
-        stage(CLUSTER_STAGE_NAME, TIER_ENRICHED, &["metadata"], cluster),
-    ]
-}
-
-/// Opens the store with the stand-ins in place of the built-in stages, the
-/// real search stages, and no enrichment rule.
-fn open(dir: &Path) -> Result<Kiln, Box<dyn std::error::Error>> {
-    let mut builder = Kiln::builder(dir).enrichment(EnrichmentCriteria::OPEN);
-    for stage in stand_ins() {
-        let name = stage.info().name;
-        builder = builder.stage(stage).replace([name]);
-    }
-    Ok(builder.open()?)
-}
 
 /// The whole-store way `show` used to work: every asset's facts decoded to
 /// compute all sessions, every embedding loaded for the top-20 neighbours.
@@ -201,11 +48,6 @@ fn whole_store(kiln: &Kiln, id: AssetId) -> Result<usize, Box<dyn std::error::Er
     Ok(sessions.len() + near)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(at).copied().unwrap_or(0.0)
-}
-
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -220,20 +62,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let built = Instant::now();
     // A kept store from an earlier run is timed again as it is.
     if !store.join(kiln::engine::DATABASE_FILE).exists() {
-        let input = scratch.path().join("in");
-        std::fs::create_dir_all(&input)?;
-        for n in 0..assets {
-            std::fs::write(input.join(format!("a{n:07}.bin")), n.to_le_bytes())?;
-        }
-        let kiln = open(&store)?;
-        kiln.engine().import_dir(&input, Priority::Batch).await?;
-        kiln.engine().run_until(Until::Idle).await?;
-        kiln.shutdown().await?;
+        standin::build(&store, &scratch.path().join("in"), assets, None).await?;
     }
     let build_s = built.elapsed().as_secs_f64();
 
     let opened = Instant::now();
-    let kiln = open(&store)?;
+    let kiln = standin::open(&store, None)?;
     let engine = kiln.engine();
     let open_ms = opened.elapsed().as_secs_f64() * 1000.0;
     let caught = Instant::now();

@@ -16,13 +16,11 @@
 //! `files=<N> tier1_s=<T> decode_floor_s=<F> ratio=<T/F>`, with `T` the
 //! engine import.
 
-mod common;
-
-use common::{Pass, decode_only, process_cpu_seconds, run_pool};
 use kiln::engine::{Config, Engine, Priority, Sharing, Tier, Until};
 use kiln::plugin_api::{Stage, StageInput};
 use kiln::stages::hash::HashStage;
 use kiln::stages::thumbnail::ThumbnailStage;
+use kiln_bench::{Pass, decode_only, process_cpu_seconds, run_pool};
 use kiln_testkit::corpus::{self, GeneratedKind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,6 +1,13 @@
 //! Pieces the benchmarks share: a fixed-size thread pool over a list
 //! of files, the process's CPU time, and the decode floor (read and decode
-//! every image, nothing else) that the tier-1 stages are compared against.
+//! every image, nothing else) that the tier-1 stages are compared against;
+//! in modules, the scratch folder, the `kiln` binary and percentiles
+//! ([`work`]), what `/proc` says of a process ([`proc`]), and a large
+//! store built quickly with stand-in stages ([`standin`]).
+
+pub mod proc;
+pub mod standin;
+pub mod work;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,15 +18,13 @@ use std::time::{Duration, Instant};
 ///
 /// On a shared machine wall time swings with other people's load; CPU time
 /// is much steadier, so the benchmarks report both.
-pub(crate) fn process_cpu_seconds() -> Option<f64> {
+pub fn process_cpu_seconds() -> Option<f64> {
     stat_cpu_seconds(&std::fs::read_to_string("/proc/self/stat").ok()?)
 }
 
 /// CPU time (user and system) used so far by this process's threads whose
 /// name starts with `prefix`, in seconds; `None` where `/proc` is missing.
-// Only `import_bench` reads single threads.
-#[allow(dead_code)]
-pub(crate) fn threads_cpu_seconds(prefix: &str) -> Option<f64> {
+pub fn threads_cpu_seconds(prefix: &str) -> Option<f64> {
     let mut total = 0.0;
     for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
         let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
@@ -37,34 +42,26 @@ pub(crate) fn threads_cpu_seconds(prefix: &str) -> Option<f64> {
     Some(total)
 }
 
-/// User plus system time from the text of a `/proc` `stat` file.
+/// User plus system time from the text of a `/proc` `stat` file, in seconds.
 fn stat_cpu_seconds(stat: &str) -> Option<f64> {
-    // The command name may hold spaces; fields are counted after its ')'.
-    let after_name = stat.get(stat.rfind(')')? + 1..)?;
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let user: f64 = fields.get(11)?.parse().ok()?;
-    let system: f64 = fields.get(12)?.parse().ok()?;
     // Linux reports these in clock ticks, 100 per second on every common build.
-    Some((user + system) / 100.0)
+    proc::stat_ticks(stat).map(|ticks| ticks as f64 / proc::TICKS_PER_SECOND)
 }
 
 /// Wall time, CPU time and failures of one pass.
-pub(crate) struct Pass {
+#[derive(Debug)]
+pub struct Pass {
     /// Wall-clock time of the pass.
-    pub(crate) wall: Duration,
+    pub wall: Duration,
     /// CPU time the whole process used during the pass, when known.
-    pub(crate) cpu: Option<f64>,
+    pub cpu: Option<f64>,
     /// Files the pass could not handle.
-    pub(crate) failed: usize,
+    pub failed: usize,
 }
 
 /// Runs `work` over every file on `threads` threads; `work` returns whether
 /// the file succeeded.
-pub(crate) fn run_pool(
-    files: &[PathBuf],
-    threads: usize,
-    work: impl Fn(&Path) -> bool + Sync,
-) -> Pass {
+pub fn run_pool(files: &[PathBuf], threads: usize, work: impl Fn(&Path) -> bool + Sync) -> Pass {
     let next = AtomicUsize::new(0);
     let failed = AtomicUsize::new(0);
     let cpu_start = process_cpu_seconds();
@@ -90,7 +87,7 @@ pub(crate) fn run_pool(
 }
 
 /// The floor's work for one file: read it and decode its pixels, nothing else.
-pub(crate) fn decode_only(path: &Path) -> bool {
+pub fn decode_only(path: &Path) -> bool {
     let Ok(bytes) = std::fs::read(path) else {
         return false;
     };

@@ -5,11 +5,11 @@
 //! compared, since a shared machine only ever makes a pass slower; the
 //! median import is printed beside it.
 
-use crate::common::{Pass, decode_only, process_cpu_seconds, run_pool, threads_cpu_seconds};
+use crate::Args;
 use crate::run::{self, TierTimes};
-use crate::{Args, Work};
 use kiln::engine::{Engine, ImportId, JobState, Priority, Tier};
-use kiln_testkit::corpus::{self, GeneratedKind};
+use kiln_bench::work::{Work, fresh_dir, real_size_corpus};
+use kiln_bench::{Pass, decode_only, process_cpu_seconds, run_pool, threads_cpu_seconds};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -36,19 +36,8 @@ struct Corpus {
 /// but not part of its folder.
 fn build(args: &Args, work: &Path) -> Result<Corpus, String> {
     let dir = work.join("corpus-batch");
-    let urgent_dir = work.join("urgent");
-    for old in [&dir, &urgent_dir] {
-        if old.exists() {
-            std::fs::remove_dir_all(old)
-                .map_err(|e| format!("cannot clear {}: {e}", old.display()))?;
-        }
-    }
-    let count = args.files + URGENT;
-    let built = match &args.from {
-        Some(from) => corpus::from_png_folder(from, &dir, count),
-        None => corpus::generated(&dir, count, GeneratedKind::RealSize),
-    }
-    .map_err(|e| format!("cannot build the corpus: {e}"))?;
+    let urgent_dir = fresh_dir(work.join("urgent"))?;
+    let built = real_size_corpus(&dir, args.files + URGENT, args.from.as_deref())?;
     let mut files = built.files;
     std::fs::create_dir_all(&urgent_dir)
         .map_err(|e| format!("cannot create {}: {e}", urgent_dir.display()))?;
@@ -74,12 +63,7 @@ fn build(args: &Args, work: &Path) -> Result<Corpus, String> {
 }
 
 fn fresh_store(work: &Path, name: &str) -> Result<PathBuf, String> {
-    let dir = work.join(name);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)
-            .map_err(|e| format!("cannot clear {}: {e}", dir.display()))?;
-    }
-    Ok(dir)
+    fresh_dir(work.join(name))
 }
 
 /// An urgent file submitted during the batch.
@@ -404,7 +388,7 @@ pub(crate) fn run(args: &Args, work: &Work) -> Result<(), String> {
         "files={} browsable_s={browsable_s:.3} searchable_s={searchable_s:.3} enriched_s={enriched_s:.3} interactive_s={interactive_s:.3} idle_s={idle_s:.3} interactive_ratio={:.3} peak_rss_mb={:.1}",
         corpus.files.len(),
         interactive_s / idle_s,
-        run::mb(peak)
+        kiln_bench::proc::mb(peak)
     );
     Ok(())
 }

@@ -3,13 +3,14 @@
 //! calls behind them one by one), and whether re-importing the same folder
 //! grows the redb file.
 
+use crate::Args;
 use crate::run::{self, TierTimes};
 use crate::scale;
-use crate::{Args, Work};
 use kiln::engine::{AssetId, Config, DATABASE_FILE, Priority};
 use kiln::search::SortBy;
+use kiln_bench::work::{Work, kiln_binary};
 use redb::{ReadableDatabase, ReadableTableMetadata, TableHandle};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -41,17 +42,6 @@ fn time_runs(mut f: impl FnMut() -> Result<(), String>) -> Result<Vec<Duration>,
         times.push(start.elapsed());
     }
     Ok(times)
-}
-
-/// The `kiln` binary: `--kiln`, or the one `cargo build --release` puts
-/// next to this benchmark.
-fn kiln_binary(args: &Args) -> Option<PathBuf> {
-    if let Some(path) = &args.kiln {
-        return Some(path.clone());
-    }
-    let exe = std::env::current_exe().ok()?;
-    let candidate = exe.parent()?.join("kiln");
-    candidate.is_file().then_some(candidate)
 }
 
 /// Times whole `kiln` processes, as a person typing the command waits for
@@ -267,7 +257,7 @@ pub(crate) fn run(args: &Args, work: &Work) -> Result<(), String> {
     println!("health: probe asset {id} ({})", probe.display());
 
     let mut worst: Vec<(String, f64)> = Vec::new();
-    match kiln_binary(args) {
+    match kiln_binary(args.kiln.as_deref()) {
         Some(kiln) => match time_binary(&kiln, &store, id) {
             Ok(timed) => worst.extend(timed),
             Err(e) => println!("binary: {e}; timing the library calls only"),

@@ -25,14 +25,12 @@
 //! status`, `kiln show` and `kiln search` on the 50,000-asset store and
 //! re-imports its folder ten times, printing the redb file's size after each.
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod batch;
 mod health;
 mod run;
 mod scale;
 
+use kiln_bench::work::Work;
 use std::path::PathBuf;
 
 /// Everything the command line can ask for.
@@ -163,34 +161,6 @@ fn pair(value: Option<String>) -> Result<(usize, usize), String> {
     ))
 }
 
-/// The scratch folder: `--work` (kept) or a temporary one (removed on drop).
-pub(crate) enum Work {
-    Kept(PathBuf),
-    Temporary(tempfile::TempDir),
-}
-
-impl Work {
-    fn open(dir: Option<&PathBuf>) -> Result<Work, String> {
-        match dir {
-            Some(dir) => {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-                Ok(Work::Kept(dir.clone()))
-            }
-            None => tempfile::tempdir()
-                .map(Work::Temporary)
-                .map_err(|e| format!("cannot create a scratch folder: {e}")),
-        }
-    }
-
-    pub(crate) fn path(&self) -> &std::path::Path {
-        match self {
-            Work::Kept(dir) => dir,
-            Work::Temporary(dir) => dir.path(),
-        }
-    }
-}
-
 fn main() {
     // The same allocator setting the `kiln` command makes, so the figures
     // are those of `kiln import`.
@@ -206,7 +176,7 @@ fn main() {
     let result = if let (Some(corpus), Some(store)) = (&args.child_import, &args.child_store) {
         scale::child(corpus, store, &args)
     } else {
-        Work::open(args.work.as_ref()).and_then(|work| {
+        Work::open(args.work.as_deref()).and_then(|work| {
             if args.scale || args.health {
                 if args.scale {
                     scale::run(&args, &work)?;

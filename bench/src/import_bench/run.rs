@@ -158,25 +158,13 @@ pub(crate) async fn time_idle(
     Ok(elapsed)
 }
 
-/// A field of `/proc/self/status` in kB (`VmHWM`, `VmRSS`).
-fn status_kb(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 /// The process's peak resident memory so far, in kB.
 pub(crate) fn peak_rss_kb() -> Option<u64> {
-    status_kb("VmHWM:")
+    kiln_bench::proc::status_kb(None, "VmHWM:")
 }
 
 /// Resets the peak to the current resident size (Linux `clear_refs` 5), so
 /// that building the corpus does not count. Returns whether it worked.
 pub(crate) fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
-/// Megabytes from kB, for printing.
-pub(crate) fn mb(kb: Option<u64>) -> f64 {
-    kb.map_or(f64::NAN, |kb| kb as f64 / 1024.0)
 }

@@ -2,10 +2,11 @@
 //! images, each in a fresh child process, and the corpus they share with
 //! `--health`.
 
+use crate::Args;
 use crate::run::{self, TierTimes};
-use crate::{Args, Work};
 use kiln::engine::Priority;
 use kiln::stages::metadata::write;
+use kiln_bench::work::Work;
 use kiln_testkit::corpus;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -245,8 +246,8 @@ pub(crate) fn run(args: &Args, work: &Work) -> Result<(), String> {
         );
         peaks.push(report.peak_kb);
     }
-    let a = run::mb(peaks.first().copied());
-    let b = run::mb(peaks.get(1).copied());
+    let a = kiln_bench::proc::mb(peaks.first().copied());
+    let b = kiln_bench::proc::mb(peaks.get(1).copied());
     println!("scale: small={small} large={large} files (target ratio <= 1.25)");
     println!("rss_5k_mb={a:.1} rss_50k_mb={b:.1} ratio={:.3}", b / a);
     Ok(())

@@ -131,10 +131,13 @@ const listing = {
    * become browsable out of order (several workers), so each new one is put
    * in its place by id, not only in front.
    */
-  async refreshHead() {
+  async refreshHead(browsable = null) {
     if (!this.isLive() || this.loading) return false;
     const key = this.key;
-    const page = await api(this.url(PAGE, null));
+    // The head is read deep enough to hold every asset that became
+    // browsable since the last refresh, and a page more.
+    const grown = browsable === null || this.total === null ? 0 : Math.max(0, browsable - this.total);
+    const page = await api(this.url(Math.min(FAR_PAGE, PAGE + grown), null));
     if (key !== this.key || this.loading) return false;
     const currentId = this.current >= 0 ? this.items[this.current].id : null;
     const before = this.items.length;
@@ -713,6 +716,29 @@ document.addEventListener('keydown', (event) => {
 let lastBrowsable = null;
 let lastDead = null;
 
+// While files arrive, every refresh of the newest-first grid brings a new
+// screenful of thumbnails to fetch, decode and draw, on the same cores as
+// the import. A refresh that showed something is followed by the next one
+// HEAD_REFRESH ms later at the earliest; a change meanwhile is shown then.
+const HEAD_REFRESH = 2000;
+let headTimer = 0;
+let headAgain = false;
+let headAt = -Infinity;
+
+function refreshHeadSoon() {
+  if (headTimer) { headAgain = true; return; }
+  const wait = Math.max(0, headAt + HEAD_REFRESH - performance.now());
+  headTimer = setTimeout(() => {
+    headAgain = false;
+    listing.refreshHead(lastBrowsable).then((changed) => {
+      if (changed) { headAt = performance.now(); scheduleRender(); }
+    }).catch(() => {}).finally(() => {
+      headTimer = 0;
+      if (headAgain) refreshHeadSoon();
+    });
+  }, wait);
+}
+
 function onProgress(p) {
   lastProgress = p;
   renderProgress(p);
@@ -724,7 +750,7 @@ function onProgress(p) {
   const here = location.pathname;
   if (here === '/' && p.browsable !== lastBrowsable) {
     lastBrowsable = p.browsable;
-    listing.refreshHead().then((changed) => { if (changed) scheduleRender(); }).catch(() => {});
+    refreshHeadSoon();
   } else if (here === '/status') {
     showStatus().catch(() => {});
   }
