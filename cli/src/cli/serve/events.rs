@@ -111,6 +111,8 @@ struct Follow {
     generation: watch::Receiver<u64>,
     stopping: watch::Receiver<bool>,
     first: bool,
+    /// When the last message went out.
+    sent: tokio::time::Instant,
 }
 
 pub(crate) async fn events(
@@ -122,6 +124,7 @@ pub(crate) async fn events(
         stopping: app.stopping.clone(),
         app,
         first: true,
+        sent: tokio::time::Instant::now(),
     };
     let stream = stream::unfold(follow, |mut f| async move {
         if f.first {
@@ -131,9 +134,11 @@ pub(crate) async fn events(
                 changed = f.generation.changed() => changed.ok()?,
                 _ = f.stopping.wait_for(|s| *s) => return None,
             }
-            // Let the changes of the next moments join this message.
+            // At most one message per COALESCE: a change right after a
+            // message waits out the rest of it, and the changes of that
+            // moment join it; a change after a quiet spell goes at once.
             tokio::select! {
-                _ = tokio::time::sleep(COALESCE) => {}
+                _ = tokio::time::sleep_until(f.sent + COALESCE) => {}
                 _ = f.stopping.wait_for(|s| *s) => return None,
             }
         }
@@ -149,6 +154,7 @@ pub(crate) async fn events(
             object.insert("browsable".to_owned(), json!(count));
         }
         let event = Event::default().event("progress").data(body.to_string());
+        f.sent = tokio::time::Instant::now();
         Some((Ok(event), f))
     });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(20)))
