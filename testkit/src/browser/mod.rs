@@ -166,7 +166,58 @@ impl Drop for Process {
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
+        // Chromium's helpers (zygote, renderer, GPU) run in the browser's
+        // process group and may outlive a killed browser for a moment,
+        // still writing into the profile: end them, wait until none is
+        // left, then remove the folder (a helper writing into it while it
+        // is removed would leave it behind).
+        kill_group(self.child.id());
+        let deadline = Instant::now() + CLOSE_GRACE;
+        while group_alive(self.child.id()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for _ in 0..10 {
+            match std::fs::remove_dir_all(self.profile.path()) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                _ => break,
+            }
+        }
     }
+}
+
+/// Sends SIGKILL to every process of the group `pgid` (the browser started
+/// it as its own group).
+#[cfg(unix)]
+fn kill_group(pgid: u32) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pgid}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+#[cfg(not(unix))]
+fn kill_group(_pgid: u32) {}
+
+/// Whether a process of the group `pgid` is still there (Linux: read from
+/// `/proc`; elsewhere always false).
+fn group_alive(pgid: u32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            return false;
+        };
+        // pid (comm) state ppid pgrp ...: the comm may hold spaces, so read
+        // after its closing parenthesis.
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(2))
+            .and_then(|g| g.parse::<u32>().ok())
+            == Some(pgid)
+    })
 }
 
 impl Browser {
@@ -190,7 +241,10 @@ impl Browser {
             .tempdir()
             .map_err(spawn_error)?;
         let data = profile.path().join("profile");
-        let mut child = Command::new(executable)
+        let mut command = Command::new(executable);
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child = command
             .args(FLAGS)
             .arg(format!("--user-data-dir={}", data.display()))
             .arg("about:blank")
