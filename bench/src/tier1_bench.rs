@@ -20,6 +20,7 @@ use kiln::engine::{Config, Engine, Priority, Sharing, Tier, Until};
 use kiln::plugin_api::{Stage, StageInput};
 use kiln::stages::hash::HashStage;
 use kiln::stages::thumbnail::ThumbnailStage;
+use kiln_bench::args::number;
 use kiln_bench::{Pass, decode_only, process_cpu_seconds, run_pool};
 use kiln_testkit::corpus::{self, GeneratedKind};
 use std::path::{Path, PathBuf};
@@ -45,18 +46,12 @@ fn parse_args() -> Result<Args, String> {
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--files" => args.files = number(it.next(), "--files")?,
-            "--threads" => args.threads = number(it.next(), "--threads")?.max(1),
+            "--threads" => args.threads = number::<usize>(it.next(), "--threads")?.max(1),
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             dir => args.dir = Some(PathBuf::from(dir)),
         }
     }
     Ok(args)
-}
-
-fn number(value: Option<String>, flag: &str) -> Result<usize, String> {
-    value
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| format!("{flag} needs a number"))
 }
 
 /// The best (smallest) wall and CPU times over several passes.

@@ -2,9 +2,10 @@
 //! of files, the process's CPU time, and the decode floor (read and decode
 //! every image, nothing else) that the tier-1 stages are compared against;
 //! in modules, the scratch folder, the `kiln` binary and percentiles
-//! ([`work`]), what `/proc` says of a process ([`proc`]), and a large
+//! ([`work`]), command-line numbers and paths ([`args`]), what `/proc` says of a process ([`proc`]), and a large
 //! store built quickly with stand-in stages ([`standin`]).
 
+pub mod args;
 pub mod proc;
 pub mod standin;
 pub mod work;

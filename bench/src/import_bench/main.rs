@@ -30,6 +30,7 @@ mod health;
 mod run;
 mod scale;
 
+use kiln_bench::args::{number, path};
 use kiln_bench::work::Work;
 use std::path::PathBuf;
 
@@ -110,24 +111,24 @@ fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "--files" => args.files = number(it.next(), "--files")?.max(1),
+            "--files" => args.files = number::<usize>(it.next(), "--files")?.max(1),
             "--from" => args.from = Some(path(it.next(), "--from")?),
-            "--threads" => args.threads = number(it.next(), "--threads")?.max(1),
+            "--threads" => args.threads = number::<usize>(it.next(), "--threads")?.max(1),
             "--scale" => args.scale = true,
             "--health" => args.health = true,
             "--work" => args.work = Some(path(it.next(), "--work")?),
             "--scale-sizes" => args.scale_sizes = pair(it.next())?,
             "--small-side" => {
-                let side = number(it.next(), "--small-side")?;
+                let side: usize = number(it.next(), "--small-side")?;
                 args.small_side = u32::try_from(side.max(8)).map_err(|e| e.to_string())?;
             }
             "--idle-poll-ms" => {
-                let ms = number(it.next(), "--idle-poll-ms")?;
-                args.idle_poll = Some(std::time::Duration::from_millis(ms as u64));
+                let ms: u64 = number(it.next(), "--idle-poll-ms")?;
+                args.idle_poll = Some(std::time::Duration::from_millis(ms));
             }
             "--background-window-ms" => {
-                let ms = number(it.next(), "--background-window-ms")?;
-                args.background_window = Some(std::time::Duration::from_millis(ms as u64));
+                let ms: u64 = number(it.next(), "--background-window-ms")?;
+                args.background_window = Some(std::time::Duration::from_millis(ms));
             }
             "--kiln" => args.kiln = Some(path(it.next(), "--kiln")?),
             "--child-import" => args.child_import = Some(path(it.next(), "--child-import")?),
@@ -136,18 +137,6 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     Ok(args)
-}
-
-fn number(value: Option<String>, flag: &str) -> Result<usize, String> {
-    value
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .ok_or_else(|| format!("{flag} needs a number"))
-}
-
-fn path(value: Option<String>, flag: &str) -> Result<PathBuf, String> {
-    value
-        .map(PathBuf::from)
-        .ok_or_else(|| format!("{flag} needs a path"))
 }
 
 fn pair(value: Option<String>) -> Result<(usize, usize), String> {

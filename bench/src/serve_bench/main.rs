@@ -44,6 +44,7 @@ mod import;
 mod page;
 mod server;
 
+use kiln_bench::args::{number, path};
 use kiln_bench::work::{Work, kiln_binary};
 use std::path::PathBuf;
 
@@ -71,18 +72,6 @@ const USAGE: &str = "usage: serve_bench [--work DIR] [--kiln PATH] [--files N] [
                      [--samples DIR] [--only import|gallery|idle] [--page PATH] \
                      [--block-thumbnails]";
 
-fn number(value: Option<String>, flag: &str) -> Result<u64, String> {
-    value
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .ok_or_else(|| format!("{flag} needs a number"))
-}
-
-fn path(value: Option<String>, flag: &str) -> Result<PathBuf, String> {
-    value
-        .map(PathBuf::from)
-        .ok_or_else(|| format!("{flag} needs a path"))
-}
-
 fn parse_args() -> Result<Args, String> {
     let mut kiln = None;
     let mut args = Args {
@@ -104,9 +93,9 @@ fn parse_args() -> Result<Args, String> {
         match arg.as_str() {
             "--kiln" => kiln = Some(path(it.next(), "--kiln")?),
             "--work" => args.work = Some(path(it.next(), "--work")?),
-            "--files" => args.files = number(it.next(), "--files")?.max(1) as usize,
+            "--files" => args.files = number::<usize>(it.next(), "--files")?.max(1),
             "--from" => args.from = Some(path(it.next(), "--from")?),
-            "--rounds" => args.rounds = number(it.next(), "--rounds")?.max(1) as usize,
+            "--rounds" => args.rounds = number::<usize>(it.next(), "--rounds")?.max(1),
             "--sizes" => {
                 let text = it.next().unwrap_or_default();
                 let (a, b) = text.split_once(',').ok_or("--sizes needs SMALL,LARGE")?;
@@ -126,7 +115,7 @@ fn parse_args() -> Result<Args, String> {
                     .ok_or("--page needs a path")?;
             }
             "--block-thumbnails" => args.block_thumbnails = true,
-            "--idle-secs" => args.idle_secs = number(it.next(), "--idle-secs")?.max(1),
+            "--idle-secs" => args.idle_secs = number::<u64>(it.next(), "--idle-secs")?.max(1),
             "--samples" => args.samples = path(it.next(), "--samples")?,
             "--only" => {
                 let part = it.next().unwrap_or_default();
