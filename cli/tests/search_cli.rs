@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{json, kiln, run};
+use common::{json, kiln, run, search_ids};
 use image::RgbImage;
 use kiln_testkit::paint;
 use serde_json::Value as Json;
@@ -239,16 +239,7 @@ fn search_similar_sessions_and_reindex() {
         .filter_map(Json::as_u64)
         .collect();
     members.sort_unstable();
-    let found = json(
-        &store,
-        &["search", &format!("session:{id}"), "--limit", "50"],
-    );
-    let mut ids: Vec<u64> = found["hits"]
-        .as_array()
-        .expect("test setup")
-        .iter()
-        .filter_map(|h| h["id"].as_u64())
-        .collect();
+    let (mut ids, found) = search_ids(&store, &format!("session:{id}"), 50);
     ids.sort_unstable();
     assert_eq!(ids, members, "{found}");
     let narrowed = json(&store, &["search", &format!("session:{id} -neon")]);

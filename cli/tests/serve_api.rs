@@ -5,8 +5,8 @@
 
 mod common;
 
-use common::serve::{DEADLINE, Server, multipart, request, same_origin};
-use common::{json, kiln, run, samples_dir, succeed};
+use common::serve::{DEADLINE, Server, form_encode, multipart, request, same_origin};
+use common::{json, kiln, run, samples_dir, search_ids, succeed};
 use kiln_testkit::corpus::{self, GeneratedKind};
 use kiln_testkit::paint;
 use serde_json::Value as Json;
@@ -86,20 +86,8 @@ fn the_api_pages_by_cursor_and_says_what_the_cli_says() {
 
     // A query gives what `kiln search` gives.
     for query in ["lighthouse", "model:dreamshaper", "-forest steps:>=20"] {
-        let cli = json(store.path(), &["search", query, "--limit", "1000"]);
-        let expected: Vec<u64> = cli["hits"]
-            .as_array()
-            .expect("hits")
-            .iter()
-            .filter_map(|h| h["id"].as_u64())
-            .collect();
-        let encoded: String = query
-            .bytes()
-            .map(|b| match b {
-                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
-                _ => format!("%{b:02X}"),
-            })
-            .collect();
+        let (expected, cli) = search_ids(store.path(), query, 1000);
+        let encoded = form_encode(query);
         let page = server.get_json(&format!("/api/assets?q={encoded}&limit=1000"));
         assert_eq!(ids(&page), expected, "/api/assets for {query}");
         assert_eq!(page["total"], cli["total"], "total for {query}");

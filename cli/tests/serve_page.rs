@@ -7,8 +7,8 @@
 
 mod common;
 
-use common::serve::Server;
-use common::{json, kiln, samples_dir, succeed};
+use common::serve::{Server, form_encode};
+use common::{json, kiln, samples_dir, search_ids, succeed};
 use kiln_testkit::browser::{self, Browser, Page};
 use kiln_testkit::corpus::{self, GeneratedKind};
 use kiln_testkit::paint;
@@ -234,20 +234,6 @@ fn search(page: &mut Page, query: &str) {
     );
 }
 
-fn form_encode(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
-                out.push(b as char);
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 /// True once the detail view of asset `id` is drawn.
 fn detail_of(id: u64) -> String {
     format!(
@@ -283,13 +269,7 @@ fn search_detail_keyboard_and_hostile_text_in_the_page() {
     // The search box gives what `kiln search` gives, in the same order.
     for query in ["lighthouse", "steps:>=30", "forest -variation", "seed:4242"] {
         search(page, query);
-        let cli = json(store.path(), &["search", query, "--limit", "100"]);
-        let expected: Vec<u64> = cli["hits"]
-            .as_array()
-            .expect("hits")
-            .iter()
-            .filter_map(|h| h["id"].as_u64())
-            .collect();
+        let (expected, cli) = search_ids(store.path(), query, 100);
         assert!(!expected.is_empty(), "{query} matches nothing: {cli}");
         wait(page, &format!("{SUMMARY_COUNT} === {}", expected.len()));
         wait(

@@ -76,3 +76,16 @@ pub fn num(v: &Json, pointer: &str) -> u64 {
         .and_then(Json::as_u64)
         .unwrap_or_else(|| panic!("no number at {pointer} in {v}"))
 }
+
+/// The ids `kiln search QUERY --limit LIMIT --json` gives, in its order,
+/// with its whole answer.
+pub fn search_ids(store: &Path, query: &str, limit: usize) -> (Vec<u64>, Json) {
+    let found = json(store, &["search", query, "--limit", &limit.to_string()]);
+    let ids = found["hits"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no hits in {found}"))
+        .iter()
+        .filter_map(|h| h["id"].as_u64())
+        .collect();
+    (ids, found)
+}

@@ -278,3 +278,20 @@ pub fn same_origin(addr: SocketAddr) -> Vec<(String, String)> {
         ("Sec-Fetch-Site".to_owned(), "same-origin".to_owned()),
     ]
 }
+
+/// `text` as a query value the way a browser's form (and
+/// `URLSearchParams`) writes it: spaces as `+`, everything but letters,
+/// digits and `*-._` percent-encoded.
+pub fn form_encode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
+                out.push(b as char);
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
