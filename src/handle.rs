@@ -297,7 +297,6 @@ impl Kiln {
     /// this process has run; `session:ID` terms are resolved from the
     /// sessions the index holds now.
     pub fn search(&self, query: &str, sort: SortBy, limit: usize) -> Result<SearchResults, Error> {
-        self.commit_index()?;
         self.search_page(query, sort, 0, limit)
     }
 

@@ -513,7 +513,13 @@ impl SearchIndex {
         offset: usize,
         limit: usize,
     ) -> Result<SearchResults, SearchError> {
-        let top = TopDocs::with_limit(limit.max(1)).and_offset(offset);
+        // The collectors allocate for offset + limit hits: neither may ask
+        // for more than the index holds (an offset from a request could be
+        // any number).
+        let docs = usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX);
+        let offset = offset.min(docs);
+        let limit = limit.min(docs - offset).max(1);
+        let top = TopDocs::with_limit(limit).and_offset(offset);
         let fail = |e: tantivy::TantivyError| self.err("search", e);
         let (total, ranked): (usize, Vec<(f64, DocAddress)>) = match sort {
             SortBy::Relevance => {

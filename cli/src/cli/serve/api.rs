@@ -387,7 +387,7 @@ pub(crate) async fn assets(
             item
         })
         .collect();
-    let next = offset + results.hits.len();
+    let next = offset.saturating_add(results.hits.len());
     Ok(json_response(json!({
         "total": results.total,
         "assets": assets,
