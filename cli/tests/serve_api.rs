@@ -69,6 +69,13 @@ fn the_api_pages_by_cursor_and_says_what_the_cli_says() {
         assert!(!whole.is_empty(), "{query} lists nothing");
         assert_eq!(walk(&server, query, 3), whole, "paging {query}");
     }
+    // An offset past the end, however large, is an empty last page.
+    for cursor in ["o1000", "o18446744073709551615"] {
+        let page = server.get_json(&format!("/api/assets?q=forest&cursor={cursor}&limit=1000"));
+        assert_eq!(ids(&page), Vec::<u64>::new(), "{cursor}: {page}");
+        assert!(page["next_cursor"].is_null(), "{cursor}: {page}");
+        assert!(page["total"].as_u64().unwrap_or(0) > 0, "{cursor}: {page}");
+    }
     let newest = ids(&server.get_json("/api/assets?limit=1000"));
     let mut sorted = newest.clone();
     sorted.sort_unstable_by(|a, b| b.cmp(a));
@@ -541,6 +548,18 @@ fn a_server_on_a_non_loopback_address_requires_its_token() {
         .expect("kiln runs");
     assert_ne!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 16"));
+    let out = kiln(store.path())
+        .args([
+            "serve",
+            "--listen",
+            "0.0.0.0:0",
+            "--token",
+            "long enough; but a cookie breaks",
+        ])
+        .output()
+        .expect("kiln runs");
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only letters"));
 }
 
 #[test]
@@ -598,4 +617,30 @@ fn a_second_server_on_the_same_store_serves_as_a_client_and_takes_over() {
         a["assets"][0]["name"] == "after-the-primary.png"
             && a["assets"][0]["thumbnail_url"].is_string()
     });
+}
+
+#[test]
+fn a_server_on_another_loopback_address_answers_to_it() {
+    let store = tempfile::tempdir().expect("temp dir");
+    let server = Server::start_listening(store.path(), "127.0.0.2:0", &[]);
+    assert_eq!(
+        server.addr.ip().to_string(),
+        "127.0.0.2",
+        "{}",
+        server.printed
+    );
+    assert!(server.token.is_none(), "loopback needs no token");
+    let status = server.get_json("/api/status");
+    assert_eq!(status["assets"], 0);
+    let foreign = request(
+        server.addr,
+        "GET",
+        "/api/status",
+        &[(
+            "Host".to_owned(),
+            format!("evil.example:{}", server.addr.port()),
+        )],
+        &[],
+    );
+    assert_eq!(foreign.status, 421);
 }

@@ -168,8 +168,9 @@ pub(crate) struct ServeArgs {
     /// requires an access token on every request.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8470")]
     pub(crate) listen: std::net::SocketAddr,
-    /// The access token (at least 16 characters); without it, a
-    /// non-loopback address gets a random one, printed in the address.
+    /// The access token (at least 16 characters: letters, digits and
+    /// `-._~`); without it, a non-loopback address gets a random one,
+    /// printed in the address.
     #[arg(long, env = "KILN_TOKEN", value_name = "TOKEN")]
     pub(crate) token: Option<String>,
     /// The largest file an upload may carry (`256MiB`, `1GiB`, or bytes).

@@ -79,12 +79,9 @@ impl Server {
             .unwrap_or_else(|| panic!("not an address: {printed}"));
         let (host, query) = rest.split_once('/').unwrap_or((rest, ""));
         let token = query.strip_prefix("?token=").map(str::to_owned);
-        let port: u16 = host
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no port in {printed}"));
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let addr: SocketAddr = host
+            .parse()
+            .unwrap_or_else(|_| panic!("no address and port in {printed}"));
         Server {
             child,
             addr,

@@ -31,11 +31,20 @@ pub(crate) fn new_token() -> anyhow::Result<String> {
 }
 
 /// The `Host` values that name this server on loopback.
-pub(crate) fn loopback_hosts(port: u16) -> Vec<String> {
-    ["127.0.0.1", "localhost", "[::1]"]
+pub(crate) fn loopback_hosts(bound: std::net::SocketAddr) -> Vec<String> {
+    let port = bound.port();
+    let mut hosts: Vec<String> = ["127.0.0.1", "localhost", "[::1]"]
         .iter()
         .map(|h| format!("{h}:{port}"))
-        .collect()
+        .collect();
+    // Another loopback address it was told to listen on (127.0.0.2, ...).
+    if !bound.ip().is_unspecified() {
+        let own = bound.to_string();
+        if !hosts.contains(&own) {
+            hosts.push(own);
+        }
+    }
+    hosts
 }
 
 /// Compares without leaking, through timing, how much of a guess was right.

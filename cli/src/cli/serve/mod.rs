@@ -32,9 +32,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch as channel;
 
-/// How long a stopping server waits for open requests before it closes
-/// their connections.
+/// How long a stopping server waits for open requests to end, and then for
+/// their connections to let go of the store, before it stops without them.
 const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// How many bytes of files the page puts in one upload request at most
+/// (`upload` in `static/app.js`), unless a single file is larger.
+const PAGE_REQUEST_BYTES: usize = 64 << 20;
 
 /// What every request handler shares.
 pub(crate) struct App {
@@ -80,6 +84,17 @@ pub(crate) async fn serve(
             eprint_line!("kiln: --token must be at least 16 characters");
             return Ok(EXIT_ERROR);
         }
+        // It travels in an address, a cookie and a header as it is.
+        (Some(t), _)
+            if !t
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)) =>
+        {
+            eprint_line!(
+                "kiln: --token may hold only letters, digits and - . _ ~ (it is sent in the address and a cookie)"
+            );
+            return Ok(EXIT_ERROR);
+        }
         (Some(t), _) => Some(t.clone()),
         (None, true) => None,
         (None, false) => Some(guard::new_token()?),
@@ -95,7 +110,7 @@ pub(crate) async fn serve(
     let bound = listener
         .local_addr()
         .context("cannot read the bound address")?;
-    let hosts = guard::loopback_hosts(bound.port());
+    let hosts = guard::loopback_hosts(bound);
     let (stop_tx, stopping) = channel::channel(false);
     let generation = events::follow_progress(kiln.engine(), stopping.clone());
     let app = Arc::new(App {
@@ -135,20 +150,33 @@ pub(crate) async fn serve(
     let server = tokio::spawn(async move { server.await });
     let stopped_by = run_engine(&app, global, args).await;
     let _ = stop_tx.send(true);
+    let abort = server.abort_handle();
     match tokio::time::timeout(STOP_GRACE, server).await {
-        Ok(Ok(Ok(()))) | Err(_) => {}
+        Ok(Ok(Ok(()))) => {}
+        Err(_) => abort.abort(),
         Ok(Ok(Err(e))) => eprint_line!("kiln: the web server failed: {e}"),
         Ok(Err(e)) => eprint_line!("kiln: the web server failed: {e}"),
+    }
+    // Connections still being closed hold the shared state a moment longer.
+    let deadline = tokio::time::Instant::now() + STOP_GRACE;
+    while Arc::strong_count(&app) > 1 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let code = match stopped_by {
         Ok(Some(stop)) => stop.exit_code(),
         Ok(None) => EXIT_ERROR,
         Err(e) => return Err(e),
     };
-    // Open connections hold the state only until the server task ends.
     match Arc::try_unwrap(app) {
         Ok(app) => app.kiln.shutdown().await?,
-        Err(app) => app.kiln.engine().shutdown().await,
+        Err(app) => {
+            // A request that would not end: stop the workers; the index
+            // catches up with what it missed on the next open.
+            app.kiln.engine().shutdown().await;
+            eprint_line!(
+                "kiln: a request was still open at the stop; the search index catches up when the store is opened next"
+            );
+        }
     }
     Ok(code)
 }
@@ -203,8 +231,12 @@ async fn run_engine(
 }
 
 fn routes(app: Arc<App>) -> Router {
+    // One request may carry one file up to the limit, or several smaller
+    // ones together up to what the page puts in one request; each file is
+    // held to the limit on its own as it is saved.
     let body_limit = usize::try_from(app.max_upload)
         .unwrap_or(usize::MAX)
+        .max(PAGE_REQUEST_BYTES)
         .saturating_add(1 << 20);
     let pages = get(api::page);
     Router::new()
