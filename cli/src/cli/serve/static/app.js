@@ -459,8 +459,6 @@ function backUrl() {
 
 // ---------------------------------------------------------------- status
 
-let lastProgress = null;
-
 function tierBar(name, t) {
   const total = Math.max(t.total, t.done + t.dead + t.running + t.retrying, 1);
   const pct = (n) => `${(100 * n) / total}%`;
@@ -498,9 +496,10 @@ function renderProgress(p) {
   box.replaceChildren(tierBar('browsable', sum.browsable), tierBar('searchable', sum.searchable), tierBar('enriched', sum.enriched));
 }
 
-async function showStatus() {
+/** The status view; `pushed` is progress the event stream just brought. */
+async function showStatus(pushed = null) {
   document.title = 'Status · kiln';
-  const [status, metrics, progress] = await Promise.all([api('/api/status'), api('/api/metrics'), api('/api/progress')]);
+  const [status, metrics, progress] = await Promise.all([api('/api/status'), api('/api/metrics'), pushed ?? api('/api/progress')]);
   const tiers = el('section', { class: 'box' }, el('h2', {}, 'All imports'),
     ['browsable', 'searchable', 'enriched'].map((t) => tierBar(t, progress.tiers[t])));
   const imports = el('section', { class: 'box' }, el('h2', {}, 'Recent imports'),
@@ -740,7 +739,6 @@ function refreshHeadSoon() {
 }
 
 function onProgress(p) {
-  lastProgress = p;
   renderProgress(p);
   const dead = ['browsable', 'searchable', 'enriched'].reduce((n, t) => n + (p.tiers[t] ? p.tiers[t].dead : 0), 0);
   if (dead !== lastDead) {
@@ -752,7 +750,7 @@ function onProgress(p) {
     lastBrowsable = p.browsable;
     refreshHeadSoon();
   } else if (here === '/status') {
-    showStatus().catch(() => {});
+    showStatus(p).catch(() => {});
   }
 }
 
