@@ -9,7 +9,8 @@
 //! buffer) costs nothing: a primary that starts looks at the queue anyway.
 //! Where there is no such socket (another platform, a store path too long
 //! for a socket address) the feeder and the progress publisher fall back to
-//! polling every `Config::idle_poll`.
+//! polling every `Config::idle_poll`, as does the progress publisher of a
+//! process that is not the primary (no ring reaches it).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
