@@ -10,7 +10,7 @@ use kiln_engine::{
 };
 use kiln_plugin_api::Stage;
 use kiln_search::{
-    Neighbour, SearchError, SearchIndex, SearchResults, SortBy, Unusable, index_dir,
+    After, Neighbour, SearchError, SearchIndex, SearchResults, SortBy, Unusable, index_dir,
 };
 use kiln_stages::cluster::Session;
 use kiln_stages::embed::EnrichmentCriteria;
@@ -297,20 +297,21 @@ impl Kiln {
     /// this process has run; `session:ID` terms are resolved from the
     /// sessions the index holds now.
     pub fn search(&self, query: &str, sort: SortBy, limit: usize) -> Result<SearchResults, Error> {
-        self.search_page(query, sort, 0, limit)
+        self.search_page(query, sort, None, limit)
     }
 
-    /// [`Kiln::search`] skipping the first `offset` hits: one page of a
-    /// longer result list (`total` still counts every match).
+    /// [`Kiln::search`] from the hit after `after` on (see [`After`]):
+    /// one page of a longer result list, as cheap deep in the list as at
+    /// its start (`total` still counts every match).
     pub fn search_page(
         &self,
         query: &str,
         sort: SortBy,
-        offset: usize,
+        after: Option<After>,
         limit: usize,
     ) -> Result<SearchResults, Error> {
         self.commit_index()?;
-        self.read_index(|| search::search(&self.index, query, sort, offset, limit))
+        self.read_index(|| search::search(&self.index, query, sort, after, limit))
     }
 
     /// The assets nearest to `asset_id` by embedding, nearest first;

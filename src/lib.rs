@@ -21,7 +21,7 @@ pub use handle::{Kiln, KilnBuilder};
 pub use kiln_search::Unusable;
 pub use kiln_stages::embed::EnrichmentCriteria;
 pub use search::{
-    CatchUp, Enrichment, Error, Hit, IndexHealth, Neighbour, QueryError, SearchError, SearchIndex,
-    SearchResults, Session, SortBy,
+    After, CatchUp, Enrichment, Error, Hit, IndexHealth, Neighbour, QueryError, SearchError,
+    SearchIndex, SearchResults, Session, SortBy,
 };
 pub use wiring::{OpenError, StageSource, builtin_stages, enrichment_rule};

@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 pub use kiln_search::{
-    Hit, Neighbour, QueryError, SearchError, SearchIndex, SearchResults, SortBy,
+    After, Hit, Neighbour, QueryError, SearchError, SearchIndex, SearchResults, SortBy,
 };
 pub use kiln_stages::cluster::{Session, SessionFeatures};
 pub use kiln_stages::embed::NEAR_DUPLICATE_BITS;
@@ -264,7 +264,7 @@ pub(crate) fn search(
     index: &SearchIndex,
     query: &str,
     sort: SortBy,
-    offset: usize,
+    after: Option<After>,
     limit: usize,
 ) -> Result<SearchResults, Error> {
     let mut parsed = parse_query(query).map_err(SearchError::from)?;
@@ -277,7 +277,7 @@ pub(crate) fn search(
                 .unwrap_or_default()
         });
     }
-    Ok(index.search_page(&parsed, sort, offset, limit)?)
+    Ok(index.search_page(&parsed, sort, after, limit)?)
 }
 
 /// The assets nearest to `asset_id` by embedding, nearest first.

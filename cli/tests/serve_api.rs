@@ -69,12 +69,26 @@ fn the_api_pages_by_cursor_and_says_what_the_cli_says() {
         assert!(!whole.is_empty(), "{query} lists nothing");
         assert_eq!(walk(&server, query, 3), whole, "paging {query}");
     }
-    // An offset past the end, however large, is an empty last page.
-    for cursor in ["o1000", "o18446744073709551615"] {
-        let page = server.get_json(&format!("/api/assets?q=forest&cursor={cursor}&limit=1000"));
-        assert_eq!(ids(&page), Vec::<u64>::new(), "{cursor}: {page}");
-        assert!(page["next_cursor"].is_null(), "{cursor}: {page}");
-        assert!(page["total"].as_u64().unwrap_or(0) > 0, "{cursor}: {page}");
+    // A cursor after the last possible hit is an empty last page; one this
+    // server cannot have given is refused.
+    let end = format!("a{:x}-0", f64::NEG_INFINITY.to_bits());
+    for query in ["q=forest", "sort=score"] {
+        let page = server.get_json(&format!("/api/assets?{query}&cursor={end}&limit=1000"));
+        assert_eq!(ids(&page), Vec::<u64>::new(), "{query}: {page}");
+        assert!(page["next_cursor"].is_null(), "{query}: {page}");
+        assert!(page["total"].as_u64().unwrap_or(0) > 0, "{query}: {page}");
+    }
+    let nan = format!("a{:x}-1", f64::NAN.to_bits());
+    for cursor in [nan.as_str(), "o1000", "a-1", "azz-1", "a0-x", "i5"] {
+        let answer = request(
+            server.addr,
+            "GET",
+            &format!("/api/assets?q=forest&cursor={cursor}"),
+            &[],
+            &[],
+        );
+        let body = String::from_utf8_lossy(&answer.body);
+        assert_eq!(answer.status, 400, "{cursor}: {body}");
     }
     let newest = ids(&server.get_json("/api/assets?limit=1000"));
     let mut sorted = newest.clone();

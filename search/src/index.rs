@@ -13,7 +13,10 @@ use tantivy::collector::{Count, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{AllQuery, Query};
 use tantivy::schema::Value as _;
-use tantivy::{DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, Term};
+use tantivy::{
+    DocAddress, DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher,
+    SegmentReader, Term,
+};
 
 /// The folder of the index inside a store folder.
 pub fn index_dir(store_dir: &Path) -> PathBuf {
@@ -51,6 +54,28 @@ pub struct Hit {
     /// enriched yet, or skipped by the gate) has `f64::NEG_INFINITY`, below
     /// every real value, as it is ranked last.
     pub score: f64,
+}
+
+/// Where a page of hits continues: after the hit with this ranking value
+/// and id, the last of the page before. Hits are ordered by ranking value,
+/// then by id, both descending, so a listing read page by page misses and
+/// repeats nothing even where values tie, and a deep page costs what the
+/// first one does.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct After {
+    /// The [`Hit::score`] of the last hit before the page.
+    pub score: f64,
+    /// Its id.
+    pub id: AssetId,
+}
+
+impl From<&Hit> for After {
+    fn from(hit: &Hit) -> After {
+        After {
+            score: hit.score,
+            id: hit.id,
+        }
+    }
 }
 
 /// A page of results and how many matched in all.
@@ -419,21 +444,22 @@ impl SearchIndex {
         sort: SortBy,
         limit: usize,
     ) -> Result<SearchResults, SearchError> {
-        self.search_page(parsed, sort, 0, limit)
+        self.search_page(parsed, sort, None, limit)
     }
 
-    /// Like [`SearchIndex::search_parsed`], skipping the first `offset`
-    /// hits: a page of a longer listing. `total` counts every match.
+    /// Like [`SearchIndex::search_parsed`], the hits ranked after `after`
+    /// (see [`After`]): a page of a longer listing. `total` counts every
+    /// match.
     pub fn search_page(
         &self,
         parsed: &ParsedQuery,
         sort: SortBy,
-        offset: usize,
+        after: Option<After>,
         limit: usize,
     ) -> Result<SearchResults, SearchError> {
         let searcher = self.searcher()?;
         let built = parsed.build(&self.index, &self.fields)?;
-        self.run(&searcher, built.as_ref(), sort, offset, limit)
+        self.run(&searcher, built.as_ref(), sort, after, limit)
     }
 
     /// The session features of every indexed asset whose `cluster` results
@@ -502,7 +528,7 @@ impl SearchIndex {
     /// Every indexed asset, in the given order.
     pub fn all(&self, sort: SortBy, limit: usize) -> Result<SearchResults, SearchError> {
         let searcher = self.searcher()?;
-        self.run(&searcher, &AllQuery, sort, 0, limit)
+        self.run(&searcher, &AllQuery, sort, None, limit)
     }
 
     fn run(
@@ -510,58 +536,50 @@ impl SearchIndex {
         searcher: &Searcher,
         query: &dyn Query,
         sort: SortBy,
-        offset: usize,
+        after: Option<After>,
         limit: usize,
     ) -> Result<SearchResults, SearchError> {
-        // The collectors allocate for offset + limit hits: neither may ask
-        // for more than the index holds (an offset from a request could be
-        // any number).
+        // The collector allocates for `limit` hits: it may not ask for more
+        // than the index holds (a limit from a request could be any number).
         let docs = usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX);
-        let offset = offset.min(docs);
-        let limit = limit.min(docs - offset).max(1);
-        let top = TopDocs::with_limit(limit).and_offset(offset);
-        let fail = |e: tantivy::TantivyError| self.err("search", e);
-        let (total, ranked): (usize, Vec<(f64, DocAddress)>) = match sort {
-            SortBy::Relevance => {
-                let (total, docs) = searcher
-                    .search(query, &(Count, top.order_by_score()))
-                    .map_err(fail)?;
-                (
-                    total,
-                    docs.into_iter().map(|(s, a)| (f64::from(s), a)).collect(),
-                )
+        let limit = limit.min(docs).max(1);
+        let after = after.map(|a| (a.score, a.id.get()));
+        // Every hit is ranked by (value, id): the id breaks ties, so that a
+        // page can start exactly after the last hit of the one before.
+        // Hits at or before `after` get no key and sort below all others.
+        let top = TopDocs::with_limit(limit).tweak_score(move |segment: &SegmentReader| {
+            let fast = segment.fast_fields();
+            let ids = fast.u64("id").ok();
+            let dates = matches!(sort, SortBy::Date)
+                .then(|| fast.i64("date").ok())
+                .flatten();
+            let quality = matches!(sort, SortBy::Score)
+                .then(|| fast.f64("quality").ok())
+                .flatten();
+            move |doc: DocId, relevance: Score| -> Option<(f64, u64)> {
+                let id = ids.as_ref()?.first(doc)?;
+                let value = match sort {
+                    SortBy::Relevance => Some(f64::from(relevance)),
+                    SortBy::Date => dates.as_ref().and_then(|d| d.first(doc)).map(|d| d as f64),
+                    SortBy::Score => quality.as_ref().and_then(|q| q.first(doc)),
+                };
+                let key = (
+                    value.filter(|v| !v.is_nan()).unwrap_or(f64::NEG_INFINITY),
+                    id,
+                );
+                match after {
+                    Some(after) if key >= after => None,
+                    _ => Some(key),
+                }
             }
-            SortBy::Date => {
-                let (total, docs) = searcher
-                    .search(
-                        query,
-                        &(Count, top.order_by_fast_field::<i64>("date", Order::Desc)),
-                    )
-                    .map_err(fail)?;
-                let docs = docs
-                    .into_iter()
-                    .map(|(d, a)| (d.map_or(f64::NEG_INFINITY, |d| d as f64), a))
-                    .collect();
-                (total, docs)
-            }
-            SortBy::Score => {
-                let (total, docs) = searcher
-                    .search(
-                        query,
-                        &(
-                            Count,
-                            top.order_by_fast_field::<f64>("quality", Order::Desc),
-                        ),
-                    )
-                    .map_err(fail)?;
-                (
-                    total,
-                    docs.into_iter()
-                        .map(|(q, a)| (q.unwrap_or(f64::NEG_INFINITY), a))
-                        .collect(),
-                )
-            }
-        };
+        });
+        let (total, ranked) = searcher
+            .search(query, &(Count, top))
+            .map_err(|e| self.err("search", e))?;
+        let ranked: Vec<(f64, DocAddress)> = ranked
+            .into_iter()
+            .filter_map(|(key, address)| Some((key?.0, address)))
+            .collect();
         let mut hits = Vec::with_capacity(ranked.len());
         for (score, address) in ranked.into_iter().take(limit) {
             let doc: tantivy::TantivyDocument = searcher
@@ -636,4 +654,106 @@ fn write_stamp(dir: &Path, owner: u64) -> Result<(), SearchError> {
         .and_then(|f| f.sync_all())
         .map_err(fail)?;
     std::fs::rename(&temp, dir.join(OWNER_FILE)).map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(id: u64, quality: Option<f64>, date: Option<i64>, prompt: &str) -> AssetDoc {
+        AssetDoc {
+            id: AssetId::new(id),
+            path: format!("/images/{id}.png"),
+            generator: None,
+            prompt: Some(prompt.to_owned()),
+            negative_prompt: None,
+            model: None,
+            loras: Vec::new(),
+            sampler: None,
+            scheduler: None,
+            seed: None,
+            steps: None,
+            cfg: None,
+            width: None,
+            height: None,
+            date,
+            quality,
+            embedding: None,
+            phash: None,
+            session_family: None,
+            session_time: None,
+        }
+    }
+
+    /// Reads a whole listing `page` hits at a time, each page starting after
+    /// the last hit of the one before.
+    fn by_pages(index: &SearchIndex, query: &str, sort: SortBy, page: usize) -> Vec<(u64, f64)> {
+        let parsed = parse_query(query).unwrap();
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let found = index.search_page(&parsed, sort, after, page).unwrap();
+            out.extend(found.hits.iter().map(|h| (h.id.get(), h.score)));
+            match found.hits.last() {
+                Some(last) if found.hits.len() == page => after = Some(After::from(last)),
+                _ => return out,
+            }
+        }
+    }
+
+    #[test]
+    fn pages_continue_after_the_last_hit_through_ties_and_missing_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = SearchIndex::create_fresh(dir.path(), 1).unwrap();
+        // Many ties on each value, some assets with no score or date, and
+        // the documents written in an order unrelated to their ids.
+        for n in 0..300u64 {
+            let id = (n * 7919) % 300 + 1;
+            let quality = (id % 5 != 0).then_some((id % 4) as f64 * 10.0);
+            let date = (id % 6 != 0).then_some(1_700_000_000 + (id % 3) as i64);
+            let prompt = if id % 2 == 0 {
+                "lighthouse at dusk"
+            } else {
+                "red car"
+            };
+            index.upsert(&doc(id, quality, date, prompt)).unwrap();
+            if n == 150 {
+                index.commit().unwrap(); // two segments
+            }
+        }
+        index.commit().unwrap();
+        for (query, sort) in [
+            ("", SortBy::Score),
+            ("", SortBy::Date),
+            ("", SortBy::Relevance),
+            ("lighthouse", SortBy::Relevance),
+            ("lighthouse", SortBy::Score),
+        ] {
+            let whole = by_pages(&index, query, sort, 1000);
+            let expected = if query.is_empty() { 300 } else { 150 };
+            assert_eq!(whole.len(), expected, "{query:?} {sort:?}");
+            // Ranked by value, then id, both descending; no value ranks last.
+            for pair in whole.windows(2) {
+                let ((a, sa), (b, sb)) = (pair[0], pair[1]);
+                assert!(
+                    sa > sb || (sa == sb && a > b),
+                    "{query:?} {sort:?}: {pair:?}"
+                );
+            }
+            if sort == SortBy::Score {
+                let missing = whole
+                    .iter()
+                    .filter(|(_, s)| *s == f64::NEG_INFINITY)
+                    .count();
+                assert_eq!(missing, whole.iter().filter(|(id, _)| id % 5 == 0).count());
+            }
+            for page in [1, 7, 50] {
+                assert_eq!(
+                    by_pages(&index, query, sort, page),
+                    whole,
+                    "{query:?} {sort:?} by {page}"
+                );
+            }
+        }
+    }
 }

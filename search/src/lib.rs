@@ -29,8 +29,8 @@ mod stage;
 pub use doc::{AssetDoc, DATE_FACT};
 pub use error::SearchError;
 pub use index::{
-    Hit, IndexedState, OWNER_FILE, SearchIndex, SearchResults, SessionEntry, SortBy, Unusable,
-    index_dir,
+    After, Hit, IndexedState, OWNER_FILE, SearchIndex, SearchResults, SessionEntry, SortBy,
+    Unusable, index_dir,
 };
 pub use query::{ParsedQuery, QueryError, parse_query};
 pub use similar::{Neighbour, VectorSet};

@@ -18,8 +18,8 @@ use crate::http::{Http, encode};
 use crate::page;
 use crate::server::Server;
 use crate::{Args, ms};
-use kiln::SortBy;
 use kiln::engine::{BrowseCursor, BrowseOrder};
+use kiln::{After, SortBy};
 use kiln_bench::proc::{Memory, mb};
 use kiln_bench::standin::{self, Thumbnails};
 use kiln_bench::work::{fresh_dir, median, percentile};
@@ -186,17 +186,19 @@ fn library(store: &Path) -> Result<BTreeMap<&'static str, Timings>, String> {
             }
         }
     }
-    let mut offset = 0;
+    let mut after = None;
+    let mut seen = 0;
     loop {
         let t = Instant::now();
         let found = kiln
-            .search_page("", SortBy::Score, offset, PAGE)
+            .search_page("", SortBy::Score, after, PAGE)
             .map_err(|e| fail(&e))?;
         let ids: Vec<_> = found.hits.iter().map(|h| h.id).collect();
         engine.browse_entries(&ids).map_err(|e| fail(&e))?;
         out.entry("score pages").or_default().push(t);
-        offset += found.hits.len();
-        if found.hits.len() < PAGE || offset >= found.total {
+        seen += found.hits.len();
+        after = found.hits.last().map(After::from);
+        if found.hits.len() < PAGE || seen >= found.total {
             break;
         }
     }
@@ -204,7 +206,7 @@ fn library(store: &Path) -> Result<BTreeMap<&'static str, Timings>, String> {
         for _ in 0..REPEAT / 4 {
             let t = Instant::now();
             let found = kiln
-                .search_page(query, SortBy::Relevance, 0, PAGE)
+                .search_page(query, SortBy::Relevance, None, PAGE)
                 .map_err(|e| fail(&e))?;
             let ids: Vec<_> = found.hits.iter().map(|h| h.id).collect();
             engine.browse_entries(&ids).map_err(|e| fail(&e))?;

@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kiln::engine::{AssetId, BrowseCursor, BrowseEntry, BrowseOrder, JobId};
 use kiln::plugin_api::{PROXY_ARTIFACT, THUMBNAIL_ARTIFACT, Value, builtin};
-use kiln::{Error, Kiln, SearchError, SortBy};
+use kiln::{After, Error, Hit, Kiln, SearchError, SortBy};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use std::sync::Arc;
@@ -185,23 +185,12 @@ pub(crate) async fn metrics_json(State(app): State<Arc<App>>) -> ApiResult {
     })))
 }
 
-/// The browsable count, recounted only when progress changed since.
+/// How many assets are browsable: one read of the count the store keeps.
 pub(crate) async fn browsable_count(app: &Arc<App>) -> Option<u64> {
-    let generation = *app.generation.borrow();
-    if let Ok(cached) = app.browsable.lock()
-        && let Some((at, count)) = *cached
-        && at == generation
-    {
-        return Some(count);
-    }
-    let count = blocking(app, |k| k.engine().browsable_count())
+    blocking(app, |k| k.engine().browsable_count())
         .await
         .ok()?
-        .ok()?;
-    if let Ok(mut cached) = app.browsable.lock() {
-        *cached = Some((generation, count));
-    }
-    Some(count)
+        .ok()
 }
 
 /// The URL of an asset's image artifact: content-addressed, so it can be
@@ -244,7 +233,16 @@ fn parse_cursor(text: &str) -> Result<Cursor, ApiError> {
             let path = String::from_utf8(bytes).map_err(|_| bad())?;
             Ok(Cursor::Browse(BrowseCursor::After(path)))
         }
-        "o" => Ok(Cursor::Offset(rest.parse().map_err(|_| bad())?)),
+        "a" => {
+            // `a<bits of the ranking value, hex>-<id>`: the last hit before.
+            let (bits, id) = rest.split_once('-').ok_or_else(bad)?;
+            let score = f64::from_bits(u64::from_str_radix(bits, 16).map_err(|_| bad())?);
+            if score.is_nan() {
+                return Err(bad());
+            }
+            let id = id.parse::<AssetId>().map_err(|_| bad())?;
+            Ok(Cursor::After(After { score, id }))
+        }
         _ => Err(bad()),
     }
 }
@@ -269,7 +267,11 @@ fn cursor_text(cursor: &BrowseCursor) -> Option<String> {
 
 enum Cursor {
     Browse(BrowseCursor),
-    Offset(usize),
+    After(After),
+}
+
+fn after_text(hit: &Hit) -> String {
+    format!("a{:x}-{}", hit.score.to_bits(), hit.id)
 }
 
 /// `GET /api/assets?q=QUERY&sort=date|score|path|relevance&limit=N&cursor=C`.
@@ -301,7 +303,7 @@ pub(crate) async fn assets(
         };
         let cursor = match cursor {
             Some(Cursor::Browse(c)) => Some(c),
-            Some(Cursor::Offset(_)) => {
+            Some(Cursor::After(_)) => {
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "cursor: not for this listing",
@@ -339,24 +341,27 @@ pub(crate) async fn assets(
             ));
         }
     };
-    let offset = match cursor {
-        Some(Cursor::Offset(n)) => n,
+    let after = match cursor {
+        Some(Cursor::After(after)) => Some(after),
         Some(Cursor::Browse(_)) => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "cursor: not for this listing",
             ));
         }
-        None => 0,
+        None => None,
     };
     let found = blocking(&app, move |k| {
-        let results = k.search_page(&query, by, offset, limit)?;
+        // One hit more than the page says whether there is a next one.
+        let mut results = k.search_page(&query, by, after, limit.saturating_add(1))?;
+        let more = results.hits.len() > limit;
+        results.hits.truncate(limit);
         let ids: Vec<AssetId> = results.hits.iter().map(|h| h.id).collect();
         let entries = k.engine().browse_entries(&ids)?;
-        Ok::<_, Error>((results, entries))
+        Ok::<_, Error>((results, entries, more))
     })
     .await?;
-    let (results, entries) = match found {
+    let (results, entries, more) = match found {
         Ok(found) => found,
         Err(Error::Index(SearchError::Query(e))) => {
             return Err(ApiError::new(
@@ -387,11 +392,11 @@ pub(crate) async fn assets(
             item
         })
         .collect();
-    let next = offset.saturating_add(results.hits.len());
+    let next = more.then(|| results.hits.last().map(after_text)).flatten();
     Ok(json_response(json!({
         "total": results.total,
         "assets": assets,
-        "next_cursor": (results.hits.len() == limit && next < results.total).then(|| format!("o{next}")),
+        "next_cursor": next,
     })))
 }
 
