@@ -137,6 +137,32 @@ impl Graph {
         self.stages.values()
     }
 
+    /// The tier-1 stages: an active asset is browsable once all of them
+    /// stored their facts.
+    pub(crate) fn browsable_stages(&self) -> Vec<&str> {
+        self.stages
+            .values()
+            .filter(|e| e.tier == Tier::Browsable)
+            .map(|e| e.info.name.as_str())
+            .collect()
+    }
+
+    /// A number that changes when the set of tier-1 stages does: the
+    /// browsable counter is valid only for the set it was counted with
+    /// (FNV-1a over the sorted names; never 0).
+    pub(crate) fn browsable_fingerprint(&self) -> u64 {
+        let mut names = self.browsable_stages();
+        names.sort_unstable();
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for name in names {
+            for byte in name.bytes().chain([0]) {
+                hash ^= u64::from(byte);
+                hash = hash.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        hash.max(1)
+    }
+
     /// Stages with no `after`: they run first for every new asset.
     pub(crate) fn roots(&self) -> impl Iterator<Item = &StageInfo> {
         self.stages

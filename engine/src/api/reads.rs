@@ -53,7 +53,11 @@ impl Engine {
             .view(|txn| browse::entries(txn, &graph, &self.inner.store.blobs, ids))
     }
 
-    /// How many assets are browsable. Reads every asset record: cache it.
+    /// How many assets are browsable: active, with every tier-1 stage
+    /// done. One read: the store keeps the count in the transactions that
+    /// change it (a store whose count is not built yet for the registered
+    /// stages is counted by reading every asset record, until the primary
+    /// builds it on start).
     pub fn browsable_count(&self) -> Result<u64, EngineError> {
         let graph = self.inner.graph.current();
         self.inner.view(|txn| browse::browsable_count(txn, &graph))

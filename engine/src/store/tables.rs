@@ -103,6 +103,13 @@ pub(crate) mod meta {
     /// made before they existed has them built once, by the first primary
     /// that knows its stages (`txn::file_counts`).
     pub(crate) const FILE_COUNTS_BUILT: &str = "file_counts_built";
+    /// How many assets are browsable (active, every tier-1 stage done),
+    /// kept by the transactions that change it…
+    pub(crate) const BROWSABLE: &str = "browsable_assets";
+    /// …for the set of tier-1 stages with this fingerprint
+    /// (`Graph::browsable_fingerprint`); absent or different, the count is
+    /// rebuilt by the next primary that knows its stages (`txn::browsable`).
+    pub(crate) const BROWSABLE_STAGES: &str = "browsable_stages";
 }
 
 /// The stage name of dead letters for files intake could not read.

@@ -3,9 +3,9 @@
 
 use redb::ReadableTable;
 
-use super::{Op, Tx, enrich_gate};
+use super::{Op, Tx, browsable, enrich_gate};
 use crate::error::EngineError;
-use crate::model::{AssetId, Completion, JobState, StoredOutput};
+use crate::model::{AssetId, Completion, JobState, StoredOutput, Tier};
 use crate::store::tables::{AssetRecord, AssetStatus, FactRecord, JobRecord, encode};
 
 /// Records a stage's result for the lease `(job_id, token)` (see [`complete`]).
@@ -87,8 +87,17 @@ fn complete(
         artifacts: output.artifacts,
     };
     let bytes = encode("facts", &record)?;
-    tx.facts
-        .insert((job.asset_id, job.stage.as_str()), bytes.as_slice())?;
+    let key = (job.asset_id, job.stage.as_str());
+    // A tier-1 stage's first facts may make the (active) asset browsable.
+    let first_of_tier1 = tx
+        .graph
+        .get(&job.stage)
+        .is_some_and(|e| e.tier == Tier::Browsable)
+        && tx.facts.get(key)?.is_none();
+    tx.facts.insert(key, bytes.as_slice())?;
+    if first_of_tier1 && browsable::tier1_done(tx, job.asset_id)? {
+        browsable::adjust(tx, 1)?;
+    }
     tx.leases.remove(job_id)?;
     tx.jobs.remove(job_id)?;
     tx.asset_jobs.remove((job.asset_id, job.stage.as_str()))?;
@@ -123,6 +132,9 @@ fn merge_duplicate(
             let bytes = encode("files", &file)?;
             tx.files.insert(path.as_str(), bytes.as_slice())?;
         }
+    }
+    if browsable::tier1_done(tx, dup_id)? {
+        browsable::adjust(tx, -1)?;
     }
     dup.status = AssetStatus::Duplicate(keep_id);
     tx.put_asset(keep_id, &keep)?;

@@ -218,6 +218,9 @@ fn detach_path(tx: &mut Tx<'_>, asset_id: u64, path: &str) -> Result<(), EngineE
     };
     asset.paths.retain(|p| p != path);
     if asset.paths.is_empty() {
+        if asset.status == AssetStatus::Active && super::browsable::tier1_done(tx, asset_id)? {
+            super::browsable::adjust(tx, -1)?;
+        }
         asset.status = AssetStatus::Superseded;
         if let Some(hash) = asset.content_hash
             && tx.hashes.get(hash.as_slice())?.map(|v| v.value()) == Some(asset_id)

@@ -8,6 +8,7 @@
 //! (a stale lease, an unknown stage) leaves the shared transaction untouched.
 //! Counter changes are summed in memory and written once per commit.
 
+pub(crate) mod browsable;
 pub(crate) mod claim;
 pub(crate) mod complete;
 pub(crate) mod dead_letters;

@@ -54,6 +54,7 @@ impl Op for EnqueueOutdated {
         // The first primary that knows the stages counts the files of a
         // store made before file counters.
         super::file_counts::ensure_built(tx)?;
+        super::browsable::ensure_built(tx)?;
         enqueue_outdated(tx, self.priority.as_u8())
     }
 }

@@ -10,15 +10,16 @@
 use std::path::{Path, PathBuf};
 
 use kiln_plugin_api::{PROXY_ARTIFACT, THUMBNAIL_ARTIFACT};
-use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
+use redb::ReadTransaction;
 
 use crate::error::EngineError;
 use crate::graph::Graph;
-use crate::model::{AssetId, Tier};
+use crate::model::AssetId;
 use crate::store::blobs::blob_path;
 use crate::store::tables::{
-    ASSETS, AssetRecord, AssetStatus, FACTS, FILES, FactRecord, FileRecord, decode,
+    ASSETS, AssetRecord, AssetStatus, FACTS, FILES, FactRecord, FileRecord, META, decode,
 };
+use crate::txn::browsable;
 
 /// At most this many keys are looked at for one page, whatever `limit` is,
 /// so that a page over a store whose assets are not browsable yet returns
@@ -109,14 +110,6 @@ fn entry_of(
     }))
 }
 
-fn tier1_stages(graph: &Graph) -> Vec<&str> {
-    graph
-        .entries()
-        .filter(|e| e.tier == Tier::Browsable)
-        .map(|e| e.info.name.as_str())
-        .collect()
-}
-
 pub(crate) fn browse(
     txn: &ReadTransaction,
     graph: &Graph,
@@ -125,7 +118,7 @@ pub(crate) fn browse(
     cursor: Option<&BrowseCursor>,
     limit: usize,
 ) -> Result<BrowsePage, EngineError> {
-    let tier1 = tier1_stages(graph);
+    let tier1 = graph.browsable_stages();
     let assets = txn.open_table(ASSETS)?;
     let facts = txn.open_table(FACTS)?;
     let mut entries = Vec::new();
@@ -223,35 +216,16 @@ pub(crate) fn browse(
 }
 
 /// How many assets are browsable: active, with every tier-1 stage done.
-/// Reads every asset record (no facts are decoded), so it costs the size of
-/// the store; callers cache it.
+/// One read where the store keeps the count for these stages (see
+/// `txn::browsable`); otherwise a read of every asset record.
 pub(crate) fn browsable_count(txn: &ReadTransaction, graph: &Graph) -> Result<u64, EngineError> {
-    let tier1 = tier1_stages(graph);
+    let meta_table = txn.open_table(META)?;
+    if let Some(count) = browsable::stored(&meta_table, graph)? {
+        return Ok(count);
+    }
     let assets = txn.open_table(ASSETS)?;
     let facts = txn.open_table(FACTS)?;
-    if assets.len()? == 0 {
-        return Ok(0);
-    }
-    let mut count = 0;
-    for row in assets.iter()? {
-        let (key, value) = row?;
-        let record: AssetRecord = decode("assets", value.value())?;
-        if record.status != AssetStatus::Active {
-            continue;
-        }
-        let id = key.value();
-        let mut all = true;
-        for stage in &tier1 {
-            if facts.get((id, *stage))?.is_none() {
-                all = false;
-                break;
-            }
-        }
-        if all {
-            count += 1;
-        }
-    }
-    Ok(count)
+    browsable::count(&assets, &facts, &graph.browsable_stages())
 }
 
 /// The gallery entry of each asset id, in order: `None` for an id that is
@@ -262,7 +236,7 @@ pub(crate) fn entries(
     blobs: &Path,
     ids: &[AssetId],
 ) -> Result<Vec<Option<BrowseEntry>>, EngineError> {
-    let tier1 = tier1_stages(graph);
+    let tier1 = graph.browsable_stages();
     let assets = txn.open_table(ASSETS)?;
     let facts = txn.open_table(FACTS)?;
     let mut out = Vec::with_capacity(ids.len());

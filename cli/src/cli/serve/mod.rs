@@ -28,7 +28,7 @@ use axum::routing::{get, post};
 use kiln::Kiln;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch as channel;
 
@@ -54,9 +54,6 @@ pub(crate) struct App {
     /// (loopback names with the port), so another site's page cannot reach
     /// the API through a name that resolves to 127.0.0.1.
     pub(crate) hosts: Vec<String>,
-    /// The browsable count, cached with the progress generation it was
-    /// counted at (counting reads every asset record).
-    pub(crate) browsable: Mutex<Option<(u64, u64)>>,
     /// Changes whenever the engine publishes progress; its value counts
     /// the changes.
     pub(crate) generation: channel::Receiver<u64>,
@@ -119,7 +116,6 @@ pub(crate) async fn serve(
         max_upload: args.max_upload,
         token,
         hosts,
-        browsable: Mutex::new(None),
         generation,
         stopping: stopping.clone(),
     });
