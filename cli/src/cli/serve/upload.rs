@@ -7,7 +7,9 @@
 //! made durable, and only then given its final name, by a hard link that
 //! fails rather than replace a file already there. A client that goes away
 //! mid-upload leaves nothing behind: the temporary file is removed and no
-//! import is made for it.
+//! import is made for it. Files it sent whole before it went are imported
+//! all the same, even when the request is dropped while they are handed to
+//! the engine ([`Unsubmitted`]).
 
 use super::App;
 use super::api::{ApiError, ApiResult};
@@ -17,7 +19,7 @@ use axum::Json as JsonBody;
 use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use kiln::engine::Priority;
+use kiln::engine::{EngineError, ImportId, Priority};
 use serde_json::{Value as Json, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -178,24 +180,74 @@ async fn save_one(
         )
     })?;
     drop(file);
-    let dir = dir.clone();
-    let name = name.to_owned();
-    let temp_for_place = temp_path.clone();
-    let placed = tokio::task::spawn_blocking(move || place(&temp_for_place, &dir, &name))
-        .await
-        .map_err(|e| Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(|e| {
-            Refused(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("cannot save: {e}"),
-            )
-        })?;
+    // Placed without an await in between, so that the caller records the
+    // file in the same step: a request dropped here cannot lose it. A
+    // placement is a few link and unlink calls.
+    let placed = place(&temp_path, dir, name).map_err(|e| {
+        Refused(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot save: {e}"),
+        )
+    })?;
     temp.0 = None;
     Ok((placed, size))
 }
 
+/// Files saved under their final names and not handed to the engine yet.
+/// Dropped with files in it — the request was dropped, its client gone,
+/// after they were saved whole — it submits them from a task of its own,
+/// so a file kept in the upload folder is always imported.
+struct Unsubmitted {
+    app: Arc<App>,
+    paths: Vec<PathBuf>,
+}
+
+impl Unsubmitted {
+    async fn submit(&mut self) -> Result<Option<ImportId>, EngineError> {
+        if self.paths.is_empty() {
+            return Ok(None);
+        }
+        let id = submit(&self.app, &self.paths).await?;
+        // Only now: dropped during the call, the files are submitted again
+        // (a file already taken in is a no-op the second time).
+        self.paths.clear();
+        Ok(Some(id))
+    }
+}
+
+async fn submit(app: &App, paths: &[PathBuf]) -> Result<ImportId, EngineError> {
+    app.kiln
+        .engine()
+        .submit_files(&app.upload_dir, paths, Priority::Interactive)
+        .await
+}
+
+impl Drop for Unsubmitted {
+    fn drop(&mut self) {
+        if self.paths.is_empty() {
+            return;
+        }
+        let paths = std::mem::take(&mut self.paths);
+        let app = self.app.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = submit(&app, &paths).await {
+                    eprintln!(
+                        "kiln serve: {} uploaded files were saved but not imported: {e}",
+                        paths.len()
+                    );
+                }
+            });
+        }
+    }
+}
+
 pub(crate) async fn upload(State(app): State<Arc<App>>, mut multipart: Multipart) -> ApiResult {
     let mut saved: Vec<(PathBuf, u64, String)> = Vec::new();
+    let mut pending = Unsubmitted {
+        app: app.clone(),
+        paths: Vec::new(),
+    };
     let mut errors: Vec<Json> = Vec::new();
     let mut worst = StatusCode::BAD_REQUEST;
     loop {
@@ -214,29 +266,22 @@ pub(crate) async fn upload(State(app): State<Arc<App>>, mut multipart: Multipart
         };
         let name = sanitize(&sent);
         match save_one(&app, &mut field, &name).await {
-            Ok((path, size)) => saved.push((path, size, sent)),
+            Ok((path, size)) => {
+                pending.paths.push(path.clone());
+                saved.push((path, size, sent));
+            }
             Err(Refused(status, why)) => {
                 worst = status;
                 errors.push(json!({"name": sent, "error": why}));
             }
         }
     }
-    let mut import = None;
-    if !saved.is_empty() {
-        let paths: Vec<PathBuf> = saved.iter().map(|(p, _, _)| p.clone()).collect();
-        let id = app
-            .kiln
-            .engine()
-            .submit_files(&app.upload_dir, &paths, Priority::Interactive)
-            .await
-            .map_err(|e| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("saved, but not imported: {e}"),
-                )
-            })?;
-        import = Some(id);
-    }
+    let import = pending.submit().await.map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("saved, but not imported: {e}"),
+        )
+    })?;
     let files: Vec<Json> = saved
         .iter()
         .map(|(path, size, sent)| {
