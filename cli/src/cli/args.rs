@@ -153,7 +153,9 @@ pub(crate) struct WatchArgs {
     /// Folders to watch (recursively); files already there are caught up first.
     #[arg(required = true, value_name = "DIR")]
     pub(crate) dirs: Vec<PathBuf>,
-    /// How urgently to process new files: interactive work runs before batch work.
+    /// How urgently to process files that appear while watching:
+    /// interactive work runs before batch work. The files already in a
+    /// folder are caught up as a batch (or at this priority, if lower).
     #[arg(long, value_enum, default_value = "interactive")]
     pub(crate) priority: PriorityArg,
 }

@@ -139,6 +139,7 @@ pub(crate) async fn watch_until_stopped(
         engine,
         global,
         priority: priority(args.priority),
+        walk_priority: priority(args.priority).max(Priority::Batch),
         roots,
         store_dir: std::fs::canonicalize(&global.store).ok(),
         debouncer,
@@ -173,7 +174,12 @@ pub(crate) async fn watch_until_stopped(
 struct Watcher<'a> {
     engine: &'a Engine,
     global: &'a GlobalArgs,
+    /// Files that appear while watching.
     priority: Priority,
+    /// The files a walk of a folder finds (the catch-up when the watch
+    /// starts, a folder armed again): a batch, so that a file that appears
+    /// meanwhile goes first.
+    walk_priority: Priority,
     roots: Vec<Root>,
     /// The store's directory, canonical: its own files are never taken in,
     /// should it live in a watched folder or hold one.
@@ -436,7 +442,7 @@ impl Watcher<'_> {
     async fn import_folder(&mut self, path: &Path) -> anyhow::Result<()> {
         let id = self
             .engine
-            .import_dir(path, self.priority)
+            .import_dir(path, self.walk_priority)
             .await
             .with_context(|| format!("cannot import {}", path.display()))?;
         self.follow(id).await;

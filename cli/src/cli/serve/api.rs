@@ -19,15 +19,48 @@ use kiln::plugin_api::{PROXY_ARTIFACT, THUMBNAIL_ARTIFACT, Value, builtin};
 use kiln::{After, Error, Hit, Kiln, SearchError, SortBy};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The page size when a request names none, and the largest allowed.
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 
-static INDEX_HTML: &str = include_str!("static/index.html");
-static APP_JS: &str = include_str!("static/app.js");
-static APP_CSS: &str = include_str!("static/app.css");
+/// One of the page's own files, compiled in, with its validator.
+struct StaticFile {
+    content_type: &'static str,
+    body: &'static str,
+    /// A hash of the text, made once.
+    tag: OnceLock<String>,
+}
+
+impl StaticFile {
+    const fn new(content_type: &'static str, body: &'static str) -> StaticFile {
+        StaticFile {
+            content_type,
+            body,
+            tag: OnceLock::new(),
+        }
+    }
+
+    fn tag(&self) -> &str {
+        self.tag.get_or_init(|| {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            std::hash::Hash::hash(self.body, &mut hasher);
+            format!("\"{:016x}\"", std::hash::Hasher::finish(&hasher))
+        })
+    }
+}
+
+static INDEX_HTML: StaticFile = StaticFile::new(
+    "text/html; charset=utf-8",
+    include_str!("static/index.html"),
+);
+static APP_JS: StaticFile = StaticFile::new(
+    "text/javascript; charset=utf-8",
+    include_str!("static/app.js"),
+);
+static APP_CSS: StaticFile =
+    StaticFile::new("text/css; charset=utf-8", include_str!("static/app.css"));
 
 /// An error answer: a status and a message, as `{"error": "..."}`.
 #[derive(Debug)]
@@ -74,22 +107,20 @@ fn json_response(value: Json) -> Response {
     r
 }
 
-fn text(content_type: &'static str, body: &'static str, headers: &HeaderMap) -> Response {
+fn text(file: &'static StaticFile, headers: &HeaderMap) -> Response {
     // The build's own files: a hash of their text is a fine validator.
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    std::hash::Hash::hash(body, &mut hasher);
-    let tag = format!("\"{:016x}\"", std::hash::Hasher::finish(&hasher));
+    let tag = file.tag();
     if headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        == Some(tag.as_str())
+        == Some(tag)
     {
         return status_only(StatusCode::NOT_MODIFIED);
     }
-    let mut r = ([(header::CONTENT_TYPE, content_type)], body).into_response();
+    let mut r = ([(header::CONTENT_TYPE, file.content_type)], file.body).into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if let Ok(tag) = HeaderValue::from_str(&tag) {
+    if let Ok(tag) = HeaderValue::from_str(tag) {
         r.headers_mut().insert(header::ETAG, tag);
     }
     r
@@ -98,20 +129,20 @@ fn text(content_type: &'static str, body: &'static str, headers: &HeaderMap) -> 
 /// Every view of the page is the same shell; the script renders the view
 /// the address names.
 pub(crate) async fn page(headers: HeaderMap) -> Response {
-    text("text/html; charset=utf-8", INDEX_HTML, &headers)
+    text(&INDEX_HTML, &headers)
 }
 
 pub(crate) async fn asset_page(Path(id): Path<String>, headers: HeaderMap) -> Response {
     match id.parse::<u64>() {
-        Ok(_) => text("text/html; charset=utf-8", INDEX_HTML, &headers),
+        Ok(_) => text(&INDEX_HTML, &headers),
         Err(_) => not_found().await,
     }
 }
 
 pub(crate) async fn static_file(Path(file): Path<String>, headers: HeaderMap) -> Response {
     match file.as_str() {
-        "app.js" => text("text/javascript; charset=utf-8", APP_JS, &headers),
-        "app.css" => text("text/css; charset=utf-8", APP_CSS, &headers),
+        "app.js" => text(&APP_JS, &headers),
+        "app.css" => text(&APP_CSS, &headers),
         _ => not_found().await,
     }
 }
@@ -496,11 +527,12 @@ pub(crate) async fn asset(State(app): State<Arc<App>>, Path(id): Path<String>) -
         };
         let body = show_json(k, &detail);
         let near = detail_near(k, &body)?;
-        Ok(Some((detail, body, near)))
+        let missing = super::images::open_original(&detail.paths).is_none();
+        Ok(Some((detail, body, near, missing)))
     })
     .await?
     .map_err(engine_error)?;
-    let Some((detail, mut body, near)) = found else {
+    let Some((detail, mut body, near, missing)) = found else {
         return Err(ApiError::not_found(format!("no asset {id}")));
     };
     let workflow = raw_text(&detail, &WORKFLOW_AT).is_some();
@@ -521,15 +553,7 @@ pub(crate) async fn asset(State(app): State<Arc<App>>, Path(id): Path<String>) -
         );
         o.insert("a1111_parameters".to_owned(), Json::String(a1111));
         o.insert("near_duplicate_assets".to_owned(), near);
-        o.insert(
-            "original_missing".to_owned(),
-            Json::Bool(
-                !detail
-                    .paths
-                    .first()
-                    .is_some_and(|p| std::path::Path::new(p).is_file()),
-            ),
-        );
+        o.insert("original_missing".to_owned(), Json::Bool(missing));
     }
     Ok(json_response(body))
 }

@@ -14,20 +14,32 @@ use axum::response::{IntoResponse, Redirect, Response};
 use futures_util::stream;
 use kiln::engine::AssetId;
 use kiln::plugin_api::{PROXY_ARTIFACT, THUMBNAIL_ARTIFACT};
+use kiln::stages::thumbnail::SourceFormat;
+use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 
-/// What the first bytes of an image say it is.
+/// The media type of an image kiln decodes, by its first bytes (the
+/// thumbnail stage's own reading of them).
 pub(crate) fn sniff(head: &[u8]) -> Option<&'static str> {
-    if head.starts_with(&[0xff, 0xd8, 0xff]) {
-        Some("image/jpeg")
-    } else if head.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some("image/png")
-    } else if head.len() >= 12 && head.starts_with(b"RIFF") && head.get(8..12) == Some(b"WEBP") {
-        Some("image/webp")
-    } else {
-        None
+    match SourceFormat::sniff(head).ok()? {
+        SourceFormat::Png => Some("image/png"),
+        SourceFormat::Jpeg => Some("image/jpeg"),
+        SourceFormat::WebP => Some("image/webp"),
+        _ => None,
     }
+}
+
+/// The first of an asset's paths that is still a regular file, opened, and
+/// its path. Never waits on a FIFO put in place of an imported file; blocks
+/// on the file system, so it runs on a blocking thread.
+pub(crate) fn open_original(paths: &[String]) -> Option<(std::fs::File, PathBuf)> {
+    paths.iter().find_map(|path| {
+        let path = PathBuf::from(path);
+        kiln::stages::file::open_regular(&path)
+            .ok()
+            .map(|f| (f, path))
+    })
 }
 
 fn is_blob_name(text: &str) -> bool {
@@ -124,20 +136,10 @@ pub(crate) async fn original(State(app): State<Arc<App>>, Path(id): Path<String>
         .await?
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .ok_or_else(not_found)?;
-    let mut opened = None;
-    for path in &detail.paths {
-        // Only regular files, and never waiting on one (a FIFO put in place
-        // of an imported file).
-        let path = std::path::PathBuf::from(path);
-        let file = tokio::task::spawn_blocking(move || {
-            kiln::stages::file::open_regular(&path).map(|f| (f, path))
-        })
-        .await;
-        if let Ok(Ok(found)) = file {
-            opened = Some(found);
-            break;
-        }
-    }
+    let opened = tokio::task::spawn_blocking(move || open_original(&detail.paths))
+        .await
+        .ok()
+        .flatten();
     let Some((file, path)) = opened else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
