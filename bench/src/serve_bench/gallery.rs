@@ -365,7 +365,7 @@ fn print_store(m: &Measured) {
     }
     if let Some(count) = m.library.get(COUNT) {
         println!(
-            "{n} assets: library {COUNT} (the server's /api/assets and event messages run it again after every change of progress): {}",
+            "{n} assets: library {COUNT} (read by every /api/assets listing and event message): {}",
             count.describe()
         );
     }

@@ -11,8 +11,10 @@ use kiln_testkit::browser::{Browser, Page};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-/// A grid row's height in CSS pixels: `CELL + GAP` of `static/app.js`.
-const ROW: u32 = 188;
+/// The grid's smallest cell and the gap between cells, in CSS pixels:
+/// `CELL` and `GAP` of `static/app.js`.
+const CELL: u32 = 180;
+const GAP: u32 = 8;
 
 /// The script every document of the page runs first. It fills
 /// `window.__kilnBench`: `first_epoch_ms` and `first_page_ms` (wall clock,
@@ -112,9 +114,12 @@ pub(crate) fn scroll_grid(page: &mut Page, total: u64) -> Result<Scroll, String>
   const g = document.getElementById('grid');
   if (!g) return false;
   const top = g.getBoundingClientRect().top + scrollY;
-  const cols = Math.max(1, Math.floor((g.clientWidth + 8) / {ROW}));
-  const first = Math.max(0, Math.floor((scrollY - top) / {ROW}));
-  const last = Math.floor((scrollY + innerHeight - top - 1) / {ROW});
+  // As many columns as cells of the smallest size fit; the tiles then
+  // share out the row's width, and the page sets the cell it chose.
+  const cols = Math.max(1, Math.floor((g.clientWidth + {GAP}) / ({CELL} + {GAP})));
+  const row = (parseFloat(g.style.getPropertyValue('--cell')) || {CELL}) + {GAP};
+  const first = Math.max(0, Math.floor((scrollY - top) / row));
+  const last = Math.floor((scrollY + innerHeight - top - 1) / row);
   const lo = first * cols, hi = Math.min({total}, (last + 1) * cols);
   let seen = 0, broken = 0;
   const ids = [];
