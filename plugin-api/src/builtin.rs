@@ -50,7 +50,7 @@ pub const HASH: &str = "hash";
 ///
 /// | key | type | example | meaning |
 /// |---|---|---|---|
-/// | `format` | Text | `"PNG"` | the decoded format: `"PNG"`, `"JPEG"` or `"WebP"` |
+/// | `format` | Text | `"PNG"` | the decoded format: `"PNG"`, `"JPEG"`, `"WebP"`, `"GIF"`, or a video's container, `"MP4"` or `"Matroska"` (its frame taken by ffmpeg) |
 /// | `width` | UInt | `1024` | width as displayed, after EXIF orientation |
 /// | `height` | UInt | `768` | height as displayed, after EXIF orientation |
 /// | `orientation` | UInt | `1` | the EXIF orientation applied, 1 (none) to 8 |
@@ -60,6 +60,8 @@ pub const HASH: &str = "hash";
 /// | `animated` | Bool | `false` | whether the file is animated (the first frame was used) |
 /// | `color_type` | Text | `"Rgb8"` | the decoded colour type, e.g. `"Rgba8"`, `"L8"`, `"Rgb16"` |
 /// | `truncated` | Bool | `false` | whether the file is shorter than its format says |
+/// | `placeholder` | Bool | `false` | whether the thumbnail and proxy are a placeholder, not the file's pixels (a video with no ffmpeg to take its frame); the enrichment gate skips tier 3 for it |
+/// | `note` | Text or Null | `null` | for a placeholder, how to get the real thumbnails |
 /// | `proxy_width` | UInt | `512` | the proxy's width |
 /// | `proxy_height` | UInt | `384` | the proxy's height |
 /// | `thumbnail_width` | UInt | `256` | the thumbnail's width |
@@ -75,11 +77,12 @@ pub const THUMBNAIL: &str = "thumbnail";
 ///
 /// | key | type | example | meaning |
 /// |---|---|---|---|
-/// | `format` | Text or Null | `"png"` | the container: `"png"`, `"jpeg"` or `"webp"` |
+/// | `format` | Text or Null | `"png"` | the container: `"png"`, `"jpeg"`, `"webp"`, `"gif"`, `"mp4"` or `"matroska"` |
 /// | `pixel_width` | UInt or Null | `1024` | the width the image header states |
 /// | `pixel_height` | UInt or Null | `768` | the height the image header states |
 /// | `generation` | Map | | the generation parameters, normalised (rows below) |
 /// | `exif` | Map or Null | | an EXIF summary (rows below); Null without an EXIF block |
+/// | `animation` | Map or Null | | a video's or an animated image's length as its container states it (rows below); Null for a still image |
 /// | `raw` | Map | `{"tEXt:parameters": "a cat…"}` | every metadata text as found, by location (`tEXt:prompt`, `iTXt:parameters`, `EXIF:UserComment`, `COM`, `XMP`; a repeated location gets `#2`, …), values Text |
 /// | `problems` | List | `[{"location": "tEXt:prompt", "message": "…"}]` | what was wrong with the metadata: maps of `location` and `message`, both Text |
 /// | `generation.generator` | Text or Null | `"comfyui"` | the tool family that wrote the metadata: `comfyui`, `a1111`, `novelai`, `invokeai`, `swarmui`, `fooocus`, `ruined-fooocus`, `civitai`, `hf-space`, `stability-matrix`, `tensorart`, `c2pa-only` |
@@ -105,6 +108,9 @@ pub const THUMBNAIL: &str = "thumbnail";
 /// | `generation.negative_zeroed` | Bool | `false` | whether the negative conditioning is zeroed (ComfyUI `ConditioningZeroOut`) |
 /// | `generation.ambiguous` | Bool | `false` | whether several outputs of the graph could have produced this file and nothing said which |
 /// | `generation.c2pa` | Map or Null | `{"claim_generator": "ChatGPT", "vendor": "OpenAI", "digital_source_type": "…", "ai_generated": true}` | a C2PA manifest's claim: `claim_generator`, `vendor`, `digital_source_type` (Text), `ai_generated` (Bool), each or Null |
+/// | `animation.frames` | UInt or Null | `16` | frames: a video track's samples, an animation's frames; for Matroska, duration times frame rate |
+/// | `animation.duration` | Float or Null | `2.0` | seconds |
+/// | `animation.fps` | Float or Null | `8.0` | frames per second |
 /// | `exif.camera_make` | Text or Null | `"Canon"` | EXIF Make |
 /// | `exif.camera_model` | Text or Null | `"EOS R5"` | EXIF Model |
 /// | `exif.software` | Text or Null | `"ComfyUI"` | EXIF Software |
@@ -282,7 +288,7 @@ pub const SCHEMA: [StageSchema; 8] = [
                 "format",
                 "Text",
                 r#""PNG""#,
-                r#"the decoded format: `"PNG"`, `"JPEG"` or `"WebP"`"#,
+                r#"the decoded format: `"PNG"`, `"JPEG"`, `"WebP"`, `"GIF"`, or a video's container, `"MP4"` or `"Matroska"` (its frame taken by ffmpeg)"#,
             ),
             fact(
                 "width",
@@ -338,6 +344,18 @@ pub const SCHEMA: [StageSchema; 8] = [
                 "false",
                 "whether the file is shorter than its format says",
             ),
+            fact(
+                "placeholder",
+                "Bool",
+                "false",
+                "whether the thumbnail and proxy are a placeholder, not the file's pixels (a video with no ffmpeg to take its frame); the enrichment gate skips tier 3 for it",
+            ),
+            fact(
+                "note",
+                "Text or Null",
+                "null",
+                "for a placeholder, how to get the real thumbnails",
+            ),
             fact("proxy_width", "UInt", "512", "the proxy's width"),
             fact("proxy_height", "UInt", "384", "the proxy's height"),
             fact("thumbnail_width", "UInt", "256", "the thumbnail's width"),
@@ -353,7 +371,7 @@ pub const SCHEMA: [StageSchema; 8] = [
                 "format",
                 "Text or Null",
                 r#""png""#,
-                r#"the container: `"png"`, `"jpeg"` or `"webp"`"#,
+                r#"the container: `"png"`, `"jpeg"`, `"webp"`, `"gif"`, `"mp4"` or `"matroska"`"#,
             ),
             fact(
                 "pixel_width",
@@ -378,6 +396,12 @@ pub const SCHEMA: [StageSchema; 8] = [
                 "Map or Null",
                 "",
                 "an EXIF summary (rows below); Null without an EXIF block",
+            ),
+            fact(
+                "animation",
+                "Map or Null",
+                "",
+                "a video's or an animated image's length as its container states it (rows below); Null for a still image",
             ),
             fact(
                 "raw",
@@ -519,6 +543,14 @@ pub const SCHEMA: [StageSchema; 8] = [
                 r#"{"claim_generator": "ChatGPT", "vendor": "OpenAI", "digital_source_type": "…", "ai_generated": true}"#,
                 "a C2PA manifest's claim: `claim_generator`, `vendor`, `digital_source_type` (Text), `ai_generated` (Bool), each or Null",
             ),
+            fact(
+                "animation.frames",
+                "UInt or Null",
+                "16",
+                "frames: a video track's samples, an animation's frames; for Matroska, duration times frame rate",
+            ),
+            fact("animation.duration", "Float or Null", "2.0", "seconds"),
+            fact("animation.fps", "Float or Null", "8.0", "frames per second"),
             fact(
                 "exif.camera_make",
                 "Text or Null",

@@ -363,6 +363,13 @@ impl EnrichmentCriteria {
     /// parameters) stages, keyed by stage name.
     pub fn skip_reason(&self, facts: &BTreeMap<String, Value>) -> Option<String> {
         let thumbnail = facts.get(builtin::THUMBNAIL);
+        if thumbnail
+            .and_then(|t| t.get("placeholder"))
+            .and_then(Value::as_bool)
+            == Some(true)
+        {
+            return Some("no frame to look at: its thumbnail is a placeholder".to_owned());
+        }
         let side = |key: &str| thumbnail.and_then(|t| t.get(key)).and_then(Value::as_u64);
         if let (Some(w), Some(h)) = (side("width"), side("height"))
             && w.min(h) < self.min_side

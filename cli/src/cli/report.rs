@@ -283,6 +283,7 @@ pub(crate) fn show_json(kiln: &Kiln, detail: &AssetDetail) -> Json {
         "thumbnail": thumbnail,
         "generation": generation_json(detail),
         "exif": metadata.and_then(|m| m.get("exif")).map_or(Json::Null, to_json),
+        "animation": metadata.and_then(|m| m.get("animation")).map_or(Json::Null, to_json),
         "metadata_problems": problems,
         "quality": enrichment.quality.as_ref().map_or(Json::Null, to_json),
         "session": enrichment.session,
@@ -322,6 +323,28 @@ pub(crate) fn show(kiln: &Kiln, what: &str, as_json: bool) -> anyhow::Result<i32
     }
     if let (Some(w), Some(h)) = (width.as_u64(), height.as_u64()) {
         print_line!("pixels     {w}x{h}");
+    }
+    let animation = stage_facts(&detail, METADATA).and_then(|m| m.get("animation"));
+    if let Some(a) = animation.filter(|a| !a.is_null()) {
+        let mut parts = Vec::new();
+        if let Some(d) = a.get("duration").and_then(Value::as_f64) {
+            parts.push(format!("{d:.2} s"));
+        }
+        if let Some(n) = a.get("frames").and_then(Value::as_u64) {
+            parts.push(format!("{n} frames"));
+        }
+        if let Some(f) = a.get("fps").and_then(Value::as_f64) {
+            parts.push(format!("{f:.2} fps"));
+        }
+        if !parts.is_empty() {
+            print_line!("motion     {}", parts.join(", "));
+        }
+    }
+    if let Some(note) = stage_facts(&detail, THUMBNAIL)
+        .and_then(|t| t.get("note"))
+        .and_then(Value::as_str)
+    {
+        print_line!("note       {note}");
     }
     if let Some(t) = &thumbnail {
         if std::path::Path::new(t).is_file() {

@@ -32,7 +32,7 @@ mod stealth;
 mod text;
 pub mod write;
 
-pub use container::ImageFormat;
+pub use container::{Animation, ImageFormat};
 pub use exif::ExifSummary;
 pub use model::{C2pa, CharacterPrompt, Generation, Hires, Lora};
 pub use stage::{MetadataStage, extraction_to_value};
@@ -45,8 +45,12 @@ use std::io::{Cursor, Read, Seek};
 pub struct Extraction {
     /// The container format.
     pub format: Option<ImageFormat>,
-    /// The pixel size the image header states (not decoded).
+    /// The pixel size the image header states (not decoded); for a video,
+    /// its first video track's.
     pub pixel_size: Option<(u32, u32)>,
+    /// Frames, duration and frame rate of a video or an animated image, as
+    /// the container states them.
+    pub animation: Option<Animation>,
     /// Normalised generation parameters.
     pub generation: Generation,
     /// The EXIF summary, when the file has an EXIF block.
@@ -128,6 +132,19 @@ fn read_stealth<R: Read + Seek>(source: &mut R) -> Result<Option<String>, String
         return Err("file too large to look for stealth metadata".to_owned());
     }
     stealth::read(&bytes)
+}
+
+/// The pixel size and duration a video's container states, read without
+/// decoding anything; `(None, None)` when the file cannot be read.
+pub(crate) fn video_shape(path: &std::path::Path) -> (Option<(u32, u32)>, Option<f64>) {
+    let Ok(file) = crate::file::open_regular(path) else {
+        return (None, None);
+    };
+    let mut reader = std::io::BufReader::new(file);
+    match container::read(&mut reader) {
+        Ok(found) => (found.pixel_size, found.animation.and_then(|a| a.duration)),
+        Err(_) => (None, None),
+    }
 }
 
 /// Extracts metadata from the bytes of an image file.
@@ -220,6 +237,7 @@ pub fn extract_from_reader<R: Read + Seek>(
     Ok(Extraction {
         format: found.format,
         pixel_size: found.pixel_size,
+        animation: found.animation,
         generation,
         exif: exif_summary,
         raw,

@@ -115,6 +115,13 @@ pub fn extraction_to_value(extraction: &Extraction) -> Value {
             ("pixel_height", Value::from(e.pixel_height)),
         ])
     });
+    let animation = extraction.animation.map_or(Value::Null, |a| {
+        Value::map([
+            ("frames", Value::from(a.frames)),
+            ("duration", Value::from(a.duration)),
+            ("fps", Value::from(a.fps)),
+        ])
+    });
     let raw = Value::map(
         extraction
             .raw
@@ -140,6 +147,7 @@ pub fn extraction_to_value(extraction: &Extraction) -> Value {
         ),
         ("pixel_width", pixel_width),
         ("pixel_height", pixel_height),
+        ("animation", animation),
         ("generation", generation_to_value(&extraction.generation)),
         ("exif", exif),
         ("raw", raw),

@@ -7,6 +7,7 @@
 
 use super::ThumbnailError;
 use crate::memory;
+use image::codecs::gif::GifDecoder;
 use image::codecs::jpeg::JpegDecoder;
 use image::codecs::png::PngDecoder;
 use image::codecs::webp::WebPDecoder;
@@ -85,6 +86,12 @@ pub enum SourceFormat {
     Jpeg,
     /// WebP, lossy or lossless (animated: first frame).
     WebP,
+    /// GIF (animated: first frame).
+    Gif,
+    /// An MP4, MOV or M4V video: its frame comes from `ffmpeg`.
+    Mp4,
+    /// A Matroska or WebM video: its frame comes from `ffmpeg`.
+    Matroska,
 }
 
 impl SourceFormat {
@@ -94,7 +101,15 @@ impl SourceFormat {
             SourceFormat::Png => "PNG",
             SourceFormat::Jpeg => "JPEG",
             SourceFormat::WebP => "WebP",
+            SourceFormat::Gif => "GIF",
+            SourceFormat::Mp4 => "MP4",
+            SourceFormat::Matroska => "Matroska",
         }
+    }
+
+    /// Whether this is a video container (decoded by `ffmpeg`, not here).
+    pub fn is_video(self) -> bool {
+        matches!(self, SourceFormat::Mp4 | SourceFormat::Matroska)
     }
 
     /// Identifies the format from the first bytes of a file.
@@ -108,10 +123,17 @@ impl SourceFormat {
         if bytes.is_empty() {
             return Err(ThumbnailError::Empty);
         }
+        if bytes.get(4..8) == Some(b"ftyp") {
+            return Ok(SourceFormat::Mp4);
+        }
+        if bytes.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) {
+            return Ok(SourceFormat::Matroska);
+        }
         match image::guess_format(bytes) {
             Ok(ImageFormat::Png) => Ok(SourceFormat::Png),
             Ok(ImageFormat::Jpeg) => Ok(SourceFormat::Jpeg),
             Ok(ImageFormat::WebP) => Ok(SourceFormat::WebP),
+            Ok(ImageFormat::Gif) => Ok(SourceFormat::Gif),
             Ok(other) => Err(ThumbnailError::UnsupportedFormat {
                 format: format!("{other:?}"),
             }),
@@ -198,6 +220,15 @@ fn decode_format(
             let animated = decoder.has_animation();
             finish(decoder, format, animated, limits, bytes)
         }
+        SourceFormat::Gif => {
+            let decoder = GifDecoder::new(cursor).map_err(failed)?;
+            // A looping animation says so in a NETSCAPE2.0 extension.
+            let animated = bytes.windows(11).any(|w| w == b"NETSCAPE2.0");
+            finish(decoder, format, animated, limits, bytes)
+        }
+        SourceFormat::Mp4 | SourceFormat::Matroska => Err(ThumbnailError::UnsupportedFormat {
+            format: format!("{} video (its frame comes from ffmpeg)", format.name()),
+        }),
     }
 }
 
@@ -339,6 +370,8 @@ fn signature_prefix_of(bytes: &[u8]) -> Option<SourceFormat> {
         Some(SourceFormat::Jpeg)
     } else if riff_webp {
         Some(SourceFormat::WebP)
+    } else if bytes.len() < 6 && (b"GIF87a".starts_with(bytes) || b"GIF89a".starts_with(bytes)) {
+        Some(SourceFormat::Gif)
     } else {
         None
     }
@@ -359,6 +392,8 @@ pub(crate) fn container_is_cut(format: SourceFormat, bytes: &[u8]) -> bool {
         // so the marker is looked for near the end rather than at it.
         SourceFormat::Jpeg => !tail(bytes).windows(2).any(|w| w == b"\xff\xd9"),
         SourceFormat::Png => !tail(bytes).windows(4).any(|w| w == b"IEND"),
+        SourceFormat::Gif => bytes.last() != Some(&0x3B),
+        SourceFormat::Mp4 | SourceFormat::Matroska => false,
     }
 }
 

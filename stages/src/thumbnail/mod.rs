@@ -10,6 +10,7 @@ mod halve;
 mod jpeg;
 mod resize;
 mod stream;
+mod video;
 
 /// Deterministic noise bytes (xorshift32 from `seed`, which must not be
 /// zero) for the unit tests of the stage's parts.
@@ -28,6 +29,7 @@ fn test_noise(len: usize, seed: u32) -> Vec<u8> {
 
 pub use decode::{DecodeLimits, SourceFormat};
 pub use encode::ArtifactEncoding;
+pub use video::ffmpeg;
 
 use crate::hash::io_stage_error;
 use kiln_plugin_api::{
@@ -50,13 +52,17 @@ pub enum ThumbnailError {
     #[error("empty file (0 bytes): there is no image to decode")]
     Empty,
     /// The content carries no known image signature.
-    #[error("not an image: no PNG, JPEG or WebP signature; the file starts with {starts_with}")]
+    #[error(
+        "not an image: no PNG, JPEG, WebP, GIF, MP4 or Matroska signature; the file starts with {starts_with}"
+    )]
     NotAnImage {
         /// The first bytes, as text or hex.
         starts_with: String,
     },
     /// The content is an image format kiln does not decode.
-    #[error("unsupported image format {format}: kiln decodes PNG, JPEG and WebP")]
+    #[error(
+        "unsupported image format {format}: kiln decodes PNG, JPEG, WebP and GIF, and takes video frames from ffmpeg"
+    )]
     UnsupportedFormat {
         /// The format that was recognised.
         format: String,
@@ -357,6 +363,17 @@ fn swaps_axes(orientation: image::metadata::Orientation) -> bool {
     )
 }
 
+/// The first bytes of a file, enough to tell its format.
+fn read_limited_head(path: &str) -> Result<Vec<u8>, StageError> {
+    let file = crate::file::open_regular(std::path::Path::new(path))
+        .map_err(|e| io_stage_error("cannot open", path, &e))?;
+    let mut head = Vec::with_capacity(32);
+    file.take(32)
+        .read_to_end(&mut head)
+        .map_err(|e| io_stage_error("cannot read", path, &e))?;
+    Ok(head)
+}
+
 /// Reads a whole file, refusing files larger than `limit`.
 pub(crate) fn read_limited(path: &str, limit: u64) -> Result<Vec<u8>, StageError> {
     let file = crate::file::open_regular(std::path::Path::new(path))
@@ -428,11 +445,27 @@ impl Stage for ThumbnailStage {
     }
 
     fn process(&self, input: &StageInput) -> Result<StageOutput, StageError> {
-        let bytes = read_limited(&input.path, self.config.max_file_bytes)?;
-        let thumbnails = make_thumbnails(&bytes, &self.config)
-            .map_err(|e| StageError::permanent(format!("{}: {e}", input.path)))?;
+        let head = read_limited_head(&input.path)?;
+        let (thumbnails, note) = match SourceFormat::sniff(&head) {
+            Ok(format) if format.is_video() => {
+                let path = std::path::Path::new(&input.path);
+                let shape = crate::metadata::video_shape(path);
+                video::thumbnails(path, format, shape.0, shape.1, &self.config)
+                    .map_err(|e| StageError::permanent(format!("{}: {e}", input.path)))?
+            }
+            _ => {
+                let bytes = read_limited(&input.path, self.config.max_file_bytes)?;
+                let made = make_thumbnails(&bytes, &self.config)
+                    .map_err(|e| StageError::permanent(format!("{}: {e}", input.path)))?;
+                (made, None)
+            }
+        };
         let mut facts = thumbnails.facts.to_value();
         if let Value::Map(map) = &mut facts {
+            // Without a frame the images are a placeholder, which the
+            // enrichment gate keeps out of tier 3.
+            map.insert("placeholder".into(), Value::from(note.is_some()));
+            map.insert("note".into(), Value::from(note));
             map.insert("proxy_width".into(), Value::from(thumbnails.proxy.width));
             map.insert("proxy_height".into(), Value::from(thumbnails.proxy.height));
             map.insert(

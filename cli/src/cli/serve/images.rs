@@ -19,13 +19,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 
-/// The media type of an image kiln decodes, by its first bytes (the
-/// thumbnail stage's own reading of them).
+/// The media type of an image or video kiln takes in, by its first bytes
+/// (the thumbnail stage's own reading of them).
 pub(crate) fn sniff(head: &[u8]) -> Option<&'static str> {
     match SourceFormat::sniff(head).ok()? {
         SourceFormat::Png => Some("image/png"),
         SourceFormat::Jpeg => Some("image/jpeg"),
         SourceFormat::WebP => Some("image/webp"),
+        SourceFormat::Gif => Some("image/gif"),
+        SourceFormat::Mp4 => Some("video/mp4"),
+        SourceFormat::Matroska if head.windows(4).any(|w| w == b"webm") => Some("video/webm"),
+        SourceFormat::Matroska => Some("video/x-matroska"),
         _ => None,
     }
 }

@@ -170,7 +170,8 @@ async fn save_one(
     if sniff(&head).is_none() {
         return Err(Refused(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "not a supported image (PNG, JPEG or WebP by its content)".to_owned(),
+            "not a supported image or video (PNG, JPEG, WebP, GIF, MP4 or WebM by its content)"
+                .to_owned(),
         ));
     }
     file.sync_all().await.map_err(|e| {

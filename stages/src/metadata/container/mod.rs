@@ -1,8 +1,12 @@
-//! Reading metadata out of image containers (PNG, JPEG, WebP) without
-//! decoding pixels: chunks and segments are walked one by one, metadata is
-//! read and everything else is skipped with a seek.
+//! Reading metadata out of image and video containers (PNG, JPEG, WebP,
+//! GIF, MP4, Matroska/WebM) without decoding pixels: chunks, segments,
+//! boxes and elements are walked one by one, metadata is read and
+//! everything else is skipped with a seek.
 
+mod gif;
 mod jpeg;
+mod matroska;
+mod mp4;
 mod png;
 mod webp;
 
@@ -27,6 +31,12 @@ pub enum ImageFormat {
     Jpeg,
     /// WebP (simple or extended RIFF).
     WebP,
+    /// GIF (87a or 89a).
+    Gif,
+    /// An ISO base media file: MP4, MOV, M4V.
+    Mp4,
+    /// Matroska, including WebM.
+    Matroska,
 }
 
 impl ImageFormat {
@@ -36,8 +46,29 @@ impl ImageFormat {
             ImageFormat::Png => "png",
             ImageFormat::Jpeg => "jpeg",
             ImageFormat::WebP => "webp",
+            ImageFormat::Gif => "gif",
+            ImageFormat::Mp4 => "mp4",
+            ImageFormat::Matroska => "matroska",
         }
     }
+
+    /// Whether the format is a video container.
+    pub fn is_video(self) -> bool {
+        matches!(self, ImageFormat::Mp4 | ImageFormat::Matroska)
+    }
+}
+
+/// The length of a video or animation as its container states it.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[non_exhaustive]
+pub struct Animation {
+    /// Frames (a video track's samples, an animation's frames); for
+    /// Matroska, the duration times the frame rate.
+    pub frames: Option<u64>,
+    /// Seconds.
+    pub duration: Option<f64>,
+    /// Frames per second.
+    pub fps: Option<f64>,
 }
 
 /// One metadata text found in the container, under a key that says where it
@@ -62,6 +93,8 @@ pub(crate) struct Container {
     pub(crate) exif: Option<Vec<u8>>,
     /// C2PA manifest bytes (JUMBF), possibly cut at [`MAX_PAYLOAD`].
     pub(crate) c2pa: Option<Vec<u8>>,
+    /// Frames and duration of a video or an animated image.
+    pub(crate) animation: Option<Animation>,
     pub(crate) problems: Vec<Problem>,
     /// Payload bytes kept so far, checked against [`MAX_TOTAL`].
     kept: u64,
@@ -120,6 +153,15 @@ pub(crate) fn read<R: Read + Seek>(source: &mut R) -> Result<Container, ExtractE
     } else if magic.len() == 12 && magic.starts_with(b"RIFF") && magic.ends_with(b"WEBP") {
         container.format = Some(ImageFormat::WebP);
         webp::read(source, &mut container)
+    } else if magic.starts_with(b"GIF87a") || magic.starts_with(b"GIF89a") {
+        container.format = Some(ImageFormat::Gif);
+        gif::read(source, &mut container)
+    } else if magic.get(4..8) == Some(b"ftyp") {
+        container.format = Some(ImageFormat::Mp4);
+        mp4::read(source, &mut container)
+    } else if magic.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) {
+        container.format = Some(ImageFormat::Matroska);
+        matroska::read(source, &mut container)
     } else {
         return Err(ExtractError::UnknownFormat {
             magic: magic.iter().map(|b| format!("{b:02x}")).collect(),
@@ -134,6 +176,31 @@ pub(crate) fn read<R: Read + Seek>(source: &mut R) -> Result<Container, ExtractE
         }
     }
     Ok(container)
+}
+
+/// ComfyUI's video savers write `{"prompt": "<json>", "workflow": "<json>"}`
+/// as the container's comment: its members are kept as texts of their own
+/// (`mp4:prompt`, `mkv:workflow`), to be read like a PNG's chunks. Any other
+/// comment is left as it is.
+fn unwrap_comfy_comment(prefix: &str, text: &str, out: &mut Container) {
+    let trimmed = text.trim_start();
+    if !trimmed.starts_with('{') {
+        return;
+    }
+    let Ok(serde_json::Value::Object(map)) = crate::metadata::formats::json::parse(trimmed) else {
+        return;
+    };
+    for key in ["prompt", "workflow"] {
+        match map.get(key) {
+            Some(serde_json::Value::String(inner)) => {
+                out.push_text(format!("{prefix}:{key}"), inner.clone());
+            }
+            Some(inner @ serde_json::Value::Object(_)) => {
+                out.push_text(format!("{prefix}:{key}"), inner.to_string());
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Reads as many bytes as are available into `buf`, up to its length.

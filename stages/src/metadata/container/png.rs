@@ -1,6 +1,6 @@
 //! PNG chunk walk: text chunks (`tEXt`, `zTXt`, `iTXt`), `eXIf`, C2PA `caBX`.
 
-use super::{Container, read_vec, skip};
+use super::{Animation, Container, read_vec, skip};
 use crate::metadata::text::latin1_or_utf8;
 use std::io::{self, Read, Seek};
 
@@ -11,6 +11,39 @@ const MAX_CHUNK_LEN: u64 = 0x7FFF_FFFF;
 const MAX_CHUNKS: usize = 1_000_000;
 
 pub(super) fn read<R: Read + Seek>(source: &mut R, out: &mut Container) -> io::Result<()> {
+    let mut frames = Frames::default();
+    let outcome = walk(source, out, &mut frames);
+    frames.finish(out);
+    outcome
+}
+
+/// An APNG's frame count (`acTL`) and the delays of its frames (`fcTL`).
+#[derive(Default)]
+struct Frames {
+    declared: Option<u64>,
+    delays: u64,
+    seconds: f64,
+}
+
+impl Frames {
+    fn finish(self, out: &mut Container) {
+        let Some(frames) = self.declared.filter(|n| *n > 1) else {
+            return;
+        };
+        let duration = (self.delays == frames && self.seconds > 0.0).then_some(self.seconds);
+        out.animation = Some(Animation {
+            frames: Some(frames),
+            duration,
+            fps: duration.map(|d| frames as f64 / d),
+        });
+    }
+}
+
+fn walk<R: Read + Seek>(
+    source: &mut R,
+    out: &mut Container,
+    frames: &mut Frames,
+) -> io::Result<()> {
     skip(source, 8)?;
     for _ in 0..MAX_CHUNKS {
         let mut header = [0u8; 8];
@@ -48,6 +81,23 @@ pub(super) fn read<R: Read + Seek>(source: &mut R, out: &mut Container) -> io::R
                 } else {
                     skip(source, len)?;
                 }
+            }
+            b"acTL" if len == 8 => {
+                let data = read_vec(source, len)?;
+                frames.declared = Some(u64::from(u32::from_be_bytes([
+                    data[0], data[1], data[2], data[3],
+                ])));
+            }
+            b"fcTL" if len == 26 => {
+                let data = read_vec(source, len)?;
+                let num = u16::from_be_bytes([data[20], data[21]]);
+                // A denominator of 0 means hundredths of a second.
+                let den = match u16::from_be_bytes([data[22], data[23]]) {
+                    0 => 100,
+                    d => d,
+                };
+                frames.delays += 1;
+                frames.seconds += f64::from(num) / f64::from(den);
             }
             _ => skip(source, len)?,
         }

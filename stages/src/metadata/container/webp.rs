@@ -1,6 +1,6 @@
 //! WebP RIFF chunk walk: `EXIF`, `XMP `, C2PA and the canvas size.
 
-use super::{Container, read_vec, skip};
+use super::{Animation, Container, read_vec, skip};
 use crate::metadata::text::{latin1_or_utf8, trim_nuls};
 use std::io::{self, Read, Seek};
 
@@ -8,6 +8,25 @@ use std::io::{self, Read, Seek};
 const MAX_CHUNKS: usize = 1_000_000;
 
 pub(super) fn read<R: Read + Seek>(source: &mut R, out: &mut Container) -> io::Result<()> {
+    // An animation's frames (`ANMF`) and their durations in milliseconds.
+    let mut frames = (0u64, 0u64);
+    let outcome = walk(source, out, &mut frames);
+    if frames.0 > 1 {
+        let duration = (frames.1 > 0).then(|| frames.1 as f64 / 1000.0);
+        out.animation = Some(Animation {
+            frames: Some(frames.0),
+            duration,
+            fps: duration.map(|d| frames.0 as f64 / d),
+        });
+    }
+    outcome
+}
+
+fn walk<R: Read + Seek>(
+    source: &mut R,
+    out: &mut Container,
+    frames: &mut (u64, u64),
+) -> io::Result<()> {
     let mut header = [0u8; 12];
     source.read_exact(&mut header)?;
     for _ in 0..MAX_CHUNKS {
@@ -42,6 +61,12 @@ pub(super) fn read<R: Read + Seek>(source: &mut R, out: &mut Container) -> io::R
                     (b"VP8L", [_, _, _, _, d, ..]) => d & 0x10 != 0,
                     _ => false,
                 };
+            }
+            b"ANMF" if len >= 16 => {
+                let data = read_vec(source, 16)?;
+                skip(source, padded - 16)?;
+                frames.0 += 1;
+                frames.1 += u64::from(u32::from_le_bytes([data[12], data[13], data[14], 0]));
             }
             _ => skip(source, padded)?,
         }

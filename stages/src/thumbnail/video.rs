@@ -1,0 +1,236 @@
+//! Videos (MP4, MOV, Matroska, WebM): one representative frame, taken by
+//! `ffmpeg` run as a bounded child process, becomes the proxy and the
+//! thumbnail like any image. Without `ffmpeg` a video is still an asset:
+//! its thumbnail and proxy are a placeholder the facts name as one
+//! (`placeholder`, with a `note` saying how to get frames), which the
+//! enrichment gate keeps out of similarity and scoring.
+//!
+//! `ffmpeg` is looked for in `KILN_FFMPEG` (a path), then on `PATH`. It
+//! runs with one thread, no standard input, an address-space limit and a
+//! deadline; it is killed past the deadline, and its output is read up to
+//! a size limit. Its PNG is then decoded by the image path, under the same
+//! decode limits as any file.
+
+use super::{SourceFormat, ThumbnailConfig, ThumbnailError, Thumbnails, make_thumbnails};
+use image::{Rgb, RgbImage};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// How long `ffmpeg` may take for one frame.
+const DEADLINE: Duration = Duration::from_secs(20);
+/// The most bytes of `ffmpeg`'s PNG read.
+const MAX_FRAME_BYTES: u64 = 128 << 20;
+/// The address space `ffmpeg` may map.
+const MAX_ADDRESS_SPACE: u64 = 4 << 30;
+/// The most bytes of `ffmpeg`'s error output kept for a message.
+const MAX_STDERR: u64 = 4096;
+
+/// The `ffmpeg` found for this process, if any.
+pub fn ffmpeg() -> Option<&'static Path> {
+    static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            if let Some(path) = std::env::var_os("KILN_FFMPEG") {
+                let path = PathBuf::from(path);
+                return path.is_file().then_some(path);
+            }
+            std::env::split_paths(&std::env::var_os("PATH")?)
+                .map(|dir| dir.join("ffmpeg"))
+                .find(|p| p.is_file())
+        })
+        .as_deref()
+}
+
+/// Why no frame came out of a video.
+#[derive(Debug)]
+pub(crate) enum FrameError {
+    /// No `ffmpeg` here.
+    NoFfmpeg,
+    /// `ffmpeg` ran and failed, or took too long: the message says which.
+    Failed(String),
+}
+
+/// The time of the representative frame: a third into the video when its
+/// duration is known (past fades in and titles), else the first frame.
+fn frame_time(duration: Option<f64>) -> f64 {
+    duration
+        .filter(|d| d.is_finite() && *d > 0.0)
+        .map_or(0.0, |d| (d / 3.0).min(60.0))
+}
+
+/// One frame of the video at `path`, as PNG bytes.
+pub(crate) fn frame(path: &Path, duration: Option<f64>) -> Result<Vec<u8>, FrameError> {
+    let ffmpeg = ffmpeg().ok_or(FrameError::NoFfmpeg)?;
+    let at = format!("{:.3}", frame_time(duration));
+    let mut command = Command::new(ffmpeg);
+    command
+        .args([
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-threads",
+            "1",
+        ])
+        .args(["-ss", &at, "-i"])
+        .arg(path)
+        .args(["-map", "0:v:0", "-frames:v", "1", "-an", "-sn", "-dn"])
+        .args(["-f", "image2pipe", "-c:v", "png", "pipe:1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    limit_address_space(&mut command);
+    let mut child = command
+        .spawn()
+        .map_err(|e| FrameError::Failed(format!("cannot run {}: {e}", ffmpeg.display())))?;
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(out) = stdout {
+            let _ = out.take(MAX_FRAME_BYTES + 1).read_to_end(&mut bytes);
+        }
+        bytes
+    });
+    let errors = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        if let Some(err) = stderr {
+            let mut err = err;
+            let _ = (&mut err).take(MAX_STDERR).read_to_end(&mut text);
+            // Drain the rest so that ffmpeg never blocks on a full pipe.
+            let _ = std::io::copy(&mut err, &mut std::io::sink());
+        }
+        text
+    });
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if started.elapsed() > DEADLINE => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(FrameError::Failed(format!("waiting for ffmpeg: {e}")));
+            }
+        }
+    };
+    let bytes = reader.join().unwrap_or_default();
+    let stderr = errors.join().unwrap_or_default();
+    let said = String::from_utf8_lossy(&stderr).trim().replace('\n', "; ");
+    match status {
+        None => Err(FrameError::Failed(format!(
+            "ffmpeg took longer than {} s for one frame; stopped",
+            DEADLINE.as_secs()
+        ))),
+        Some(_) if bytes.len() as u64 > MAX_FRAME_BYTES => Err(FrameError::Failed(format!(
+            "ffmpeg's frame is larger than {MAX_FRAME_BYTES} bytes"
+        ))),
+        Some(status) if !status.success() || bytes.is_empty() => {
+            Err(FrameError::Failed(if said.is_empty() {
+                format!("ffmpeg gave no frame ({status})")
+            } else {
+                format!("ffmpeg gave no frame: {said}")
+            }))
+        }
+        Some(_) => Ok(bytes),
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn limit_address_space(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec only `setrlimit` runs, which is
+    // async-signal-safe; it allocates nothing and touches no lock.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: MAX_ADDRESS_SPACE,
+                rlim_max: MAX_ADDRESS_SPACE,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn limit_address_space(_command: &mut Command) {}
+
+/// The note a placeholder carries.
+pub(crate) const NO_FFMPEG_NOTE: &str = "no frame: ffmpeg is not installed (Debian: apt-get install ffmpeg, or set KILN_FFMPEG to its path); then `kiln rerun thumbnail` makes the real thumbnails";
+
+/// Thumbnails of a video: its frame through the image path, or a
+/// placeholder when there is no `ffmpeg`.
+pub(crate) fn thumbnails(
+    path: &Path,
+    format: SourceFormat,
+    size: Option<(u32, u32)>,
+    duration: Option<f64>,
+    config: &ThumbnailConfig,
+) -> Result<(Thumbnails, Option<&'static str>), ThumbnailError> {
+    match frame(path, duration) {
+        Ok(png) => {
+            let mut made = make_thumbnails(&png, config)?;
+            made.facts.format = format;
+            made.facts.animated = true;
+            made.facts.truncated = false;
+            Ok((made, None))
+        }
+        Err(FrameError::NoFfmpeg) => Ok((placeholder(format, size, config)?, Some(NO_FFMPEG_NOTE))),
+        Err(FrameError::Failed(why)) => Err(ThumbnailError::Corrupt {
+            format: format.name(),
+            detail: why,
+        }),
+    }
+}
+
+/// A dark frame of the video's shape with a play sign, as a PNG the image
+/// path shrinks like any other.
+fn placeholder(
+    format: SourceFormat,
+    size: Option<(u32, u32)>,
+    config: &ThumbnailConfig,
+) -> Result<Thumbnails, ThumbnailError> {
+    let (w, h) = size.filter(|(w, h)| *w > 0 && *h > 0).unwrap_or((16, 9));
+    let side = config.proxy_side.max(16);
+    let scale = f64::from(side) / f64::from(w.max(h));
+    let width = ((f64::from(w) * scale).round() as u32).clamp(16, side);
+    let height = ((f64::from(h) * scale).round() as u32).clamp(16, side);
+    let mut image = RgbImage::from_pixel(width, height, Rgb([38, 42, 50]));
+    // A play triangle in the middle, a quarter of the shorter side high.
+    let (cx, cy) = (f64::from(width) / 2.0, f64::from(height) / 2.0);
+    let r = f64::from(width.min(height)) / 8.0;
+    for y in 0..height {
+        for x in 0..width {
+            let (dx, dy) = (f64::from(x) - cx + r / 3.0, f64::from(y) - cy);
+            if dx >= 0.0 && dx <= r * 1.5 && dy.abs() <= r - dx / 1.5 {
+                image.put_pixel(x, y, Rgb([200, 204, 212]));
+            }
+        }
+    }
+    let mut png = Vec::new();
+    image::DynamicImage::ImageRgb8(image)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| ThumbnailError::Corrupt {
+            format: format.name(),
+            detail: format!("cannot draw the placeholder: {e}"),
+        })?;
+    let mut made = make_thumbnails(&png, config)?;
+    made.facts.format = format;
+    made.facts.animated = true;
+    if let Some((w, h)) = size {
+        made.facts.width = w;
+        made.facts.height = h;
+    }
+    Ok(made)
+}
