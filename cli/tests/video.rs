@@ -110,6 +110,18 @@ fn make_media(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
         "1",
         &gif_name,
     ]);
+    // ComfyUI's own SaveVideo: each graph a tag of its own, which ffmpeg
+    // keeps as QuickTime `mdta` metadata.
+    let graph = format!("prompt={}", api_graph(777, "a paper boat on a pond"));
+    let workflow = "workflow={\"nodes\": []}".to_owned();
+    let saved = dir
+        .join("ComfyUI_00001_.mp4")
+        .to_string_lossy()
+        .into_owned();
+    let mut args: Vec<&str> = source.to_vec();
+    args.extend(["-pix_fmt", "yuv420p", "-movflags", "use_metadata_tags"]);
+    args.extend(["-metadata", &graph, "-metadata", &workflow, &saved]);
+    ffmpeg(&args);
     let small = [
         "-f",
         "lavfi",
@@ -155,7 +167,8 @@ fn videos_and_animations_are_browsable_searchable_and_framed() {
     let thumb = &shown["facts"]["thumbnail"];
     assert_eq!(thumb["format"], "MP4");
     assert_eq!(thumb["animated"], true);
-    assert!(thumb["placeholder"].is_null(), "a real frame: {thumb}");
+    assert_eq!(thumb["placeholder"], false, "a real frame: {thumb}");
+    assert!(thumb["note"].is_null(), "{thumb}");
     assert_eq!(
         (thumb["width"].as_u64(), thumb["height"].as_u64()),
         (Some(320), Some(240))
@@ -185,6 +198,13 @@ fn videos_and_animations_are_browsable_searchable_and_framed() {
         shown["animation"]["duration"]
             .as_f64()
             .is_some_and(|d| (d - 2.0).abs() < 0.2)
+    );
+
+    let shown = show(&store, &work.path().join("in").join("ComfyUI_00001_.mp4"));
+    assert_eq!(shown["generation"]["seed"], 777, "{shown}");
+    assert_eq!(
+        shown["generation"]["positive_prompt"],
+        "a paper boat on a pond"
     );
 
     let shown = show(&store, &gif);

@@ -123,7 +123,7 @@ impl SourceFormat {
         if bytes.is_empty() {
             return Err(ThumbnailError::Empty);
         }
-        if bytes.get(4..8) == Some(b"ftyp") {
+        if is_iso_video(bytes) {
             return Ok(SourceFormat::Mp4);
         }
         if bytes.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) {
@@ -356,6 +356,20 @@ fn read_into_scratch(decoder: impl ImageDecoder) -> Result<DynamicImage, ImageEr
     })
 }
 
+/// Whether `head` starts an ISO base media file that is not a still image
+/// or audio: `ftyp` with a major brand other than HEIF's, AVIF's, Canon
+/// raw's or an audio book's.
+pub(crate) fn is_iso_video(head: &[u8]) -> bool {
+    const NOT_VIDEO: [&[u8; 4]; 12] = [
+        b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1",
+        b"crx ", b"M4A ",
+    ];
+    head.get(4..8) == Some(b"ftyp")
+        && head
+            .get(8..12)
+            .is_some_and(|brand| !NOT_VIDEO.iter().any(|b| b.as_slice() == brand))
+}
+
 /// The format whose signature `bytes` is a strict beginning of: a file cut
 /// within its first few bytes.
 fn signature_prefix_of(bytes: &[u8]) -> Option<SourceFormat> {
@@ -392,7 +406,8 @@ pub(crate) fn container_is_cut(format: SourceFormat, bytes: &[u8]) -> bool {
         // so the marker is looked for near the end rather than at it.
         SourceFormat::Jpeg => !tail(bytes).windows(2).any(|w| w == b"\xff\xd9"),
         SourceFormat::Png => !tail(bytes).windows(4).any(|w| w == b"IEND"),
-        SourceFormat::Gif => bytes.last() != Some(&0x3B),
+        // A GIF ends with its trailer byte, maybe followed by padding.
+        SourceFormat::Gif => !tail(bytes).contains(&0x3B),
         SourceFormat::Mp4 | SourceFormat::Matroska => false,
     }
 }

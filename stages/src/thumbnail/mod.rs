@@ -27,6 +27,7 @@ fn test_noise(len: usize, seed: u32) -> Vec<u8> {
         .collect()
 }
 
+pub(crate) use decode::is_iso_video;
 pub use decode::{DecodeLimits, SourceFormat};
 pub use encode::ArtifactEncoding;
 pub use video::ffmpeg;
@@ -450,8 +451,7 @@ impl Stage for ThumbnailStage {
             Ok(format) if format.is_video() => {
                 let path = std::path::Path::new(&input.path);
                 let shape = crate::metadata::video_shape(path);
-                video::thumbnails(path, format, shape.0, shape.1, &self.config)
-                    .map_err(|e| StageError::permanent(format!("{}: {e}", input.path)))?
+                video::thumbnails(path, format, shape.0, shape.1, &self.config)?
             }
             _ => {
                 let bytes = read_limited(&input.path, self.config.max_file_bytes)?;

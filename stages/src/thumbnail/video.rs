@@ -13,6 +13,7 @@
 
 use super::{SourceFormat, ThumbnailConfig, ThumbnailError, Thumbnails, make_thumbnails};
 use image::{Rgb, RgbImage};
+use kiln_plugin_api::StageError;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -49,8 +50,11 @@ pub fn ffmpeg() -> Option<&'static Path> {
 pub(crate) enum FrameError {
     /// No `ffmpeg` here.
     NoFfmpeg,
-    /// `ffmpeg` ran and failed, or took too long: the message says which.
+    /// `ffmpeg` ran and found no frame: the file is at fault.
     Failed(String),
+    /// `ffmpeg` could not run, or took too long (a loaded machine): worth
+    /// another attempt.
+    Unavailable(String),
 }
 
 /// The time of the representative frame: a third into the video when its
@@ -61,10 +65,20 @@ fn frame_time(duration: Option<f64>) -> f64 {
         .map_or(0.0, |d| (d / 3.0).min(60.0))
 }
 
-/// One frame of the video at `path`, as PNG bytes.
+/// One frame of the video at `path`, as PNG bytes: a third of the way in,
+/// or the first frame when there is none there (a duration that counts an
+/// audio track longer than the video, or is wrong).
 pub(crate) fn frame(path: &Path, duration: Option<f64>) -> Result<Vec<u8>, FrameError> {
+    let at = frame_time(duration);
+    match frame_at(path, at) {
+        Err(FrameError::Failed(_)) if at > 0.0 => frame_at(path, 0.0),
+        other => other,
+    }
+}
+
+fn frame_at(path: &Path, at: f64) -> Result<Vec<u8>, FrameError> {
     let ffmpeg = ffmpeg().ok_or(FrameError::NoFfmpeg)?;
-    let at = format!("{:.3}", frame_time(duration));
+    let at = format!("{at:.3}");
     let mut command = Command::new(ffmpeg);
     command
         .args([
@@ -85,7 +99,7 @@ pub(crate) fn frame(path: &Path, duration: Option<f64>) -> Result<Vec<u8>, Frame
     limit_address_space(&mut command);
     let mut child = command
         .spawn()
-        .map_err(|e| FrameError::Failed(format!("cannot run {}: {e}", ffmpeg.display())))?;
+        .map_err(|e| FrameError::Unavailable(format!("cannot run {}: {e}", ffmpeg.display())))?;
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let reader = std::thread::spawn(move || {
@@ -118,7 +132,7 @@ pub(crate) fn frame(path: &Path, duration: Option<f64>) -> Result<Vec<u8>, Frame
             Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(FrameError::Failed(format!("waiting for ffmpeg: {e}")));
+                return Err(FrameError::Unavailable(format!("waiting for ffmpeg: {e}")));
             }
         }
     };
@@ -126,7 +140,7 @@ pub(crate) fn frame(path: &Path, duration: Option<f64>) -> Result<Vec<u8>, Frame
     let stderr = errors.join().unwrap_or_default();
     let said = String::from_utf8_lossy(&stderr).trim().replace('\n', "; ");
     match status {
-        None => Err(FrameError::Failed(format!(
+        None => Err(FrameError::Unavailable(format!(
             "ffmpeg took longer than {} s for one frame; stopped",
             DEADLINE.as_secs()
         ))),
@@ -170,27 +184,36 @@ fn limit_address_space(_command: &mut Command) {}
 pub(crate) const NO_FFMPEG_NOTE: &str = "no frame: ffmpeg is not installed (Debian: apt-get install ffmpeg, or set KILN_FFMPEG to its path); then `kiln rerun thumbnail` makes the real thumbnails";
 
 /// Thumbnails of a video: its frame through the image path, or a
-/// placeholder when there is no `ffmpeg`.
+/// placeholder when there is no `ffmpeg`. A video with no frame to take is
+/// a permanent failure; `ffmpeg` not starting or running out of time a
+/// transient one.
 pub(crate) fn thumbnails(
     path: &Path,
     format: SourceFormat,
     size: Option<(u32, u32)>,
     duration: Option<f64>,
     config: &ThumbnailConfig,
-) -> Result<(Thumbnails, Option<&'static str>), ThumbnailError> {
+) -> Result<(Thumbnails, Option<&'static str>), StageError> {
+    let named = |e: ThumbnailError| StageError::permanent(format!("{}: {e}", path.display()));
     match frame(path, duration) {
         Ok(png) => {
-            let mut made = make_thumbnails(&png, config)?;
+            let mut made = make_thumbnails(&png, config).map_err(named)?;
             made.facts.format = format;
             made.facts.animated = true;
             made.facts.truncated = false;
             Ok((made, None))
         }
-        Err(FrameError::NoFfmpeg) => Ok((placeholder(format, size, config)?, Some(NO_FFMPEG_NOTE))),
-        Err(FrameError::Failed(why)) => Err(ThumbnailError::Corrupt {
+        Err(FrameError::NoFfmpeg) => Ok((
+            placeholder(format, size, config).map_err(named)?,
+            Some(NO_FFMPEG_NOTE),
+        )),
+        Err(FrameError::Failed(why)) => Err(named(ThumbnailError::Corrupt {
             format: format.name(),
             detail: why,
-        }),
+        })),
+        Err(FrameError::Unavailable(why)) => {
+            Err(StageError::transient(format!("{}: {why}", path.display())))
+        }
     }
 }
 

@@ -508,8 +508,13 @@ fn raw_text(detail: &kiln::engine::AssetDetail, locations: &[&str]) -> Option<St
         .find_map(|l| raw.get(l).and_then(Value::as_str).map(str::to_owned))
 }
 
-const WORKFLOW_AT: [&str; 2] = ["tEXt:workflow", "iTXt:workflow"];
-const PROMPT_AT: [&str; 2] = ["tEXt:prompt", "iTXt:prompt"];
+const WORKFLOW_AT: [&str; 4] = [
+    "tEXt:workflow",
+    "iTXt:workflow",
+    "mp4:workflow",
+    "mkv:workflow",
+];
+const PROMPT_AT: [&str; 4] = ["tEXt:prompt", "iTXt:prompt", "mp4:prompt", "mkv:prompt"];
 
 fn blob_of(detail: &kiln::engine::AssetDetail, artifact: &str) -> Option<String> {
     detail

@@ -48,7 +48,8 @@ pub(super) fn read<R: Read + Seek>(source: &mut R, out: &mut Container) -> io::R
     let end = source.seek(SeekFrom::End(0))?;
     source.seek(SeekFrom::Start(0))?;
     let mut walk = Walk::default();
-    elements(source, out, &mut walk, end, 0)?;
+    // What was found before a read error is kept.
+    let outcome = elements(source, out, &mut walk, end, 0);
     if let Some((width, height, frame_ns)) = walk.video {
         if let (Some(w), Some(h)) = (width, height)
             && out.pixel_size.is_none()
@@ -71,7 +72,7 @@ pub(super) fn read<R: Read + Seek>(source: &mut R, out: &mut Container) -> io::R
             fps,
         });
     }
-    Ok(())
+    outcome
 }
 
 fn elements<R: Read + Seek>(
@@ -166,7 +167,17 @@ fn elements<R: Read + Seek>(
                     if name.eq_ignore_ascii_case("comment") {
                         super::unwrap_comfy_comment("mkv", &text, out);
                     }
-                    out.push_text(format!("mkv:{name}"), text);
+                    // ffmpeg writes tag names in capitals: the two graphs
+                    // ComfyUI saves are read under their usual names.
+                    let key = if ["prompt", "workflow"]
+                        .iter()
+                        .any(|k| name.eq_ignore_ascii_case(k))
+                    {
+                        name.to_ascii_lowercase()
+                    } else {
+                        name
+                    };
+                    out.push_text(format!("mkv:{key}"), text);
                 }
             }
             _ if unknown => {

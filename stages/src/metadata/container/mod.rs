@@ -156,7 +156,7 @@ pub(crate) fn read<R: Read + Seek>(source: &mut R) -> Result<Container, ExtractE
     } else if magic.starts_with(b"GIF87a") || magic.starts_with(b"GIF89a") {
         container.format = Some(ImageFormat::Gif);
         gif::read(source, &mut container)
-    } else if magic.get(4..8) == Some(b"ftyp") {
+    } else if crate::thumbnail::is_iso_video(magic) {
         container.format = Some(ImageFormat::Mp4);
         mp4::read(source, &mut container)
     } else if magic.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) {

@@ -32,6 +32,8 @@ struct Movie {
     track: Track,
     /// The first video track, once its `trak` ended.
     video: Option<Track>,
+    /// The names of the `mdta` keys of the `meta` box being walked.
+    keys: Vec<String>,
 }
 
 #[derive(Default, Clone)]
@@ -48,9 +50,32 @@ pub(super) fn read<R: Read + Seek>(source: &mut R, out: &mut Container) -> io::R
     let end = source.seek(SeekFrom::End(0))?;
     source.seek(SeekFrom::Start(0))?;
     let mut movie = Movie::default();
-    walk(source, out, &mut movie, end, 0, Parent::Top)?;
+    // What was found before a read error is kept.
+    let outcome = walk(source, out, &mut movie, end, 0, Parent::Top);
     finish(out, &movie);
-    Ok(())
+    outcome
+}
+
+/// The key names of a `keys` box: a count, then entries of a size, a
+/// 4-byte namespace and the name.
+fn mdta_keys(data: &[u8]) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut at = 8; // version, flags, entry count
+    while let Some(size) = data.get(at..at + 4) {
+        let size = u32::from_be_bytes([size[0], size[1], size[2], size[3]]) as usize;
+        let Some(name) = size
+            .checked_sub(8)
+            .and_then(|n| data.get(at + 8..at + 8 + n))
+        else {
+            break;
+        };
+        keys.push(latin1_or_utf8(name).trim().to_owned());
+        at += size;
+        if keys.len() >= 1024 {
+            break;
+        }
+    }
+    keys
 }
 
 /// The box whose children are being walked, where their meaning depends
@@ -61,6 +86,9 @@ enum Parent {
     Other,
     /// `udta`: QuickTime keeps `©xxx` strings here directly.
     UserData,
+    /// `mdia`: its `hdlr` names the track's kind (QuickTime has another
+    /// `hdlr` in `minf`, naming the data handler).
+    Media,
     /// `ilst`: each child is one item whose `data` holds its value.
     ItemList,
     /// One item of `ilst`, with its type.
@@ -114,11 +142,12 @@ fn walk<R: Read + Seek>(
         let box_end = start + size;
         let body = size - header_len;
         match (&kind, parent) {
-            (b"moov" | b"mdia" | b"minf" | b"stbl", _) | (b"udta", Parent::Top | Parent::Other) => {
-                let inner = if &kind == b"udta" {
-                    Parent::UserData
-                } else {
-                    Parent::Other
+            (b"moov" | b"mdia" | b"minf" | b"stbl", _)
+            | (b"udta", Parent::Top | Parent::Other | Parent::Media) => {
+                let inner = match &kind {
+                    b"udta" => Parent::UserData,
+                    b"mdia" => Parent::Media,
+                    _ => Parent::Other,
                 };
                 descend(source, out, movie, box_end, depth, inner)?;
             }
@@ -132,12 +161,21 @@ fn walk<R: Read + Seek>(
             (b"meta", _) => {
                 // ISO's `meta` is a full box (4 bytes of version and flags
                 // before its children); QuickTime's is not.
-                let mut peek = [0u8; 4];
-                source.read_exact(&mut peek)?;
-                if peek != [0, 0, 0, 0] {
-                    source.seek(SeekFrom::Current(-4))?;
+                if body >= 4 {
+                    let mut peek = [0u8; 4];
+                    source.read_exact(&mut peek)?;
+                    if peek != [0, 0, 0, 0] {
+                        source.seek(SeekFrom::Current(-4))?;
+                    }
                 }
+                // Item names may come from a `keys` box (QuickTime's
+                // `mdta` metadata, what ffmpeg writes for arbitrary tags).
+                movie.keys.clear();
                 descend(source, out, movie, box_end, depth, Parent::Other)?;
+            }
+            (b"keys", _) => {
+                let data = small(source, out, body, &kind)?;
+                movie.keys = mdta_keys(&data);
             }
             (b"ilst", _) => descend(source, out, movie, box_end, depth, Parent::ItemList)?,
             (_, Parent::ItemList) => {
@@ -156,8 +194,12 @@ fn walk<R: Read + Seek>(
                     if let (Some(kind), Some(value)) = (data.get(..4), data.get(8..))
                         && matches!(kind, [0, 0, 0, 0 | 1])
                     {
+                        let index = u32::from_be_bytes(item) as usize;
                         let key = match (&item, freeform_name.take()) {
                             (b"----", Some(name)) if !name.is_empty() => name,
+                            _ if index >= 1 && index <= movie.keys.len() => {
+                                movie.keys[index - 1].clone()
+                            }
                             _ => item_key(&item),
                         };
                         push(out, &key, latin1_or_utf8(value));
@@ -170,7 +212,12 @@ fn walk<R: Read + Seek>(
                 if out.admit(&location, body) {
                     let data = read_vec(source, body)?;
                     if let [l0, l1, _, _, text @ ..] = data.as_slice() {
-                        let len = usize::from(u16::from_be_bytes([*l0, *l1])).min(text.len());
+                        // ffmpeg writes the length as 16 bits even for a
+                        // longer text: the box's size is what holds.
+                        let len = match usize::from(u16::from_be_bytes([*l0, *l1])) {
+                            _ if text.len() > 0xFFFF => text.len(),
+                            len => len.min(text.len()),
+                        };
                         push(out, &item_key(&kind), latin1_or_utf8(&text[..len]));
                     }
                 }
@@ -179,7 +226,7 @@ fn walk<R: Read + Seek>(
             (b"mdhd", _) => {
                 movie.track.media_time = times(&small(source, out, body, &kind)?, 12, 20)
             }
-            (b"hdlr", _) => {
+            (b"hdlr", Parent::Media) => {
                 let data = small(source, out, body, &kind)?;
                 movie.track.handler = data.get(8..12).and_then(|h| h.try_into().ok());
             }
