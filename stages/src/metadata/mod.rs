@@ -34,7 +34,7 @@ pub mod write;
 
 pub use container::ImageFormat;
 pub use exif::ExifSummary;
-pub use model::{C2pa, CharacterPrompt, Generation, Hires, Lora};
+pub use model::{C2pa, CharacterPrompt, Generation, Hires, Lora, SamplingPass};
 pub use stage::{MetadataStage, extraction_to_value};
 
 use std::collections::BTreeMap;
@@ -157,9 +157,9 @@ pub fn extract_from_reader<R: Read + Seek>(
             Err(message) => problems.push(Problem::new("EXIF", message)),
         }
     }
-    let pixel_width = found.pixel_size.map(|(w, _)| w);
     let before_formats = problems.len();
-    let mut generation = formats::interpret(&found.texts, file_name, pixel_width, &mut problems);
+    let mut generation =
+        formats::interpret(&found.texts, file_name, found.pixel_size, &mut problems);
     if generation.generator.is_none() && found.has_alpha && found.c2pa.is_none() {
         let pixels = found
             .pixel_size
@@ -182,7 +182,7 @@ pub fn extract_from_reader<R: Read + Seek>(
                 // twice.
                 problems.truncate(before_formats);
                 generation =
-                    formats::interpret(&found.texts, file_name, pixel_width, &mut problems);
+                    formats::interpret(&found.texts, file_name, found.pixel_size, &mut problems);
             }
             Ok(None) => {}
             Err(message) => problems.push(Problem::new("stealth", message)),
