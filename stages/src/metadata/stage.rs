@@ -11,7 +11,11 @@
 //!   `height`, `clip_skip` (UInt), `denoise` (Float), `hires` (map of
 //!   `upscaler`, `scale`, `steps`, `denoise`, or null), `character_prompts`
 //!   (list of `{prompt, negative_prompt, center_x, center_y}`), `use_coords`,
-//!   `use_order` (Bool or null), `negative_zeroed`, `ambiguous` (Bool), `c2pa`
+//!   `use_order` (Bool or null), `negative_zeroed`, `ambiguous` (Bool),
+//!   `ambiguity` (list of text), `samplers` (list of maps, one per sampling
+//!   pass of a node graph: `node`, `class_type`, `seed`, `adds_noise`,
+//!   `steps`, `cfg`, `sampler`, `scheduler`, `denoise`, `positive_prompt`,
+//!   `negative_prompt`, `model`, `loras`, `width`, `height`, `notes`), `c2pa`
 //!   (map of `claim_generator`, `vendor`, `digital_source_type`,
 //!   `ai_generated`, or null). Unknown values are null.
 //! - `exif`: a map of `camera_make`, `camera_model`, `software`, `date_time`,
@@ -37,7 +41,7 @@ impl MetadataStage {
     /// ([`builtin::METADATA`], where the facts are described).
     pub const NAME: &'static str = builtin::METADATA;
     /// Bump when the facts change for the same file.
-    pub const VERSION: u32 = 1;
+    pub const VERSION: u32 = 2;
 }
 
 impl Stage for MetadataStage {
@@ -147,8 +151,8 @@ pub fn extraction_to_value(extraction: &Extraction) -> Value {
     ])
 }
 
-fn generation_to_value(g: &super::Generation) -> Value {
-    let loras = g.loras.as_ref().map_or(Value::Null, |loras| {
+fn loras_to_value(loras: Option<&Vec<super::Lora>>) -> Value {
+    loras.map_or(Value::Null, |loras| {
         Value::List(
             loras
                 .iter()
@@ -160,7 +164,35 @@ fn generation_to_value(g: &super::Generation) -> Value {
                 })
                 .collect(),
         )
-    });
+    })
+}
+
+fn pass_to_value(p: &super::SamplingPass) -> Value {
+    Value::map([
+        ("node", Value::from(p.node.as_str())),
+        ("class_type", Value::from(p.class_type.as_str())),
+        ("seed", Value::from(p.seed)),
+        ("adds_noise", Value::from(p.adds_noise)),
+        ("steps", Value::from(p.steps)),
+        ("cfg", Value::from(p.cfg)),
+        ("sampler", text(&p.sampler)),
+        ("scheduler", text(&p.scheduler)),
+        ("denoise", Value::from(p.denoise)),
+        ("positive_prompt", text(&p.positive_prompt)),
+        ("negative_prompt", text(&p.negative_prompt)),
+        ("model", text(&p.model)),
+        ("loras", loras_to_value(p.loras.as_ref())),
+        ("width", Value::from(p.width)),
+        ("height", Value::from(p.height)),
+        (
+            "notes",
+            Value::List(p.notes.iter().map(|n| Value::from(n.as_str())).collect()),
+        ),
+    ])
+}
+
+fn generation_to_value(g: &super::Generation) -> Value {
+    let loras = loras_to_value(g.loras.as_ref());
     let hires = g.hires.as_ref().map_or(Value::Null, |h| {
         Value::map([
             ("upscaler", text(&h.upscaler)),
@@ -212,6 +244,19 @@ fn generation_to_value(g: &super::Generation) -> Value {
         ("use_order", Value::from(g.use_order)),
         ("negative_zeroed", Value::from(g.negative_zeroed)),
         ("ambiguous", Value::from(g.ambiguous)),
+        (
+            "ambiguity",
+            Value::List(
+                g.ambiguity
+                    .iter()
+                    .map(|a| Value::from(a.as_str()))
+                    .collect(),
+            ),
+        ),
+        (
+            "samplers",
+            Value::List(g.samplers.iter().map(pass_to_value).collect()),
+        ),
         ("c2pa", c2pa),
     ])
 }

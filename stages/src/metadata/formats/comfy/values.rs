@@ -303,12 +303,17 @@ impl<'a> Graph<'a> {
         self.text(input, depth)
     }
 
-    /// Joins the text inputs of a concatenate node in name order.
+    /// Joins the text inputs of a concatenate node in name order. Nodes
+    /// with a `clean_whitespace` setting (WAS and its descendants) trim the
+    /// parts when it is on and leave empty parts out; nodes with
+    /// `linebreak_addition` (older WAS) put a line break between parts;
+    /// others join every part with the delimiter.
     fn join(&self, node: Node<'a>, depth: usize) -> Option<String> {
         let delimiter = match node
             .first_input(&["delimiter", "separator", "Delimiter"])
             .map(|(_, v)| v)
         {
+            Some(Value::String(s)) if s == "\\n" => "\n",
             Some(Value::String(s)) => s.as_str(),
             Some(_) => {
                 return self
@@ -316,11 +321,15 @@ impl<'a> Graph<'a> {
             }
             None => "",
         };
-        // WAS Text Concatenate adds a line break between parts when asked.
-        let linebreak = node
-            .input("linebreak_addition")
-            .and_then(|v| self.boolean(v, depth))
-            .unwrap_or(false);
+        let flag = |name: &str| -> Option<Option<bool>> {
+            let v = node.input(name)?;
+            Some(self.boolean(v, depth))
+        };
+        let clean = flag("clean_whitespace");
+        let linebreak = flag("linebreak_addition");
+        if matches!(clean, Some(None)) || matches!(linebreak, Some(None)) {
+            return self.unresolved(format!("{}: a setting is not literal", describe(&node)));
+        }
         let mut parts: Vec<(&String, &'a Value)> = node
             .inputs
             .iter()
@@ -333,21 +342,21 @@ impl<'a> Graph<'a> {
         let mut texts = Vec::with_capacity(parts.len());
         for (_, value) in parts {
             let text = self.text(value, depth)?;
-            if !text.is_empty() {
-                texts.push(text);
-            }
-        }
-        let mut joined = String::new();
-        for (i, text) in texts.iter().enumerate() {
-            if i > 0 {
-                joined.push_str(delimiter);
-                if linebreak {
-                    joined.push('\n');
+            match clean {
+                Some(Some(trim)) => {
+                    let text = if trim { text.trim().to_owned() } else { text };
+                    if !text.is_empty() {
+                        texts.push(text);
+                    }
                 }
+                _ => texts.push(text),
             }
-            joined.push_str(text);
         }
-        Some(joined)
+        let separator = match linebreak {
+            Some(Some(true)) => format!("{delimiter}\n"),
+            _ => delimiter.to_owned(),
+        };
+        Some(texts.join(&separator))
     }
 
     /// The input a switch node passes on, when its selection is in the
