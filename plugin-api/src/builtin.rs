@@ -107,6 +107,9 @@ pub const THUMBNAIL: &str = "thumbnail";
 /// | `generation.ambiguity` | List | `["2 sampling passes feed the output …"]` | why fields are not stated or the result is ambiguous (Text each) |
 /// | `generation.samplers` | List | `[{"node": "3", "class_type": "KSampler", "seed": 42, …}]` | every sampling pass of a node graph feeding the file, in graph order: maps of `node`, `class_type` (Text), `seed` (UInt or Null), `adds_noise` (Bool or Null), `steps` (UInt or Null), `cfg` (Float or Null), `sampler`, `scheduler` (Text or Null), `denoise` (Float or Null), `positive_prompt`, `negative_prompt`, `model` (Text or Null), `loras` (List or Null), `width`, `height` (UInt or Null), `notes` (List of Text) |
 /// | `generation.c2pa` | Map or Null | `{"claim_generator": "ChatGPT", "vendor": "OpenAI", "digital_source_type": "…", "ai_generated": true}` | a C2PA manifest's claim: `claim_generator`, `vendor`, `digital_source_type` (Text), `ai_generated` (Bool), each or Null |
+/// | `graph` | Map or Null | `{"nodes": ["KSampler", "FaceDetailer"], "strings": ["a castle"]}` | what an embedded node graph contains, for search: `nodes` (the distinct node classes) and `strings` (its distinct literal strings), Lists of Text; Null without a graph |
+/// | `graph.nodes` | List | `["KSampler", "FaceDetailer"]` | the distinct node classes of the graph (API prompt and UI workflow) |
+/// | `graph.strings` | List | `["a castle"]` | the distinct literal strings of node inputs and widgets (bounded) |
 /// | `exif.camera_make` | Text or Null | `"Canon"` | EXIF Make |
 /// | `exif.camera_model` | Text or Null | `"EOS R5"` | EXIF Model |
 /// | `exif.software` | Text or Null | `"ComfyUI"` | EXIF Software |
@@ -532,6 +535,24 @@ pub const SCHEMA: [StageSchema; 8] = [
                 "Map or Null",
                 r#"{"claim_generator": "ChatGPT", "vendor": "OpenAI", "digital_source_type": "…", "ai_generated": true}"#,
                 "a C2PA manifest's claim: `claim_generator`, `vendor`, `digital_source_type` (Text), `ai_generated` (Bool), each or Null",
+            ),
+            fact(
+                "graph",
+                "Map or Null",
+                r#"{"nodes": ["KSampler", "FaceDetailer"], "strings": ["a castle"]}"#,
+                "what an embedded node graph contains, for search: `nodes` (the distinct node classes) and `strings` (its distinct literal strings), Lists of Text; Null without a graph",
+            ),
+            fact(
+                "graph.nodes",
+                "List",
+                r#"["KSampler", "FaceDetailer"]"#,
+                "the distinct node classes of the graph (API prompt and UI workflow)",
+            ),
+            fact(
+                "graph.strings",
+                "List",
+                r#"["a castle"]"#,
+                "the distinct literal strings of node inputs and widgets (bounded)",
             ),
             fact(
                 "exif.camera_make",

@@ -189,7 +189,23 @@ fn comfy_custom_fixtures_score() {
         files += 1;
         let bytes = std::fs::read(dir.join(file)).expect("fixture readable");
         let generation = match extract(&bytes, Some(file)) {
-            Ok(x) => x.generation,
+            Ok(x) => {
+                // Every custom node class is searchable (`node:`), resolved
+                // or not.
+                let nodes = x
+                    .graph
+                    .as_ref()
+                    .map(|g| g.nodes.clone())
+                    .unwrap_or_default();
+                for class in spec["custom_nodes"].as_array().into_iter().flatten() {
+                    let class = class.as_str().unwrap_or_default();
+                    assert!(
+                        nodes.iter().any(|n| n == class),
+                        "{file}: node class {class} missing from the graph facts"
+                    );
+                }
+                x.generation
+            }
             Err(error) => {
                 unread.push(format!("{file}: {error}"));
                 Generation::default()

@@ -34,7 +34,7 @@ pub mod write;
 
 pub use container::ImageFormat;
 pub use exif::ExifSummary;
-pub use model::{C2pa, CharacterPrompt, Generation, Hires, Lora, SamplingPass};
+pub use model::{C2pa, CharacterPrompt, Generation, GraphText, Hires, Lora, SamplingPass};
 pub use stage::{MetadataStage, extraction_to_value};
 
 use std::collections::BTreeMap;
@@ -49,6 +49,8 @@ pub struct Extraction {
     pub pixel_size: Option<(u32, u32)>,
     /// Normalised generation parameters.
     pub generation: Generation,
+    /// The node classes and literal strings of an embedded node graph.
+    pub graph: Option<GraphText>,
     /// The EXIF summary, when the file has an EXIF block.
     pub exif: Option<ExifSummary>,
     /// Every metadata text as found, keyed by where it was: `tEXt:prompt`,
@@ -158,8 +160,14 @@ pub fn extract_from_reader<R: Read + Seek>(
         }
     }
     let before_formats = problems.len();
-    let mut generation =
-        formats::interpret(&found.texts, file_name, found.pixel_size, &mut problems);
+    let mut graph = None;
+    let mut generation = formats::interpret(
+        &found.texts,
+        file_name,
+        found.pixel_size,
+        &mut problems,
+        &mut graph,
+    );
     if generation.generator.is_none() && found.has_alpha && found.c2pa.is_none() {
         let pixels = found
             .pixel_size
@@ -181,8 +189,13 @@ pub fn extract_from_reader<R: Read + Seek>(
                 // added; the first pass's problems would otherwise be listed
                 // twice.
                 problems.truncate(before_formats);
-                generation =
-                    formats::interpret(&found.texts, file_name, found.pixel_size, &mut problems);
+                generation = formats::interpret(
+                    &found.texts,
+                    file_name,
+                    found.pixel_size,
+                    &mut problems,
+                    &mut graph,
+                );
             }
             Ok(None) => {}
             Err(message) => problems.push(Problem::new("stealth", message)),
@@ -221,6 +234,7 @@ pub fn extract_from_reader<R: Read + Seek>(
         format: found.format,
         pixel_size: found.pixel_size,
         generation,
+        graph,
         exif: exif_summary,
         raw,
         problems,

@@ -46,6 +46,16 @@ pub struct C2pa {
     pub ai_generated: Option<bool>,
 }
 
+/// What a node graph embedded in the file contains, for search: the node
+/// classes and the literal strings, also where the resolver states nothing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GraphText {
+    /// The distinct node classes, in order of first appearance.
+    pub nodes: Vec<String>,
+    /// The distinct literal strings of node inputs and widgets.
+    pub strings: Vec<String>,
+}
+
 /// One sampling pass of a node graph (a sampler, a detailer, a refiner…),
 /// as the graph states it. Values the pass takes through links that could
 /// not be followed to a literal are `None`.

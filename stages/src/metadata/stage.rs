@@ -21,6 +21,8 @@
 //! - `exif`: a map of `camera_make`, `camera_model`, `software`, `date_time`,
 //!   `date_time_original`, `orientation`, `pixel_width`, `pixel_height`, or
 //!   null when the file has no EXIF block;
+//! - `graph`: a map of `nodes` (the distinct node classes) and `strings`
+//!   (the distinct literal strings) of an embedded node graph, or null;
 //! - `raw`: a map from location (`tEXt:prompt`, `EXIF:UserComment`, …) to
 //!   text;
 //! - `problems`: a list of `{location, message}`.
@@ -145,6 +147,15 @@ pub fn extraction_to_value(extraction: &Extraction) -> Value {
         ("pixel_width", pixel_width),
         ("pixel_height", pixel_height),
         ("generation", generation_to_value(&extraction.generation)),
+        (
+            "graph",
+            extraction.graph.as_ref().map_or(Value::Null, |g| {
+                let list = |items: &[String]| {
+                    Value::List(items.iter().map(|s| Value::from(s.as_str())).collect())
+                };
+                Value::map([("nodes", list(&g.nodes)), ("strings", list(&g.strings))])
+            }),
+        ),
         ("exif", exif),
         ("raw", raw),
         ("problems", Value::List(problems)),

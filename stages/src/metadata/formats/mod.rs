@@ -45,12 +45,14 @@ pub(crate) fn interpret(
     file_name: Option<&str>,
     pixel_size: Option<(u32, u32)>,
     problems: &mut Vec<Problem>,
+    graph_text: &mut Option<super::GraphText>,
 ) -> Generation {
     let texts = Texts { entries };
     let mut objects = JsonCache::default();
     for entry in entries {
         objects.parse(entry, problems);
     }
+    *graph_text = graph_text_of(&texts, &objects);
 
     let mut notes = Vec::new();
     // Without an API graph, a UI workflow converted to one.
@@ -197,6 +199,24 @@ fn find_graph<'a>(
         }
     }
     None
+}
+
+/// The node classes and literal strings of the file's graphs (API and UI).
+fn graph_text_of(texts: &Texts<'_>, objects: &JsonCache) -> Option<super::GraphText> {
+    let api = find_graph(texts, objects).map(|(_, m)| m);
+    let workflow = objects.objects.iter().find_map(|(_, map)| {
+        if comfy::is_workflow(map) {
+            return Some(map);
+        }
+        match map.get("workflow") {
+            Some(Value::Object(inner)) if comfy::is_workflow(inner) => Some(inner),
+            _ => None,
+        }
+    });
+    if api.is_none() && workflow.is_none() {
+        return None;
+    }
+    Some(comfy::graph_text(api, workflow))
 }
 
 /// The first UI workflow in the file, converted to an API graph.

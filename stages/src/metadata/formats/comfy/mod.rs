@@ -48,6 +48,91 @@ pub(crate) fn is_graph(map: &Map<String, Value>) -> bool {
         .any(|v| v.get("class_type").is_some_and(Value::is_string) && v.get("inputs").is_some())
 }
 
+/// The most distinct node classes kept for search.
+const MAX_CLASSES: usize = 1024;
+
+/// The most bytes of literal strings kept for search.
+const MAX_STRING_BYTES: usize = 256 << 10;
+
+/// The longest single string kept for search (a longer one is cut).
+const MAX_STRING: usize = 16 << 10;
+
+/// The node classes and literal strings of an API graph and a UI workflow,
+/// bounded, for search.
+pub(crate) fn graph_text(
+    api: Option<&Map<String, Value>>,
+    workflow: Option<&Map<String, Value>>,
+) -> crate::metadata::GraphText {
+    let mut out = crate::metadata::GraphText::default();
+    let mut classes = BTreeSet::new();
+    let mut strings = BTreeSet::new();
+    let mut bytes = 0;
+    let mut add_class = |class: &str, out: &mut crate::metadata::GraphText| {
+        if out.nodes.len() < MAX_CLASSES && classes.insert(class.to_owned()) {
+            out.nodes.push(cut(class, 200).to_owned());
+        }
+    };
+    let mut add_string = |text: &str, out: &mut crate::metadata::GraphText| {
+        let text = cut(text.trim(), MAX_STRING);
+        if text.is_empty() || bytes + text.len() > MAX_STRING_BYTES {
+            return;
+        }
+        if strings.insert(text.to_owned()) {
+            bytes += text.len();
+            out.strings.push(text.to_owned());
+        }
+    };
+    for node in api.into_iter().flat_map(|m| m.values()) {
+        let Some(class) = node.get("class_type").and_then(Value::as_str) else {
+            continue;
+        };
+        add_class(class, &mut out);
+        for value in node
+            .get("inputs")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|i| i.values())
+        {
+            if let Value::String(s) = value {
+                add_string(s, &mut out);
+            }
+        }
+    }
+    for node in workflow
+        .and_then(|w| w.get("nodes"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(class) = node.get("type").and_then(Value::as_str) {
+            add_class(class, &mut out);
+        }
+        for value in node
+            .get("widgets_values")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Value::String(s) = value {
+                add_string(s, &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// `text` cut to at most `max` bytes at a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// One output node and the passes feeding it.
 struct Output<'a> {
     node: Option<Node<'a>>,
