@@ -98,6 +98,8 @@ pub(crate) struct Graph<'a> {
     runtime: Cell<bool>,
     /// Why the last resolution that failed could not resolve its value.
     why: RefCell<Option<String>>,
+    /// Whether the graph has use-everywhere nodes.
+    broadcasts: bool,
 }
 
 impl<'a> Graph<'a> {
@@ -120,7 +122,9 @@ impl<'a> Graph<'a> {
                 ))
             })
             .collect();
+        let broadcasts = nodes.values().any(|n| n.class_has("Everywhere"));
         (!nodes.is_empty()).then(|| Graph {
+            broadcasts,
             nodes,
             steps: Cell::new(0),
             exhausted: Cell::new(false),
@@ -204,6 +208,11 @@ impl<'a> Graph<'a> {
         self.nodes.values()
     }
 
+    /// Whether `node` is a sampling pass (see `sampler::is_pass_in`).
+    pub(super) fn is_pass(&self, node: &Node<'a>) -> bool {
+        super::sampler::is_pass_in(node, self.broadcasts)
+    }
+
     /// An input of `node`, or, when the node leaves it out, the value a
     /// use-everywhere node broadcasts to it. Broadcasts are usually written
     /// into the saved API graph as ordinary links; older saves leave the
@@ -214,6 +223,9 @@ impl<'a> Graph<'a> {
     }
 
     fn broadcast(&self, name: &str) -> Option<&'a Value> {
+        if !self.broadcasts {
+            return None;
+        }
         let wanted = match name {
             "model" => "MODEL",
             "clip" => "CLIP",

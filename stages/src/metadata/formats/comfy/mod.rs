@@ -32,7 +32,7 @@ pub(crate) use workflow::{from_workflow, is_workflow};
 
 use crate::metadata::model::{Generation, Hires, SamplingPass};
 use graph::{Node, describe, natural_key};
-use sampler::{Between, Pass, Start, is_pass};
+use sampler::{Between, Pass, Start};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 
@@ -429,7 +429,7 @@ fn outputs<'a>(graph: &Graph<'a>) -> Vec<Output<'a>> {
         .nodes()
         .filter(|n| {
             (n.class_has("Save") || n.class_has("Preview") || n.class_has("VideoCombine"))
-                && !is_pass(n)
+                && !graph.is_pass(n)
         })
         .filter(|n| {
             n.first_input(&["images", "image", "IMAGE", "frames"])
@@ -465,7 +465,11 @@ fn outputs<'a>(graph: &Graph<'a>) -> Vec<Output<'a>> {
         return found;
     }
     // No output node: every chain of passes ends at a pass nothing continues.
-    let mut all: Vec<Node<'a>> = graph.nodes().filter(|n| is_pass(n)).copied().collect();
+    let mut all: Vec<Node<'a>> = graph
+        .nodes()
+        .filter(|n| graph.is_pass(n))
+        .copied()
+        .collect();
     all.sort_by_key(|n| natural_key(n.id));
     all.truncate(MAX_OUTPUTS);
     let chains: Vec<Output<'a>> = all

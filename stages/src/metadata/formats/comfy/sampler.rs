@@ -66,6 +66,21 @@ pub(super) fn is_pass(node: &Node<'_>) -> bool {
         && (has(&["positive", "guider", "base_positive"]) || bundle)
 }
 
+/// Like [`is_pass`], for a graph with use-everywhere nodes: a sampler whose
+/// seed or conditioning inputs a broadcast fills is saved without them, so
+/// steps, a sampler or scheduler, a guidance scale and a latent suffice.
+pub(super) fn is_pass_in(node: &Node<'_>, broadcasts: bool) -> bool {
+    if is_pass(node) {
+        return true;
+    }
+    let has = |names: &[&str]| names.iter().any(|n| node.inputs.contains_key(*n));
+    broadcasts
+        && has(&["steps"])
+        && has(&["sampler_name", "scheduler"])
+        && has(&["cfg"])
+        && has(&["latent_image"])
+}
+
 /// What one sampling pass states.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Pass {
@@ -154,7 +169,7 @@ impl<'a> Graph<'a> {
             let Some(Found::Node(node, _, _)) = self.locate(value, None) else {
                 continue;
             };
-            if is_pass(&node) {
+            if self.is_pass(&node) {
                 self.push_pass(
                     node, downstream, &mut found, &mut head, &mut seen, &mut queue,
                 );
@@ -286,7 +301,7 @@ impl<'a> Graph<'a> {
                     sampler.class.strip_prefix("Sampler").map(str::to_owned)
                 });
         }
-        let mut model_input = self.input_or_broadcast(&node, "model");
+        let mut model_input = None;
         let mut positive_input = None;
         let mut negative_input = None;
         if let Some((sigmas, _)) = node.input("sigmas").and_then(|v| self.follow(v)) {
@@ -302,9 +317,7 @@ impl<'a> Graph<'a> {
                         .filter(|s| !s.is_empty() && *s != "Basic")
                         .map(str::to_lowercase)
                 });
-            if model_input.is_none() {
-                model_input = sigmas.input("model");
-            }
+            model_input = sigmas.input("model");
         }
         if let Some((guider, _)) = node.input("guider").and_then(|v| self.follow(v)) {
             pass.cfg = guider.input("cfg").and_then(|v| self.number(v, 0));
@@ -329,24 +342,33 @@ impl<'a> Graph<'a> {
         } else {
             ("model", "positive", "negative")
         };
-        let model = model_input
-            .or_else(|| node.input("base_model"))
-            .map(|v| (v, None))
-            .or_else(|| from_bundle(model_field));
-        positive_input = positive_input
-            .or_else(|| {
-                self.input_or_broadcast(&node, "positive")
-                    .or_else(|| node.input("base_positive"))
-                    .map(|v| (v, None))
-            })
-            .or_else(|| from_bundle(pos_field));
-        negative_input = negative_input
-            .or_else(|| {
-                self.input_or_broadcast(&node, "negative")
-                    .or_else(|| node.input("base_negative"))
-                    .map(|v| (v, None))
-            })
-            .or_else(|| from_bundle(neg_field));
+        // An input of the node itself, else of its helper nodes, else the
+        // field of the bundle it takes; a use-everywhere broadcast only for
+        // a node that takes no bundle (broadcasts fill inputs left empty).
+        let own = |name: &str, base: &str| {
+            node.input(name)
+                .or_else(|| node.input(base))
+                .map(|v| (v, None))
+        };
+        let broadcast = |name: &str| {
+            bundle
+                .is_none()
+                .then(|| self.input_or_broadcast(&node, name))
+                .flatten()
+                .map(|v| (v, None))
+        };
+        let model = own("model", "base_model")
+            .or_else(|| model_input.map(|v| (v, None)))
+            .or_else(|| from_bundle(model_field))
+            .or_else(|| broadcast("model"));
+        positive_input = own("positive", "base_positive")
+            .or(positive_input)
+            .or_else(|| from_bundle(pos_field))
+            .or_else(|| broadcast("positive"));
+        negative_input = own("negative", "base_negative")
+            .or(negative_input)
+            .or_else(|| from_bundle(neg_field))
+            .or_else(|| broadcast("negative"));
 
         if let Some((v, f)) = model {
             let mut loras = Vec::new();
@@ -640,7 +662,7 @@ impl<'a> Graph<'a> {
             if field.is_some_and(|f| f != "latent" && f != "sdxl_tuple") {
                 return self.unresolved(format!("{} gives no latent here", describe(&node)));
             }
-            if is_pass(&node) {
+            if self.is_pass(&node) {
                 // Sampling keeps the size: a pass continuing another pass's
                 // latent has that pass's size.
                 latent = match node.first_input(&["latent_image", "latent", "samples"]) {
