@@ -317,7 +317,9 @@ fn a_random_line_leaves_the_prompt_unknown_with_the_reason() {
     let g = &x.generation;
     assert_eq!(g.positive_prompt, None);
     assert_eq!(g.negative_prompt.as_deref(), Some("fog, blur"));
-    assert!(g.ambiguous);
+    // One output, one pass: the file is not ambiguous; the prompt is
+    // unknown, and why is said.
+    assert!(!g.ambiguous);
     assert!(
         g.ambiguity
             .iter()
@@ -331,6 +333,54 @@ fn a_random_line_leaves_the_prompt_unknown_with_the_reason() {
 }
 
 // --------------------------------------------------------------- primitives
+
+#[test]
+fn combined_conditionings_state_a_prompt_only_when_alike() {
+    let mut graph = text_graph();
+    graph["60"] = json!({"class_type": "CLIPTextEncode", "inputs": {"text": "a second subject", "clip": ["1", 1]}});
+    graph["61"] = json!({"class_type": "ConditioningCombine", "inputs": {"conditioning_1": ["45", 0], "conditioning_2": ["60", 0]}});
+    graph["46"]["inputs"]["positive"] = json!(["61", 0]);
+    let g = read_graph(&graph, None).generation;
+    assert_eq!(g.positive_prompt, None);
+    assert!(
+        g.ambiguity
+            .iter()
+            .any(|r| r.contains("two different prompts"))
+    );
+
+    graph["61"]["inputs"]["conditioning_2"] = json!(["45", 0]);
+    let g = read_graph(&graph, None).generation;
+    assert_eq!(
+        g.positive_prompt.as_deref(),
+        Some("a lighthouse, at dusk | volumetric light")
+    );
+}
+
+#[test]
+fn lora_stacks_in_the_order_each_pack_applies_them() {
+    let graph = json!({
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "dream.safetensors"}},
+        "2": {"class_type": "CR LoRA Stack", "inputs": {"switch_1": "On", "lora_name_1": "first.safetensors", "model_weight_1": 0.5, "clip_weight_1": 0.5,
+            "switch_2": "Off", "lora_name_2": "off.safetensors", "model_weight_2": 1.0, "clip_weight_2": 1.0}},
+        "3": {"class_type": "CR LoRA Stack", "inputs": {"switch_1": "On", "lora_name_1": "second.safetensors", "model_weight_1": 0.7, "clip_weight_1": 0.7, "lora_stack": ["2", 0]}},
+        "4": {"class_type": "CR Apply LoRA Stack", "inputs": {"model": ["1", 0], "clip": ["1", 1], "lora_stack": ["3", 0]}},
+        "5": {"class_type": "CLIPTextEncode", "inputs": {"text": "a mill", "clip": ["4", 1]}},
+        "6": {"class_type": "EmptyLatentImage", "inputs": {"width": 512, "height": 512, "batch_size": 1}},
+        "7": {"class_type": "KSampler", "inputs": {"seed": 1, "steps": 20, "cfg": 7.0, "sampler_name": "euler", "scheduler": "normal", "denoise": 1.0,
+            "model": ["4", 0], "positive": ["5", 0], "negative": ["5", 0], "latent_image": ["6", 0]}},
+        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["7", 0], "vae": ["1", 2]}},
+        "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "mill", "images": ["8", 0]}}
+    });
+    let g = read_graph(&graph, None).generation;
+    // Comfyroll stacks put the stack they extend first.
+    assert_eq!(
+        loras(&g),
+        [
+            lora("first.safetensors", 0.5),
+            lora("second.safetensors", 0.7)
+        ]
+    );
+}
 
 #[test]
 fn primitives_and_number_nodes() {

@@ -74,8 +74,14 @@ pub(crate) enum Kind {
     /// `negative` are its text inputs, `model` its checkpoint, `latent` the
     /// empty latent of its width and height inputs.
     Loader { slots: &'static [&'static str] },
-    /// The value is made only when the graph runs.
+    /// The value is chosen only when the graph runs (a random line, a
+    /// wildcard, a file's contents): unknown, with the reason; the literal
+    /// template stays in the graph's searchable text.
     Runtime(&'static str),
+    /// The value is written by a model when the graph runs (an LLM, a
+    /// captioner, a tagger): the graph holds no version of it at all, so
+    /// the result is marked ambiguous as well.
+    Generated(&'static str),
 }
 
 /// One entry of the table.
@@ -147,6 +153,16 @@ const SDXL_TUPLE: &[&str] = &[
     "refiner_positive",
     "refiner_negative",
 ];
+
+/// LoRA stack nodes that list the stack they extend before their own
+/// LoRAs (Comfyroll); other stacks list their own first (Efficiency).
+pub(crate) const STACK_UPSTREAM_FIRST: &[Class] =
+    &[Has("CR LoRA Stack"), Has("CR Random LoRA Stack")];
+
+/// Whether a LoRA stack node lists its upstream stack first.
+pub(crate) fn stack_upstream_first(class: &str) -> bool {
+    STACK_UPSTREAM_FIRST.iter().any(|c| c.matches(class))
+}
 
 /// The table, searched in order; the first matching rule wins. More
 /// specific names come before the broad `Has` patterns.
@@ -395,27 +411,30 @@ pub(crate) const RULES: &[Rule] = &[
     rule(Has("Random"), Runtime("a value drawn at run time")),
     rule(
         Has("TextGenerate"),
-        Runtime("text written by a model at run time"),
+        Generated("text written by a model at run time"),
     ),
-    rule(Has("LLM"), Runtime("text written by a model at run time")),
+    rule(Has("LLM"), Generated("text written by a model at run time")),
     rule(
         Has("Ollama"),
-        Runtime("text written by a model at run time"),
+        Generated("text written by a model at run time"),
     ),
-    rule(Has("GPT"), Runtime("text written by a model at run time")),
+    rule(Has("GPT"), Generated("text written by a model at run time")),
     rule(
         Has("Gemini"),
-        Runtime("text written by a model at run time"),
+        Generated("text written by a model at run time"),
     ),
-    rule(Has("Florence"), Runtime("a caption made at run time")),
-    rule(Has("Caption"), Runtime("a caption made at run time")),
+    rule(Has("Florence"), Generated("a caption made at run time")),
+    rule(Has("Caption"), Generated("a caption made at run time")),
     rule(
         Has("Tagger"),
-        Runtime("tags made from an image at run time"),
+        Generated("tags made from an image at run time"),
     ),
-    rule(Has("Interrogat"), Runtime("a caption made at run time")),
-    rule(Has("Qwen"), Runtime("text written by a model at run time")),
-    rule(Has("JoyCaption"), Runtime("a caption made at run time")),
+    rule(Has("Interrogat"), Generated("a caption made at run time")),
+    rule(
+        Has("Qwen"),
+        Generated("text written by a model at run time"),
+    ),
+    rule(Has("JoyCaption"), Generated("a caption made at run time")),
 ];
 
 /// The rule for a class, if the table has one.

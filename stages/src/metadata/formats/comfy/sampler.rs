@@ -575,6 +575,12 @@ impl<'a> Graph<'a> {
         if !self.step() {
             return;
         }
+        let upstream_first = super::rules::stack_upstream_first(node.class);
+        if upstream_first
+            && let Some((stack, _)) = node.input("lora_stack").and_then(|v| self.follow(v))
+        {
+            self.collect_loras(stack, loras, depth + 1);
+        }
         let enabled = |v: Option<&'a Value>| v.and_then(|v| self.boolean(v, 0)).unwrap_or(true);
         if let Some(name) = node.input("lora_name").and_then(|v| self.text(v, 0))
             && name != "None"
@@ -644,7 +650,9 @@ impl<'a> Graph<'a> {
                 }
             }
         }
-        if let Some((stack, _)) = node.input("lora_stack").and_then(|v| self.follow(v)) {
+        if !upstream_first
+            && let Some((stack, _)) = node.input("lora_stack").and_then(|v| self.follow(v))
+        {
             self.collect_loras(stack, loras, depth + 1);
         }
     }

@@ -216,6 +216,9 @@ impl<'a> Graph<'a> {
                 }
                 Some(Kind::Switch) => value = self.switch(node)?,
                 Some(Kind::Runtime(reason)) => {
+                    return self.unresolved(format!("{}: {reason}", describe(&node)));
+                }
+                Some(Kind::Generated(reason)) => {
                     self.mark_runtime();
                     return self.unresolved(format!("{}: {reason}", describe(&node)));
                 }
@@ -397,7 +400,6 @@ impl<'a> Graph<'a> {
                 });
         }
         // An "any" switch passes the first non-empty input at run time.
-        self.mark_runtime();
         self.unresolved(format!(
             "{}: the input is chosen at run time",
             describe(&node)
@@ -598,6 +600,26 @@ impl<'a> Graph<'a> {
         }
         if let Some((_, input)) = node.first_input(&TEXT_INPUTS) {
             return text(input);
+        }
+        // Two conditionings combined, concatenated or averaged: one prompt
+        // only when both are the same text.
+        for (a, b) in [
+            ("conditioning_1", "conditioning_2"),
+            ("conditioning_to", "conditioning_from"),
+        ] {
+            if let (Some(a), Some(b)) = (node.input(a), node.input(b)) {
+                let (a, b) = (self.prompt(a, depth + 1)?, self.prompt(b, depth + 1)?);
+                return match (a, b) {
+                    (Prompt::Text(a, encoder), Prompt::Text(b, _)) if a == b => {
+                        Some(Prompt::Text(a, encoder))
+                    }
+                    (Prompt::Zeroed, Prompt::Zeroed) => Some(Prompt::Zeroed),
+                    _ => self.unresolved(format!(
+                        "{}: combines two different prompts",
+                        describe(&node)
+                    )),
+                };
+            }
         }
         let Some((_, upstream)) = node.first_input(&[
             "conditioning",
