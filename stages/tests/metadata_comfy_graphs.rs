@@ -335,6 +335,38 @@ fn a_random_line_leaves_the_prompt_unknown_with_the_reason() {
 // --------------------------------------------------------------- primitives
 
 #[test]
+fn wildcards_give_their_stored_result_or_nothing() {
+    let mut graph = text_graph();
+    graph["62"] = json!({"class_type": "ImpactWildcardProcessor", "inputs": {"wildcard_text": "a __animal__ by the sea",
+        "populated_text": "a heron by the sea", "mode": true, "seed": 5}});
+    graph["45"]["inputs"]["text"] = json!(["62", 0]);
+    let g = read_graph(&graph, None).generation;
+    assert_eq!(g.positive_prompt.as_deref(), Some("a heron by the sea"));
+
+    // Not populated in the saved graph: expanded at run time.
+    graph["62"]["inputs"]["populated_text"] = json!("a __animal__ by the sea");
+    let g = read_graph(&graph, None).generation;
+    assert_eq!(g.positive_prompt, None);
+    assert!(!g.ambiguous);
+}
+
+#[test]
+fn an_unknown_text_node_with_settings_is_not_guessed_through() {
+    // A styler rewrites its text with a template: the text input alone is
+    // not what was encoded.
+    let mut graph = text_graph();
+    graph["63"] = json!({"class_type": "SDXLPromptStyler", "inputs": {"text_positive": "a harbour", "text_negative": "", "style": "sai-origami", "log_prompt": false}});
+    graph["45"]["inputs"]["text"] = json!(["63", 0]);
+    let g = read_graph(&graph, None).generation;
+    assert_eq!(g.positive_prompt, None);
+    assert!(
+        g.ambiguity.iter().any(|r| r.contains("SDXLPromptStyler")),
+        "{:?}",
+        g.ambiguity
+    );
+}
+
+#[test]
 fn combined_conditionings_state_a_prompt_only_when_alike() {
     let mut graph = text_graph();
     graph["60"] = json!({"class_type": "CLIPTextEncode", "inputs": {"text": "a second subject", "clip": ["1", 1]}});

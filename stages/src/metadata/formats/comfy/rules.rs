@@ -67,6 +67,11 @@ pub(crate) enum Kind {
     Join,
     /// A literal value node: slot 0 is its value input.
     Literal,
+    /// A text made from a template at run time, unless the graph also
+    /// holds the result: the named input, when it has no run-time syntax
+    /// left (`__wildcard__`, `{a|b}`). Impact's wildcard nodes store the
+    /// populated text there.
+    Template { result: &'static str },
     /// A `WxH` text split into slot 0 (width) and slot 1 (height).
     Resolution { text: &'static str },
     /// A node that encodes its own prompts and loads its own checkpoint
@@ -152,6 +157,19 @@ const SDXL_TUPLE: &[&str] = &[
     "refiner_clip",
     "refiner_positive",
     "refiner_negative",
+];
+
+/// Inputs that never change what a node outputs (labels, UI helpers): a
+/// node the table does not describe passes a text or number on only when
+/// it has no other input.
+pub(crate) const INERT_INPUTS: &[&str] = &[
+    "label",
+    "title",
+    "show_help",
+    "print_to_screen",
+    "speak_and_recognation",
+    "control_after_generate",
+    "control_before_generate",
 ];
 
 /// LoRA stack nodes that list the stack they extend before their own
@@ -381,15 +399,19 @@ pub(crate) const RULES: &[Rule] = &[
         Is("Text File History Loader"),
         Runtime("a file read at run time"),
     ),
-    rule(Has("Wildcard"), Runtime("a wildcard expanded at run time")),
     rule(
         Is("ImpactWildcardProcessor"),
-        Runtime("a wildcard expanded at run time"),
+        Template {
+            result: "populated_text",
+        },
     ),
     rule(
         Is("ImpactWildcardEncode"),
-        Runtime("a wildcard expanded at run time"),
+        Template {
+            result: "populated_text",
+        },
     ),
+    rule(Has("Wildcard"), Runtime("a wildcard expanded at run time")),
     rule(
         Is("DynamicPrompt"),
         Runtime("a dynamic prompt expanded at run time"),

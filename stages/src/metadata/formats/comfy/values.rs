@@ -292,18 +292,67 @@ impl<'a> Graph<'a> {
         {
             return self.text(v, depth);
         }
-        if matches!(rule_for(node.class).map(|r| r.kind), Some(Kind::Join)) {
-            return self.join(node, depth);
+        match rule_for(node.class).map(|r| r.kind) {
+            Some(Kind::Join) => return self.join(node, depth),
+            Some(Kind::Template { result }) => return self.template(node, result, depth),
+            _ => {}
         }
         // Nodes that output several strings (e.g. a positive/negative pair)
         // are told apart by the slot the link reads.
         if let (Some(pos), Some(neg)) = (node.input("positive"), node.input("negative"))
             && (pos.is_string() || link(pos).is_some())
+            && self.only_inputs(&node, &["positive", "negative"])
         {
             return self.text(if slot == 0 { pos } else { neg }, depth);
         }
-        let (_, input) = node.first_input(&TEXT_INPUTS)?;
+        let Some((name, input)) = node.first_input(&TEXT_INPUTS) else {
+            return self.unresolved(format!(
+                "{} gives no text the resolver knows",
+                describe(&node)
+            ));
+        };
+        if !self.only_inputs(&node, &[name]) {
+            return None;
+        }
         self.text(input, depth)
+    }
+
+    /// Whether `node` has no inputs but `names` (and inert ones): a node
+    /// the rule table does not describe is read as passing a value on only
+    /// then, since any other input may change its output.
+    pub(super) fn only_inputs(&self, node: &Node<'a>, names: &[&str]) -> bool {
+        let other = node.inputs.iter().find(|(k, v)| {
+            !v.is_null()
+                && !names.contains(&k.as_str())
+                && !super::rules::INERT_INPUTS.contains(&k.as_str())
+        });
+        match other {
+            None => true,
+            Some((k, _)) => {
+                let key: String = k.chars().take(40).collect();
+                self.unresolved::<()>(format!(
+                    "{} computes its output with other inputs ({key}) the resolver does not know",
+                    describe(node)
+                ));
+                false
+            }
+        }
+    }
+
+    /// The stored result of a template node, when it holds no run-time
+    /// syntax any more.
+    fn template(&self, node: Node<'a>, result: &str, depth: usize) -> Option<String> {
+        let Some(v) = node.input(result) else {
+            return self.unresolved(format!("{}: expanded at run time", describe(&node)));
+        };
+        let text = self.text(v, depth)?;
+        if text.contains("__") || (text.contains('{') && text.contains('|')) {
+            return self.unresolved(format!(
+                "{}: a wildcard or choice expanded at run time",
+                describe(&node)
+            ));
+        }
+        Some(text)
     }
 
     /// Joins the text inputs of a concatenate node in name order. Nodes
@@ -475,9 +524,12 @@ impl<'a> Graph<'a> {
                     let (w, h) = self.resolution(node, text, depth + 1)?;
                     return from_u64(if slot == 0 { w } else { h });
                 }
-                let Some((_, inner)) = node.first_input(&NUMBER_INPUTS) else {
+                let Some((name, inner)) = node.first_input(&NUMBER_INPUTS) else {
                     return self.unresolved(format!("{} gives no literal number", describe(&node)));
                 };
+                if !self.only_inputs(&node, &[name]) {
+                    return None;
+                }
                 self.numeric(inner, depth + 1, literal, from_u64)
             }
         }
@@ -544,6 +596,11 @@ impl<'a> Graph<'a> {
                 None => self.unresolved(format!("{} carries no {f}", describe(&node))),
             };
         }
+        if let Some(Kind::Template { result }) = rule_for(node.class).map(|r| r.kind) {
+            return self
+                .template(node, result, depth + 1)
+                .map(|t| Prompt::Text(t, node.id.to_owned()));
+        }
         if node.class_has("Schedul") && (node.class_has("Prompt") || node.class_has("Batch")) {
             return self.unresolved(format!(
                 "{}: a prompt schedule, not one literal prompt",
@@ -564,6 +621,8 @@ impl<'a> Graph<'a> {
         let has_text = node.input("text").is_some();
         for (g, l) in [
             ("text_g", "text_l"),
+            ("prompt_g", "prompt_l"),
+            ("t5xxl", "clip_l"),
             if negative {
                 ("negative_g", "negative_l")
             } else {
@@ -583,12 +642,27 @@ impl<'a> Graph<'a> {
             }
         }
         let pair = if negative {
-            ["negative", "negative_prompt", "text_negative"]
+            [
+                "negative",
+                "negative_prompt",
+                "text_negative",
+                "negative_text",
+            ]
         } else {
-            ["positive", "positive_prompt", "text_positive"]
+            [
+                "positive",
+                "positive_prompt",
+                "text_positive",
+                "positive_text",
+            ]
         };
         if node
-            .first_input(&["negative", "negative_prompt", "text_negative"])
+            .first_input(&[
+                "negative",
+                "negative_prompt",
+                "text_negative",
+                "negative_text",
+            ])
             .is_some()
             && let Some((_, v)) = node.first_input(&pair).or_else(|| {
                 (!negative)
