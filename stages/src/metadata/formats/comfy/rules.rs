@@ -374,7 +374,20 @@ pub(crate) const RULES: &[Rule] = &[
     rule(Is("SeargePromptText"), Literal),
     rule(Is("StringConstantMultiline"), Literal),
     rule(Is("StringConstant"), Literal),
+    rule(Is("Constant Number"), Literal),
+    rule(
+        Is("SeargeSamplerInputs"),
+        Pass(&[&["sampler_name"], &["scheduler"]]),
+    ),
     rule(Is("Text Concatenate"), Join),
+    rule(
+        Is("Text Parse Noodle Soup Prompts"),
+        Runtime("noodle soup prompts expanded at run time"),
+    ),
+    rule(
+        Has("(NSP)"),
+        Runtime("noodle soup prompts expanded at run time"),
+    ),
     rule(
         Is("Text Random Line"),
         Runtime("a random line chosen at run time"),

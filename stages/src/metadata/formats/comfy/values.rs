@@ -619,10 +619,18 @@ impl<'a> Graph<'a> {
         // positive conditioning, slot 1 the negative one.
         let negative = slot == 1;
         let has_text = node.input("text").is_some();
+        // Searge's prompt encoder: the base positive and negative come
+        // first, the refiner's after them.
+        let searge = match slot {
+            0 => ("pos_g", "pos_l"),
+            1 => ("neg_g", "neg_l"),
+            _ => ("", ""),
+        };
         for (g, l) in [
             ("text_g", "text_l"),
             ("prompt_g", "prompt_l"),
             ("t5xxl", "clip_l"),
+            searge,
             if negative {
                 ("negative_g", "negative_l")
             } else {
