@@ -431,11 +431,22 @@ fn primitives_and_number_nodes() {
             "58": {"class_type": "PreviewImage", "inputs": {"images": ["57", 0]}}
         }),
     );
+    let mut graph = graph;
+    // Saver packs' selector and literal nodes.
+    graph["70"] =
+        json!({"class_type": "Sampler Selector", "inputs": {"sampler_name": "dpmpp_3m_sde"}});
+    graph["71"] = json!({"class_type": "Checkpoint Selector", "inputs": {"ckpt_name": "selected.safetensors"}});
+    graph["72"] =
+        json!({"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ["71", 0]}});
+    graph["56"]["inputs"]["sampler_name"] = json!(["70", 0]);
+    graph["56"]["inputs"]["model"] = json!(["72", 0]);
     let g = read_graph(&graph, None).generation;
     assert_eq!(
         (g.seed, g.steps, g.cfg),
         (Some(8_675_309), Some(26), Some(3.5))
     );
+    assert_eq!(g.sampler.as_deref(), Some("dpmpp_3m_sde"));
+    assert_eq!(g.model.as_deref(), Some("selected.safetensors"));
     assert_eq!((g.width, g.height), (Some(1024), Some(1024)));
 
     // A non-square resolution that an orientation input may turn: unknown.

@@ -31,6 +31,11 @@ const TEXT_INPUTS: [&str; 13] = [
     "text_a",
 ];
 
+/// Inputs whose text a single-input selector node passes on (sampler,
+/// scheduler and checkpoint selectors of saver packs), after
+/// [`TEXT_INPUTS`].
+const SELECTOR_INPUTS: [&str; 4] = ["sampler_name", "scheduler", "ckpt_name", "lora_name"];
+
 /// Inputs that carry a number in seed and primitive nodes.
 const NUMBER_INPUTS: [&str; 8] = [
     "value",
@@ -305,7 +310,10 @@ impl<'a> Graph<'a> {
         {
             return self.text(if slot == 0 { pos } else { neg }, depth);
         }
-        let Some((name, input)) = node.first_input(&TEXT_INPUTS) else {
+        let Some((name, input)) = node
+            .first_input(&TEXT_INPUTS)
+            .or_else(|| node.first_input(&SELECTOR_INPUTS))
+        else {
             return self.unresolved(format!(
                 "{} gives no text the resolver knows",
                 describe(&node)
