@@ -416,7 +416,7 @@ fn lora_stacks_in_the_order_each_pack_applies_them() {
 
 #[test]
 fn primitives_and_number_nodes() {
-    let graph = with(
+    let mut graph = with(
         base(),
         json!({
             "50": {"class_type": "PrimitiveNode", "inputs": {"value": 8_675_309}},
@@ -431,7 +431,6 @@ fn primitives_and_number_nodes() {
             "58": {"class_type": "PreviewImage", "inputs": {"images": ["57", 0]}}
         }),
     );
-    let mut graph = graph;
     // Saver packs' selector and literal nodes.
     graph["70"] =
         json!({"class_type": "Sampler Selector", "inputs": {"sampler_name": "dpmpp_3m_sde"}});
@@ -450,7 +449,6 @@ fn primitives_and_number_nodes() {
     assert_eq!((g.width, g.height), (Some(1024), Some(1024)));
 
     // A non-square resolution that an orientation input may turn: unknown.
-    let mut graph = graph;
     graph["53"]["inputs"]["resolution"] = json!("1152x896");
     let g = read_graph(&graph, None).generation;
     assert_eq!((g.width, g.height), (None, None));
