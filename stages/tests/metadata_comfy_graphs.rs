@@ -228,6 +228,27 @@ fn an_efficiency_sampler_passes_its_conditioning_on_by_slot() {
     assert_eq!(g.seed, None);
 }
 
+#[test]
+fn an_xy_plot_script_states_nothing_of_its_pass() {
+    let graph = with(
+        efficiency_graph(),
+        json!({
+            "5": {"class_type": "XY Input: Steps", "inputs": {"target_parameter": "steps", "batch_count": 3, "first_step": 10, "last_step": 30}},
+            "6": {"class_type": "XY Plot", "inputs": {"grid_spacing": 0, "XY_flip": "False", "Y_label_orientation": "Horizontal", "cache_models": "True", "ksampler_output_image": "Plot", "X": ["5", 0]}}
+        }),
+    );
+    let mut graph = graph;
+    graph["3"]["inputs"]["script"] = json!(["6", 0]);
+    let g = read_graph(&graph, None).generation;
+    assert_eq!((g.seed, g.steps, g.cfg), (None, None, None));
+    assert_eq!(g.positive_prompt, None);
+    assert!(
+        g.ambiguity.iter().any(|r| r.contains("XY plot")),
+        "{:?}",
+        g.ambiguity
+    );
+}
+
 // ------------------------------------------------- rgthree context + switch
 
 fn context_graph() -> Value {

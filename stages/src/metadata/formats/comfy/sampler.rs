@@ -14,7 +14,7 @@ use std::collections::{BTreeSet, VecDeque};
 
 /// Inputs a flow walk never follows: they carry models, conditioning and
 /// settings, not the image or latent being made.
-const SIDE_INPUTS: [&str; 20] = [
+const SIDE_INPUTS: [&str; 19] = [
     "model",
     "clip",
     "vae",
@@ -23,7 +23,6 @@ const SIDE_INPUTS: [&str; 20] = [
     "conditioning",
     "control",
     "guider",
-    "sampler",
     "sigmas",
     "noise",
     "seed",
@@ -241,7 +240,9 @@ impl<'a> Graph<'a> {
             .input("script")
             .and_then(|v| self.follow(v))
             .map(|(n, _)| n)
-            .filter(|n| n.inputs.contains_key("hires_steps"));
+            .filter(|n| {
+                n.inputs.contains_key("hires_steps") || n.inputs.contains_key("tiling_steps")
+            });
         found.push((Found2 { node, script }, Between::default()));
         let index = found.len() - 1;
         for name in PASS_FLOW {
@@ -432,6 +433,28 @@ impl<'a> Graph<'a> {
             pass.size = self.latent_size(b);
         }
         field(&mut pass, "width");
+        if let Some((script, _)) = node.input("script").and_then(|v| self.follow(v))
+            && script.class_has("XY")
+        {
+            // An XY plot samples the node many times over varied values
+            // (seeds, steps, samplers, checkpoints, prompts): none is the
+            // pass's own.
+            let kept_node = std::mem::take(&mut pass.node);
+            let kept_class = std::mem::take(&mut pass.class);
+            pass = Pass {
+                node: kept_node,
+                class: kept_class,
+                ..Pass::default()
+            };
+            pass.unresolved.push((
+                "seed",
+                format!(
+                    "{}: an XY plot varies this pass's values",
+                    describe(&script)
+                ),
+            ));
+            return pass;
+        }
         if node.class_has("Detailer") {
             pass.notes
                 .push("a detailer: an inpainting pass over detected regions".to_owned());
@@ -458,10 +481,32 @@ impl<'a> Graph<'a> {
             model: base.model.clone(),
             loras: base.loras.clone(),
             has_latent: true,
-            steps: script.input("hires_steps").and_then(|v| self.integer(v, 0)),
+            steps: script
+                .first_input(&["hires_steps", "tiling_steps"])
+                .and_then(|(_, v)| self.integer(v, 0)),
             denoise: script.input("denoise").and_then(|v| self.number(v, 0)),
             ..Pass::default()
         };
+        // Newer scripts may seed the second pass themselves, and sample it
+        // with another checkpoint.
+        let same_seed = script
+            .input("use_same_seed")
+            .and_then(|v| self.boolean(v, 0));
+        if same_seed == Some(false) || (same_seed.is_none() && script.input("seed").is_some()) {
+            pass.seed = script.input("seed").and_then(|v| self.integer(v, 0));
+        }
+        if let Some(name) = script
+            .input("hires_ckpt_name")
+            .and_then(|v| self.text(v, 0))
+            && !name.starts_with('(')
+        {
+            pass.model = None;
+            pass.loras = None;
+            pass.unresolved.push((
+                "model",
+                format!("{}: samples with its own checkpoint", describe(&script)),
+            ));
+        }
         self.take_why();
         pass.unresolved.push((
             "width",
