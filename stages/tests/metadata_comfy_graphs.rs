@@ -120,6 +120,24 @@ fn a_detailer_alone_states_everything() {
     assert_eq!((g.width, g.height), (None, None));
 }
 
+#[test]
+fn a_detailer_wildcard_replaces_its_prompt() {
+    let mut graph = pipes_graph();
+    graph["16"]["inputs"]["wildcard"] = json!("detailed eyes, __expression__");
+    let g = read_graph(&graph, None).generation;
+    let detailer = g.samplers.iter().find(|p| p.node == "18").expect("pass 18");
+    assert_eq!(detailer.positive_prompt, None);
+    assert_eq!(detailer.negative_prompt.as_deref(), Some("fog, blur"));
+    assert_eq!(g.positive_prompt, None);
+    // An empty wildcard changes nothing.
+    graph["16"]["inputs"]["wildcard"] = json!("");
+    let g = read_graph(&graph, None).generation;
+    assert_eq!(
+        g.positive_prompt.as_deref(),
+        Some("a lighthouse at dusk, oil painting")
+    );
+}
+
 // -------------------------------------------------------------------- pipes
 
 fn pipes_graph() -> Value {

@@ -400,6 +400,17 @@ impl<'a> Graph<'a> {
         }
         field(&mut pass, "model");
 
+        // A detailer's wildcard text, when given, replaces its positive
+        // prompt for every region (expanded at run time).
+        let wildcard = node.input("wildcard").or_else(|| {
+            match bundle.map(|b| self.locate(b, Some("wildcard"))) {
+                Some(Some(Found::Literal(v))) => Some(v),
+                _ => None,
+            }
+        });
+        self.take_why();
+        let wildcard_replaces = wildcard
+            .is_some_and(|w| link(w).is_some() || w.as_str().is_some_and(|t| !t.trim().is_empty()));
         if let Some((v, f)) = positive_input {
             match self.prompt_at(v, f) {
                 Some(Prompt::Text(text, encoder)) => {
@@ -410,6 +421,12 @@ impl<'a> Graph<'a> {
                 Some(Prompt::Zeroed) => pass.positive = Some(String::new()),
                 None => {}
             }
+        }
+        if wildcard_replaces {
+            pass.positive = None;
+            pass.clip_skip = None;
+            self.take_why();
+            self.unresolved::<()>("the detailer's wildcard text replaces its prompt at run time");
         }
         field(&mut pass, "positive_prompt");
         if let Some((v, f)) = negative_input {
