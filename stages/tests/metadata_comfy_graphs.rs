@@ -454,6 +454,53 @@ fn lora_stacks_in_the_order_each_pack_applies_them() {
 }
 
 #[test]
+fn loras_from_prompt_tags_are_not_listed_as_none() {
+    let mut graph = text_graph();
+    graph["64"] = json!({"class_type": "LoraTagLoader", "inputs": {"text": "a mill <lora:windmill:0.8>", "model": ["1", 0], "clip": ["1", 1]}});
+    graph["46"]["inputs"]["model"] = json!(["64", 0]);
+    let g = read_graph(&graph, None).generation;
+    assert_eq!(g.model.as_deref(), Some("dream.safetensors"));
+    assert_eq!(g.loras, None);
+}
+
+#[test]
+fn a_size_picker_with_a_preset_states_no_size() {
+    let mut graph = text_graph();
+    graph["4"] = json!({"class_type": "CR SDXL Aspect Ratio", "inputs": {"width": 1024, "height": 1024, "aspect_ratio": "3:4 portrait 896x1152", "swap_dimensions": "Off", "upscale_factor": 1.0, "batch_size": 1}});
+    graph["46"]["inputs"]["latent_image"] = json!(["4", 5]);
+    let g = read_graph(&graph, None).generation;
+    assert_eq!((g.width, g.height), (None, None));
+    // "custom" keeps the width and height inputs.
+    graph["4"]["inputs"]["aspect_ratio"] = json!("custom");
+    let g = read_graph(&graph, None).generation;
+    assert_eq!((g.width, g.height), (Some(1024), Some(1024)));
+}
+
+#[test]
+fn dedicated_sampler_and_scheduler_nodes() {
+    let graph = json!({
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "dream.safetensors"}},
+        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "a dune", "clip": ["1", 1]}},
+        "3": {"class_type": "EmptyLatentImage", "inputs": {"width": 512, "height": 512, "batch_size": 1}},
+        "4": {"class_type": "SamplerDPMPP_2M_SDE", "inputs": {"solver_type": "midpoint", "eta": 1.0, "s_noise": 1.0, "noise_device": "gpu"}},
+        "5": {"class_type": "KarrasScheduler", "inputs": {"steps": 25, "sigma_max": 14.6, "sigma_min": 0.03, "rho": 7.0}},
+        "6": {"class_type": "SamplerCustom", "inputs": {"add_noise": true, "noise_seed": 9, "cfg": 6.0, "model": ["1", 0], "positive": ["2", 0], "negative": ["2", 0],
+            "sampler": ["4", 0], "sigmas": ["5", 0], "latent_image": ["3", 0]}},
+        "7": {"class_type": "VAEDecode", "inputs": {"samples": ["6", 0], "vae": ["1", 2]}},
+        "8": {"class_type": "SaveImage", "inputs": {"filename_prefix": "dune", "images": ["7", 0]}}
+    });
+    let g = read_graph(&graph, None).generation;
+    assert_eq!(g.sampler.as_deref(), Some("dpmpp_2m_sde"));
+    assert_eq!(g.scheduler.as_deref(), Some("karras"));
+    assert_eq!((g.steps, g.seed, g.cfg), (Some(25), Some(9), Some(6.0)));
+    // A sampler node the table does not know states no sampler.
+    let mut graph = graph;
+    graph["4"]["class_type"] = json!("SamplerSomethingNew");
+    let g = read_graph(&graph, None).generation;
+    assert_eq!(g.sampler, None);
+}
+
+#[test]
 fn primitives_and_number_nodes() {
     let mut graph = with(
         base(),

@@ -159,6 +159,36 @@ const SDXL_TUPLE: &[&str] = &[
     "refiner_negative",
 ];
 
+/// Dedicated sampler nodes of custom sampling, by class, and the sampler
+/// name a KSampler would give the same sampler. Others state no sampler.
+pub(crate) const SAMPLER_CLASSES: &[(&str, &str)] = &[
+    ("SamplerEulerAncestral", "euler_ancestral"),
+    ("SamplerEulerAncestralCFGPP", "euler_ancestral_cfg_pp"),
+    ("SamplerLMS", "lms"),
+    ("SamplerDPMPP_2M_SDE", "dpmpp_2m_sde"),
+    ("SamplerDPMPP_3M_SDE", "dpmpp_3m_sde"),
+    ("SamplerDPMPP_SDE", "dpmpp_sde"),
+    ("SamplerDPMPP_2S_Ancestral", "dpmpp_2s_ancestral"),
+    ("SamplerDPMAdaptative", "dpm_adaptive"),
+];
+
+/// Dedicated scheduler nodes, by class, and the scheduler name a KSampler
+/// would give the same schedule. Others state no scheduler.
+pub(crate) const SCHEDULER_CLASSES: &[(&str, &str)] = &[
+    ("KarrasScheduler", "karras"),
+    ("ExponentialScheduler", "exponential"),
+    ("PolyexponentialScheduler", "polyexponential"),
+    ("BetaSamplingScheduler", "beta"),
+];
+
+/// The name a dedicated sampler or scheduler class stands for.
+pub(crate) fn class_name_in(table: &[(&str, &'static str)], class: &str) -> Option<&'static str> {
+    table
+        .iter()
+        .find(|(c, _)| *c == class)
+        .map(|(_, name)| *name)
+}
+
 /// Inputs that never change what a node outputs (labels, UI helpers): a
 /// node the table does not describe passes a text or number on only when
 /// it has no other input.

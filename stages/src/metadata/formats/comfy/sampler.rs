@@ -297,9 +297,16 @@ impl<'a> Graph<'a> {
                 .input("sampler_name")
                 .and_then(|v| self.text(v, 0))
                 .or_else(|| {
-                    // Dedicated sampler nodes (SamplerEulerAncestral, …) name
-                    // the sampler in their class.
-                    sampler.class.strip_prefix("Sampler").map(str::to_owned)
+                    // Dedicated sampler nodes (SamplerEulerAncestral, …)
+                    // stand for a sampler by their class.
+                    super::rules::class_name_in(super::rules::SAMPLER_CLASSES, sampler.class)
+                        .map(str::to_owned)
+                        .or_else(|| {
+                            self.unresolved(format!(
+                                "{} is a sampler node with its own settings",
+                                describe(&sampler)
+                            ))
+                        })
                 });
         }
         let mut model_input = None;
@@ -312,11 +319,8 @@ impl<'a> Graph<'a> {
                 .input("scheduler")
                 .and_then(|v| self.text(v, 0))
                 .or_else(|| {
-                    sigmas
-                        .class
-                        .strip_suffix("Scheduler")
-                        .filter(|s| !s.is_empty() && *s != "Basic")
-                        .map(str::to_lowercase)
+                    super::rules::class_name_in(super::rules::SCHEDULER_CLASSES, sigmas.class)
+                        .map(str::to_owned)
                 });
             model_input = sigmas.input("model");
         }
@@ -373,8 +377,9 @@ impl<'a> Graph<'a> {
 
         if let Some((v, f)) = model {
             let mut loras = Vec::new();
-            pass.model = self.model(v, f, &mut loras);
-            if pass.model.is_some() {
+            let (model, loras_known) = self.model(v, f, &mut loras);
+            pass.model = model;
+            if pass.model.is_some() && loras_known {
                 pass.loras = Some(loras);
             }
         } else {
@@ -386,7 +391,7 @@ impl<'a> Graph<'a> {
             .or_else(|| tuple.then(|| from_bundle("refiner_model")).flatten());
         if let Some((v, f)) = refiner {
             let mut ignored = Vec::new();
-            let refiner_model = self.model(v, f, &mut ignored);
+            let (refiner_model, _) = self.model(v, f, &mut ignored);
             self.take_why();
             if refiner_model.as_ref().is_some_and(|r| r != "None") {
                 pass.two_models = true;
@@ -548,19 +553,25 @@ impl<'a> Graph<'a> {
     }
 
     /// The checkpoint/UNET behind a model input (or the model field of a
-    /// bundle), and the LoRAs applied on the way (from the sampler
-    /// upstream).
+    /// bundle), and the LoRAs applied on the way, in the order applied;
+    /// the flag is false when which LoRAs were applied is not known.
     pub(super) fn model(
         &self,
         value: &'a Value,
         field: Option<&'static str>,
         loras: &mut Vec<Lora>,
-    ) -> Option<String> {
+    ) -> (Option<String>, bool) {
         let mut groups = Vec::new();
-        let model = self.model_walk(value, field, &mut groups);
+        let mut unknown_loras = false;
+        let model = self.model_walk(value, field, &mut groups, &mut unknown_loras);
         // Found from the sampler upstream; listed in the order applied.
         loras.extend(groups.into_iter().rev().flatten());
-        model
+        if unknown_loras {
+            loras.clear();
+            self.unresolved::<()>("a LoRA node takes its LoRAs from a text");
+            return (model, false);
+        }
+        (model, true)
     }
 
     fn model_walk(
@@ -568,6 +579,7 @@ impl<'a> Graph<'a> {
         value: &'a Value,
         field: Option<&'static str>,
         groups: &mut Vec<Vec<Lora>>,
+        unknown_loras: &mut bool,
     ) -> Option<String> {
         let mut current = value;
         let mut field = field;
@@ -590,7 +602,24 @@ impl<'a> Graph<'a> {
             if node.class_has("lora") || node.inputs.contains_key("lora_name") {
                 let mut loras = Vec::new();
                 self.collect_loras(node, &mut loras, 0);
+                let named = node
+                    .inputs
+                    .keys()
+                    .any(|k| k == "lora_name" || k == "lora_stack" || k.starts_with("lora_"));
+                if loras.is_empty() && !named {
+                    // A LoRA node that takes its LoRAs from elsewhere (tags
+                    // in a prompt text): which ones is not known.
+                    *unknown_loras = true;
+                }
                 groups.push(loras);
+            }
+            if let Some(Kind::Template { result }) = rule_for(node.class).map(|r| r.kind)
+                && node
+                    .input(result)
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t.contains("<lora:"))
+            {
+                *unknown_loras = true;
             }
             let refiner = slot_field.is_some_and(|f| f.starts_with("refiner"));
             let names: &[&str] = if refiner {
@@ -756,6 +785,33 @@ impl<'a> Graph<'a> {
                 || node.class_has("Crop")
             {
                 return self.unresolved(format!("the latent is resized ({})", describe(&node)));
+            }
+            // A size picker whose preset, ratio or override decides the
+            // size: its width and height inputs are not the size.
+            if let Some((key, _)) = node.inputs.iter().find(|(k, v)| {
+                let k = k.to_ascii_lowercase();
+                let neutral = match v {
+                    Value::Null => true,
+                    Value::Bool(b) => !b,
+                    Value::Number(n) => {
+                        n.as_f64() == Some(0.0)
+                            || (k.contains("multipl") && n.as_f64() == Some(1.0))
+                    }
+                    Value::String(s) => matches!(
+                        s.to_ascii_lowercase().as_str(),
+                        "custom" | "off" | "false" | "disable" | "disabled" | "none" | ""
+                    ),
+                    _ => false,
+                };
+                [
+                    "ratio", "aspect", "preset", "override", "swap", "flip", "multipl",
+                ]
+                .iter()
+                .any(|p| k.contains(p))
+                    && !neutral
+            }) {
+                let key: String = key.chars().take(40).collect();
+                return self.unresolved(format!("{}: its {key} decides the size", describe(&node)));
             }
             let width = node.first_input(&["width", "empty_latent_width"]);
             let height = node.first_input(&["height", "empty_latent_height"]);
