@@ -12,6 +12,9 @@ const STEP_BUDGET: usize = 50_000;
 /// The deepest chain of links followed by one recursive resolution.
 pub(super) const MAX_DEPTH: usize = 64;
 
+/// The most use-everywhere nodes whose broadcasts are considered.
+const MAX_BROADCASTERS: usize = 256;
+
 /// The longest reason kept for an unresolved value.
 const MAX_WHY: usize = 240;
 
@@ -98,8 +101,8 @@ pub(crate) struct Graph<'a> {
     runtime: Cell<bool>,
     /// Why the last resolution that failed could not resolve its value.
     why: RefCell<Option<String>>,
-    /// Whether the graph has use-everywhere nodes.
-    broadcasts: bool,
+    /// The graph's use-everywhere nodes (at most [`MAX_BROADCASTERS`]).
+    everywhere: Vec<Node<'a>>,
 }
 
 impl<'a> Graph<'a> {
@@ -122,9 +125,14 @@ impl<'a> Graph<'a> {
                 ))
             })
             .collect();
-        let broadcasts = nodes.values().any(|n| n.class_has("Everywhere"));
+        let everywhere: Vec<Node<'a>> = nodes
+            .values()
+            .filter(|n| n.class_has("Everywhere"))
+            .take(MAX_BROADCASTERS)
+            .copied()
+            .collect();
         (!nodes.is_empty()).then(|| Graph {
-            broadcasts,
+            everywhere,
             nodes,
             steps: Cell::new(0),
             exhausted: Cell::new(false),
@@ -210,7 +218,7 @@ impl<'a> Graph<'a> {
 
     /// Whether `node` is a sampling pass (see `sampler::is_pass_in`).
     pub(super) fn is_pass(&self, node: &Node<'a>) -> bool {
-        super::sampler::is_pass_in(node, self.broadcasts)
+        super::sampler::is_pass_in(node, !self.everywhere.is_empty())
     }
 
     /// An input of `node`, or, when the node leaves it out, the value a
@@ -223,7 +231,7 @@ impl<'a> Graph<'a> {
     }
 
     fn broadcast(&self, name: &str) -> Option<&'a Value> {
-        if !self.broadcasts {
+        if self.everywhere.is_empty() {
             return None;
         }
         let wanted = match name {
@@ -237,7 +245,7 @@ impl<'a> Graph<'a> {
         };
         let mut specific = Vec::new();
         let mut general = Vec::new();
-        for node in self.nodes.values().filter(|n| n.class_has("Everywhere")) {
+        for node in &self.everywhere {
             if node.class_has("Prompts Everywhere") {
                 if wanted == "CONDITIONING" {
                     let mut conds: Vec<(&String, &'a Value)> = node
