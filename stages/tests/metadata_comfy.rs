@@ -277,15 +277,3 @@ fn comfy_custom_fixtures_score() {
         top.percent()
     );
 }
-
-/// Prints what kiln extracts from the fixture named by `KILN_DEBUG_FILE`.
-#[test]
-fn debug_one_fixture() {
-    let (Some(dir), Ok(name)) = (fixtures::comfy_custom(), std::env::var("KILN_DEBUG_FILE")) else {
-        return;
-    };
-    let bytes = std::fs::read(dir.join(&name)).expect("fixture readable");
-    let x = extract(&bytes, Some(&name)).expect("extracts");
-    println!("{:#?}", x.generation);
-    println!("{:#?}", x.problems);
-}

@@ -711,6 +711,23 @@ fn a_workflow_only_file_is_read_from_its_widgets() {
     assert!(graph.strings.iter().any(|s| s == "remember the lamp"));
 }
 
+#[test]
+fn bare_nan_in_a_saved_graph_is_read_as_null() {
+    // ComfyUI's server writes Python's NaN for some node fields.
+    let text = efficiency_graph().to_string().replacen(
+        "\"batch_size\":1",
+        "\"batch_size\":1,\"is_changed\":NaN,\"note\":\"NaN stays text\"",
+        1,
+    );
+    assert!(text.contains(":NaN"), "{text}");
+    let bytes = write::insert_png_text(&png(), "prompt", &text).expect("insert");
+    let x = extract(&bytes, None).expect("an image");
+    assert_eq!(x.generation.seed, Some(123_456_789));
+    assert!(x.problems.is_empty(), "{:?}", x.problems);
+    let strings = &x.graph.expect("graph text").strings;
+    assert!(strings.iter().any(|s| s == "NaN stays text"));
+}
+
 // ------------------------------------------------------------------ hostile
 
 #[test]
