@@ -138,7 +138,7 @@ struct Output<'a> {
     node: Option<Node<'a>>,
     save: bool,
     /// Pass node ids, nearest first, with what lies before each.
-    passes: Vec<(sampler::Found2<'a>, Between)>,
+    passes: Vec<(sampler::PassNode<'a>, Between)>,
     head: Between,
 }
 
@@ -189,10 +189,11 @@ fn resolve(
 ) -> Generation {
     let mut reasons = Vec::new();
     let outputs = outputs(graph);
-    let candidates = choose(graph, outputs, file_name, pixel_size, &mut reasons);
+    let candidates = choose(graph, outputs, file_name, pixel_size);
     // Runtime values met while choosing say nothing about the chosen branch.
     graph.take_runtime();
     let Some(first) = candidates.first() else {
+        reasons.push("no sampling pass feeds an output of the graph".to_owned());
         return Generation {
             loras: Some(Vec::new()),
             ambiguity: reasons,
@@ -505,7 +506,6 @@ fn choose<'a>(
     outputs: Vec<Output<'a>>,
     file_name: Option<&str>,
     pixel_size: Option<(u32, u32)>,
-    reasons: &mut Vec<String>,
 ) -> Vec<Output<'a>> {
     let mut candidates = outputs;
     if candidates.iter().any(|o| o.save) {
@@ -542,7 +542,6 @@ fn choose<'a>(
         if matching >= 1 && sizes.iter().all(Option::is_some) && matching < candidates.len() {
             let mut keep = sizes.iter().map(|s| *s == wanted);
             candidates.retain(|_| keep.next().unwrap_or(false));
-            reasons.truncate(reasons.len());
         }
     }
     candidates

@@ -119,10 +119,9 @@ pub(super) enum Start<'a> {
     Pass(Node<'a>),
 }
 
-/// A pass found upstream of an output, with how the flow reached the pass
-/// that continues it.
+/// A pass found upstream of an output.
 #[derive(Debug, Clone)]
-pub(super) struct Found2<'a> {
+pub(super) struct PassNode<'a> {
     pub(super) node: Node<'a>,
     /// A HighRes-Fix script attached to the node: a second, virtual pass.
     pub(super) script: Option<Node<'a>>,
@@ -149,8 +148,8 @@ impl<'a> Graph<'a> {
     pub(super) fn passes_upstream(
         &self,
         start: Start<'a>,
-    ) -> (Vec<(Found2<'a>, Between)>, Between) {
-        let mut found: Vec<(Found2<'a>, Between)> = Vec::new();
+    ) -> (Vec<(PassNode<'a>, Between)>, Between) {
+        let mut found: Vec<(PassNode<'a>, Between)> = Vec::new();
         let mut head = Between::default();
         let mut seen = BTreeSet::new();
         // (value, the pass downstream this walk continues from)
@@ -221,7 +220,7 @@ impl<'a> Graph<'a> {
         &self,
         node: Node<'a>,
         downstream: Option<usize>,
-        found: &mut Vec<(Found2<'a>, Between)>,
+        found: &mut Vec<(PassNode<'a>, Between)>,
         head: &mut Between,
         seen: &mut BTreeSet<&'a str>,
         queue: &mut VecDeque<(&'a Value, Option<usize>)>,
@@ -243,7 +242,7 @@ impl<'a> Graph<'a> {
             .filter(|n| {
                 n.inputs.contains_key("hires_steps") || n.inputs.contains_key("tiling_steps")
             });
-        found.push((Found2 { node, script }, Between::default()));
+        found.push((PassNode { node, script }, Between::default()));
         let index = found.len() - 1;
         for name in PASS_FLOW {
             if let Some(v) = node.input(name).filter(|v| link(v).is_some()) {
