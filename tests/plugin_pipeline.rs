@@ -300,7 +300,7 @@ async fn a_plugin_replaces_a_built_in_only_when_asked_and_then_reruns_it() {
     assert!(message.contains("`metadata`"), "{message}");
     assert!(message.contains("libkiln_test_plugin_swap"), "{message}");
 
-    // Built-ins only: the built-in metadata stage (version 1) runs.
+    // Built-ins only: the built-in metadata stage (version 2) runs.
     let kiln = open_store(&store, &[], &[]).expect("opens");
     let engine = kiln.engine();
     assert!(
@@ -313,7 +313,7 @@ async fn a_plugin_replaces_a_built_in_only_when_asked_and_then_reruns_it() {
         .expect("import");
     engine.run_until(Until::Idle).await.expect("run");
     let before = asset(engine, &image);
-    assert_eq!(before.stages["metadata"].version, Some(1));
+    assert_eq!(before.stages["metadata"].version, Some(2));
     assert!(
         facts(&before, "metadata")
             .get("replaced_by_plugin")

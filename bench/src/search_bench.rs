@@ -164,6 +164,8 @@ fn synthetic(id: u64, rng: &mut Rng) -> AssetDoc {
             model.to_lowercase()
         )),
         session_time: Some(date),
+        nodes: Vec::new(),
+        graph_strings: Vec::new(),
     }
 }
 

@@ -83,6 +83,11 @@ fn show_returns_the_generation_parameters_of_generated_files() {
     assert_eq!(g["height"], 640);
     assert_eq!(g["loras"][0]["name"], "seascape_v2.safetensors");
     assert_eq!(g["loras"][0]["strength"].as_f64(), Some(0.8));
+    // Every sampling pass of the graph, with what it states.
+    assert_eq!(g["samplers"].as_array().map(Vec::len), Some(1), "{g}");
+    assert_eq!(g["samplers"][0]["class_type"], "KSampler");
+    assert_eq!(g["samplers"][0]["seed"], 156_680_208_700_286_u64);
+    assert_eq!(g["ambiguous"], false);
     // Pixel size is the decoded image, not the stated generation size.
     assert_eq!(comfy["width"], 256);
     assert_eq!(comfy["height"], 320);

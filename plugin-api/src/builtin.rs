@@ -106,11 +106,16 @@ pub const THUMBNAIL: &str = "thumbnail";
 /// | `generation.use_coords` | Bool or Null | `false` | NovelAI: whether character positions were used |
 /// | `generation.use_order` | Bool or Null | `true` | NovelAI: whether character order was used |
 /// | `generation.negative_zeroed` | Bool | `false` | whether the negative conditioning is zeroed (ComfyUI `ConditioningZeroOut`) |
-/// | `generation.ambiguous` | Bool | `false` | whether several outputs of the graph could have produced this file and nothing said which |
+/// | `generation.ambiguous` | Bool | `false` | whether several outputs of the graph could have produced this file and nothing said which, several sampling passes made it, or a value was made at run time |
+/// | `generation.ambiguity` | List | `["2 sampling passes feed the output …"]` | why fields are not stated or the result is ambiguous (Text each) |
+/// | `generation.samplers` | List | `[{"node": "3", "class_type": "KSampler", "seed": 42, …}]` | every sampling pass of a node graph feeding the file, in graph order: maps of `node`, `class_type` (Text), `seed` (UInt or Null), `adds_noise` (Bool or Null), `steps` (UInt or Null), `cfg` (Float or Null), `sampler`, `scheduler` (Text or Null), `denoise` (Float or Null), `positive_prompt`, `negative_prompt`, `model` (Text or Null), `loras` (List or Null), `width`, `height` (UInt or Null), `notes` (List of Text) |
 /// | `generation.c2pa` | Map or Null | `{"claim_generator": "ChatGPT", "vendor": "OpenAI", "digital_source_type": "…", "ai_generated": true}` | a C2PA manifest's claim: `claim_generator`, `vendor`, `digital_source_type` (Text), `ai_generated` (Bool), each or Null |
 /// | `animation.frames` | UInt or Null | `16` | frames: a video track's samples, an animation's frames; for Matroska, duration times frame rate |
 /// | `animation.duration` | Float or Null | `2.0` | seconds |
 /// | `animation.fps` | Float or Null | `8.0` | frames per second |
+/// | `graph` | Map or Null | `{"nodes": ["KSampler", "FaceDetailer"], "strings": ["a castle"]}` | what an embedded node graph contains, for search: `nodes` (the distinct node classes) and `strings` (its distinct literal strings), Lists of Text; Null without a graph |
+/// | `graph.nodes` | List | `["KSampler", "FaceDetailer"]` | the distinct node classes of the graph (API prompt and UI workflow) |
+/// | `graph.strings` | List | `["a castle"]` | the distinct literal strings of node inputs and widgets (bounded) |
 /// | `exif.camera_make` | Text or Null | `"Canon"` | EXIF Make |
 /// | `exif.camera_model` | Text or Null | `"EOS R5"` | EXIF Model |
 /// | `exif.software` | Text or Null | `"ComfyUI"` | EXIF Software |
@@ -535,7 +540,19 @@ pub const SCHEMA: [StageSchema; 8] = [
                 "generation.ambiguous",
                 "Bool",
                 "false",
-                "whether several outputs of the graph could have produced this file and nothing said which",
+                "whether several outputs of the graph could have produced this file and nothing said which, several sampling passes made it, or a value was made at run time",
+            ),
+            fact(
+                "generation.ambiguity",
+                "List",
+                r#"["2 sampling passes feed the output …"]"#,
+                "why fields are not stated or the result is ambiguous (Text each)",
+            ),
+            fact(
+                "generation.samplers",
+                "List",
+                r#"[{"node": "3", "class_type": "KSampler", "seed": 42, …}]"#,
+                "every sampling pass of a node graph feeding the file, in graph order: maps of `node`, `class_type` (Text), `seed` (UInt or Null), `adds_noise` (Bool or Null), `steps` (UInt or Null), `cfg` (Float or Null), `sampler`, `scheduler` (Text or Null), `denoise` (Float or Null), `positive_prompt`, `negative_prompt`, `model` (Text or Null), `loras` (List or Null), `width`, `height` (UInt or Null), `notes` (List of Text)",
             ),
             fact(
                 "generation.c2pa",
@@ -551,6 +568,24 @@ pub const SCHEMA: [StageSchema; 8] = [
             ),
             fact("animation.duration", "Float or Null", "2.0", "seconds"),
             fact("animation.fps", "Float or Null", "8.0", "frames per second"),
+            fact(
+                "graph",
+                "Map or Null",
+                r#"{"nodes": ["KSampler", "FaceDetailer"], "strings": ["a castle"]}"#,
+                "what an embedded node graph contains, for search: `nodes` (the distinct node classes) and `strings` (its distinct literal strings), Lists of Text; Null without a graph",
+            ),
+            fact(
+                "graph.nodes",
+                "List",
+                r#"["KSampler", "FaceDetailer"]"#,
+                "the distinct node classes of the graph (API prompt and UI workflow)",
+            ),
+            fact(
+                "graph.strings",
+                "List",
+                r#"["a castle"]"#,
+                "the distinct literal strings of node inputs and widgets (bounded)",
+            ),
             fact(
                 "exif.camera_make",
                 "Text or Null",

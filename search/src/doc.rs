@@ -55,6 +55,11 @@ pub struct AssetDoc {
     pub session_family: Option<String>,
     /// The session time (seconds since the Unix epoch) the `cluster` stage recorded.
     pub session_time: Option<i64>,
+    /// The node classes of an embedded node graph (`node:` queries).
+    pub nodes: Vec<String>,
+    /// The literal strings of an embedded node graph, searchable as free
+    /// text also where no prompt was resolved.
+    pub graph_strings: Vec<String>,
 }
 
 fn text(value: Option<&Value>) -> Option<String> {
@@ -125,6 +130,13 @@ impl AssetDoc {
         );
         let cluster = facts.get(builtin::CLUSTER);
         let session_time = number_i64(cluster.and_then(|c| c.get("time")));
+        let graph = facts.get(builtin::METADATA).and_then(|m| m.get("graph"));
+        let list = |key: &str| -> Vec<String> {
+            match graph.and_then(|g| g.get(key)) {
+                Some(Value::List(items)) => items.iter().filter_map(|v| text(Some(v))).collect(),
+                _ => Vec::new(),
+            }
+        };
         let embed = facts.get(builtin::EMBED);
         let embedding = match embed.and_then(|e| e.get("vector")) {
             Some(Value::Bytes(bytes)) if bytes.len() >= 4 => Some(vector_from_bytes(bytes)),
@@ -154,6 +166,8 @@ impl AssetDoc {
                 .and_then(Value::as_str)
                 .map(str::to_owned),
             session_time,
+            nodes: list("nodes"),
+            graph_strings: list("strings"),
         }
     }
 
@@ -173,6 +187,7 @@ pub(crate) struct Fields {
     pub(crate) all: Field,
     pub(crate) model: Field,
     pub(crate) lora: Field,
+    pub(crate) node: Field,
     pub(crate) sampler: Field,
     pub(crate) scheduler: Field,
     pub(crate) generator: Field,
@@ -202,6 +217,7 @@ impl Fields {
             all: b.add_text_field("all", TEXT),
             model: b.add_text_field("model", STRING),
             lora: b.add_text_field("lora", STRING),
+            node: b.add_text_field("node", STRING),
             sampler: b.add_text_field("sampler", STRING),
             scheduler: b.add_text_field("scheduler", STRING),
             generator: b.add_text_field("generator", STRING),
@@ -252,6 +268,14 @@ impl Fields {
         for lora in &doc.loras {
             d.add_text(self.lora, lora.to_lowercase());
             push_all(lora);
+        }
+        for node in &doc.nodes {
+            d.add_text(self.node, node.to_lowercase());
+        }
+        for text in &doc.graph_strings {
+            if doc.prompt.as_deref() != Some(text.as_str()) {
+                push_all(text);
+            }
         }
         d.add_text(self.all, &all);
         for (field, value) in [

@@ -2,11 +2,13 @@
 //!
 //! A query is whitespace-separated terms, all of which must match:
 //! - `neon` or `"neon city"`: free text over the prompt, model, LoRA names,
-//!   sampler, scheduler, generator and path (not the negative prompt, so
-//!   `-blurry` does not exclude every image whose negative prompt says
-//!   "blurry");
+//!   sampler, scheduler, generator, path and the literal strings of an
+//!   embedded node graph (not the negative prompt, so `-blurry` does not
+//!   exclude every image whose negative prompt says "blurry"; a graph's
+//!   strings include its negative prompt text, which free text then finds);
 //! - `field:value` for `prompt`, `negative`, `path` (words of the text) and
-//!   `model`, `lora`, `sampler`, `scheduler`, `generator` (a case-insensitive
+//!   `model`, `lora`, `sampler`, `scheduler`, `generator`, `node` (a node
+//!   class of the embedded graph: `node:FaceDetailer`) (a case-insensitive
 //!   substring of the name: `model:juggernaut` matches
 //!   `juggernautXL_v9.safetensors`; punctuation in the value matches any
 //!   character);
@@ -63,6 +65,7 @@ enum NameField {
     Sampler,
     Scheduler,
     Generator,
+    Node,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,6 +205,7 @@ impl Matcher {
                     NameField::Sampler => fields.sampler,
                     NameField::Scheduler => fields.scheduler,
                     NameField::Generator => fields.generator,
+                    NameField::Node => fields.node,
                 };
                 let query =
                     RegexQuery::from_pattern(&substring_pattern(value), field).map_err(fail)?;
@@ -351,6 +355,7 @@ pub fn parse_query(query: &str) -> Result<ParsedQuery, QueryError> {
                     "sampler" => Matcher::Name(NameField::Sampler, value_text),
                     "scheduler" => Matcher::Name(NameField::Scheduler, value_text),
                     "generator" | "tool" => Matcher::Name(NameField::Generator, value_text),
+                    "node" | "class" => Matcher::Name(NameField::Node, value_text),
                     "session" => Matcher::Session(value_text.to_lowercase()),
                     other => {
                         let field = match other {

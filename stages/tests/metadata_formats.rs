@@ -135,11 +135,12 @@ fn assert_comfy(g: &Generation) {
         .flatten()
         .map(|l| (l.name.as_str(), l.strength))
         .collect();
+    // In the order they are applied: the loader next to the checkpoint first.
     assert_eq!(
         loras,
         [
-            ("detail.safetensors", Some(-0.5)),
-            ("style.safetensors", Some(0.7))
+            ("style.safetensors", Some(0.7)),
+            ("detail.safetensors", Some(-0.5))
         ]
     );
     assert!(!g.ambiguous);
@@ -201,8 +202,10 @@ fn several_outputs_choose_by_file_name_else_first_and_ambiguous() {
     let hires = extract(&bytes, Some("fox_hires_00001_.png"))
         .expect("image")
         .generation;
-    assert!(!hires.ambiguous);
-    // The second pass reads the first: base parameters plus a hires pass.
+    // Two passes made the file (it is ambiguous which one a field means),
+    // in the usual hires shape: base parameters plus a hires pass.
+    assert!(hires.ambiguous);
+    assert_eq!(hires.samplers.len(), 2);
     assert_eq!(
         (hires.seed, hires.steps),
         (Some(18_446_744_073_709_551_000), Some(30))
@@ -216,8 +219,19 @@ fn several_outputs_choose_by_file_name_else_first_and_ambiguous() {
     let unknown = extract(&bytes, Some("other.png"))
         .expect("image")
         .generation;
+    // Either output may be the file: only what both branches' passes
+    // agree on is stated, and why the rest is not is said.
     assert!(unknown.ambiguous);
-    assert_eq!(unknown.steps, Some(30));
+    assert_eq!(unknown.steps, None);
+    assert_eq!(unknown.positive_prompt.as_deref(), Some("a red fox, snow"));
+    assert!(
+        unknown
+            .ambiguity
+            .iter()
+            .any(|r| r.contains("several outputs")),
+        "{:?}",
+        unknown.ambiguity
+    );
 }
 
 #[test]

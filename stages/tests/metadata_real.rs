@@ -252,7 +252,7 @@ fn stage_turns_real_files_into_facts_or_clear_errors() {
     let info = stage.info();
     assert_eq!(
         (info.name.as_str(), info.tier, info.version),
-        ("metadata", 2, 1)
+        ("metadata", 2, 2)
     );
     assert_eq!(info.after, ["hash"]);
 

@@ -1,5 +1,7 @@
 //! The real generator outputs some tests read: the folder named by
-//! `KILN_REAL_FIXTURES` (in this project `../shared/fixtures/real`).
+//! `KILN_REAL_FIXTURES` (in this project `../shared/fixtures/real`), and the
+//! ComfyUI outputs built with custom node packs named by
+//! `KILN_COMFY_FIXTURES` (`../shared/fixtures/comfy-custom`).
 //!
 //! Without it a test that needs them skips with a printed line, except
 //! under CI (`CI=true`), where a skip would hide a missing check: there the
@@ -17,21 +19,33 @@ pub const REAL_FIXTURES_VAR: &str = "KILN_REAL_FIXTURES";
 /// When the variable is not set and `CI=true`, and when it names something
 /// that is not a folder.
 pub fn real() -> Option<PathBuf> {
-    let Some(dir) = std::env::var_os(REAL_FIXTURES_VAR) else {
+    folder(REAL_FIXTURES_VAR, "../shared/fixtures/real")
+}
+
+/// The variable that names the ComfyUI custom-node fixtures folder.
+pub const COMFY_FIXTURES_VAR: &str = "KILN_COMFY_FIXTURES";
+
+/// The ComfyUI custom-node fixtures folder, or `None` (after printing why
+/// the test is skipped) when `KILN_COMFY_FIXTURES` is not set.
+///
+/// # Panics
+/// As [`real`], for its own variable.
+pub fn comfy_custom() -> Option<PathBuf> {
+    folder(COMFY_FIXTURES_VAR, "../shared/fixtures/comfy-custom")
+}
+
+fn folder(var: &str, usual: &str) -> Option<PathBuf> {
+    let Some(dir) = std::env::var_os(var) else {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!(
-                "{REAL_FIXTURES_VAR} is not set and CI=true: this test needs the real fixtures; \
-                 set {REAL_FIXTURES_VAR} to their folder (../shared/fixtures/real)"
+                "{var} is not set and CI=true: this test needs these fixtures; \
+                 set {var} to their folder ({usual})"
             );
         }
-        println!("skipped: {REAL_FIXTURES_VAR} not set");
+        println!("skipped: {var} not set");
         return None;
     };
     let dir = PathBuf::from(dir);
-    assert!(
-        dir.is_dir(),
-        "{REAL_FIXTURES_VAR}={} is not a folder",
-        dir.display()
-    );
+    assert!(dir.is_dir(), "{var}={} is not a folder", dir.display());
     Some(dir)
 }

@@ -34,7 +34,7 @@ pub mod write;
 
 pub use container::{Animation, ImageFormat};
 pub use exif::ExifSummary;
-pub use model::{C2pa, CharacterPrompt, Generation, Hires, Lora};
+pub use model::{C2pa, CharacterPrompt, Generation, GraphText, Hires, Lora, SamplingPass};
 pub use stage::{MetadataStage, extraction_to_value};
 
 use std::collections::BTreeMap;
@@ -53,6 +53,8 @@ pub struct Extraction {
     pub animation: Option<Animation>,
     /// Normalised generation parameters.
     pub generation: Generation,
+    /// The node classes and literal strings of an embedded node graph.
+    pub graph: Option<GraphText>,
     /// The EXIF summary, when the file has an EXIF block.
     pub exif: Option<ExifSummary>,
     /// Every metadata text as found, keyed by where it was: `tEXt:prompt`,
@@ -174,9 +176,15 @@ pub fn extract_from_reader<R: Read + Seek>(
             Err(message) => problems.push(Problem::new("EXIF", message)),
         }
     }
-    let pixel_width = found.pixel_size.map(|(w, _)| w);
     let before_formats = problems.len();
-    let mut generation = formats::interpret(&found.texts, file_name, pixel_width, &mut problems);
+    let mut graph = None;
+    let mut generation = formats::interpret(
+        &found.texts,
+        file_name,
+        found.pixel_size,
+        &mut problems,
+        &mut graph,
+    );
     if generation.generator.is_none() && found.has_alpha && found.c2pa.is_none() {
         let pixels = found
             .pixel_size
@@ -198,8 +206,13 @@ pub fn extract_from_reader<R: Read + Seek>(
                 // added; the first pass's problems would otherwise be listed
                 // twice.
                 problems.truncate(before_formats);
-                generation =
-                    formats::interpret(&found.texts, file_name, pixel_width, &mut problems);
+                generation = formats::interpret(
+                    &found.texts,
+                    file_name,
+                    found.pixel_size,
+                    &mut problems,
+                    &mut graph,
+                );
             }
             Ok(None) => {}
             Err(message) => problems.push(Problem::new("stealth", message)),
@@ -239,6 +252,7 @@ pub fn extract_from_reader<R: Read + Seek>(
         pixel_size: found.pixel_size,
         animation: found.animation,
         generation,
+        graph,
         exif: exif_summary,
         raw,
         problems,

@@ -46,6 +46,57 @@ pub struct C2pa {
     pub ai_generated: Option<bool>,
 }
 
+/// What a node graph embedded in the file contains, for search: the node
+/// classes and the literal strings, also where the resolver states nothing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GraphText {
+    /// The distinct node classes, in order of first appearance.
+    pub nodes: Vec<String>,
+    /// The distinct literal strings of node inputs and widgets.
+    pub strings: Vec<String>,
+}
+
+/// One sampling pass of a node graph (a sampler, a detailer, a refiner…),
+/// as the graph states it. Values the pass takes through links that could
+/// not be followed to a literal are `None`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SamplingPass {
+    /// The node's id in the graph.
+    pub node: String,
+    /// The node's class, as written.
+    pub class_type: String,
+    /// The seed of the noise the pass adds.
+    pub seed: Option<u64>,
+    /// `Some(false)` when the pass adds no noise (it continues another
+    /// pass's latent); its seed then does not shape the image.
+    pub adds_noise: Option<bool>,
+    /// Sampling steps.
+    pub steps: Option<u64>,
+    /// Guidance scale.
+    pub cfg: Option<f64>,
+    /// The sampler.
+    pub sampler: Option<String>,
+    /// The noise schedule.
+    pub scheduler: Option<String>,
+    /// Denoising strength.
+    pub denoise: Option<f64>,
+    /// The prompt the positive conditioning was encoded from.
+    pub positive_prompt: Option<String>,
+    /// The prompt the negative conditioning was encoded from.
+    pub negative_prompt: Option<String>,
+    /// The checkpoint or UNET the pass samples with.
+    pub model: Option<String>,
+    /// LoRAs applied to that model, in order.
+    pub loras: Option<Vec<Lora>>,
+    /// The size of the empty latent the pass starts from (not stated for
+    /// encoded or resized latents).
+    pub width: Option<u64>,
+    /// See `width`.
+    pub height: Option<u64>,
+    /// Why values of this pass are unknown, and what the pass is.
+    pub notes: Vec<String>,
+}
+
 /// Generation parameters, normalised across tools. A field is `None` when
 /// the metadata does not state it; values made only at run time (a seed
 /// drawn by a random node, a prompt written by an LLM node) are `None` too.
@@ -95,8 +146,15 @@ pub struct Generation {
     pub use_order: Option<bool>,
     /// The negative conditioning is zeroed (ComfyUI `ConditioningZeroOut`).
     pub negative_zeroed: bool,
-    /// Several outputs could have produced this file and nothing said which.
+    /// Several outputs could have produced this file and nothing said which,
+    /// several sampling passes made it, or a value was made at run time.
     pub ambiguous: bool,
+    /// Why fields are not stated or the result is ambiguous (several outputs,
+    /// passes that disagree, a value that cannot be resolved).
+    pub ambiguity: Vec<String>,
+    /// Every sampling pass of a node graph feeding the file, in graph order
+    /// (empty for formats without a graph).
+    pub samplers: Vec<SamplingPass>,
     /// C2PA provenance, when the file carries a manifest.
     pub c2pa: Option<C2pa>,
 }

@@ -11,12 +11,18 @@
 //!   `height`, `clip_skip` (UInt), `denoise` (Float), `hires` (map of
 //!   `upscaler`, `scale`, `steps`, `denoise`, or null), `character_prompts`
 //!   (list of `{prompt, negative_prompt, center_x, center_y}`), `use_coords`,
-//!   `use_order` (Bool or null), `negative_zeroed`, `ambiguous` (Bool), `c2pa`
+//!   `use_order` (Bool or null), `negative_zeroed`, `ambiguous` (Bool),
+//!   `ambiguity` (list of text), `samplers` (list of maps, one per sampling
+//!   pass of a node graph: `node`, `class_type`, `seed`, `adds_noise`,
+//!   `steps`, `cfg`, `sampler`, `scheduler`, `denoise`, `positive_prompt`,
+//!   `negative_prompt`, `model`, `loras`, `width`, `height`, `notes`), `c2pa`
 //!   (map of `claim_generator`, `vendor`, `digital_source_type`,
 //!   `ai_generated`, or null). Unknown values are null.
 //! - `exif`: a map of `camera_make`, `camera_model`, `software`, `date_time`,
 //!   `date_time_original`, `orientation`, `pixel_width`, `pixel_height`, or
 //!   null when the file has no EXIF block;
+//! - `graph`: a map of `nodes` (the distinct node classes) and `strings`
+//!   (the distinct literal strings) of an embedded node graph, or null;
 //! - `raw`: a map from location (`tEXt:prompt`, `EXIF:UserComment`, …) to
 //!   text;
 //! - `problems`: a list of `{location, message}`.
@@ -37,7 +43,7 @@ impl MetadataStage {
     /// ([`builtin::METADATA`], where the facts are described).
     pub const NAME: &'static str = builtin::METADATA;
     /// Bump when the facts change for the same file.
-    pub const VERSION: u32 = 1;
+    pub const VERSION: u32 = 2;
 }
 
 impl Stage for MetadataStage {
@@ -149,14 +155,23 @@ pub fn extraction_to_value(extraction: &Extraction) -> Value {
         ("pixel_height", pixel_height),
         ("animation", animation),
         ("generation", generation_to_value(&extraction.generation)),
+        (
+            "graph",
+            extraction.graph.as_ref().map_or(Value::Null, |g| {
+                let list = |items: &[String]| {
+                    Value::List(items.iter().map(|s| Value::from(s.as_str())).collect())
+                };
+                Value::map([("nodes", list(&g.nodes)), ("strings", list(&g.strings))])
+            }),
+        ),
         ("exif", exif),
         ("raw", raw),
         ("problems", Value::List(problems)),
     ])
 }
 
-fn generation_to_value(g: &super::Generation) -> Value {
-    let loras = g.loras.as_ref().map_or(Value::Null, |loras| {
+fn loras_to_value(loras: Option<&Vec<super::Lora>>) -> Value {
+    loras.map_or(Value::Null, |loras| {
         Value::List(
             loras
                 .iter()
@@ -168,7 +183,35 @@ fn generation_to_value(g: &super::Generation) -> Value {
                 })
                 .collect(),
         )
-    });
+    })
+}
+
+fn pass_to_value(p: &super::SamplingPass) -> Value {
+    Value::map([
+        ("node", Value::from(p.node.as_str())),
+        ("class_type", Value::from(p.class_type.as_str())),
+        ("seed", Value::from(p.seed)),
+        ("adds_noise", Value::from(p.adds_noise)),
+        ("steps", Value::from(p.steps)),
+        ("cfg", Value::from(p.cfg)),
+        ("sampler", text(&p.sampler)),
+        ("scheduler", text(&p.scheduler)),
+        ("denoise", Value::from(p.denoise)),
+        ("positive_prompt", text(&p.positive_prompt)),
+        ("negative_prompt", text(&p.negative_prompt)),
+        ("model", text(&p.model)),
+        ("loras", loras_to_value(p.loras.as_ref())),
+        ("width", Value::from(p.width)),
+        ("height", Value::from(p.height)),
+        (
+            "notes",
+            Value::List(p.notes.iter().map(|n| Value::from(n.as_str())).collect()),
+        ),
+    ])
+}
+
+fn generation_to_value(g: &super::Generation) -> Value {
+    let loras = loras_to_value(g.loras.as_ref());
     let hires = g.hires.as_ref().map_or(Value::Null, |h| {
         Value::map([
             ("upscaler", text(&h.upscaler)),
@@ -220,6 +263,19 @@ fn generation_to_value(g: &super::Generation) -> Value {
         ("use_order", Value::from(g.use_order)),
         ("negative_zeroed", Value::from(g.negative_zeroed)),
         ("ambiguous", Value::from(g.ambiguous)),
+        (
+            "ambiguity",
+            Value::List(
+                g.ambiguity
+                    .iter()
+                    .map(|a| Value::from(a.as_str()))
+                    .collect(),
+            ),
+        ),
+        (
+            "samplers",
+            Value::List(g.samplers.iter().map(pass_to_value).collect()),
+        ),
         ("c2pa", c2pa),
     ])
 }

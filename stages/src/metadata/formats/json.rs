@@ -35,7 +35,63 @@ pub(crate) fn parse(text: &str) -> Result<Value, String> {
     } else {
         None
     };
-    serde_json::from_str(trimmed).map_err(|e| format!("invalid JSON: {e}"))
+    match serde_json::from_str(trimmed) {
+        Ok(value) => Ok(value),
+        Err(e) => {
+            // Python's json module (ComfyUI's server) writes the non-finite
+            // numbers `NaN`, `Infinity` and `-Infinity` as bare words, which
+            // JSON does not allow: read them as null.
+            let Some(fixed) = null_non_finite(trimmed) else {
+                return Err(format!("invalid JSON: {e}"));
+            };
+            serde_json::from_str(&fixed).map_err(|e| format!("invalid JSON: {e}"))
+        }
+    }
+}
+
+/// The text with every bare `NaN`, `Infinity` and `-Infinity` outside
+/// strings written as `null`, or `None` when it has none.
+fn null_non_finite(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut changed = false;
+    let mut last = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            i += 1;
+            continue;
+        }
+        if b == b'"' {
+            in_string = true;
+            i += 1;
+            continue;
+        }
+        let word = ["-Infinity", "Infinity", "NaN"]
+            .into_iter()
+            .find(|w| bytes[i..].starts_with(w.as_bytes()));
+        if let Some(word) = word {
+            out.push_str(&text[last..i]);
+            out.push_str("null");
+            i += word.len();
+            last = i;
+            changed = true;
+            continue;
+        }
+        i += 1;
+    }
+    out.push_str(&text[last..]);
+    changed.then_some(out)
 }
 
 /// Parses text that is expected to be a JSON object; anything else is `None`.

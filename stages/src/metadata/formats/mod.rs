@@ -43,18 +43,37 @@ impl<'a> Texts<'a> {
 pub(crate) fn interpret(
     entries: &[RawText],
     file_name: Option<&str>,
-    pixel_width: Option<u32>,
+    pixel_size: Option<(u32, u32)>,
     problems: &mut Vec<Problem>,
+    graph_text: &mut Option<super::GraphText>,
 ) -> Generation {
     let texts = Texts { entries };
     let mut objects = JsonCache::default();
     for entry in entries {
         objects.parse(entry, problems);
     }
+    *graph_text = graph_text_of(&texts, &objects);
 
     let mut notes = Vec::new();
-    let graph = find_graph(&texts, &objects).and_then(|(location, root)| {
-        let g = comfy::extract(root, file_name, pixel_width, &mut notes)?;
+    // Without an API graph, a UI workflow converted to one.
+    let converted = match find_graph(&texts, &objects) {
+        Some(_) => None,
+        None => find_workflow(&objects),
+    };
+    let found = find_graph(&texts, &objects).or_else(|| {
+        converted
+            .as_ref()
+            .map(|(location, map)| (location.clone(), map))
+    });
+    let graph = found.and_then(|(location, root)| {
+        let mut g = comfy::extract(root, file_name, pixel_size, &mut notes)?;
+        if converted.is_some() {
+            g.metadata_format = Some("comfyui-workflow".to_owned());
+            notes.push(
+                "no API graph: values read from the UI workflow's widgets where the node's widget order is known"
+                    .to_owned(),
+            );
+        }
         problems.extend(notes.drain(..).map(|n| Problem::new(location.clone(), n)));
         let g = match root.get("extraMetadata").and_then(Value::as_str) {
             Some(extra) => {
@@ -180,6 +199,39 @@ fn find_graph<'a>(
         }
     }
     None
+}
+
+/// The node classes and literal strings of the file's graphs (API and UI).
+fn graph_text_of(texts: &Texts<'_>, objects: &JsonCache) -> Option<super::GraphText> {
+    let api = find_graph(texts, objects).map(|(_, m)| m);
+    let workflow = objects.objects.iter().find_map(|(_, map)| {
+        if comfy::is_workflow(map) {
+            return Some(map);
+        }
+        match map.get("workflow") {
+            Some(Value::Object(inner)) if comfy::is_workflow(inner) => Some(inner),
+            _ => None,
+        }
+    });
+    if api.is_none() && workflow.is_none() {
+        return None;
+    }
+    Some(comfy::graph_text(api, workflow))
+}
+
+/// The first UI workflow in the file, converted to an API graph.
+fn find_workflow(objects: &JsonCache) -> Option<(String, Map<String, Value>)> {
+    objects.objects.iter().find_map(|(key, map)| {
+        let workflow = if comfy::is_workflow(map) {
+            map
+        } else {
+            match map.get("workflow") {
+                Some(Value::Object(inner)) if comfy::is_workflow(inner) => inner,
+                _ => return None,
+            }
+        };
+        comfy::from_workflow(workflow).map(|api| (key.clone(), api))
+    })
 }
 
 /// The most specific application format present, if any.
