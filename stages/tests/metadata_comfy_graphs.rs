@@ -406,6 +406,19 @@ fn an_unknown_text_node_with_settings_is_not_guessed_through() {
 }
 
 #[test]
+fn an_encoder_named_after_a_model_family_is_still_an_encoder() {
+    let mut graph = text_graph();
+    graph["65"] = json!({"class_type": "TextEncodeQwenImageEdit", "inputs": {"clip": ["1", 1], "prompt": "replace the sky with stars"}});
+    graph["46"]["inputs"]["positive"] = json!(["65", 0]);
+    let g = read_graph(&graph, None).generation;
+    assert_eq!(
+        g.positive_prompt.as_deref(),
+        Some("replace the sky with stars")
+    );
+    assert!(!g.ambiguous);
+}
+
+#[test]
 fn combined_conditionings_state_a_prompt_only_when_alike() {
     let mut graph = text_graph();
     graph["60"] = json!({"class_type": "CLIPTextEncode", "inputs": {"text": "a second subject", "clip": ["1", 1]}});

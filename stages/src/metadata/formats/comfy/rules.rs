@@ -495,8 +495,10 @@ pub(crate) const RULES: &[Rule] = &[
         Generated("tags made from an image at run time"),
     ),
     rule(Has("Interrogat"), Generated("a caption made at run time")),
+    // Vision-language models that write or describe text (not the
+    // Qwen-Image text encoders, which encode a literal prompt).
     rule(
-        Has("Qwen"),
+        Has("QwenVL"),
         Generated("text written by a model at run time"),
     ),
     rule(Has("JoyCaption"), Generated("a caption made at run time")),
