@@ -172,7 +172,7 @@ fn show_marks_the_facts_of_an_outdated_stage_version() {
     assert_eq!(current["outdated"]["metadata"], false, "{current}");
 
     // The swap plugin's metadata stage is version 99; the facts are from
-    // the built-in version 1.
+    // the built-in version.
     let out = succeed(&mut with_swap(&["show", &id, "--json"]));
     let shown: Json = serde_json::from_slice(&out.stdout).expect("show JSON");
     assert_eq!(shown["outdated"]["metadata"], true, "{shown}");
@@ -183,8 +183,9 @@ fn show_marks_the_facts_of_an_outdated_stage_version() {
         .lines()
         .find(|l| l.starts_with("stage      metadata:"))
         .unwrap_or_else(|| panic!("show lists the metadata stage:\n{text}"));
+    let built_in = kiln::stages::metadata::MetadataStage::VERSION;
     assert!(
-        line.ends_with("(outdated: v1, registered v99)"),
+        line.ends_with(&format!("(outdated: v{built_in}, registered v99)")),
         "marks the outdated version: {line}"
     );
 

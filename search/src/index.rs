@@ -682,6 +682,8 @@ mod tests {
             phash: None,
             session_family: None,
             session_time: None,
+            nodes: Vec::new(),
+            graph_strings: Vec::new(),
         }
     }
 
