@@ -300,3 +300,44 @@ fn zip_bombs_in_text_chunks_are_cut() {
         x.problems
     );
 }
+
+#[test]
+fn thousands_of_broken_or_empty_chunks_give_a_bounded_list() {
+    // zTXt with an unknown compression method: one problem each.
+    let broken: Vec<PngChunk> = (0..5_000)
+        .map(|i| PngChunk::new(*b"zTXt", format!("k{i}\0\x07zz").into_bytes()))
+        .collect();
+    // Tiny texts pass every byte limit; their number is bounded on its own.
+    let tiny: Vec<PngChunk> = (0..6_000)
+        .map(|i| PngChunk::new(*b"tEXt", format!("t{i}\0v").into_bytes()))
+        .collect();
+    let bytes = write::insert_png_chunks(&png(), &[tiny, broken].concat()).expect("insert");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("many.png");
+    std::fs::write(&path, &bytes).expect("write");
+    let output = MetadataStage
+        .process(&StageInput::for_path(
+            1,
+            path.to_string_lossy().into_owned(),
+        ))
+        .expect("a normal asset");
+    let listed = problems(&output);
+    assert!(listed.len() <= 66, "{} problems listed", listed.len());
+    assert!(
+        listed
+            .iter()
+            .any(|m| m.contains("unknown compression method")),
+        "{listed:?}"
+    );
+    // 63 listed after the texts' line, the other 4,937 counted.
+    assert!(
+        listed.iter().any(|m| m == "4937 more problems not listed"),
+        "{listed:?}"
+    );
+    assert!(
+        listed
+            .iter()
+            .any(|m| m.contains("metadata texts; the rest")),
+        "{listed:?}"
+    );
+}

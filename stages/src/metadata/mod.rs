@@ -109,8 +109,8 @@ pub enum ExtractError {
     Io(#[from] std::io::Error),
 }
 
-/// The most problems listed for one file; hostile files can have thousands.
-const MAX_PROBLEMS: usize = 64;
+// The most problems listed for one file; hostile files can have thousands.
+use container::MAX_PROBLEMS;
 
 /// The most pixels decoded to look for stealth metadata: generator outputs
 /// are a few megapixels; a larger image without metadata is a photo or a
@@ -226,8 +226,9 @@ pub fn extract_from_reader<R: Read + Seek>(
         }
         generation.c2pa = Some(provenance);
     }
-    if problems.len() > MAX_PROBLEMS {
-        let more = problems.len() - MAX_PROBLEMS;
+    let dropped = found.problems_dropped;
+    if problems.len() > MAX_PROBLEMS || dropped > 0 {
+        let more = problems.len().saturating_sub(MAX_PROBLEMS) as u64 + dropped;
         problems.truncate(MAX_PROBLEMS);
         problems.push(Problem::new(
             "metadata",

@@ -209,22 +209,31 @@ fn decode_format(
             let decoder =
                 PngDecoder::with_limits(cursor, limits.to_image_limits()).map_err(failed)?;
             let animated = decoder.is_apng().unwrap_or(false);
-            finish(decoder, format, animated, limits, bytes)
+            finish(decoder, format, animated, 0, limits, bytes)
         }
         SourceFormat::Jpeg => {
             let decoder = JpegDecoder::new(cursor).map_err(failed)?;
-            finish(decoder, format, false, limits, bytes)
+            finish(decoder, format, false, 0, limits, bytes)
         }
         SourceFormat::WebP => {
             let decoder = WebPDecoder::new(cursor).map_err(failed)?;
             let animated = decoder.has_animation();
-            finish(decoder, format, animated, limits, bytes)
+            finish(decoder, format, animated, 0, limits, bytes)
         }
         SourceFormat::Gif => {
+            let frames = gif_frames(bytes);
+            // The decoder draws the first frame into a buffer of its own
+            // when it does not cover the screen exactly; a frame may even
+            // be larger than the screen it is drawn on.
+            let extra = match frames.first {
+                Some((width, height, exact)) if !exact => {
+                    limits.check(width, height, 4)?;
+                    decode_peak(width, height, 0)
+                }
+                _ => 0,
+            };
             let decoder = GifDecoder::new(cursor).map_err(failed)?;
-            // A looping animation says so in a NETSCAPE2.0 extension.
-            let animated = bytes.windows(11).any(|w| w == b"NETSCAPE2.0");
-            finish(decoder, format, animated, limits, bytes)
+            finish(decoder, format, frames.several, extra, limits, bytes)
         }
         SourceFormat::Mp4 | SourceFormat::Matroska => Err(ThumbnailError::UnsupportedFormat {
             format: format!("{} video (its frame comes from ffmpeg)", format.name()),
@@ -232,10 +241,13 @@ fn decode_format(
     }
 }
 
+/// Decodes the first frame; `extra` is memory the decoder needs beyond the
+/// pixels it returns.
 fn finish(
     mut decoder: impl ImageDecoder,
     format: SourceFormat,
     animated: bool,
+    extra: u64,
     limits: DecodeLimits,
     bytes: &[u8],
 ) -> Result<Decoded, ThumbnailError> {
@@ -244,15 +256,13 @@ fn finish(
     let bytes_per_pixel = u64::from(decoder.color_type().bytes_per_pixel());
     limits.check(width, height, bytes_per_pixel)?;
     // Waits while other large images hold the budget.
-    let reserved =
-        memory::reserve(decode_peak(width, height, bytes_per_pixel)).map_err(|over| {
-            ThumbnailError::OverBudget {
-                width,
-                height,
-                needed: over.needed,
-                budget: over.budget,
-            }
-        })?;
+    let peak = decode_peak(width, height, bytes_per_pixel).saturating_add(extra);
+    let reserved = memory::reserve(peak).map_err(|over| ThumbnailError::OverBudget {
+        width,
+        height,
+        needed: over.needed,
+        budget: over.budget,
+    })?;
     decoder
         .set_limits(limits.to_image_limits())
         .map_err(failed)?;
@@ -273,6 +283,82 @@ fn finish(
         cut: container_is_cut(format, bytes),
         _memory: reserved,
     })
+}
+
+/// What a GIF's block stream says before any frame is decoded.
+#[derive(Debug, Default, PartialEq)]
+struct GifFrames {
+    /// The first frame's right and bottom edges, and whether it covers the
+    /// logical screen exactly.
+    first: Option<(u32, u32, bool)>,
+    /// Whether a second frame follows.
+    several: bool,
+}
+
+/// Walks a GIF's blocks (no decompression) up to its second frame. A cut or
+/// malformed stream ends the walk with what was seen.
+fn gif_frames(bytes: &[u8]) -> GifFrames {
+    let mut found = GifFrames::default();
+    let u16_at = |at: usize| {
+        bytes
+            .get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let (Some(screen_w), Some(screen_h), Some(&packed)) = (u16_at(6), u16_at(8), bytes.get(10))
+    else {
+        return found;
+    };
+    let table = |packed: u8| {
+        if packed & 0x80 != 0 {
+            3usize << ((packed & 0x07) + 1)
+        } else {
+            0
+        }
+    };
+    // Each sub-block sequence ends at a zero length; returns where.
+    let skip_sub_blocks = |mut at: usize| -> Option<usize> {
+        loop {
+            let len = usize::from(*bytes.get(at)?);
+            at += 1 + len;
+            if len == 0 {
+                return Some(at);
+            }
+        }
+    };
+    let mut at = 13 + table(packed);
+    loop {
+        match bytes.get(at) {
+            Some(0x2C) => {
+                if found.first.is_some() {
+                    found.several = true;
+                    return found;
+                }
+                let (Some(left), Some(top), Some(w), Some(h), Some(&local)) = (
+                    u16_at(at + 1),
+                    u16_at(at + 3),
+                    u16_at(at + 5),
+                    u16_at(at + 7),
+                    bytes.get(at + 9),
+                ) else {
+                    return found;
+                };
+                let right = u32::from(left) + u32::from(w);
+                let bottom = u32::from(top) + u32::from(h);
+                let exact = (left, top, w, h) == (0, 0, screen_w, screen_h);
+                found.first = Some((right, bottom, exact));
+                // Descriptor, local colour table, LZW minimum code size.
+                match skip_sub_blocks(at + 10 + table(local) + 1) {
+                    Some(next) => at = next,
+                    None => return found,
+                }
+            }
+            Some(0x21) => match skip_sub_blocks(at + 2) {
+                Some(next) => at = next,
+                None => return found,
+            },
+            _ => return found,
+        }
+    }
 }
 
 /// Decoded 8-bit buffers up to this size are kept for the next image decoded
@@ -508,5 +594,83 @@ fn describe_start(bytes: &[u8]) -> String {
     } else {
         let hex: Vec<String> = head.iter().map(|b| format!("{b:02x}")).collect();
         format!("bytes {}", hex.join(" "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A GIF of a `screen` with frames at the given (left, top, w, h); each
+    /// frame's data is a minimal LZW stream, `loops` adds a NETSCAPE2.0
+    /// extension.
+    fn gif(screen: (u16, u16), frames: &[(u16, u16, u16, u16)], loops: bool) -> Vec<u8> {
+        let mut out = b"GIF89a".to_vec();
+        out.extend_from_slice(&screen.0.to_le_bytes());
+        out.extend_from_slice(&screen.1.to_le_bytes());
+        out.extend_from_slice(b"\x80\x00\x00\x00\x00\x00\xff\xff\xff");
+        if loops {
+            out.extend_from_slice(b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00");
+        }
+        for &(left, top, w, h) in frames {
+            out.push(0x2C);
+            for v in [left, top, w, h] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            out.extend_from_slice(b"\x00\x02\x02\x44\x01\x00");
+        }
+        out.push(0x3B);
+        out
+    }
+
+    #[test]
+    fn the_walk_finds_the_first_frame_and_a_second() {
+        let one = gif((4, 4), &[(0, 0, 4, 4)], true);
+        assert_eq!(
+            gif_frames(&one),
+            GifFrames {
+                first: Some((4, 4, true)),
+                several: false
+            },
+            "a looping extension alone is not an animation"
+        );
+        let two = gif((4, 4), &[(1, 1, 2, 2), (0, 0, 4, 4)], false);
+        assert_eq!(
+            gif_frames(&two),
+            GifFrames {
+                first: Some((3, 3, false)),
+                several: true
+            }
+        );
+        for cut in 0..two.len() {
+            let _ = gif_frames(&two[..cut]);
+        }
+    }
+
+    #[test]
+    fn a_first_frame_far_larger_than_its_screen_is_refused_before_decoding() {
+        let bytes = gif((1, 1), &[(0, 0, 60_000, 60_000)], false);
+        match decode(&bytes, DecodeLimits::default()) {
+            Err(ThumbnailError::TooLarge { width, height, .. }) => {
+                assert_eq!((width, height), (60_000, 60_000));
+            }
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_single_frame_gif_is_not_animated_and_two_frames_are() {
+        let one = gif((1, 1), &[(0, 0, 1, 1)], true);
+        assert!(
+            !decode(&one, DecodeLimits::default())
+                .expect("decodes")
+                .animated
+        );
+        let two = gif((1, 1), &[(0, 0, 1, 1), (0, 0, 1, 1)], false);
+        assert!(
+            decode(&two, DecodeLimits::default())
+                .expect("decodes")
+                .animated
+        );
     }
 }

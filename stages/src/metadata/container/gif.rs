@@ -67,15 +67,17 @@ pub(super) fn read<R: Read + Seek>(source: &mut R, out: &mut Container) -> io::R
                     0xFE => {
                         let mut text = Vec::new();
                         let limit = super::MAX_PAYLOAD as usize;
-                        sub_blocks(source, Some((&mut text, limit)))?;
-                        if out.admit("GIF comment", text.len() as u64) {
+                        let total = sub_blocks(source, Some((&mut text, limit)))?;
+                        if out.admit("GIF comment", total) {
                             out.push_text(
                                 "GIF:comment".to_owned(),
                                 trim_nuls(latin1_or_utf8(&text)),
                             );
                         }
                     }
-                    _ => sub_blocks(source, None)?,
+                    _ => {
+                        sub_blocks(source, None)?;
+                    }
                 }
             }
             other => {
@@ -98,26 +100,35 @@ pub(super) fn read<R: Read + Seek>(source: &mut R, out: &mut Container) -> io::R
     outcome
 }
 
-/// Reads (or skips) sub-blocks up to the terminator; with a buffer, keeps
-/// at most `limit` bytes of them.
+/// Reads (or skips) sub-blocks up to the terminator and returns their total
+/// length. With a buffer, keeps them while they all fit in `limit` bytes;
+/// once one does not, the buffer is emptied and nothing more is kept (a
+/// text with a gap in it would say something the file does not).
 fn sub_blocks<R: Read + Seek>(
     source: &mut R,
     mut keep: Option<(&mut Vec<u8>, usize)>,
-) -> io::Result<()> {
+) -> io::Result<u64> {
+    let mut total = 0u64;
     loop {
         let mut len = [0u8; 1];
         source.read_exact(&mut len)?;
         let len = usize::from(len[0]);
         if len == 0 {
-            return Ok(());
+            return Ok(total);
         }
+        total += len as u64;
         match keep.as_mut() {
             Some((buffer, limit)) if buffer.len() + len <= *limit => {
                 let at = buffer.len();
                 buffer.resize(at + len, 0);
                 source.read_exact(&mut buffer[at..])?;
             }
-            _ => skip(source, len as u64)?,
+            Some((buffer, _)) => {
+                **buffer = Vec::new();
+                keep = None;
+                skip(source, len as u64)?;
+            }
+            None => skip(source, len as u64)?,
         }
     }
 }
@@ -158,5 +169,28 @@ mod tests {
                 "cut at {cut}"
             );
         }
+    }
+
+    #[test]
+    fn a_comment_over_the_limit_is_skipped_whole() {
+        let whole = gif();
+        // The comment's sub-blocks: full ones past the limit, then a short
+        // one that would fit if the walk kept reading after a gap.
+        let mut comment = b"\x21\xfe".to_vec();
+        let blocks = (super::super::MAX_PAYLOAD as usize) / 255 + 2;
+        for _ in 0..blocks {
+            comment.push(255);
+            comment.extend(std::iter::repeat_n(b'a', 255));
+        }
+        comment.extend_from_slice(b"\x03end\x00");
+        let bytes = [&whole[..19], &comment, &whole[19..]].concat();
+        let found = read_container(&mut Cursor::new(bytes)).unwrap();
+        assert_eq!(found.texts[0].text, "hello", "{:?}", found.texts.len());
+        assert_eq!(found.texts.len(), 1, "the long comment is not kept");
+        assert!(
+            found.problems.iter().any(|p| p.message.contains("limit")),
+            "{:?}",
+            found.problems
+        );
     }
 }

@@ -21,6 +21,13 @@ pub(crate) const MAX_PAYLOAD: u64 = 16 << 20;
 /// The most metadata bytes kept for one file, all payloads together.
 pub(crate) const MAX_TOTAL: u64 = 64 << 20;
 
+/// The most problems kept while walking one file (the extraction lists
+/// at most this many too, and counts the rest).
+pub(crate) const MAX_PROBLEMS: usize = 64;
+
+/// The most metadata texts kept from one file.
+const MAX_TEXTS: usize = 4096;
+
 /// The container formats kiln reads metadata from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -98,15 +105,35 @@ pub(crate) struct Container {
     pub(crate) problems: Vec<Problem>,
     /// Payload bytes kept so far, checked against [`MAX_TOTAL`].
     kept: u64,
+    /// Whether texts past [`MAX_TEXTS`] were dropped.
+    texts_dropped: bool,
+    /// Problems past [`MAX_PROBLEMS`], counted but not kept.
+    pub(crate) problems_dropped: u64,
 }
 
 impl Container {
+    /// Records a problem; past [`MAX_PROBLEMS`] a file of many broken
+    /// parts is only counted, not listed part by part.
     pub(crate) fn problem(&mut self, location: impl Into<String>, message: impl Into<String>) {
-        self.problems.push(Problem::new(location, message));
+        if self.problems.len() < MAX_PROBLEMS {
+            self.problems.push(Problem::new(location, message));
+        } else {
+            self.problems_dropped += 1;
+        }
     }
 
+    /// Keeps a text; past [`MAX_TEXTS`] (empty or tiny ones pass the byte
+    /// limits) the rest are dropped with one problem.
     pub(crate) fn push_text(&mut self, key: String, text: String) {
-        self.texts.push(RawText { key, text });
+        if self.texts.len() < MAX_TEXTS {
+            self.texts.push(RawText { key, text });
+        } else if !self.texts_dropped {
+            self.texts_dropped = true;
+            self.problem(
+                "file",
+                format!("more than {MAX_TEXTS} metadata texts; the rest are skipped"),
+            );
+        }
     }
 
     /// Whether a payload of `len` bytes may be read; records why not.
