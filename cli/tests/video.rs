@@ -130,6 +130,23 @@ fn make_media(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
         "-t",
         "1",
     ];
+    // Wider than any proxy, with a name ffmpeg would read as a protocol
+    // if it were handed over bare.
+    let wide = dir
+        .join("concat:wide, 1.mp4")
+        .to_string_lossy()
+        .into_owned();
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=3000x600:rate=2",
+        "-t",
+        "1",
+        "-pix_fmt",
+        "yuv420p",
+        &wide,
+    ]);
     let apng = dir.join("loop.png").to_string_lossy().into_owned();
     let mut args = small.to_vec();
     args.extend(["-plays", "0", "-f", "apng", &apng]);
@@ -205,6 +222,23 @@ fn videos_and_animations_are_browsable_searchable_and_framed() {
     assert_eq!(
         shown["generation"]["positive_prompt"],
         "a paper boat on a pond"
+    );
+
+    let shown = show(&store, &work.path().join("in").join("concat:wide, 1.mp4"));
+    let thumb = &shown["facts"]["thumbnail"];
+    assert_eq!(thumb["placeholder"], false, "{shown}");
+    assert_eq!(
+        (thumb["width"].as_u64(), thumb["height"].as_u64()),
+        (Some(3000), Some(600)),
+        "the video's size, not its scaled frame's: {thumb}"
+    );
+    assert_eq!(
+        (
+            thumb["proxy_width"].as_u64(),
+            thumb["proxy_height"].as_u64()
+        ),
+        (Some(512), Some(103)),
+        "{thumb}"
     );
 
     let shown = show(&store, &gif);

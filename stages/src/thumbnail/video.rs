@@ -8,8 +8,11 @@
 //! `ffmpeg` is looked for in `KILN_FFMPEG` (a path), then on `PATH`. It
 //! runs with one thread, no standard input, an address-space limit and a
 //! deadline; it is killed past the deadline, and its output is read up to
-//! a size limit. Its PNG is then decoded by the image path, under the same
-//! decode limits as any file.
+//! a size limit. The file is handed to it as a local file of the demuxer
+//! kiln sniffed (never probed, so a playlist or a concat list posing as a
+//! video cannot make it open other files or addresses), and the frame
+//! comes out no larger than twice the proxy. Its PNG is then decoded by
+//! the image path, under the same decode limits as any file.
 
 use super::{SourceFormat, ThumbnailConfig, ThumbnailError, Thumbnails, make_thumbnails};
 use image::{Rgb, RgbImage};
@@ -22,8 +25,6 @@ use std::time::{Duration, Instant};
 
 /// How long `ffmpeg` may take for one frame.
 const DEADLINE: Duration = Duration::from_secs(20);
-/// The most bytes of `ffmpeg`'s PNG read.
-const MAX_FRAME_BYTES: u64 = 128 << 20;
 /// The address space `ffmpeg` may map.
 const MAX_ADDRESS_SPACE: u64 = 4 << 30;
 /// The most bytes of `ffmpeg`'s error output kept for a message.
@@ -68,17 +69,42 @@ fn frame_time(duration: Option<f64>) -> f64 {
 /// One frame of the video at `path`, as PNG bytes: a third of the way in,
 /// or the first frame when there is none there (a duration that counts an
 /// audio track longer than the video, or is wrong).
-pub(crate) fn frame(path: &Path, duration: Option<f64>) -> Result<Vec<u8>, FrameError> {
+/// At most `max_side` pixels a side.
+pub(crate) fn frame(
+    path: &Path,
+    format: SourceFormat,
+    duration: Option<f64>,
+    max_side: u32,
+) -> Result<Vec<u8>, FrameError> {
     let at = frame_time(duration);
-    match frame_at(path, at) {
-        Err(FrameError::Failed(_)) if at > 0.0 => frame_at(path, 0.0),
+    match frame_at(path, format, at, max_side) {
+        Err(FrameError::Failed(_)) if at > 0.0 => frame_at(path, format, 0.0, max_side),
         other => other,
     }
 }
 
-fn frame_at(path: &Path, at: f64) -> Result<Vec<u8>, FrameError> {
+fn frame_at(
+    path: &Path,
+    format: SourceFormat,
+    at: f64,
+    max_side: u32,
+) -> Result<Vec<u8>, FrameError> {
     let ffmpeg = ffmpeg().ok_or(FrameError::NoFfmpeg)?;
+    let demuxer = match format {
+        SourceFormat::Matroska => "matroska",
+        _ => "mov",
+    };
     let at = format!("{at:.3}");
+    let mut input = std::ffi::OsString::from("file:");
+    input.push(path.as_os_str());
+    let scale = format!(
+        "scale=w=min(iw\\,{max_side}):h=min(ih\\,{max_side}):force_original_aspect_ratio=decrease"
+    );
+    // A PNG of this many pixels, uncompressed, with room for its chunks.
+    let max_frame_bytes = u64::from(max_side)
+        .pow(2)
+        .saturating_mul(4)
+        .saturating_add(1 << 20);
     let mut command = Command::new(ffmpeg);
     command
         .args([
@@ -89,9 +115,11 @@ fn frame_at(path: &Path, at: f64) -> Result<Vec<u8>, FrameError> {
             "-threads",
             "1",
         ])
+        .args(["-protocol_whitelist", "file", "-f", demuxer])
         .args(["-ss", &at, "-i"])
-        .arg(path)
+        .arg(input)
         .args(["-map", "0:v:0", "-frames:v", "1", "-an", "-sn", "-dn"])
+        .args(["-vf", &scale])
         .args(["-f", "image2pipe", "-c:v", "png", "pipe:1"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -105,7 +133,7 @@ fn frame_at(path: &Path, at: f64) -> Result<Vec<u8>, FrameError> {
     let reader = std::thread::spawn(move || {
         let mut bytes = Vec::new();
         if let Some(out) = stdout {
-            let _ = out.take(MAX_FRAME_BYTES + 1).read_to_end(&mut bytes);
+            let _ = out.take(max_frame_bytes + 1).read_to_end(&mut bytes);
         }
         bytes
     });
@@ -144,8 +172,8 @@ fn frame_at(path: &Path, at: f64) -> Result<Vec<u8>, FrameError> {
             "ffmpeg took longer than {} s for one frame; stopped",
             DEADLINE.as_secs()
         ))),
-        Some(_) if bytes.len() as u64 > MAX_FRAME_BYTES => Err(FrameError::Failed(format!(
-            "ffmpeg's frame is larger than {MAX_FRAME_BYTES} bytes"
+        Some(_) if bytes.len() as u64 > max_frame_bytes => Err(FrameError::Failed(format!(
+            "ffmpeg's frame is larger than {max_frame_bytes} bytes"
         ))),
         Some(status) if !status.success() || bytes.is_empty() => {
             Err(FrameError::Failed(if said.is_empty() {
@@ -195,9 +223,23 @@ pub(crate) fn thumbnails(
     config: &ThumbnailConfig,
 ) -> Result<(Thumbnails, Option<&'static str>), StageError> {
     let named = |e: ThumbnailError| StageError::permanent(format!("{}: {e}", path.display()));
-    match frame(path, duration) {
+    let max_side = config
+        .proxy_side
+        .max(config.thumbnail_side)
+        .saturating_mul(2);
+    match frame(path, format, duration, max_side) {
         Ok(png) => {
             let mut made = make_thumbnails(&png, config).map_err(named)?;
+            // The frame may be scaled down: the size is the video's, turned
+            // as the frame is (ffmpeg applies a rotation the track states).
+            if let Some((width, height)) = size {
+                let frame_wide = made.facts.width >= made.facts.height;
+                (made.facts.width, made.facts.height) = if frame_wide == (width >= height) {
+                    (width, height)
+                } else {
+                    (height, width)
+                };
+            }
             made.facts.format = format;
             made.facts.animated = true;
             made.facts.truncated = false;
