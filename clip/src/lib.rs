@@ -141,18 +141,7 @@ impl Clip {
     /// # Errors
     /// [`ClipError::Image`] for an empty image.
     pub fn image_input(&self, image: &RgbImage) -> Result<Vec<f32>> {
-        let pre = self.pack.preprocess();
-        if image.width() == 0 || image.height() == 0 {
-            return Err(ClipError::Image(format!(
-                "it is {} × {} pixels",
-                image.width(),
-                image.height()
-            )));
-        }
-        let size = pre.size as usize;
-        let mut input = vec![0f32; 3 * size * size];
-        preprocess::write_input(image, pre, &mut input);
-        Ok(input)
+        self.pack.preprocess().input(image)
     }
 
     /// The embedding of a decoded image, unit length. Alpha is dropped (not

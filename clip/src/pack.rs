@@ -115,6 +115,27 @@ pub struct PackFile {
     pub sha256: String,
 }
 
+impl Preprocess {
+    /// The image model's input for `image`: 3 × S × S values, channels
+    /// first, as open_clip's eval transform computes them.
+    ///
+    /// # Errors
+    /// [`ClipError::Image`] for an empty image.
+    pub fn input(&self, image: &image::RgbImage) -> Result<Vec<f32>> {
+        if image.width() == 0 || image.height() == 0 {
+            return Err(ClipError::Image(format!(
+                "it is {} × {} pixels",
+                image.width(),
+                image.height()
+            )));
+        }
+        let size = self.size as usize;
+        let mut input = vec![0f32; 3 * size * size];
+        crate::preprocess::write_input(image, self, &mut input);
+        Ok(input)
+    }
+}
+
 impl Pack {
     /// Reads a pack's settings and checks that its files are there.
     ///
