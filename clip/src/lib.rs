@@ -36,6 +36,12 @@ use image::{DynamicImage, RgbImage};
 use model::{Expect, Model, tensor};
 use ort::value::TensorElementType;
 
+/// `Clip` is shared between threads.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Clip>();
+};
+
 /// The most images one run of a batching image model takes.
 pub const MAX_BATCH: usize = 16;
 
