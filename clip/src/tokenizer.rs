@@ -31,8 +31,11 @@ const START: &str = "<|startoftext|>";
 const END: &str = "<|endoftext|>";
 
 /// CLIP's word pattern (the Hugging Face `Split` pre-tokenizer's, whose
-/// matches are kept and the rest, whitespace, dropped).
-const WORDS: &str = r"'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\s\p{L}\p{N}]+";
+/// matches are kept and the rest, whitespace, dropped). The special tokens
+/// written in another case reach it lowercased, and are matched whole
+/// (then split in three by the byte-level step).
+const WORDS: &str =
+    r"<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\s\p{L}\p{N}]+";
 
 /// A CLIP tokenizer.
 #[derive(Debug)]
@@ -257,14 +260,32 @@ impl Tokenizer {
             return;
         }
         let normalised: String = text.nfc().collect();
-        let normalised = self.whitespace.replace_all(&normalised, " ").to_lowercase();
+        // Character by character, as the Hugging Face normaliser does (no
+        // final-sigma rule: Σ at a word's end is σ).
+        let normalised: String = self
+            .whitespace
+            .replace_all(&normalised, " ")
+            .chars()
+            .flat_map(char::to_lowercase)
+            .collect();
         let mut word = Vec::new();
-        for found in self.words.find_iter(&normalised) {
+        let words = self.words.find_iter(&normalised).flat_map(|found| {
+            // The byte-level step's own pattern splits only these words
+            // further: punctuation, letters, punctuation.
+            let word = found.as_str();
+            let parts: [&str; 3] = match word.strip_prefix("<|").and_then(|w| w.strip_suffix("|>"))
+            {
+                Some(name) => ["<|", name, "|>"],
+                None => [word, "", ""],
+            };
+            parts.into_iter().filter(|part| !part.is_empty())
+        });
+        for found in words {
             if ids.len() >= limit {
                 return;
             }
             word.clear();
-            let bytes = found.as_str().as_bytes();
+            let bytes = found.as_bytes();
             let bytes = &bytes[..bytes.len().min(MAX_WORD_CHARS)];
             for (i, b) in bytes.iter().enumerate() {
                 let table = if i + 1 == bytes.len() {

@@ -51,8 +51,29 @@ fn special_tokens_in_the_text_are_tokens() {
     let a = t.token_id("a</w>").expect("a");
     let b = t.token_id("b</w>").expect("b");
     assert_eq!(ids[..5], [START, a, END, b, END]);
-    // Written otherwise, they are plain text.
-    assert_ne!(t.encode("<|ENDOFTEXT|>")[1], END);
+    // Written otherwise, they are plain text: lowercased, then three words
+    // ("<|", the name, "|>"), as the Hugging Face tokenizer has them.
+    assert_eq!(
+        t.encode("a <|ENDOFTEXT|>, b")[..11],
+        [START, 320, 27, 347, 40786, 4160, 91, 285, 267, 321, END]
+    );
+}
+
+#[test]
+fn lowercasing_is_per_character() {
+    let Some(t) = tokenizer(77) else { return };
+    // No final-sigma rule: "σασ", not "σας" (the Hugging Face tokenizer's
+    // answer; Python's str.lower would differ).
+    assert_eq!(
+        t.encode("ΣΑΣ")[..8],
+        [START, 139, 225, 138, 109, 139, 481, END]
+    );
+    // Ligatures, title case and dotted capitals as the same tokenizer has
+    // them.
+    assert_eq!(
+        t.encode("ﬁ ǅ İstanbul")[..10],
+        [START, 171, 105, 479, 131, 484, 328, 16384, 11231, END]
+    );
 }
 
 #[test]
