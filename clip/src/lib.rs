@@ -98,7 +98,7 @@ impl Clip {
                 embed_dim: config.embed_dim,
             },
         )?;
-        let clip = Self {
+        let mut clip = Self {
             pack,
             tokenizer,
             visual,
@@ -108,14 +108,33 @@ impl Clip {
         Ok(clip)
     }
 
-    /// One embedding on each side, on inputs that exercise the whole path.
-    fn self_test(&self) -> Result<()> {
+    /// One embedding on each side, on inputs that exercise the whole path;
+    /// then, if the image model says it batches, a batch of two, which must
+    /// give what the two give alone (else images go one per run: a model
+    /// can declare a dynamic batch and still be built for one).
+    fn self_test(&mut self) -> Result<()> {
         let size = self.pack.config().image_size;
         let probe = RgbImage::from_fn(size * 2 + 1, size + 3, |x, y| {
             image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
         });
-        self.embed_rgb(&probe)?;
+        let alone = self.embed_rgb(&probe)?;
         self.embed_text("a photo of a lighthouse at dusk")?;
+        if self.visual.batches {
+            let flipped = image::imageops::flip_horizontal(&probe);
+            let flipped_alone = self.embed_rgb(&flipped)?;
+            let together = self.embed_images(&[probe, flipped]);
+            let same = |a: &[f32], b: &[f32]| {
+                a.iter()
+                    .zip(b)
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0.0f32, f32::max)
+                    < 1e-4
+            };
+            self.visual.batches = matches!(
+                together.as_deref(),
+                Ok([a, b]) if same(a, &alone) && same(b, &flipped_alone)
+            );
+        }
         Ok(())
     }
 

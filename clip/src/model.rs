@@ -123,26 +123,29 @@ impl Model {
                 describe(input)
             )));
         }
-        let batches = input_shape[0] < 0;
-
         let output = session.outputs().iter().find(|o| o.name() == OUTPUT);
         let wanted_output = format!("{OUTPUT:?} f32 [N, {}]", expect.embed_dim);
-        let output_fits = output.is_some_and(|o| match o.dtype() {
-            ValueType::Tensor { ty, shape, .. } => {
-                *ty == TensorElementType::Float32
+        let output_shape = output.and_then(|o| match o.dtype() {
+            ValueType::Tensor { ty, shape, .. }
+                if *ty == TensorElementType::Float32
                     && shape.len() == 2
-                    && dim_fits(shape[0], input_shape[0])
-                    && dim_fits(shape[1], expect.embed_dim as i64)
+                    && dim_fits(shape[0], 1)
+                    && dim_fits(shape[1], expect.embed_dim as i64) =>
+            {
+                Some(shape.to_vec())
             }
-            _ => false,
+            _ => None,
         });
-        if !output_fits {
+        let Some(output_shape) = output_shape else {
             let names: Vec<String> = session.outputs().iter().map(describe).collect();
             return Err(shape_error(format!(
                 "outputs are [{}]; this pack's config needs {wanted_output}",
                 names.join(", ")
             )));
-        }
+        };
+        // Several inputs a run only when both ends say so: a model whose
+        // input is dynamic but whose output is [1, D] was built for one.
+        let batches = input_shape[0] < 0 && output_shape[0] < 0;
         Ok(Self {
             path: path.to_path_buf(),
             input: input.name().to_owned(),

@@ -7,6 +7,8 @@
 //! skip would hide a missing check.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod onnx;
+
 use kiln_clip::{Clip, ClipError};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
