@@ -61,6 +61,30 @@ fn text_embeddings_match_the_references() {
 }
 
 #[test]
+fn threads_share_one_clip() {
+    let Some((dir, clip)) = clip() else { return };
+    let reference = reference(&dir);
+    let texts: Vec<(&String, Vec<f32>)> = reference["texts"]
+        .as_object()
+        .expect("texts")
+        .iter()
+        .map(|(text, expected)| (text, floats(&expected["embedding"])))
+        .collect();
+    std::thread::scope(|scope| {
+        for offset in 0..3 {
+            let (clip, texts) = (&clip, &texts);
+            scope.spawn(move || {
+                for i in 0..20 {
+                    let (text, expected) = &texts[(i + offset) % texts.len()];
+                    let embedding = clip.embed_text(text).expect("the text embeds");
+                    assert!(cosine(&embedding, expected) >= MIN_COSINE, "{text:?}");
+                }
+            });
+        }
+    });
+}
+
+#[test]
 fn image_embeddings_match_the_references() {
     let Some((dir, clip)) = clip() else { return };
     let Some(real) = real_dir() else { return };
