@@ -73,6 +73,18 @@ impl Clip {
             config_path.is_file().then_some(config_path.as_path()),
             pack.config().context_length,
         )?;
+        if let Some(vocab_size) = pack.config().vocab_size
+            && tokenizer.max_id() as usize >= vocab_size
+        {
+            return Err(ClipError::Invalid {
+                path: pack.path(pack::TOKENIZER),
+                reason: format!(
+                    "has token id {}, beyond {}'s text_cfg.vocab_size {vocab_size}",
+                    tokenizer.max_id(),
+                    pack::CONFIG
+                ),
+            });
+        }
         let runtime = runtime()?;
         let config = pack.config().clone();
         let side = i64::from(config.image_size);

@@ -34,7 +34,8 @@ pub(crate) struct Model {
     input: String,
     /// The input's element type.
     pub(crate) input_type: TensorElementType,
-    /// Whether one run takes several inputs (a dynamic batch dimension).
+    /// Whether one run takes several inputs: a dynamic batch dimension at
+    /// both ends, confirmed by [`crate::Clip::load`] on a batch of two.
     pub(crate) batches: bool,
     embed_dim: usize,
 }

@@ -62,6 +62,9 @@ pub struct PackConfig {
     /// The text model's token count (`text_cfg.context_length`, 77 when not
     /// stated, as open_clip).
     pub context_length: usize,
+    /// How many token ids the text model knows (`text_cfg.vocab_size`), when
+    /// stated.
+    pub vocab_size: Option<usize>,
 }
 
 /// How an image becomes the model's input (`visual/preprocess_cfg.json`).
@@ -323,6 +326,7 @@ fn read_config(path: &Path) -> Result<PackConfig> {
     #[derive(Deserialize)]
     struct Text {
         context_length: Option<usize>,
+        vocab_size: Option<usize>,
     }
     let raw: Raw = read_json(path, MAX_SETTINGS_BYTES)?;
     let missing = |field: &str| {
@@ -344,11 +348,8 @@ fn read_config(path: &Path) -> Result<PackConfig> {
         .image_size
         .ok_or_else(|| missing("vision_cfg.image_size"))?
         .square(path, "vision_cfg.image_size")?;
-    let context_length = raw
-        .text_cfg
-        .ok_or_else(|| missing("text_cfg"))?
-        .context_length
-        .unwrap_or(77);
+    let text = raw.text_cfg.ok_or_else(|| missing("text_cfg"))?;
+    let context_length = text.context_length.unwrap_or(77);
     if !(2..=MAX_CONTEXT_LENGTH).contains(&context_length) {
         return Err(ClipError::invalid(
             path,
@@ -359,6 +360,7 @@ fn read_config(path: &Path) -> Result<PackConfig> {
         embed_dim,
         image_size,
         context_length,
+        vocab_size: text.vocab_size,
     })
 }
 

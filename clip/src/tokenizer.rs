@@ -225,6 +225,16 @@ impl Tokenizer {
         self.context_length
     }
 
+    /// The largest id the tokenizer can give.
+    pub fn max_id(&self) -> u32 {
+        self.vocab
+            .values()
+            .copied()
+            .max()
+            .unwrap_or(0)
+            .max(self.pad)
+    }
+
     /// The id of a token, if the vocabulary has it.
     pub fn token_id(&self, token: &str) -> Option<u32> {
         self.vocab.get(token).copied()

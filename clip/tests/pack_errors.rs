@@ -99,6 +99,13 @@ fn settings_that_disagree_are_refused() {
     assert!(message.contains("embed_dim"), "{message}");
 
     let copy = copy_pack(&dir);
+    edit_json(&copy.path().join(pack::CONFIG), |v| {
+        v["text_cfg"]["vocab_size"] = 1000.into();
+    });
+    let message = refused(copy.path(), pack::TOKENIZER);
+    assert!(message.contains("vocab_size 1000"), "{message}");
+
+    let copy = copy_pack(&dir);
     std::fs::write(copy.path().join(pack::CONFIG), b"{ not json").expect("write");
     let message = refused(copy.path(), pack::CONFIG);
     assert!(message.contains("JSON"), "{message}");
