@@ -30,6 +30,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         start.elapsed()
     );
 
+    let start = Instant::now();
+    let pinned = clip.pack().files()?;
+    let bytes: u64 = pinned.iter().map(|f| f.bytes).sum();
+    let took = start.elapsed();
+    println!(
+        "sha256 of {} files, {:.1} MB: {took:?} ({:.0} MB/s)",
+        pinned.len(),
+        bytes as f64 / 1e6,
+        bytes as f64 / 1e6 / took.as_secs_f64()
+    );
+
     let images: Vec<image::RgbImage> = if files.is_empty() {
         (0..8)
             .map(|i| {
