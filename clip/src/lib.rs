@@ -30,7 +30,7 @@ mod tokenizer;
 pub use error::{ClipError, HOW_TO_GET_ORT, Result};
 pub use pack::{Interpolation, Pack, PackConfig, PackFile, Preprocess, ResizeMode};
 pub use runtime::{ORT_DYLIB_VAR, Runtime, runtime};
-pub use tokenizer::{MAX_TEXT_BYTES, MAX_WORD_CHARS, Tokenizer};
+pub use tokenizer::{MAX_TEXT_BYTES, MAX_WORD_BYTES, Tokenizer};
 
 use image::{DynamicImage, RgbImage};
 use model::{Expect, Model, tensor};

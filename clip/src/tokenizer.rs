@@ -22,10 +22,10 @@ use unicode_normalization::UnicodeNormalization;
 /// The most text bytes looked at: past this a text is cut (at a character
 /// boundary). Even short tokens fill 77 places in far less.
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
-/// The most characters of one word given to BPE: a longer word is cut.
+/// The most bytes of one word given to BPE: a longer word is cut.
 /// Its first part alone gives more tokens than a context holds, and BPE's
 /// cost grows with the square of a word's length.
-pub const MAX_WORD_CHARS: usize = 1024;
+pub const MAX_WORD_BYTES: usize = 1024;
 
 const START: &str = "<|startoftext|>";
 const END: &str = "<|endoftext|>";
@@ -281,12 +281,13 @@ impl Tokenizer {
         let mut word = Vec::new();
         let words = self.words.find_iter(&normalised).flat_map(|found| {
             // The byte-level step's own pattern splits only these words
-            // further: punctuation, letters, punctuation.
+            // further (punctuation, letters, punctuation): they reach here
+            // when written in another case, and were lowercased.
             let word = found.as_str();
-            let parts: [&str; 3] = match word.strip_prefix("<|").and_then(|w| w.strip_suffix("|>"))
-            {
-                Some(name) => ["<|", name, "|>"],
-                None => [word, "", ""],
+            let parts: [&str; 3] = match word {
+                START => ["<|", "startoftext", "|>"],
+                END => ["<|", "endoftext", "|>"],
+                _ => [word, "", ""],
             };
             parts.into_iter().filter(|part| !part.is_empty())
         });
@@ -296,7 +297,7 @@ impl Tokenizer {
             }
             word.clear();
             let bytes = found.as_bytes();
-            let bytes = &bytes[..bytes.len().min(MAX_WORD_CHARS)];
+            let bytes = &bytes[..bytes.len().min(MAX_WORD_BYTES)];
             for (i, b) in bytes.iter().enumerate() {
                 let table = if i + 1 == bytes.len() {
                     &self.byte_end_ids

@@ -57,6 +57,12 @@ fn special_tokens_in_the_text_are_tokens() {
         t.encode("a <|ENDOFTEXT|>, b")[..11],
         [START, 320, 27, 347, 40786, 4160, 91, 285, 267, 321, END]
     );
+    assert_eq!(
+        t.encode("a<|Endoftext|>b")[..10],
+        [START, 320, 27, 347, 40786, 4160, 91, 285, 321, END]
+    );
+    // Other punctuation like it is one word.
+    assert_eq!(t.encode("<||>")[..6], [START, 27, 91, 91, 285, END]);
 }
 
 #[test]
