@@ -1,7 +1,9 @@
 //! ComfyUI API graphs written for these tests, one per family of custom
 //! nodes the resolver follows (detailers, pipes, Efficiency loaders and
 //! LoRA stackers, rgthree contexts and switches, text nodes, primitives,
-//! use-everywhere broadcasts, several outputs, workflow-only files), with
+//! use-everywhere broadcasts, Searge prompt and sampler inputs, Crystools
+//! primitives, AnimateDiff into VideoHelperSuite's video combiner, several
+//! outputs, workflow-only files), with
 //! the values read off each graph by hand; and hostile graphs (cycles, a
 //! 100,000-link chain, huge strings, 5,000 nodes) that must stay bounded.
 //!
@@ -868,6 +870,96 @@ fn five_thousand_nodes_resolve() {
 
 /// The fields each graph above states, by hand, and how many of them kiln
 /// extracts: printed as fully / partly / not resolved.
+// ------------------------------------------ Searge, Crystools, AnimateDiff
+
+fn searge_graph() -> Value {
+    with(
+        base(),
+        json!({
+            "50": {"class_type": "SeargePromptText", "inputs": {"prompt": "a red fox in fresh snow"}},
+            "51": {"class_type": "SeargePromptText", "inputs": {"prompt": "low quality, text"}},
+            "52": {"class_type": "SeargeSamplerInputs", "inputs": {"sampler_name": "dpmpp_2m_sde", "scheduler": "karras"}},
+            "53": {"class_type": "CLIPTextEncode", "inputs": {"text": ["50", 0], "clip": ["1", 1]}},
+            "54": {"class_type": "CLIPTextEncode", "inputs": {"text": ["51", 0], "clip": ["1", 1]}},
+            "55": {"class_type": "KSampler", "inputs": {"seed": 8080, "steps": 28, "cfg": 5.5, "sampler_name": ["52", 0], "scheduler": ["52", 1], "denoise": 1.0,
+                "model": ["1", 0], "positive": ["53", 0], "negative": ["54", 0], "latent_image": ["4", 0]}},
+            "56": {"class_type": "VAEDecode", "inputs": {"samples": ["55", 0], "vae": ["1", 2]}},
+            "57": {"class_type": "SaveImage", "inputs": {"filename_prefix": "searge", "images": ["56", 0]}}
+        }),
+    )
+}
+
+#[test]
+fn searge_prompts_and_sampler_inputs_are_followed() {
+    let g = read_graph(&searge_graph(), None).generation;
+    assert_eq!(
+        g.positive_prompt.as_deref(),
+        Some("a red fox in fresh snow")
+    );
+    assert_eq!(g.negative_prompt.as_deref(), Some("low quality, text"));
+    assert_eq!(g.sampler.as_deref(), Some("dpmpp_2m_sde"));
+    assert_eq!(g.scheduler.as_deref(), Some("karras"));
+    assert_eq!((g.seed, g.steps, g.cfg), (Some(8080), Some(28), Some(5.5)));
+}
+
+fn crystools_graph() -> Value {
+    with(
+        base(),
+        json!({
+            "70": {"class_type": "Primitive string multiline [Crystools]", "inputs": {"string": "an origami crane, studio light"}},
+            "71": {"class_type": "Primitive integer [Crystools]", "inputs": {"int": 24}},
+            "72": {"class_type": "Primitive float [Crystools]", "inputs": {"float": 4.5}},
+            "73": {"class_type": "CLIPTextEncode", "inputs": {"text": ["70", 0], "clip": ["1", 1]}},
+            "74": {"class_type": "KSampler", "inputs": {"seed": 5150, "steps": ["71", 0], "cfg": ["72", 0], "sampler_name": "euler", "scheduler": "normal", "denoise": 1.0,
+                "model": ["1", 0], "positive": ["73", 0], "negative": ["3", 0], "latent_image": ["4", 0]}},
+            "75": {"class_type": "VAEDecode", "inputs": {"samples": ["74", 0], "vae": ["1", 2]}},
+            "76": {"class_type": "SaveImage", "inputs": {"filename_prefix": "crane", "images": ["75", 0]}}
+        }),
+    )
+}
+
+#[test]
+fn crystools_primitives_are_read() {
+    let g = read_graph(&crystools_graph(), None).generation;
+    assert_eq!(
+        g.positive_prompt.as_deref(),
+        Some("an origami crane, studio light")
+    );
+    assert_eq!((g.steps, g.cfg), (Some(24), Some(4.5)));
+    assert_eq!(g.seed, Some(5150));
+}
+
+/// AnimateDiff's evolved sampling wraps the checkpoint's model; the frames
+/// go to VideoHelperSuite's combiner, which writes the video.
+fn animatediff_graph() -> Value {
+    with(
+        base(),
+        json!({
+            "60": {"class_type": "ADE_LoadAnimateDiffModel", "inputs": {"model_name": "mm_sd_v15_v2.ckpt"}},
+            "61": {"class_type": "ADE_ApplyAnimateDiffModelSimple", "inputs": {"motion_model": ["60", 0]}},
+            "62": {"class_type": "ADE_StandardStaticContextOptions", "inputs": {"context_length": 16, "context_overlap": 4}},
+            "63": {"class_type": "ADE_UseEvolvedSampling", "inputs": {"beta_schedule": "autoselect", "model": ["1", 0], "m_models": ["61", 0], "context_options": ["62", 0]}},
+            "64": {"class_type": "EmptyLatentImage", "inputs": {"width": 512, "height": 512, "batch_size": 16}},
+            "65": {"class_type": "KSampler", "inputs": {"seed": 606, "steps": 20, "cfg": 7.5, "sampler_name": "euler_ancestral", "scheduler": "normal", "denoise": 1.0,
+                "model": ["63", 0], "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["64", 0]}},
+            "66": {"class_type": "VAEDecode", "inputs": {"samples": ["65", 0], "vae": ["1", 2]}},
+            "67": {"class_type": "VHS_VideoCombine", "inputs": {"frame_rate": 8, "loop_count": 0, "filename_prefix": "AnimateDiff", "format": "video/h264-mp4",
+                "pingpong": false, "save_output": true, "images": ["66", 0]}}
+        }),
+    )
+}
+
+#[test]
+fn an_animatediff_video_graph_states_its_sampling() {
+    let g = read_graph(&animatediff_graph(), Some("AnimateDiff_00001.mp4")).generation;
+    assert_eq!(g.positive_prompt.as_deref(), Some("a lighthouse at dusk"));
+    assert_eq!(g.negative_prompt.as_deref(), Some("fog, blur"));
+    assert_eq!(g.model.as_deref(), Some("dream.safetensors"));
+    assert_eq!((g.seed, g.steps, g.cfg), (Some(606), Some(20), Some(7.5)));
+    assert_eq!(g.sampler.as_deref(), Some("euler_ancestral"));
+    assert_eq!((g.width, g.height), (Some(512), Some(512)));
+}
+
 #[test]
 fn graphs_resolve_summary() {
     type Check = fn(&Generation) -> Vec<bool>;
@@ -922,6 +1014,35 @@ fn graphs_resolve_summary() {
             two_outputs(),
             Some("base_1.png"),
             |g| vec![g.seed == Some(1), g.steps == Some(20), g.width == Some(64)],
+        ),
+        ("searge", searge_graph(), None, |g| {
+            vec![
+                g.positive_prompt.as_deref() == Some("a red fox in fresh snow"),
+                g.negative_prompt.as_deref() == Some("low quality, text"),
+                g.sampler.as_deref() == Some("dpmpp_2m_sde"),
+                g.scheduler.as_deref() == Some("karras"),
+                g.seed == Some(8080),
+            ]
+        }),
+        ("crystools", crystools_graph(), None, |g| {
+            vec![
+                g.positive_prompt.as_deref() == Some("an origami crane, studio light"),
+                g.steps == Some(24),
+                g.cfg == Some(4.5),
+            ]
+        }),
+        (
+            "animatediff + video combine",
+            animatediff_graph(),
+            Some("AnimateDiff_00001.mp4"),
+            |g| {
+                vec![
+                    g.positive_prompt.as_deref() == Some("a lighthouse at dusk"),
+                    g.model.as_deref() == Some("dream.safetensors"),
+                    g.seed == Some(606),
+                    g.width == Some(512),
+                ]
+            },
         ),
     ];
     let (mut full, mut partial, mut none) = (0, 0, 0);
