@@ -866,10 +866,6 @@ fn five_thousand_nodes_resolve() {
     assert_eq!(x.generation.model.as_deref(), Some("dream.safetensors"));
 }
 
-// ------------------------------------------------------------------ summary
-
-/// The fields each graph above states, by hand, and how many of them kiln
-/// extracts: printed as fully / partly / not resolved.
 // ------------------------------------------ Searge, Crystools, AnimateDiff
 
 fn searge_graph() -> Value {
@@ -960,6 +956,10 @@ fn an_animatediff_video_graph_states_its_sampling() {
     assert_eq!((g.width, g.height), (Some(512), Some(512)));
 }
 
+// ------------------------------------------------------------------ summary
+
+/// The fields each graph above states, by hand, and how many of them kiln
+/// extracts: printed as fully / partly / not resolved.
 #[test]
 fn graphs_resolve_summary() {
     type Check = fn(&Generation) -> Vec<bool>;
