@@ -212,7 +212,36 @@ fn the_api_pages_by_cursor_and_says_what_the_cli_says() {
     assert_eq!(again.status, 304);
     let original = request(server.addr, "GET", &format!("/original/{id}"), &[], &[]);
     assert_eq!(original.status, 200);
-    assert_eq!(original.body, std::fs::read(&forest).expect("the file"));
+    let whole = std::fs::read(&forest).expect("the file");
+    assert_eq!(original.body, whole);
+    assert_eq!(original.header("accept-ranges"), Some("bytes"));
+    // A video element seeks with byte ranges.
+    let range = |spec: &str| {
+        request(
+            server.addr,
+            "GET",
+            &format!("/original/{id}"),
+            &[("Range".to_owned(), spec.to_owned())],
+            &[],
+        )
+    };
+    let part = range("bytes=10-99");
+    assert_eq!(part.status, 206);
+    assert_eq!(part.body, whole[10..100]);
+    let total = whole.len();
+    assert_eq!(
+        part.header("content-range"),
+        Some(format!("bytes 10-99/{total}").as_str())
+    );
+    let tail = range("bytes=-16");
+    assert_eq!(tail.status, 206);
+    assert_eq!(tail.body, whole[total - 16..]);
+    let outside = range(&format!("bytes={total}-"));
+    assert_eq!(outside.status, 416);
+    assert_eq!(
+        outside.header("content-range"),
+        Some(format!("bytes */{total}").as_str())
+    );
 
     // Prometheus text: queue depth, jobs, dead letters, commits.
     let metrics = request(server.addr, "GET", "/metrics", &[], &[]);

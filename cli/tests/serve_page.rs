@@ -608,3 +608,67 @@ fn the_status_and_sessions_views_show_the_engine_and_lead_into_the_grid() {
     );
     assert_clean(page);
 }
+
+#[test]
+fn a_video_plays_on_its_page_and_seeks() {
+    let Some(mut browser) = browser() else {
+        return;
+    };
+    let work = tempfile::tempdir().expect("tempdir");
+    let folder = work.path().join("in");
+    std::fs::create_dir_all(&folder).expect("folder");
+    let video = folder.join("AnimateDiff_00001.mp4");
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-nostdin", "-f", "lavfi"])
+        .args(["-i", "testsrc=size=320x240:rate=8", "-t", "2"])
+        .args(["-pix_fmt", "yuv420p"])
+        .arg(&video)
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        assert!(
+            std::env::var("CI").is_err(),
+            "ffmpeg is needed under CI (.ci/run installs it)"
+        );
+        eprintln!("ffmpeg is not installed: skipped");
+        return;
+    }
+    let store = work.path().join("store");
+    succeed(kiln(&store).args(["import", "-q"]).arg(&folder));
+    let id = json(&store, &["show", &video.to_string_lossy()])["id"]
+        .as_u64()
+        .expect("the video's id");
+    let server = Server::start(&store, &[]);
+    let page = browser.page();
+    page.goto(&format!("{}/asset/{id}", server.base()))
+        .expect("the video's page");
+    // Its metadata loads from the original file (the policy lets media in).
+    wait(
+        page,
+        "(() => { const v = document.querySelector('#video'); return v && v.readyState >= 1; })()",
+    );
+    let duration = eval(page, "document.querySelector('#video').duration");
+    assert!(
+        duration.as_f64().is_some_and(|d| (d - 2.0).abs() < 0.2),
+        "duration {duration}"
+    );
+    assert!(
+        eval(page, "document.querySelector('#video').poster")
+            .as_str()
+            .is_some_and(|p| p.contains("/proxy/")),
+        "the frame is the poster"
+    );
+    let text = eval(page, "document.getElementById('view').innerText");
+    assert!(
+        text.as_str()
+            .is_some_and(|t| t.contains("2.0 s · 16 frames · 8 fps")),
+        "the page states the video's length: {text}"
+    );
+    // Seeking asks for byte ranges of the file.
+    eval(page, "document.querySelector('#video').currentTime = 1.5");
+    wait(
+        page,
+        "(() => { const v = document.querySelector('#video'); return !v.seeking && v.readyState >= 2 && Math.abs(v.currentTime - 1.5) < 0.2; })()",
+    );
+    screenshot(page, "video");
+    assert_clean(page);
+}

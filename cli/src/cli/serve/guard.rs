@@ -15,10 +15,11 @@ use std::sync::Arc;
 /// The cookie that carries the token after the first visit.
 const COOKIE: &str = "kiln_token";
 
-/// The page's script, styles, images and API calls come from this origin
-/// only; no inline script, no plugins, no framing, no form posts elsewhere.
+/// The page's script, styles, images, videos and API calls come from this
+/// origin only; no inline script, no plugins, no framing, no form posts
+/// elsewhere.
 const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-     img-src 'self' blob: data:; connect-src 'self'; font-src 'self'; \
+     img-src 'self' blob: data:; media-src 'self'; connect-src 'self'; font-src 'self'; \
      base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// A random token: 32 lowercase hex digits from the system's random source.

@@ -361,10 +361,15 @@ async function showAsset(id) {
   const next = index >= 0 && index + 1 < listing.items.length ? listing.items[index + 1] : null;
 
   const image = asset.urls.proxy || asset.urls.thumbnail;
-  const stage = el('div', { class: 'stage' }, image
-    ? el('a', { href: asset.urls.original, target: '_blank', rel: 'noopener', title: 'Open the original file' },
-      el('img', { src: image, alt: name, id: 'proxy' }))
-    : el('p', { class: 'empty' }, 'No preview yet'));
+  const format = ((asset.facts || {}).thumbnail || {}).format;
+  // A video plays from its file, its frame shown until it starts.
+  const video = (format === 'MP4' || format === 'Matroska') && !asset.original_missing;
+  const stage = el('div', { class: 'stage' }, video
+    ? el('video', { src: asset.urls.original, poster: image, controls: true, loop: true, preload: 'metadata', id: 'video' })
+    : image
+      ? el('a', { href: asset.urls.original, target: '_blank', rel: 'noopener', title: 'Open the original file' },
+        el('img', { src: image, alt: name, id: 'proxy' }))
+      : el('p', { class: 'empty' }, 'No preview yet'));
 
   const actions = el('div', { class: 'actions' },
     g.positive_prompt ? el('button', { id: 'copy-prompt', onclick: () => copy(g.positive_prompt, 'the prompt') }, 'Copy prompt') : null,
@@ -396,6 +401,13 @@ async function showAsset(id) {
   param(dl, 'Scheduler', g.scheduler);
   if (g.width && g.height) param(dl, 'Size', `${g.width} × ${g.height}`);
   if (asset.width && asset.height) param(dl, 'Pixels', `${asset.width} × ${asset.height}`);
+  const motion = asset.animation || {};
+  const length = [
+    Number.isFinite(motion.duration) ? `${motion.duration.toFixed(1)} s` : null,
+    Number.isFinite(motion.frames) ? `${motion.frames} frames` : null,
+    Number.isFinite(motion.fps) ? `${Math.round(motion.fps * 100) / 100} fps` : null,
+  ].filter(Boolean).join(' · ');
+  if (length) param(dl, 'Motion', length);
   param(dl, 'Denoise', g.denoise);
   param(dl, 'CLIP skip', g.clip_skip);
   param(dl, 'Generator', g.generator);
