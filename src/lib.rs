@@ -18,6 +18,7 @@ pub mod models;
 /// [`Kiln::index`].
 pub use kiln_search as index;
 pub mod search;
+pub mod semantic;
 mod wiring;
 
 pub use handle::{Kiln, KilnBuilder};

@@ -9,10 +9,12 @@
 //! alike. Nothing is read from anywhere but the recorded folder.
 
 use crate::Kiln;
+use crate::semantic::{SEMANTIC_STAGE, SemanticStage};
 use kiln_clip::{Clip, ClipError, Pack, PackFile};
-use kiln_engine::EngineError;
+use kiln_engine::{Engine, EngineError, Priority};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The prefix of the store's model records.
 const KEY_PREFIX: &str = "model/";
@@ -263,11 +265,22 @@ fn decode(key: &str, bytes: &[u8]) -> Result<ModelRecord, ModelError> {
     })
 }
 
+/// Every model recorded in the engine's store, by name.
+pub(crate) fn stored(engine: &Engine) -> Result<Vec<ModelRecord>, ModelError> {
+    engine
+        .settings(KEY_PREFIX)?
+        .into_iter()
+        .map(|(key, bytes)| decode(&key, &bytes))
+        .collect()
+}
+
 impl Kiln {
     /// Checks the pack in `dir` (files, shapes, tokenizer, a test embedding
     /// on each side, with `threads` threads), pins its files by SHA-256 and
     /// records it under `name` (default: the folder's name). Returns the
-    /// record and the loaded model.
+    /// record and the loaded model. Unless the workers run, the `semantic`
+    /// stage is registered on this handle at once and its work for the
+    /// assets already in the store is queued (else the next open does it).
     ///
     /// # Errors
     /// [`ModelError::Pack`] for a pack that does not load (or without ONNX
@@ -278,7 +291,7 @@ impl Kiln {
         dir: &Path,
         name: Option<&str>,
         threads: usize,
-    ) -> Result<(ModelRecord, Clip), ModelError> {
+    ) -> Result<(ModelRecord, Arc<Clip>), ModelError> {
         let dir = std::fs::canonicalize(dir).map_err(|e| {
             pack_error(
                 dir,
@@ -313,16 +326,17 @@ impl Kiln {
             reason: e.to_string(),
         })?;
         self.engine().put_setting(&key(&record.name), bytes).await?;
+        let clip = Arc::new(clip);
+        let stage = SemanticStage::with_clip(record.clone(), clip.clone(), threads);
+        if self.engine().register_stage(Arc::new(stage)).is_ok() {
+            self.engine().enqueue_outdated(Priority::Batch).await?;
+        }
         Ok((record, clip))
     }
 
     /// Every model recorded in the store, by name.
     pub fn models(&self) -> Result<Vec<ModelRecord>, ModelError> {
-        self.engine()
-            .settings(KEY_PREFIX)?
-            .into_iter()
-            .map(|(key, bytes)| decode(&key, &bytes))
-            .collect()
+        stored(self.engine())
     }
 
     /// The model recorded under `name`.
@@ -358,13 +372,15 @@ impl Kiln {
         }
     }
 
-    /// Forgets the model recorded under `name`; returns its record.
+    /// Forgets the model recorded under `name` and drops every asset's
+    /// vector made with it; returns its record.
     ///
     /// # Errors
     /// [`ModelError::Unknown`] when there is none.
     pub async fn remove_model(&self, name: &str) -> Result<ModelRecord, ModelError> {
         let record = self.model(name)?;
         self.engine().remove_setting(&key(name)).await?;
+        self.engine().drop_stage_facts(SEMANTIC_STAGE).await?;
         Ok(record)
     }
 }

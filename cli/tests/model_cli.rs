@@ -335,3 +335,78 @@ fn without_onnx_runtime_model_add_explains_and_kiln_works() {
     let list = common::json(&store, &["model", "list"]);
     assert_eq!(list["models"].as_array().map(Vec::len), Some(0));
 }
+
+/// The `semantic` facts of an asset as floats, or `None` without them.
+fn semantic_vector(store: &Path, path: &Path) -> Option<Vec<f32>> {
+    let path = path.to_str().expect("a UTF-8 path");
+    let shown = common::json(store, &["show", path, "--raw"]);
+    let facts = shown["facts"].get("semantic")?;
+    let hex = facts["vector"].as_str().expect("the vector as hex");
+    let scale = facts["scale"].as_f64().expect("a scale") as f32;
+    assert_eq!(facts["dims"].as_u64(), Some(hex.len() as u64 / 2));
+    let values = (0..hex.len() / 2)
+        .map(|i| {
+            let byte = u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).expect("hex");
+            f32::from(byte as i8) * scale
+        })
+        .collect();
+    Some(values)
+}
+
+#[test]
+fn semantic_vectors_come_from_the_proxy_in_tier_3_and_go_with_the_model() {
+    let Some(pack) = pack_dir() else { return };
+    let Some(real) = kiln_testkit::fixtures::real() else {
+        return;
+    };
+    let work = tempfile::tempdir().expect("tempdir");
+    let images = work.path().join("images");
+    std::fs::create_dir_all(&images).expect("create folder");
+    let reference = reference(&pack);
+    let expected = reference["images"].as_object().expect("images");
+    for name in expected.keys() {
+        std::fs::copy(real.join(name), images.join(name)).expect("copy a fixture");
+    }
+    let store = work.path().join("store");
+    // Imported before the store has a model: no semantic stage yet.
+    succeed(kiln(&store).args(["import", "-q"]).arg(&images));
+    let first = images.join(expected.keys().next().expect("an image"));
+    assert_eq!(semantic_vector(&store, &first), None);
+    // Adding the model queues its stage for the assets already there.
+    let Some(added) = add(&store, &pack, None) else {
+        return;
+    };
+    let name = added["name"].as_str().expect("a name").to_owned();
+    let stages = common::json(&store, &["stages"]);
+    assert!(stages.to_string().contains("semantic"), "{stages}");
+    succeed(kiln(&store).args(["run", "-q"]));
+    let mut embedded = 0;
+    for (file, reference) in expected {
+        let vector = semantic_vector(&store, &images.join(file));
+        // Behind the enrichment gate like every tier-3 stage: an image
+        // smaller than 128 px is skipped.
+        let (w, h) = image::image_dimensions(images.join(file)).expect("an image");
+        if w.min(h) < 128 {
+            assert_eq!(vector, None, "{file} ({w}x{h}) went past the gate");
+            continue;
+        }
+        let vector = vector.unwrap_or_else(|| panic!("{file} has no semantic vector"));
+        let cos = cosine(&vector, &floats(&reference["embedding"]));
+        println!("{file}: proxy vector against the original's reference: cosine {cos:.4}");
+        assert!(cos >= 0.98, "{file}: cosine {cos}");
+        embedded += 1;
+    }
+    assert!(embedded >= 7, "{embedded} images embedded");
+    // Removing the model drops the vectors.
+    succeed(kiln(&store).args(["model", "remove", &name]));
+    for file in expected.keys() {
+        assert_eq!(semantic_vector(&store, &images.join(file)), None, "{file}");
+    }
+    // Work queued for a model that is then removed is dropped with it:
+    // nothing is left to fail.
+    add(&store, &pack, None).expect("the pack adds again");
+    succeed(kiln(&store).args(["model", "remove", &name]));
+    succeed(kiln(&store).args(["run", "-q"]));
+    let dead = common::json(&store, &["dead", "list"]);
+    assert!(!dead.to_string().contains("semantic"), "{dead}");
+}

@@ -5,7 +5,7 @@
 use super::Engine;
 use crate::error::EngineError;
 use crate::store::tables::SETTINGS;
-use crate::txn::settings::PutSetting;
+use crate::txn::settings::{DropFacts, PutSetting};
 
 impl Engine {
     /// The record stored under `key`, if any.
@@ -53,6 +53,20 @@ impl Engine {
             .call(PutSetting {
                 key: key.to_owned(),
                 value: None,
+            })
+            .await
+    }
+
+    /// Deletes every asset's facts of `stage` and skips its queued, retrying,
+    /// running or dead jobs, durably before it returns; returns how many
+    /// assets had facts. For a stage the application stops running (a
+    /// tier-1 stage's facts must never be dropped: they make an asset
+    /// browsable).
+    pub async fn drop_stage_facts(&self, stage: &str) -> Result<u64, EngineError> {
+        self.inner
+            .writer
+            .call(DropFacts {
+                stage: stage.to_owned(),
             })
             .await
     }
