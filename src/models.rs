@@ -138,6 +138,15 @@ pub enum ModelError {
     /// Reading or writing the store failed.
     #[error(transparent)]
     Store(#[from] EngineError),
+    /// The query's filters could not be run.
+    #[error(transparent)]
+    Search(#[from] crate::search::Error),
+    /// A `~` term the query language does not take.
+    #[error("{0}")]
+    Query(String),
+    /// The model failed on the query's text.
+    #[error("cannot embed the query's text: {0}")]
+    Embed(ClipError),
 }
 
 /// Whether kiln takes `name` as a model name.
@@ -382,6 +391,109 @@ impl Kiln {
         self.engine().remove_setting(&key(name)).await?;
         self.engine().drop_stage_facts(SEMANTIC_STAGE).await?;
         Ok(record)
+    }
+}
+
+impl Kiln {
+    /// Runs a query whose `~"text"` term ranks by meaning: the hits are the
+    /// assets the rest of the query matches (every asset when it is only
+    /// the `~` term) that have a vector of the store's model, ranked by the
+    /// cosine of their vector to the text's embedding (in `score`), best
+    /// first, ties by asset id descending. A query without a `~` term runs
+    /// as [`Kiln::search`] does, ranked by relevance. The model loads with
+    /// `threads` threads (its pins checked).
+    ///
+    /// Brute force: every candidate's vector is read from the store.
+    pub fn semantic_search(
+        &self,
+        query: &str,
+        limit: usize,
+        threads: usize,
+    ) -> Result<crate::SearchResults, ModelError> {
+        let (text, rest) = crate::semantic::split_semantic(query).map_err(ModelError::Query)?;
+        let Some(text) = text else {
+            return Ok(self.search(query, crate::SortBy::Relevance, limit)?);
+        };
+        let record = self.choose_model(None)?;
+        let clip = record.load(threads)?;
+        let wanted = clip.embed_text(&text).map_err(ModelError::Embed)?;
+        let candidates: Vec<kiln_engine::AssetId> = if rest.is_empty() {
+            self.engine().assets()?.into_iter().map(|a| a.id).collect()
+        } else {
+            let total = self.search(&rest, crate::SortBy::Relevance, 1)?.total;
+            self.search(&rest, crate::SortBy::Relevance, total)?
+                .hits
+                .into_iter()
+                .map(|h| h.id)
+                .collect()
+        };
+        let mut scored = Vec::new();
+        for id in candidates {
+            let Some(detail) = self.engine().asset(id)? else {
+                continue;
+            };
+            let stored = detail
+                .stages
+                .get(SEMANTIC_STAGE)
+                .and_then(|s| s.facts.as_ref())
+                .and_then(crate::semantic::Quantised::from_value);
+            if let Some(score) = stored.and_then(|v| crate::semantic::score(&wanted, &v)) {
+                let path = detail.paths.first().cloned().unwrap_or_default();
+                scored.push((score, id, path));
+            }
+        }
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
+        let total = scored.len();
+        let hits = scored
+            .into_iter()
+            .take(limit)
+            .map(|(score, id, path)| crate::Hit {
+                id,
+                path,
+                score: f64::from(score),
+            })
+            .collect();
+        Ok(crate::SearchResults { total, hits })
+    }
+}
+
+impl Kiln {
+    /// The assets whose semantic vector is nearest to that of `asset_id`
+    /// (by cosine, best first, the asset itself left out), or `None` when
+    /// the asset has no semantic vector. Brute force over every asset's
+    /// stored vector.
+    pub fn similar_semantic(
+        &self,
+        asset_id: kiln_engine::AssetId,
+        limit: usize,
+    ) -> Result<Option<Vec<(kiln_engine::AssetId, f32)>>, ModelError> {
+        let vector_of = |id| -> Result<Option<crate::semantic::Quantised>, ModelError> {
+            Ok(self.engine().asset(id)?.and_then(|detail| {
+                detail
+                    .stages
+                    .get(SEMANTIC_STAGE)
+                    .and_then(|s| s.facts.as_ref())
+                    .and_then(crate::semantic::Quantised::from_value)
+            }))
+        };
+        let Some(own) = vector_of(asset_id)? else {
+            return Ok(None);
+        };
+        let own = own.to_unit();
+        let mut scored = Vec::new();
+        for summary in self.engine().assets()? {
+            if summary.id == asset_id {
+                continue;
+            }
+            if let Some(score) =
+                vector_of(summary.id)?.and_then(|v| crate::semantic::score(&own, &v))
+            {
+                scored.push((summary.id, score));
+            }
+        }
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0)));
+        scored.truncate(limit);
+        Ok(Some(scored))
     }
 }
 

@@ -206,9 +206,90 @@ impl Stage for SemanticStage {
     }
 }
 
+/// The longest text a `~"..."` term may hold, in bytes.
+pub const MAX_QUERY_TEXT: usize = 4096;
+
+/// A query's semantic term taken out: `~"a lighthouse at dusk"` (or
+/// `~word`), and the rest of the query, which filters as usual.
+///
+/// # Errors
+/// A text for the user: an unclosed quote, more than one `~` term, an
+/// empty or over-long text.
+pub fn split_semantic(query: &str) -> Result<(Option<String>, String), String> {
+    let mut text: Option<String> = None;
+    let mut rest = String::with_capacity(query.len());
+    let mut chars = query.char_indices().peekable();
+    let mut at_term_start = true;
+    while let Some((i, c)) = chars.next() {
+        if c == '~' && at_term_start {
+            let body = &query[i + 1..];
+            let (found, used) = if let Some(quoted) = body.strip_prefix('"') {
+                let end = quoted
+                    .find('"')
+                    .ok_or_else(|| "`~\"` has no closing `\"`".to_owned())?;
+                (&quoted[..end], end + 2)
+            } else {
+                let end = body.find(char::is_whitespace).unwrap_or(body.len());
+                (&body[..end], end)
+            };
+            if text.is_some() {
+                return Err("a query takes one `~\"...\"` term".to_owned());
+            }
+            if found.trim().is_empty() {
+                return Err("`~` needs a text, as in `~\"a lighthouse at dusk\"`".to_owned());
+            }
+            if found.len() > MAX_QUERY_TEXT {
+                return Err(format!(
+                    "the `~` text is longer than {MAX_QUERY_TEXT} bytes"
+                ));
+            }
+            text = Some(found.to_owned());
+            // Skip what the term used.
+            let stop = i + 1 + used;
+            while chars.peek().is_some_and(|(j, _)| *j < stop) {
+                chars.next();
+            }
+            rest.push(' ');
+            at_term_start = true;
+            continue;
+        }
+        at_term_start = c.is_whitespace();
+        rest.push(c);
+    }
+    Ok((text, rest.trim().to_owned()))
+}
+
+/// The cosine of a unit query and a stored vector.
+pub fn score(query: &[f32], stored: &Quantised) -> Option<f32> {
+    let unit = stored.to_unit();
+    (unit.len() == query.len()).then(|| unit.iter().zip(query).map(|(a, b)| a * b).sum())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Quantised;
+    use super::{Quantised, split_semantic};
+
+    #[test]
+    fn the_semantic_term_is_taken_out_of_the_query() {
+        let split = |q: &str| split_semantic(q);
+        assert_eq!(
+            split(r#"~"rainy street" model:x steps:>=20 -blurry"#),
+            Ok((
+                Some("rainy street".to_owned()),
+                "model:x steps:>=20 -blurry".to_owned()
+            ))
+        );
+        assert_eq!(
+            split("cat ~dog -x"),
+            Ok((Some("dog".to_owned()), "cat   -x".to_owned()))
+        );
+        assert_eq!(split("a~b"), Ok((None, "a~b".to_owned())));
+        assert_eq!(split("model:x"), Ok((None, "model:x".to_owned())));
+        assert!(split(r#"~"open"#).is_err());
+        assert!(split(r#"~"a" ~"b""#).is_err());
+        assert!(split(r#"~"  ""#).is_err());
+        assert!(split(&format!("~\"{}\"", "a".repeat(5000))).is_err());
+    }
 
     #[test]
     fn quantised_vectors_keep_their_direction() {

@@ -410,3 +410,146 @@ fn semantic_vectors_come_from_the_proxy_in_tier_3_and_go_with_the_model() {
     let dead = common::json(&store, &["dead", "list"]);
     assert!(!dead.to_string().contains("semantic"), "{dead}");
 }
+
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum()
+}
+
+#[test]
+fn text_search_ranks_the_images_as_the_reference_vectors_do() {
+    let Some(pack) = pack_dir() else { return };
+    let Some(real) = kiln_testkit::fixtures::real() else {
+        return;
+    };
+    let work = tempfile::tempdir().expect("tempdir");
+    let images = work.path().join("images");
+    std::fs::create_dir_all(&images).expect("create folder");
+    let reference = reference(&pack);
+    let expected = reference["images"].as_object().expect("images");
+    for name in expected.keys() {
+        std::fs::copy(real.join(name), images.join(name)).expect("copy a fixture");
+    }
+    let store = work.path().join("store");
+    if add(&store, &pack, None).is_none() {
+        return;
+    }
+    // Every image through the gate, the 64x64 one too.
+    succeed(
+        kiln(&store)
+            .args(["--enrich-min-side", "0", "import", "-q"])
+            .arg(&images),
+    );
+    let mut compared = 0;
+    let mut worst = 0.0f64;
+    for (text, t) in reference["texts"].as_object().expect("texts") {
+        if text.contains('"') || text.trim().is_empty() {
+            continue;
+        }
+        let t = floats(&t["embedding"]);
+        let by_reference: Vec<(f64, String)> = expected
+            .iter()
+            .map(|(name, v)| (dot(&t, &floats(&v["embedding"])), name.clone()))
+            .collect();
+        let query = format!("~\"{text}\"");
+        let found = common::json(&store, &["search", &query, "--limit", "50"]);
+        let hits = found["hits"].as_array().expect("hits");
+        assert_eq!(hits.len(), expected.len(), "{text:?}: {found}");
+        let mut last_score = f64::INFINITY;
+        let mut last_reference = f64::INFINITY;
+        for hit in hits {
+            let score = hit["score"].as_f64().expect("a score");
+            assert!(score <= last_score, "{text:?}: not in rank order: {found}");
+            last_score = score;
+            let path = hit["path"].as_str().expect("a path");
+            let (cos, _) = by_reference
+                .iter()
+                .find(|(_, n)| path.ends_with(n.as_str()))
+                .unwrap_or_else(|| panic!("{path} is not a reference image"));
+            // The reference order, up to near ties: kiln embeds the proxy,
+            // not the original (cosine 0.985 to 0.999 to the reference
+            // here), and stores vectors in bytes; this random-weight model
+            // puts every text within 0.2 of every image.
+            assert!(
+                *cos <= last_reference + 0.03,
+                "{text:?}: {path} (reference {cos:.4}) ranked after one at {last_reference:.4}: {found}"
+            );
+            assert!(
+                (score - cos).abs() < 0.03,
+                "{text:?}: {path}: score {score}, reference {cos}"
+            );
+            worst = worst.max((score - cos).abs());
+            last_reference = last_reference.min(*cos);
+            compared += 1;
+        }
+    }
+    assert!(compared >= 8 * 5, "{compared} ranks compared");
+    println!("{compared} hits compared; largest |score - reference cosine|: {worst:.4}");
+    // Combined with a filter: exactly the filter's matches, ranked.
+    let filter = "steps:>=20";
+    let plain = common::json(&store, &["search", filter, "--limit", "50"]);
+    let mut plain_ids: Vec<u64> = plain["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .filter_map(|h| h["id"].as_u64())
+        .collect();
+    let both = common::json(
+        &store,
+        &[
+            "search",
+            &format!("~\"a lighthouse at dusk\" {filter}"),
+            "--limit",
+            "50",
+        ],
+    );
+    let mut both_ids: Vec<u64> = both["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .filter_map(|h| h["id"].as_u64())
+        .collect();
+    plain_ids.sort_unstable();
+    both_ids.sort_unstable();
+    assert_eq!(both_ids, plain_ids, "{both}");
+    // `similar` compares the semantic vectors when the store has a model,
+    // as the reference vectors would rank them; `--perceptual` the old ones.
+    let (first, v) = expected.iter().next().expect("an image");
+    let v = floats(&v["embedding"]);
+    let path = images.join(first);
+    let path = path.to_str().expect("a UTF-8 path");
+    let near = common::json(&store, &["similar", path, "--limit", "50"]);
+    let hits = near["hits"].as_array().expect("hits");
+    assert_eq!(hits.len(), expected.len() - 1, "{near}");
+    let mut last = f64::INFINITY;
+    for hit in hits {
+        let score = hit["score"].as_f64().expect("a score");
+        assert!(score <= last, "not in rank order: {near}");
+        last = score;
+        let other = hit["path"].as_str().expect("a path");
+        let (_, w) = expected
+            .iter()
+            .find(|(n, _)| other.ends_with(n.as_str()))
+            .expect("a reference image");
+        let cos = dot(&v, &floats(&w["embedding"]));
+        assert!(
+            (score - cos).abs() < 0.05,
+            "{other}: score {score}, reference {cos}"
+        );
+    }
+    let perceptual = common::json(&store, &["similar", path, "--perceptual"]);
+    assert!(
+        perceptual["hits"][0].get("distance").is_some(),
+        "{perceptual}"
+    );
+    // A broken term is a clear error, not a crash.
+    let bad = run(kiln(&store).args(["search", "~\"unclosed"]));
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr_of(&bad).contains("cannot understand the query"),
+        "{}",
+        stderr_of(&bad)
+    );
+}
