@@ -287,9 +287,11 @@ impl Kiln {
     /// Checks the pack in `dir` (files, shapes, tokenizer, a test embedding
     /// on each side, with `threads` threads), pins its files by SHA-256 and
     /// records it under `name` (default: the folder's name). Returns the
-    /// record and the loaded model. Unless the workers run, the `semantic`
-    /// stage is registered on this handle at once and its work for the
-    /// assets already in the store is queued (else the next open does it).
+    /// record and the loaded model. On the primary handle, unless its
+    /// workers run, the `semantic` stage is registered at once and its work
+    /// for the assets already in the store is queued; otherwise the next
+    /// primary open does it (a running `kiln serve` or `kiln watch` picks
+    /// the model up when it starts again).
     ///
     /// # Errors
     /// [`ModelError::Pack`] for a pack that does not load (or without ONNX
@@ -337,7 +339,9 @@ impl Kiln {
         self.engine().put_setting(&key(&record.name), bytes).await?;
         let clip = Arc::new(clip);
         let stage = SemanticStage::with_clip(record.clone(), clip.clone(), threads);
-        if self.engine().register_stage(Arc::new(stage)).is_ok() {
+        // Only the process that runs the workers may queue the stage's
+        // work: another one's workers would not know the stage.
+        if self.engine().is_primary() && self.engine().register_stage(Arc::new(stage)).is_ok() {
             self.engine().enqueue_outdated(Priority::Batch).await?;
         }
         Ok((record, clip))
