@@ -2,6 +2,7 @@
 //! opened together and shut down together.
 
 use crate::search::{self, CatchUp, Enrichment, Error, IndexHealth};
+use crate::semantic::SemanticStage;
 use crate::wiring::{self, OpenError, StageSource};
 use kiln_engine::plugin::{PluginError, load_plugin};
 use kiln_engine::{
@@ -101,7 +102,7 @@ impl KilnBuilder {
     pub fn open(self) -> Result<Kiln, OpenError> {
         let KilnBuilder {
             dir,
-            stages,
+            mut stages,
             plugins,
             replace,
             enrichment,
@@ -120,10 +121,17 @@ impl KilnBuilder {
             .iter()
             .map(|path| Ok((path.clone(), load_plugin(path)?)))
             .collect::<Result<Vec<_>, PluginError>>()?;
+        // The model runs with as many threads as the engine has workers.
+        let model_threads = config.workers;
         let engine = Engine::open(&dir, config).map_err(|source| OpenError::Store {
             dir: dir.clone(),
             source,
         })?;
+        // With a model recorded, its stage runs in tier 3 (a record that
+        // cannot be read leaves it out; `kiln model list` says why).
+        if let Ok(Some(record)) = crate::models::stored(&engine).map(|m| m.into_iter().next()) {
+            stages.push(Arc::new(SemanticStage::new(record, model_threads)));
+        }
         let (index, started_afresh) = open_index(&engine).map_err(|e| match e {
             Error::Index(e) => OpenError::Search(e),
             Error::Store(source) => OpenError::Store {

@@ -93,6 +93,69 @@ pub(crate) enum Command {
     Serve(ServeArgs),
     /// Watch folders and take in files as generators write them, until Ctrl-C.
     Watch(WatchArgs),
+    /// The CLIP model packs this store uses for semantic search: add, list,
+    /// remove; and the embedding of one image or text.
+    Model(ModelArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ModelArgs {
+    #[command(subcommand)]
+    pub(crate) action: ModelAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ModelAction {
+    /// Check a CLIP pack (Immich's layout), pin its files by SHA-256 and
+    /// record it in the store.
+    Add {
+        /// The pack's folder (config.json, visual/, textual/).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// The name the store knows it by (default: the folder's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The recorded packs: name, folder, dimensions, image size, and whether
+    /// their files still have the pinned hashes.
+    List(JsonArg),
+    /// Forget a recorded pack (its folder is left as it is).
+    Remove {
+        /// The model's name.
+        name: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The embedding of one image file or one text.
+    Embed(EmbedArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EmbedArgs {
+    /// An image file, embedded from its original pixels.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "text",
+        required_unless_present = "text"
+    )]
+    pub(crate) image: Option<PathBuf>,
+    /// A text.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) text: Option<String>,
+    /// The recorded model to use (default: the store's only one).
+    #[arg(long, value_name = "NAME", conflicts_with = "pack")]
+    pub(crate) model: Option<String>,
+    /// A pack folder to use instead of a recorded model (no store is opened).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) pack: Option<PathBuf>,
+    /// Print `{"model": NAME, "embedding": [...]}`.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// How urgent an import is.

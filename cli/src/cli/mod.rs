@@ -11,6 +11,7 @@ mod args;
 mod check;
 mod import;
 mod json;
+mod model;
 mod plugin_log;
 mod progress;
 mod report;
@@ -20,7 +21,7 @@ mod signals;
 mod terminal;
 mod watch;
 
-use args::{Cli, Command, DeadAction, GlobalArgs};
+use args::{Cli, Command, DeadAction, GlobalArgs, ModelAction};
 use clap::Parser;
 use kiln::Kiln;
 use terminal::eprint_line;
@@ -154,6 +155,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     // database would not allow.
     match &cli.command {
         Command::Check(a) => return check::check(global, a),
+        Command::Model(m) => {
+            if let ModelAction::Embed(args) = &m.action
+                && let Some(dir) = &args.pack
+            {
+                return model::embed_pack(dir, args, global);
+            }
+        }
         Command::Repair => return check::repair(global).await,
         _ => {}
     }
@@ -173,11 +181,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Show(a) => report::show(&kiln, &a.asset, a.json)?,
         Command::Assets(a) => report::assets(engine, a.json)?,
         Command::Stages(a) => report::stages(&kiln, a.json)?,
-        Command::Search(a) => search::search(&kiln, a)?,
+        Command::Search(a) => search::search(&kiln, global, a)?,
         Command::Similar(a) => search::similar_cmd(&kiln, a)?,
         Command::Sessions(a) => search::sessions_cmd(&kiln, a.json)?,
         Command::Reindex(a) => search::reindex(&kiln, a.json)?,
         Command::Watch(a) => watch::watch(engine, global, a).await?,
+        Command::Model(m) => model::model(&kiln, global, &m.action).await?,
         Command::Check(_) | Command::Repair | Command::Serve(_) => EXIT_ERROR,
         Command::Dead(d) => match &d.action {
             DeadAction::List(a) => report::dead_list(engine, a.json)?,

@@ -8,7 +8,7 @@ use super::{EXIT_ERROR, EXIT_OK};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use kiln::engine::{AssetId, Engine};
-use kiln::{Error, Kiln, SearchError, Session, SortBy};
+use kiln::{Error, Kiln, ModelError, SearchError, Session, SortBy};
 use serde_json::{Value as Json, json};
 use std::path::Path;
 
@@ -26,7 +26,9 @@ pub(crate) enum SortArg {
 #[derive(Debug, Args)]
 pub(crate) struct SearchArgs {
     /// Words and filters in one argument, e.g. `'neon city model:juggernaut steps:>=30 -blurry'`;
-    /// an empty query matches every asset.
+    /// an empty query matches every asset. A `~"text"` term (with a model,
+    /// see `kiln model`) ranks the matches by how well their image fits
+    /// the text, with the cosine as score, whatever `--sort` says.
     #[arg(value_name = "QUERY", allow_hyphen_values = true)]
     pub(crate) query: String,
     /// Print JSON instead of text.
@@ -51,6 +53,11 @@ pub(crate) struct SimilarArgs {
     /// At most this many neighbours.
     #[arg(long, default_value_t = 10)]
     pub(crate) limit: usize,
+    /// Compare the perceptual vectors (colour layout, structure: near
+    /// copies) even when the store has a model, whose vectors compare
+    /// meaning.
+    #[arg(long)]
+    pub(crate) perceptual: bool,
 }
 
 fn first_path(engine: &Engine, id: AssetId) -> String {
@@ -62,19 +69,39 @@ fn first_path(engine: &Engine, id: AssetId) -> String {
         .unwrap_or_default()
 }
 
-pub(crate) fn search(kiln: &Kiln, args: &SearchArgs) -> anyhow::Result<i32> {
+pub(crate) fn search(
+    kiln: &Kiln,
+    global: &super::args::GlobalArgs,
+    args: &SearchArgs,
+) -> anyhow::Result<i32> {
     let sort = match args.sort {
         SortArg::Relevance => SortBy::Relevance,
         SortArg::Date => SortBy::Date,
         SortArg::Score => SortBy::Score,
     };
-    let results = match kiln.search(&args.query, sort, args.limit) {
-        Ok(r) => r,
-        Err(Error::Index(SearchError::Query(e))) => {
-            eprint_line!("kiln: cannot understand the query: {e}");
-            return Ok(EXIT_ERROR);
+    let semantic = kiln::semantic::split_semantic(&args.query);
+    let results = if let Ok((Some(_), _)) | Err(_) = &semantic {
+        match kiln.semantic_search(&args.query, args.limit, super::model::threads(global)) {
+            Ok(r) => r,
+            Err(ModelError::Query(e)) => {
+                eprint_line!("kiln: cannot understand the query: {e}");
+                return Ok(EXIT_ERROR);
+            }
+            Err(ModelError::Search(Error::Index(SearchError::Query(e)))) => {
+                eprint_line!("kiln: cannot understand the query: {e}");
+                return Ok(EXIT_ERROR);
+            }
+            Err(e) => return Err(e).context("search failed"),
         }
-        Err(e) => return Err(e).context("search failed"),
+    } else {
+        match kiln.search(&args.query, sort, args.limit) {
+            Ok(r) => r,
+            Err(Error::Index(SearchError::Query(e))) => {
+                eprint_line!("kiln: cannot understand the query: {e}");
+                return Ok(EXIT_ERROR);
+            }
+            Err(e) => return Err(e).context("search failed"),
+        }
     };
     if args.json {
         let hits: Vec<Json> = results
@@ -122,6 +149,9 @@ pub(crate) fn similar_cmd(kiln: &Kiln, args: &SimilarArgs) -> anyhow::Result<i32
         );
         return Ok(EXIT_ERROR);
     };
+    if !args.perceptual && !kiln.models()?.is_empty() {
+        return similar_semantic(kiln, id, args);
+    }
     let Some(neighbours) = kiln.similar(id, args.limit)? else {
         eprint_line!(
             "kiln: asset {id} has no embedding yet: run `kiln run --until enriched` (or it was skipped by the tier-3 gate)"
@@ -151,6 +181,35 @@ pub(crate) fn similar_cmd(kiln: &Kiln, args: &SimilarArgs) -> anyhow::Result<i32
             n.distance,
             first_path(engine, n.id)
         );
+    }
+    Ok(EXIT_OK)
+}
+
+/// `kiln similar` by the store's model: cosine of the semantic vectors.
+fn similar_semantic(kiln: &Kiln, id: AssetId, args: &SimilarArgs) -> anyhow::Result<i32> {
+    let engine = kiln.engine();
+    let Some(neighbours) = kiln.similar_semantic(id, args.limit)? else {
+        eprint_line!(
+            "kiln: asset {id} has no semantic vector yet: run `kiln run --until enriched` (or it was skipped by the tier-3 gate); `--perceptual` compares the perceptual vectors"
+        );
+        return Ok(EXIT_ERROR);
+    };
+    if args.json {
+        let hits: Vec<Json> = neighbours
+            .iter()
+            .map(|(n, score)| {
+                json!({
+                    "id": n,
+                    "path": first_path(engine, *n),
+                    "score": finite(f64::from(*score)),
+                })
+            })
+            .collect();
+        print(&json!({"total": hits.len(), "hits": hits}));
+        return Ok(EXIT_OK);
+    }
+    for (n, score) in &neighbours {
+        print_line!("{:>8}  {:>6.3}  {}", n, score, first_path(engine, *n));
     }
     Ok(EXIT_OK)
 }

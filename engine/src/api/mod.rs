@@ -9,6 +9,7 @@ mod intake;
 mod lifecycle;
 mod manual;
 mod reads;
+mod settings;
 mod waiting;
 
 use std::collections::HashSet;

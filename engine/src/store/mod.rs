@@ -23,7 +23,7 @@ use crate::model::{DatabaseHealth, DatabaseState};
 use tables::{
     ASSET_JOBS, ASSETS, DEAD, FACTS, FILE_COUNTS, FILE_TIERS, FILES, GATE_DECISIONS, HASHES,
     IMPORT_BUDGETS, IMPORT_COUNTS, IMPORT_RESUMES, IMPORTS, JOBS, LEASES, META, PURGED, READY,
-    RETRYING, STAGE_COUNTS, UNREADABLE_FOLDERS,
+    RETRYING, SETTINGS, STAGE_COUNTS, UNREADABLE_FOLDERS,
 };
 
 /// The database file inside a store directory.
@@ -311,6 +311,7 @@ pub(crate) fn open(dir: &Path, config: &Config) -> Result<Store, EngineError> {
         txn.open_table(UNREADABLE_FOLDERS)?;
         txn.open_table(FILE_TIERS)?;
         txn.open_table(FILE_COUNTS)?;
+        txn.open_table(SETTINGS)?;
     }
     txn.commit()?;
     Ok(Store {

@@ -89,6 +89,10 @@ pub(crate) const UNREADABLE_FOLDERS: TableDefinition<(u64, &str), &str> =
 /// version does not bring them back (see `txn::rerun`).
 pub(crate) const PURGED: TableDefinition<(u64, &str), u32> = TableDefinition::new("purged");
 
+/// Records an application keeps in the store beside the engine's own
+/// (`Engine::setting`), by key: opaque bytes the engine never reads.
+pub(crate) const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("settings");
+
 /// Meta keys.
 pub(crate) mod meta {
     pub(crate) const NEXT_JOB: &str = "next_job_id";

@@ -17,6 +17,7 @@ pub(crate) mod fail;
 mod file_counts;
 pub(crate) mod intake;
 pub(crate) mod rerun;
+pub(crate) mod settings;
 mod tx;
 
 pub(crate) use tx::Tx;

@@ -13,8 +13,8 @@ use crate::model::{JobState, Priority};
 use crate::store::tables::{
     self, ASSET_JOBS, ASSETS, AssetRecord, DEAD, FACTS, FILE_COUNTS, FILE_TIERS, FILES, FileRecord,
     FileTier, GATE_DECISIONS, HASHES, IMPORT_BUDGETS, IMPORT_COUNTS, IMPORT_RESUMES, IMPORTS,
-    ImportRecord, JOBS, JobRecord, LEASES, META, PURGED, READY, RETRYING, ReadyKey, STAGE_COUNTS,
-    UNREADABLE_FOLDERS, decode, encode,
+    ImportRecord, JOBS, JobRecord, LEASES, META, PURGED, READY, RETRYING, ReadyKey, SETTINGS,
+    STAGE_COUNTS, UNREADABLE_FOLDERS, decode, encode,
 };
 
 /// The tables of one write transaction, plus the counter changes not yet written.
@@ -36,6 +36,7 @@ pub(crate) struct Tx<'t> {
     pub(crate) import_resumes: Table<'t, (u64, u64), ()>,
     pub(crate) purged: Table<'t, (u64, &'static str), u32>,
     pub(crate) unreadable_folders: Table<'t, (u64, &'static str), &'static str>,
+    pub(crate) settings: Table<'t, &'static str, &'static [u8]>,
     import_counts: Table<'t, (u64, u8, u8), u64>,
     stage_counts: Table<'t, (&'static str, u8), u64>,
     pub(crate) file_tiers: Table<'t, (u64, u64, u8), FileTier>,
@@ -80,6 +81,7 @@ impl<'t> Tx<'t> {
             import_resumes: txn.open_table(IMPORT_RESUMES)?,
             purged: txn.open_table(PURGED)?,
             unreadable_folders: txn.open_table(UNREADABLE_FOLDERS)?,
+            settings: txn.open_table(SETTINGS)?,
             import_counts: txn.open_table(IMPORT_COUNTS)?,
             stage_counts: txn.open_table(STAGE_COUNTS)?,
             file_tiers: txn.open_table(FILE_TIERS)?,
