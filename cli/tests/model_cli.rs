@@ -13,7 +13,6 @@ use serde_json::Value as Json;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-const PACK_VAR: &str = "KILN_CLIP_PACK";
 const MIN_COSINE: f64 = 0.999;
 
 fn in_ci() -> bool {
@@ -29,15 +28,7 @@ fn skip(why: &str) {
 }
 
 fn pack_dir() -> Option<PathBuf> {
-    let Some(dir) = std::env::var_os(PACK_VAR) else {
-        skip(&format!(
-            "{PACK_VAR} is not set (it names a CLIP pack such as ../shared/fixtures/clip-tiny)"
-        ));
-        return None;
-    };
-    let dir = PathBuf::from(dir);
-    assert!(dir.is_dir(), "{PACK_VAR}={} is not a folder", dir.display());
-    Some(dir)
+    kiln_testkit::fixtures::clip_pack()
 }
 
 /// Adds `pack` to `store` (under `name`); `None` after a skip when ONNX

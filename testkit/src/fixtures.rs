@@ -1,7 +1,8 @@
 //! The real generator outputs some tests read: the folder named by
 //! `KILN_REAL_FIXTURES` (in this project `../shared/fixtures/real`), and the
 //! ComfyUI outputs built with custom node packs named by
-//! `KILN_COMFY_FIXTURES` (`../shared/fixtures/comfy-custom`).
+//! `KILN_COMFY_FIXTURES` (`../shared/fixtures/comfy-custom`), and the CLIP
+//! test pack named by `KILN_CLIP_PACK` (`../shared/fixtures/clip-tiny`).
 //!
 //! Without it a test that needs them skips with a printed line, except
 //! under CI (`CI=true`), where a skip would hide a missing check: there the
@@ -32,6 +33,19 @@ pub const COMFY_FIXTURES_VAR: &str = "KILN_COMFY_FIXTURES";
 /// As [`real`], for its own variable.
 pub fn comfy_custom() -> Option<PathBuf> {
     folder(COMFY_FIXTURES_VAR, "../shared/fixtures/comfy-custom")
+}
+
+/// The variable that names the CLIP test pack.
+pub const CLIP_PACK_VAR: &str = "KILN_CLIP_PACK";
+
+/// The CLIP test pack's folder (a pack in Immich's layout with open_clip's
+/// reference embeddings), or `None` (after printing why the test is
+/// skipped) when `KILN_CLIP_PACK` is not set.
+///
+/// # Panics
+/// As [`real`], for its own variable.
+pub fn clip_pack() -> Option<PathBuf> {
+    folder(CLIP_PACK_VAR, "../shared/fixtures/clip-tiny")
 }
 
 fn folder(var: &str, usual: &str) -> Option<PathBuf> {

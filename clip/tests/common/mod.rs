@@ -13,9 +13,6 @@ use kiln_clip::{Clip, ClipError};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-/// The variable that names the test pack.
-pub const PACK_VAR: &str = "KILN_CLIP_PACK";
-
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
@@ -30,15 +27,7 @@ fn skip(why: &str) {
 
 /// The test pack's folder, or `None` after printing why the test skips.
 pub fn pack_dir() -> Option<PathBuf> {
-    let Some(dir) = std::env::var_os(PACK_VAR) else {
-        skip(&format!(
-            "{PACK_VAR} is not set (it names a CLIP pack such as ../shared/fixtures/clip-tiny)"
-        ));
-        return None;
-    };
-    let dir = PathBuf::from(dir);
-    assert!(dir.is_dir(), "{PACK_VAR}={} is not a folder", dir.display());
-    Some(dir)
+    kiln_testkit::fixtures::clip_pack()
 }
 
 /// The real fixture images (through kiln-testkit, like every other test).
