@@ -15,17 +15,7 @@ use std::process::Output;
 
 const MIN_COSINE: f64 = 0.999;
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-fn skip(why: &str) {
-    assert!(
-        !in_ci(),
-        "CI=true and {why}: this test cannot run; fix the setup"
-    );
-    println!("skipped: {why}");
-}
+use kiln_testkit::fixtures::skip;
 
 fn pack_dir() -> Option<PathBuf> {
     kiln_testkit::fixtures::clip_pack()

@@ -48,15 +48,22 @@ pub fn clip_pack() -> Option<PathBuf> {
     folder(CLIP_PACK_VAR, "../shared/fixtures/clip-tiny")
 }
 
+/// Says why a test cannot run and returns, so the caller returns too; under
+/// CI (`CI=true`), where a skip would hide a missing check, fails instead.
+///
+/// # Panics
+/// When `CI=true`.
+pub fn skip(why: &str) {
+    assert!(
+        !std::env::var("CI").is_ok_and(|v| v == "true"),
+        "CI=true and {why}: this test cannot run; fix the setup"
+    );
+    println!("skipped: {why}");
+}
+
 fn folder(var: &str, usual: &str) -> Option<PathBuf> {
     let Some(dir) = std::env::var_os(var) else {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!(
-                "{var} is not set and CI=true: this test needs these fixtures; \
-                 set {var} to their folder ({usual})"
-            );
-        }
-        println!("skipped: {var} not set");
+        skip(&format!("{var} is not set (it names {usual})"));
         return None;
     };
     let dir = PathBuf::from(dir);

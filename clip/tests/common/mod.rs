@@ -13,17 +13,7 @@ use kiln_clip::{Clip, ClipError};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-fn skip(why: &str) {
-    assert!(
-        !in_ci(),
-        "CI=true and {why}: this test cannot run; fix the setup"
-    );
-    println!("skipped: {why}");
-}
+use kiln_testkit::fixtures::skip;
 
 /// The test pack's folder, or `None` after printing why the test skips.
 pub fn pack_dir() -> Option<PathBuf> {
