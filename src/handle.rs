@@ -3,6 +3,7 @@
 
 use crate::search::{self, CatchUp, Enrichment, Error, IndexHealth};
 use crate::semantic::SemanticStage;
+use crate::semantic::state::SemanticState;
 use crate::wiring::{self, OpenError, StageSource};
 use kiln_engine::plugin::{PluginError, load_plugin};
 use kiln_engine::{
@@ -127,13 +128,15 @@ impl KilnBuilder {
             dir: dir.clone(),
             source,
         })?;
+        let semantic = Arc::new(SemanticState::new(model_threads, engine.is_primary()));
         // With a model recorded, its stage runs in tier 3 (a record that
         // cannot be read leaves it out; `kiln model list` says why).
         if let Ok(Some(record)) = crate::models::stored(&engine).map(|m| m.into_iter().next()) {
-            stages.push(Arc::new(SemanticStage::new(record, model_threads)));
+            stages.push(Arc::new(SemanticStage::new(record, semantic.clone())));
         }
         let (index, started_afresh) = open_index(&engine).map_err(|e| match e {
             Error::Index(e) => OpenError::Search(e),
+            Error::Semantic(e) => OpenError::Semantic(e),
             Error::Store(source) => OpenError::Store {
                 dir: dir.clone(),
                 source,
@@ -162,6 +165,7 @@ impl KilnBuilder {
             index,
             sources,
             started_afresh,
+            semantic,
         })
     }
 }
@@ -194,6 +198,7 @@ pub struct Kiln {
     index: Arc<SearchIndex>,
     sources: Vec<(String, StageSource)>,
     started_afresh: Option<Unusable>,
+    semantic: Arc<SemanticState>,
 }
 
 /// Opens the store's search index, or starts it afresh (to be rebuilt by
@@ -231,6 +236,11 @@ impl Kiln {
         &self.engine
     }
 
+    /// What this handle keeps in memory for semantic search.
+    pub(crate) fn semantic_state(&self) -> &Arc<SemanticState> {
+        &self.semantic
+    }
+
     /// The store's search index.
     pub fn index(&self) -> &SearchIndex {
         &self.index
@@ -245,7 +255,10 @@ impl Kiln {
 
     /// Runs a read of the index with its panics (damaged index files)
     /// reported as [`SearchError::Damaged`].
-    fn read_index<T>(&self, read: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    pub(crate) fn read_index<T>(
+        &self,
+        read: impl FnOnce() -> Result<T, Error>,
+    ) -> Result<T, Error> {
         catch_panics(read).unwrap_or_else(|detail| {
             Err(SearchError::Damaged {
                 dir: self.index.dir().to_path_buf(),
@@ -295,7 +308,7 @@ impl Kiln {
     }
 
     /// Makes every index write of this process durable and visible.
-    fn commit_index(&self) -> Result<(), Error> {
+    pub(crate) fn commit_index(&self) -> Result<(), Error> {
         Ok(self.index.commit()?)
     }
 
@@ -304,6 +317,13 @@ impl Kiln {
     /// the best `limit` hits. Sees every asset whose `search-index` stage
     /// this process has run; `session:ID` terms are resolved from the
     /// sessions the index holds now.
+    ///
+    /// A query with a `~"text"` term ranks by meaning instead of `sort`:
+    /// the assets the rest of the query matches that have a vector of the
+    /// store's model, by the cosine of their vector to the text's
+    /// embedding (in [`Hit::score`](crate::Hit::score)), best first. The
+    /// model and the vectors are loaded on the first such query and kept
+    /// by the handle (see [`Kiln::semantic_page`]).
     pub fn search(&self, query: &str, sort: SortBy, limit: usize) -> Result<SearchResults, Error> {
         self.search_page(query, sort, None, limit)
     }
@@ -318,6 +338,11 @@ impl Kiln {
         after: Option<After>,
         limit: usize,
     ) -> Result<SearchResults, Error> {
+        if let (Some(text), rest) =
+            crate::semantic::split_semantic(query).map_err(crate::models::ModelError::Query)?
+        {
+            return self.semantic_page(&text, &rest, after, limit);
+        }
         self.commit_index()?;
         self.read_index(|| search::search(&self.index, query, sort, after, limit))
     }

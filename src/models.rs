@@ -10,8 +10,8 @@
 
 use crate::Kiln;
 use crate::semantic::{SEMANTIC_STAGE, SemanticStage};
-use kiln_clip::{Clip, ClipError, Pack, PackFile};
-use kiln_engine::{Engine, EngineError, Priority};
+use kiln_clip::{Clip, ClipError, FileStamp, Pack, PackFile};
+use kiln_engine::{AssetId, Engine, EngineError, Priority};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,6 +32,10 @@ pub struct PinnedFile {
     pub bytes: u64,
     /// Its SHA-256 when pinned, lowercase hex.
     pub sha256: String,
+    /// Its modification time when pinned (nanoseconds since the Unix
+    /// epoch), if the file system said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified_ns: Option<u64>,
 }
 
 /// A model pack recorded in a store.
@@ -182,6 +186,7 @@ impl ModelRecord {
                     name: f.name,
                     bytes: f.bytes,
                     sha256: f.sha256,
+                    modified_ns: f.modified_ns,
                 })
                 .collect(),
         }
@@ -243,16 +248,37 @@ impl ModelRecord {
         }
     }
 
+    /// Whether every file kiln reads has the size and modification time
+    /// it was pinned with (and there is no other), as the file system says
+    /// without reading them.
+    pub fn stamps_match(&self, now: &[FileStamp]) -> bool {
+        now.len() == self.files.len()
+            && now.iter().all(|stamp| {
+                self.files.iter().any(|pinned| {
+                    pinned.name == stamp.name
+                        && pinned.bytes == stamp.bytes
+                        && pinned.modified_ns.is_some()
+                        && pinned.modified_ns == stamp.modified_ns
+                })
+            })
+    }
+
     /// Loads the recorded pack with `threads` threads per model, after
-    /// checking every file against its pin.
+    /// checking its files against their pins: by size and modification
+    /// time when those are as pinned (a replaced file has another), else
+    /// by hashing every byte again. `kiln model list` and
+    /// [`ModelRecord::check_pins`] always hash.
     ///
     /// # Errors
     /// [`ModelError::Changed`] for a pack whose files are not the pinned
     /// ones; [`ModelError::Pack`] when it no longer loads.
     pub fn load(&self, threads: usize) -> Result<Clip, ModelError> {
         let pack = Pack::open(&self.dir).map_err(|e| pack_error(&self.dir, e))?;
-        let before = pack.files().map_err(|e| pack_error(&self.dir, e))?;
-        self.verify(&before)?;
+        let stamps = pack.stamps().map_err(|e| pack_error(&self.dir, e))?;
+        if !self.stamps_match(&stamps) {
+            let before = pack.files().map_err(|e| pack_error(&self.dir, e))?;
+            self.verify(&before)?;
+        }
         Clip::load(&self.dir, threads).map_err(|e| pack_error(&self.dir, e))
     }
 }
@@ -338,7 +364,8 @@ impl Kiln {
         })?;
         self.engine().put_setting(&key(&record.name), bytes).await?;
         let clip = Arc::new(clip);
-        let stage = SemanticStage::with_clip(record.clone(), clip.clone(), threads);
+        self.semantic_state().set_clip(&record, clip.clone());
+        let stage = SemanticStage::new(record.clone(), self.semantic_state().clone());
         // Only the process that runs the workers may queue the stage's
         // work: another one's workers would not know the stage.
         if self.engine().is_primary() && self.engine().register_stage(Arc::new(stage)).is_ok() {
@@ -394,110 +421,106 @@ impl Kiln {
         let record = self.model(name)?;
         self.engine().remove_setting(&key(name)).await?;
         self.engine().drop_stage_facts(SEMANTIC_STAGE).await?;
+        self.semantic_state().clear();
         Ok(record)
     }
 }
 
-impl Kiln {
-    /// Runs a query whose `~"text"` term ranks by meaning: the hits are the
-    /// assets the rest of the query matches (every asset when it is only
-    /// the `~` term) that have a vector of the store's model, ranked by the
-    /// cosine of their vector to the text's embedding (in `score`), best
-    /// first, ties by asset id descending. A query without a `~` term runs
-    /// as [`Kiln::search`] does, ranked by relevance. The model loads with
-    /// `threads` threads (its pins checked).
-    ///
-    /// Brute force: every candidate's vector is read from the store.
-    pub fn semantic_search(
-        &self,
-        query: &str,
-        limit: usize,
-        threads: usize,
-    ) -> Result<crate::SearchResults, ModelError> {
-        let (text, rest) = crate::semantic::split_semantic(query).map_err(ModelError::Query)?;
-        let Some(text) = text else {
-            return Ok(self.search(query, crate::SortBy::Relevance, limit)?);
-        };
-        let record = self.choose_model(None)?;
-        let clip = record.load(threads)?;
-        let wanted = clip.embed_text(&text).map_err(ModelError::Embed)?;
-        let candidates: Vec<kiln_engine::AssetId> = if rest.is_empty() {
-            self.engine().assets()?.into_iter().map(|a| a.id).collect()
-        } else {
-            let total = self.search(&rest, crate::SortBy::Relevance, 1)?.total;
-            self.search(&rest, crate::SortBy::Relevance, total)?
-                .hits
-                .into_iter()
-                .map(|h| h.id)
-                .collect()
-        };
-        let mut scored = Vec::new();
-        for id in candidates {
-            let Some(detail) = self.engine().asset(id)? else {
-                continue;
-            };
-            let stored = detail
-                .stages
-                .get(SEMANTIC_STAGE)
-                .and_then(|s| s.facts.as_ref())
-                .and_then(crate::semantic::Quantised::from_value);
-            if let Some(score) = stored.and_then(|v| crate::semantic::score(&wanted, &v)) {
-                let path = detail.paths.first().cloned().unwrap_or_default();
-                scored.push((score, id, path));
+/// Cosines by asset id, for ranking inside the index: a dense array when
+/// the ids are (as the engine gives them, counting up from 1), else a map.
+enum Scores {
+    Dense(Vec<f32>),
+    Sparse(std::collections::HashMap<AssetId, f32>),
+}
+
+impl Scores {
+    fn new(cosines: Vec<(AssetId, f32)>) -> Self {
+        let top = cosines.iter().map(|(id, _)| id.get()).max().unwrap_or(0);
+        match usize::try_from(top) {
+            Ok(top) if top <= 4 * cosines.len() + 4096 => {
+                let mut dense = vec![f32::NAN; top + 1];
+                for (id, cos) in cosines {
+                    dense[id.get() as usize] = cos;
+                }
+                Scores::Dense(dense)
             }
+            _ => Scores::Sparse(cosines.into_iter().collect()),
         }
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
-        let total = scored.len();
-        let hits = scored
-            .into_iter()
-            .take(limit)
-            .map(|(score, id, path)| crate::Hit {
-                id,
-                path,
-                score: f64::from(score),
-            })
-            .collect();
-        Ok(crate::SearchResults { total, hits })
+    }
+
+    fn get(&self, id: AssetId) -> Option<f32> {
+        match self {
+            Scores::Dense(dense) => usize::try_from(id.get())
+                .ok()
+                .and_then(|i| dense.get(i).copied())
+                .filter(|c| !c.is_nan()),
+            Scores::Sparse(map) => map.get(&id).copied(),
+        }
     }
 }
 
 impl Kiln {
+    /// One page of a query ranked by meaning: the assets `rest` matches
+    /// (in kiln's query syntax; empty for every asset) that have a vector
+    /// of the store's model, ranked by the cosine of their vector to the
+    /// embedding of `text` (in `score`), best first, ties by asset id
+    /// descending, continuing after `after`. `total` counts every such
+    /// asset. What [`Kiln::search`] runs for a `~"text"` term.
+    ///
+    /// The handle keeps the model (loaded, pins checked, on the first
+    /// query), the embeddings of recent texts, and every vector in memory
+    /// (see [`crate::semantic::vectors`]); a query embeds its text once and
+    /// scans the vectors, and the index ranks its matches by the result.
+    ///
+    /// # Errors
+    /// [`crate::Error::Semantic`] without a model or with one that does
+    /// not load; the errors of [`Kiln::search`].
+    pub fn semantic_page(
+        &self,
+        text: &str,
+        rest: &str,
+        after: Option<crate::After>,
+        limit: usize,
+    ) -> Result<crate::SearchResults, crate::Error> {
+        let record = self.choose_model(None)?;
+        let version = crate::semantic::version_of(&record);
+        let state = self.semantic_state();
+        let wanted = state.text(&record, version, text)?;
+        let scores = state.with_vectors(self.engine(), &record, version, |table| {
+            Scores::new(table.cosines(&wanted))
+        })?;
+        self.commit_index()?;
+        let parsed = crate::search::parse(self.index(), rest)?;
+        self.read_index(|| {
+            Ok(self.index().search_scored(
+                &parsed,
+                move |id| scores.get(id).map(f64::from),
+                after,
+                limit,
+            )?)
+        })
+    }
+
     /// The assets whose semantic vector is nearest to that of `asset_id`
     /// (by cosine, best first, the asset itself left out), or `None` when
-    /// the asset has no semantic vector. Brute force over every asset's
-    /// stored vector.
+    /// the asset has no semantic vector. A scan of the vectors the handle
+    /// keeps in memory.
     pub fn similar_semantic(
         &self,
-        asset_id: kiln_engine::AssetId,
+        asset_id: AssetId,
         limit: usize,
-    ) -> Result<Option<Vec<(kiln_engine::AssetId, f32)>>, ModelError> {
-        let vector_of = |id| -> Result<Option<crate::semantic::Quantised>, ModelError> {
-            Ok(self.engine().asset(id)?.and_then(|detail| {
-                detail
-                    .stages
-                    .get(SEMANTIC_STAGE)
-                    .and_then(|s| s.facts.as_ref())
-                    .and_then(crate::semantic::Quantised::from_value)
-            }))
-        };
-        let Some(own) = vector_of(asset_id)? else {
-            return Ok(None);
-        };
-        let own = own.to_unit();
-        let mut scored = Vec::new();
-        for summary in self.engine().assets()? {
-            if summary.id == asset_id {
-                continue;
-            }
-            if let Some(score) =
-                vector_of(summary.id)?.and_then(|v| crate::semantic::score(&own, &v))
-            {
-                scored.push((summary.id, score));
-            }
-        }
-        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0)));
-        scored.truncate(limit);
-        Ok(Some(scored))
+    ) -> Result<Option<Vec<(AssetId, f32)>>, ModelError> {
+        let record = self.choose_model(None)?;
+        let version = crate::semantic::version_of(&record);
+        self.semantic_state()
+            .with_vectors(self.engine(), &record, version, |table| {
+                let own = table.unit(asset_id)?;
+                let mut scored = table.cosines(&own);
+                scored.retain(|(id, _)| *id != asset_id);
+                scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0)));
+                scored.truncate(limit);
+                Some(scored)
+            })
     }
 }
 

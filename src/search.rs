@@ -44,6 +44,20 @@ pub enum Error {
     /// Reading or running the store failed.
     #[error(transparent)]
     Store(#[from] EngineError),
+    /// A `~"text"` term could not be run: no model, a model that does not
+    /// load, a malformed term.
+    #[error(transparent)]
+    Semantic(Box<crate::models::ModelError>),
+}
+
+impl From<crate::models::ModelError> for Error {
+    fn from(e: crate::models::ModelError) -> Error {
+        match e {
+            crate::models::ModelError::Search(inner) => inner,
+            crate::models::ModelError::Store(inner) => Error::Store(inner),
+            other => Error::Semantic(Box::new(other)),
+        }
+    }
 }
 
 /// Registers the `search-index` and `search-enrich` stages writing to
@@ -67,6 +81,7 @@ pub(crate) fn register_search(engine: &Engine, index: &Arc<SearchIndex>) -> Resu
         match catch_up(engine, index) {
             Ok(_) | Err(Error::Index(SearchError::Locked { .. })) => {}
             Err(Error::Index(e)) => return Err(e.into()),
+            Err(Error::Semantic(e)) => return Err(OpenError::Semantic(e)),
             Err(Error::Store(source)) => {
                 return Err(OpenError::Store {
                     dir: engine.store_dir().to_path_buf(),
@@ -267,6 +282,12 @@ pub(crate) fn search(
     after: Option<After>,
     limit: usize,
 ) -> Result<SearchResults, Error> {
+    Ok(index.search_page(&parse(index, query)?, sort, after, limit)?)
+}
+
+/// A query in kiln's syntax parsed, its `session:` terms resolved from the
+/// sessions the index holds now.
+pub(crate) fn parse(index: &SearchIndex, query: &str) -> Result<kiln_search::ParsedQuery, Error> {
     let mut parsed = parse_query(query).map_err(SearchError::from)?;
     if !parsed.session_ids().is_empty() {
         let all = assign_sessions(&indexed_features(index, None)?);
@@ -277,7 +298,7 @@ pub(crate) fn search(
                 .unwrap_or_default()
         });
     }
-    Ok(index.search_page(&parsed, sort, after, limit)?)
+    Ok(parsed)
 }
 
 /// The assets nearest to `asset_id` by embedding, nearest first.

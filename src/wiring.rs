@@ -91,6 +91,9 @@ pub enum OpenError {
     /// The stages do not form a valid graph (an unknown `after`, a cycle).
     #[error("the stages do not fit together: {0}")]
     Graph(GraphError),
+    /// The store's semantic search could not be set up.
+    #[error(transparent)]
+    Semantic(Box<crate::models::ModelError>),
     /// `--replace-stage` named a stage that no plugin (or app stage) provides.
     #[error("--replace-stage {0}: no loaded plugin provides a stage named `{0}`")]
     NothingReplaces(String),

@@ -26,7 +26,7 @@ async fn proxies_the_model_cannot_take_are_permanent_errors_naming_the_file() {
     let kiln = Kiln::builder(work.path().join("store"))
         .open()
         .expect("open");
-    let (record, clip) = match kiln.add_model(pack.as_ref(), None, 1).await {
+    let (record, _clip) = match kiln.add_model(pack.as_ref(), None, 1).await {
         Ok(added) => added,
         Err(e) if e.to_string().contains("ONNX Runtime is not available") => {
             skip(&e.to_string());
@@ -34,7 +34,7 @@ async fn proxies_the_model_cannot_take_are_permanent_errors_naming_the_file() {
         }
         Err(e) => panic!("the test pack adds: {e}"),
     };
-    let stage = SemanticStage::with_clip(record.clone(), clip, 1);
+    let stage = SemanticStage::of(&kiln, record.clone());
     assert_eq!(stage.info().name, SEMANTIC_STAGE);
 
     let good = work.path().join("good-proxy");

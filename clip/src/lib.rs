@@ -28,7 +28,7 @@ mod runtime;
 mod tokenizer;
 
 pub use error::{ClipError, HOW_TO_GET_ORT, Result};
-pub use pack::{Interpolation, Pack, PackConfig, PackFile, Preprocess, ResizeMode};
+pub use pack::{FileStamp, Interpolation, Pack, PackConfig, PackFile, Preprocess, ResizeMode};
 pub use runtime::{ORT_DYLIB_VAR, Runtime, runtime};
 pub use tokenizer::{MAX_TEXT_BYTES, MAX_WORD_BYTES, Tokenizer};
 

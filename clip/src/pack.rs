@@ -116,6 +116,22 @@ pub struct PackFile {
     pub bytes: u64,
     /// Its SHA-256, lowercase hex.
     pub sha256: String,
+    /// When it was last modified, in nanoseconds since the Unix epoch, as
+    /// the file system said before it was hashed (`None` where it does
+    /// not say).
+    pub modified_ns: Option<u64>,
+}
+
+/// A file of a pack as the file system describes it, without reading it:
+/// enough to tell cheaply that it was not replaced since it was hashed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStamp {
+    /// The path inside the pack, `/`-separated.
+    pub name: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// When it was last modified (see [`PackFile::modified_ns`]).
+    pub modified_ns: Option<u64>,
 }
 
 impl Preprocess {
@@ -222,24 +238,61 @@ impl Pack {
     /// # Errors
     /// [`ClipError::File`] naming a file that cannot be read.
     pub fn files(&self) -> Result<Vec<PackFile>> {
+        self.names()
+            .into_iter()
+            .map(|name| {
+                let path = self.dir.join(name);
+                let modified_ns = stamp(&path)?.1;
+                let (bytes, sha256) = sha256_file(&path)?;
+                Ok(PackFile {
+                    name: name.to_owned(),
+                    bytes,
+                    sha256,
+                    modified_ns,
+                })
+            })
+            .collect()
+    }
+
+    /// The size and modification time of every file [`Pack::files`]
+    /// hashes, in the same order, without reading them.
+    ///
+    /// # Errors
+    /// [`ClipError::File`] for a file whose metadata cannot be read.
+    pub fn stamps(&self) -> Result<Vec<FileStamp>> {
+        self.names()
+            .into_iter()
+            .map(|name| {
+                let (bytes, modified_ns) = stamp(&self.dir.join(name))?;
+                Ok(FileStamp {
+                    name: name.to_owned(),
+                    bytes,
+                    modified_ns,
+                })
+            })
+            .collect()
+    }
+
+    /// The names of the files kiln reads, sorted.
+    fn names(&self) -> Vec<&'static str> {
         let mut names: Vec<&str> = REQUIRED.to_vec();
         if self.dir.join(TOKENIZER_CONFIG).is_file() {
             names.push(TOKENIZER_CONFIG);
         }
         names.sort_unstable();
         names
-            .into_iter()
-            .map(|name| {
-                let path = self.dir.join(name);
-                let (bytes, sha256) = sha256_file(&path)?;
-                Ok(PackFile {
-                    name: name.to_owned(),
-                    bytes,
-                    sha256,
-                })
-            })
-            .collect()
     }
+}
+
+/// A file's size and modification time (nanoseconds since the epoch).
+fn stamp(path: &Path) -> Result<(u64, Option<u64>)> {
+    let meta = std::fs::metadata(path).map_err(|e| ClipError::file(path, e))?;
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| u64::try_from(d.as_nanos()).ok());
+    Ok((meta.len(), modified))
 }
 
 fn sha256_file(path: &Path) -> Result<(u64, String)> {

@@ -7,9 +7,9 @@ use crate::similar::VectorSet;
 use kiln_plugin_api::AssetId;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::{Count, FilterCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{AllQuery, Query};
 use tantivy::schema::Value as _;
@@ -103,6 +103,13 @@ pub struct SessionEntry {
 pub struct IndexedState {
     /// Score or embedding present.
     pub enriched: bool,
+}
+
+/// What a search ranks by: a sort of the index's own, or a value per
+/// asset given by the caller.
+enum Ranking {
+    Sort(SortBy),
+    Given(Arc<dyn Fn(AssetId) -> Option<f64> + Send + Sync>),
 }
 
 struct PendingWrites {
@@ -459,7 +466,33 @@ impl SearchIndex {
     ) -> Result<SearchResults, SearchError> {
         let searcher = self.searcher()?;
         let built = parsed.build(&self.index, &self.fields)?;
-        self.run(&searcher, built.as_ref(), sort, after, limit)
+        self.run(&searcher, built.as_ref(), Ranking::Sort(sort), after, limit)
+    }
+
+    /// Like [`SearchIndex::search_page`], ranked by a value given from
+    /// outside the index instead of a [`SortBy`]: `score(id)` for each
+    /// asset the query matches (e.g. the cosine of its semantic vector to
+    /// a text's), best first, ties by id descending. Assets for which
+    /// `score` gives `None` are left out of the hits and of `total`.
+    pub fn search_scored<F>(
+        &self,
+        parsed: &ParsedQuery,
+        score: F,
+        after: Option<After>,
+        limit: usize,
+    ) -> Result<SearchResults, SearchError>
+    where
+        F: Fn(AssetId) -> Option<f64> + Send + Sync + 'static,
+    {
+        let searcher = self.searcher()?;
+        let built = parsed.build(&self.index, &self.fields)?;
+        self.run(
+            &searcher,
+            built.as_ref(),
+            Ranking::Given(Arc::new(score)),
+            after,
+            limit,
+        )
     }
 
     /// The session features of every indexed asset whose `cluster` results
@@ -528,14 +561,14 @@ impl SearchIndex {
     /// Every indexed asset, in the given order.
     pub fn all(&self, sort: SortBy, limit: usize) -> Result<SearchResults, SearchError> {
         let searcher = self.searcher()?;
-        self.run(&searcher, &AllQuery, sort, None, limit)
+        self.run(&searcher, &AllQuery, Ranking::Sort(sort), None, limit)
     }
 
     fn run(
         &self,
         searcher: &Searcher,
         query: &dyn Query,
-        sort: SortBy,
+        ranking: Ranking,
         after: Option<After>,
         limit: usize,
     ) -> Result<SearchResults, SearchError> {
@@ -544,24 +577,37 @@ impl SearchIndex {
         let docs = usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX);
         let limit = limit.min(docs).max(1);
         let after = after.map(|a| (a.score, a.id.get()));
+        let given = match &ranking {
+            Ranking::Given(score) => Some(score.clone()),
+            Ranking::Sort(_) => None,
+        };
+        let sort = match ranking {
+            Ranking::Sort(sort) => Some(sort),
+            Ranking::Given(_) => None,
+        };
         // Every hit is ranked by (value, id): the id breaks ties, so that a
         // page can start exactly after the last hit of the one before.
         // Hits at or before `after` get no key and sort below all others.
+        let ranked_by = given.clone();
         let top = TopDocs::with_limit(limit).tweak_score(move |segment: &SegmentReader| {
             let fast = segment.fast_fields();
             let ids = fast.u64("id").ok();
-            let dates = matches!(sort, SortBy::Date)
+            let dates = matches!(sort, Some(SortBy::Date))
                 .then(|| fast.i64("date").ok())
                 .flatten();
-            let quality = matches!(sort, SortBy::Score)
+            let quality = matches!(sort, Some(SortBy::Score))
                 .then(|| fast.f64("quality").ok())
                 .flatten();
+            let given = ranked_by.clone();
             move |doc: DocId, relevance: Score| -> Option<(f64, u64)> {
                 let id = ids.as_ref()?.first(doc)?;
-                let value = match sort {
-                    SortBy::Relevance => Some(f64::from(relevance)),
-                    SortBy::Date => dates.as_ref().and_then(|d| d.first(doc)).map(|d| d as f64),
-                    SortBy::Score => quality.as_ref().and_then(|q| q.first(doc)),
+                let value = match (&given, sort) {
+                    (Some(score), _) => score(AssetId::new(id)),
+                    (None, Some(SortBy::Date)) => {
+                        dates.as_ref().and_then(|d| d.first(doc)).map(|d| d as f64)
+                    }
+                    (None, Some(SortBy::Score)) => quality.as_ref().and_then(|q| q.first(doc)),
+                    (None, _) => Some(f64::from(relevance)),
                 };
                 let key = (
                     value.filter(|v| !v.is_nan()).unwrap_or(f64::NEG_INFINITY),
@@ -573,9 +619,20 @@ impl SearchIndex {
                 }
             }
         });
-        let (total, ranked) = searcher
-            .search(query, &(Count, top))
-            .map_err(|e| self.err("search", e))?;
+        let (total, ranked) = match given {
+            // Assets without a given value are not hits at all: counted
+            // out as well as ranked out.
+            Some(score) => searcher.search(
+                query,
+                &FilterCollector::new(
+                    "id".to_owned(),
+                    move |id: u64| score(AssetId::new(id)).is_some(),
+                    (Count, top),
+                ),
+            ),
+            None => searcher.search(query, &(Count, top)),
+        }
+        .map_err(|e| self.err("search", e))?;
         let ranked: Vec<(f64, DocAddress)> = ranked
             .into_iter()
             .filter_map(|(key, address)| Some((key?.0, address)))

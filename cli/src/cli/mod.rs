@@ -181,7 +181,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Show(a) => report::show(&kiln, &a.asset, a.json)?,
         Command::Assets(a) => report::assets(engine, a.json)?,
         Command::Stages(a) => report::stages(&kiln, a.json)?,
-        Command::Search(a) => search::search(&kiln, global, a)?,
+        Command::Search(a) => search::search(&kiln, a)?,
         Command::Similar(a) => search::similar_cmd(&kiln, a)?,
         Command::Sessions(a) => search::sessions_cmd(&kiln, a.json)?,
         Command::Reindex(a) => search::reindex(&kiln, a.json)?,

@@ -69,39 +69,23 @@ fn first_path(engine: &Engine, id: AssetId) -> String {
         .unwrap_or_default()
 }
 
-pub(crate) fn search(
-    kiln: &Kiln,
-    global: &super::args::GlobalArgs,
-    args: &SearchArgs,
-) -> anyhow::Result<i32> {
+pub(crate) fn search(kiln: &Kiln, args: &SearchArgs) -> anyhow::Result<i32> {
     let sort = match args.sort {
         SortArg::Relevance => SortBy::Relevance,
         SortArg::Date => SortBy::Date,
         SortArg::Score => SortBy::Score,
     };
-    let semantic = kiln::semantic::split_semantic(&args.query);
-    let results = if let Ok((Some(_), _)) | Err(_) = &semantic {
-        match kiln.semantic_search(&args.query, args.limit, super::model::threads(global)) {
-            Ok(r) => r,
-            Err(ModelError::Query(e)) => {
-                eprint_line!("kiln: cannot understand the query: {e}");
-                return Ok(EXIT_ERROR);
-            }
-            Err(ModelError::Search(Error::Index(SearchError::Query(e)))) => {
-                eprint_line!("kiln: cannot understand the query: {e}");
-                return Ok(EXIT_ERROR);
-            }
-            Err(e) => return Err(e).context("search failed"),
+    let results = match kiln.search(&args.query, sort, args.limit) {
+        Ok(r) => r,
+        Err(Error::Index(SearchError::Query(e))) => {
+            eprint_line!("kiln: cannot understand the query: {e}");
+            return Ok(EXIT_ERROR);
         }
-    } else {
-        match kiln.search(&args.query, sort, args.limit) {
-            Ok(r) => r,
-            Err(Error::Index(SearchError::Query(e))) => {
-                eprint_line!("kiln: cannot understand the query: {e}");
-                return Ok(EXIT_ERROR);
-            }
-            Err(e) => return Err(e).context("search failed"),
+        Err(Error::Semantic(e)) if matches!(*e, ModelError::Query(_)) => {
+            eprint_line!("kiln: cannot understand the query: {e}");
+            return Ok(EXIT_ERROR);
         }
+        Err(e) => return Err(e).context("search failed"),
     };
     if args.json {
         let hits: Vec<Json> = results

@@ -69,6 +69,29 @@ impl Engine {
         self.inner.view(assets::inactive_assets)
     }
 
+    /// The facts of `stage` for every active asset that has them, with
+    /// the version of the stage that wrote them, in asset order. Reads one
+    /// fact record per asset, not the asset's others: for an application
+    /// that keeps one stage's results in memory (kiln's semantic vectors).
+    pub fn stage_facts(
+        &self,
+        stage: &str,
+    ) -> Result<Vec<(AssetId, u32, kiln_plugin_api::Value)>, EngineError> {
+        self.inner.view(|txn| assets::stage_facts(txn, stage))
+    }
+
+    /// How many of `stage`'s jobs are done, from the store's running
+    /// counts (one read): it changes whenever a job of the stage
+    /// completes, so a process can tell cheaply whether results it keeps
+    /// in memory may be out of date.
+    pub fn stage_done_count(&self, stage: &str) -> Result<u64, EngineError> {
+        self.inner.view(|txn| {
+            let table = txn.open_table(tables::STAGE_COUNTS)?;
+            let done = table.get((stage, crate::model::JobState::Done.stored()))?;
+            Ok(done.map_or(0, |v| v.value()))
+        })
+    }
+
     /// Everything about one asset, or `None` if there is no such asset.
     pub fn asset(&self, asset_id: AssetId) -> Result<Option<AssetDetail>, EngineError> {
         let graph = self.inner.graph.current();

@@ -331,3 +331,29 @@ pub(crate) fn asset_by_path(
         None => Ok(None),
     }
 }
+
+/// The facts of `stage` for every active asset that has them, as
+/// `(asset, the stage's version that wrote them, facts)`, in asset order.
+/// One record per asset is read: the asset's own, and its fact of `stage`.
+pub(crate) fn stage_facts(
+    txn: &ReadTransaction,
+    stage: &str,
+) -> Result<Vec<(AssetId, u32, Value)>, EngineError> {
+    let assets = txn.open_table(ASSETS)?;
+    let facts = txn.open_table(FACTS)?;
+    let mut out = Vec::new();
+    for entry in assets.iter()? {
+        let (key, value) = entry?;
+        let id = key.value();
+        let Some(bytes) = facts.get((id, stage))? else {
+            continue;
+        };
+        let record: AssetRecord = decode("assets", value.value())?;
+        if record.status != AssetStatus::Active {
+            continue;
+        }
+        let fact: FactRecord = decode("facts", bytes.value())?;
+        out.push((AssetId::new(id), fact.version, fact.facts));
+    }
+    Ok(out)
+}

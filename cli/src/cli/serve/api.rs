@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kiln::engine::{AssetId, BrowseCursor, BrowseEntry, BrowseOrder, JobId};
 use kiln::plugin_api::{PROXY_ARTIFACT, THUMBNAIL_ARTIFACT, Value, builtin};
-use kiln::{After, Error, Hit, Kiln, SearchError, SortBy};
+use kiln::{After, Error, Hit, Kiln, ModelError, SearchError, SortBy};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use std::sync::{Arc, OnceLock};
@@ -399,6 +399,17 @@ pub(crate) async fn assets(
                 StatusCode::BAD_REQUEST,
                 format!("cannot understand the query: {e}"),
             ));
+        }
+        Err(Error::Semantic(e)) => {
+            // A malformed `~` term, or no model to run it: the request's
+            // fault or the store's, said as it is.
+            let status = match *e {
+                ModelError::Query(_) | ModelError::NoModel | ModelError::Ambiguous { .. } => {
+                    StatusCode::BAD_REQUEST
+                }
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            return Err(ApiError::new(status, e.to_string()));
         }
         Err(e) => return Err(ApiError::internal("search failed", e)),
     };

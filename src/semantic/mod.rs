@@ -12,11 +12,15 @@
 //! the unit-length embedding quantised to one signed byte per dimension,
 //! `value = byte as i8 × scale` (D + 4 bytes per asset in memory).
 
+pub(crate) mod state;
+pub mod vectors;
+
 use crate::models::ModelRecord;
 use kiln_clip::Clip;
 use kiln_plugin_api::{
     CostClass, Stage, StageError, StageInfo, StageInput, StageOutput, TIER_ENRICHED, Value, builtin,
 };
+use state::SemanticState;
 use std::sync::{Arc, OnceLock};
 
 /// The name the stage's facts are stored under.
@@ -110,41 +114,44 @@ pub fn version_of(record: &ModelRecord) -> u32 {
 #[derive(Debug)]
 pub struct SemanticStage {
     record: ModelRecord,
-    threads: usize,
-    clip: OnceLock<Result<Arc<Clip>, String>>,
+    version: u32,
+    state: Arc<SemanticState>,
+    /// Why the model cannot be loaded, once that is known: every later
+    /// asset is told the same without hashing the pack again.
+    failed: OnceLock<String>,
 }
 
 impl SemanticStage {
-    /// The stage for `record`, whose model runs with `threads` threads
-    /// once loaded.
-    pub fn new(record: ModelRecord, threads: usize) -> Self {
+    /// The stage for `record`, with the model and vectors its handle
+    /// keeps in `state`.
+    pub(crate) fn new(record: ModelRecord, state: Arc<SemanticState>) -> Self {
         SemanticStage {
+            version: version_of(&record),
             record,
-            threads: threads.max(1),
-            clip: OnceLock::new(),
+            state,
+            failed: OnceLock::new(),
         }
     }
 
-    /// The stage for `record` with its model already loaded.
-    pub fn with_clip(record: ModelRecord, clip: Arc<Clip>, threads: usize) -> Self {
-        let stage = Self::new(record, threads);
-        let _ = stage.clip.set(Ok(clip));
-        stage
+    /// The stage for `record` sharing `kiln`'s model and vectors: what the
+    /// handle registers when its store records a model, for an app that
+    /// runs the stage itself.
+    pub fn of(kiln: &crate::Kiln, record: ModelRecord) -> Self {
+        Self::new(record, kiln.semantic_state().clone())
     }
 
     /// The model, loaded (and its pins checked) on first use; a model that
     /// cannot be loaded is a transient error for every asset, so nothing is
     /// lost once the pack is restored.
-    fn clip(&self) -> Result<&Arc<Clip>, StageError> {
-        self.clip
-            .get_or_init(|| {
-                self.record
-                    .load(self.threads)
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string())
-            })
-            .as_ref()
-            .map_err(|e| StageError::transient(format!("{SEMANTIC_STAGE}: {e}")))
+    fn clip(&self) -> Result<Arc<Clip>, StageError> {
+        let refuse = |e: &str| StageError::transient(format!("{SEMANTIC_STAGE}: {e}"));
+        if let Some(e) = self.failed.get() {
+            return Err(refuse(e));
+        }
+        self.state.clip(&self.record).map_err(|e| {
+            let e = self.failed.get_or_init(|| e.to_string());
+            refuse(e)
+        })
     }
 }
 
@@ -179,7 +186,7 @@ fn decode_proxy(input: &StageInput) -> Result<image::RgbImage, StageError> {
 
 impl Stage for SemanticStage {
     fn info(&self) -> StageInfo {
-        StageInfo::new(SEMANTIC_STAGE, version_of(&self.record), TIER_ENRICHED)
+        StageInfo::new(SEMANTIC_STAGE, self.version, TIER_ENRICHED)
             .after([builtin::THUMBNAIL, builtin::METADATA])
             .cost(CostClass::Cpu)
             .needs_proxy(true)
@@ -200,9 +207,10 @@ impl Stage for SemanticStage {
                 self.record.name, input.path
             )));
         }
-        Ok(StageOutput::facts(
-            Quantised::new(&vector).to_value(&self.record.name),
-        ))
+        let quantised = Quantised::new(&vector);
+        self.state
+            .made(self.version, self.record.dim, input.asset(), &quantised);
+        Ok(StageOutput::facts(quantised.to_value(&self.record.name)))
     }
 }
 
@@ -257,12 +265,6 @@ pub fn split_semantic(query: &str) -> Result<(Option<String>, String), String> {
         rest.push(c);
     }
     Ok((text, rest.trim().to_owned()))
-}
-
-/// The cosine of a unit query and a stored vector.
-pub fn score(query: &[f32], stored: &Quantised) -> Option<f32> {
-    let unit = stored.to_unit();
-    (unit.len() == query.len()).then(|| unit.iter().zip(query).map(|(a, b)| a * b).sum())
 }
 
 #[cfg(test)]
