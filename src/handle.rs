@@ -130,8 +130,14 @@ impl KilnBuilder {
         })?;
         let semantic = Arc::new(SemanticState::new(model_threads, engine.is_primary()));
         // With a model recorded, its stage runs in tier 3 (a record that
-        // cannot be read leaves it out; `kiln model list` says why).
-        if let Ok(Some(record)) = crate::models::stored(&engine).map(|m| m.into_iter().next()) {
+        // cannot be read leaves it out; `kiln model list` says why), unless
+        // the app gave a stage of that name.
+        let app_has_semantic = stages
+            .iter()
+            .any(|s| s.info().name == crate::semantic::SEMANTIC_STAGE);
+        if !app_has_semantic
+            && let Ok(Some(record)) = crate::models::stored(&engine).map(|m| m.into_iter().next())
+        {
             stages.push(Arc::new(SemanticStage::new(record, semantic.clone())));
         }
         let (index, started_afresh) = open_index(&engine).map_err(|e| match e {
