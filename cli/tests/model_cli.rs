@@ -534,3 +534,104 @@ fn text_search_ranks_the_images_as_the_reference_vectors_do() {
         stderr_of(&bad)
     );
 }
+
+/// `~` queries through `kiln serve`: `/api/assets` pages them by cursor in
+/// the order `kiln search` gives, with the cosine as each asset's score;
+/// the detail page's similar strip is by meaning; a store without a model
+/// answers a `~` query with a 400 that says how to add one.
+#[test]
+fn the_page_ranks_by_meaning_as_the_cli_does() {
+    use common::serve::{Server, form_encode, request};
+    let Some(pack) = pack_dir() else { return };
+    let Some(real) = kiln_testkit::fixtures::real() else {
+        return;
+    };
+    let work = tempfile::tempdir().expect("tempdir");
+    let images = work.path().join("images");
+    std::fs::create_dir_all(&images).expect("create folder");
+    let reference = reference(&pack);
+    for name in reference["images"].as_object().expect("images").keys() {
+        std::fs::copy(real.join(name), images.join(name)).expect("copy a fixture");
+    }
+    let store = work.path().join("store");
+    if add(&store, &pack, None).is_none() {
+        return;
+    }
+    succeed(
+        kiln(&store)
+            .args(["--enrich-min-side", "0", "import", "-q"])
+            .arg(&images),
+    );
+    let query = "~\"a lighthouse at dusk\"";
+    let cli = common::json(&store, &["search", query, "--limit", "50"]);
+    let cli_ids: Vec<u64> = cli["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .filter_map(|h| h["id"].as_u64())
+        .collect();
+    assert_eq!(cli_ids.len(), 8, "{cli}");
+
+    let server = Server::start(&store, &[]);
+    let mut paged = Vec::new();
+    let mut scores = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("/api/assets?q={}&limit=3", form_encode(query));
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let page = server.get_json(&path);
+        assert_eq!(page["total"].as_u64(), Some(8), "{page}");
+        for asset in page["assets"].as_array().expect("assets") {
+            paged.push(asset["id"].as_u64().expect("an id"));
+            scores.push(asset["score"].as_f64().expect("a score"));
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+        assert!(paged.len() <= 8, "the cursor never ends: {paged:?}");
+    }
+    assert_eq!(paged, cli_ids, "the page's order is the CLI's");
+    for (hit, score) in cli["hits"].as_array().expect("hits").iter().zip(&scores) {
+        let cli_score = hit["score"].as_f64().expect("a score");
+        assert!((cli_score - score).abs() < 1e-6, "{cli_score} vs {score}");
+    }
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    // With a filter: only its matches, still ranked.
+    let filtered = server.get_json(&format!(
+        "/api/assets?q={}&limit=50",
+        form_encode(&format!("{query} steps:>=20"))
+    ));
+    let plain = server.get_json(&format!(
+        "/api/assets?q={}&limit=50",
+        form_encode("steps:>=20")
+    ));
+    assert_eq!(filtered["total"], plain["total"], "{filtered}\n{plain}");
+    let similar = server.get_json(&format!("/api/similar/{}?limit=20", cli_ids[0]));
+    assert_eq!(similar["by"], "semantic", "{similar}");
+    let neighbours: Vec<u64> = similar["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .filter_map(|h| h["id"].as_u64())
+        .collect();
+    assert_eq!(neighbours.len(), 7, "{similar}");
+    assert!(!neighbours.contains(&cli_ids[0]));
+    drop(server);
+
+    let bare = work.path().join("bare");
+    succeed(kiln(&bare).args(["import", "-q"]).arg(&images));
+    let server = Server::start(&bare, &[]);
+    let refused = request(
+        server.addr,
+        "GET",
+        &format!("/api/assets?q={}", form_encode(query)),
+        &[],
+        &[],
+    );
+    let body = String::from_utf8_lossy(&refused.body);
+    assert_eq!(refused.status, 400, "{body}");
+    assert!(body.contains("kiln model add"), "{body}");
+}

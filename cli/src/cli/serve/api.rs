@@ -640,34 +640,54 @@ pub(crate) async fn similar(
     let id = parse_id(&id)?;
     let limit = q.limit.unwrap_or(12).clamp(1, 200);
     let found = blocking(&app, move |k| {
+        // By meaning when the store has a model and the asset its vector;
+        // else by the perceptual vectors.
+        if !k.models().unwrap_or_default().is_empty()
+            && let Ok(Some(neighbours)) = k.similar_semantic(id, limit)
+        {
+            let ids: Vec<AssetId> = neighbours.iter().map(|n| n.0).collect();
+            let entries = k.engine().browse_entries(&ids)?;
+            let scored = neighbours
+                .iter()
+                .map(|(_, cosine)| ("score", f64::from(*cosine), None))
+                .collect();
+            return Ok::<_, Error>(Some(("semantic", scored, entries)));
+        }
         let Some(neighbours) = k.similar(id, limit)? else {
-            return Ok::<_, Error>(None);
+            return Ok(None);
         };
         let ids: Vec<AssetId> = neighbours.iter().map(|n| n.id).collect();
         let entries = k.engine().browse_entries(&ids)?;
-        Ok(Some((neighbours, entries)))
+        let scored = neighbours
+            .iter()
+            .map(|n| ("distance", f64::from(n.distance), n.hash_bits))
+            .collect();
+        Ok(Some(("perceptual", scored, entries)))
     })
     .await?
     .map_err(|e| ApiError::internal("similar failed", e))?;
-    let Some((neighbours, entries)) = found else {
+    let Some((by, scored, entries)) = found else {
         return Ok(json_response(
             json!({"total": 0, "hits": [], "embedded": false}),
         ));
     };
-    let hits: Vec<Json> = neighbours
+    let scored: Vec<(&str, f64, Option<u32>)> = scored;
+    let hits: Vec<Json> = scored
         .iter()
         .zip(&entries)
-        .filter_map(|(n, e)| {
+        .filter_map(|((field, value, hash_bits), e)| {
             let mut item = entry_json(e.as_ref()?);
             if let Some(o) = item.as_object_mut() {
-                o.insert("distance".to_owned(), finite(f64::from(n.distance)));
-                o.insert("hash_bits".to_owned(), json!(n.hash_bits));
+                o.insert((*field).to_owned(), finite(*value));
+                if by == "perceptual" {
+                    o.insert("hash_bits".to_owned(), json!(hash_bits));
+                }
             }
             Some(item)
         })
         .collect();
     Ok(json_response(
-        json!({"total": hits.len(), "hits": hits, "embedded": true}),
+        json!({"total": hits.len(), "hits": hits, "embedded": true, "by": by}),
     ))
 }
 

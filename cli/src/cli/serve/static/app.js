@@ -251,6 +251,11 @@ function renderGrid() {
   updateSummary();
 }
 
+/** Whether a query has a `~` term: ranked by meaning, whatever the order. */
+function byMeaning(q) {
+  return /(^|\s)~/.test(q || '');
+}
+
 function updateSummary() {
   const summary = $('summary');
   if (!summary) return;
@@ -262,6 +267,7 @@ function updateSummary() {
   const n = listing.count();
   const what = listing.q ? `${plural(n, 'match')} for “${listing.q}”` : `${plural(n, 'asset')}`;
   summary.append(el('span', {}, what));
+  if (byMeaning(listing.q)) summary.append(el('span', { class: 'note' }, 'ranked by meaning (CLIP)'));
   if (listing.q && listing.q.startsWith('session:')) summary.append(el('a', { href: '/sessions', 'data-nav': true }, 'all sessions'));
   if (listing.q || listing.sort !== 'date') summary.append(el('a', { href: '/', 'data-nav': true }, 'show everything'));
   if (n === 0 && listing.done) {
@@ -276,6 +282,9 @@ async function showGallery(params) {
   const sort = params.get('sort') || (q ? 'relevance' : 'date');
   $('q').value = q;
   $('sort').value = sort;
+  // A `~` term orders by meaning; the order menu has no say.
+  $('sort').disabled = byMeaning(q);
+  $('sort').title = byMeaning(q) ? 'A ~ term ranks by meaning' : '';
   document.title = q ? `${q} · kiln` : 'kiln';
   const key = `${sort}\u0000${q}`;
   if (listing.partial) {
@@ -455,7 +464,7 @@ async function showAsset(id) {
   window.scrollTo({ top: 0 });
 
   api(asset.urls.similar).then((similar) => {
-    const box = strip('Similar', similar.hits);
+    const box = strip(similar.by === 'semantic' ? 'Similar in meaning' : 'Similar', similar.hits);
     const slot = $('similar');
     if (box && slot) slot.replaceWith(box);
   }).catch(() => {});
