@@ -273,13 +273,30 @@ impl ModelRecord {
     /// [`ModelError::Changed`] for a pack whose files are not the pinned
     /// ones; [`ModelError::Pack`] when it no longer loads.
     pub fn load(&self, threads: usize) -> Result<Clip, ModelError> {
+        self.check()?;
+        Clip::load(&self.dir, threads).map_err(|e| pack_error(&self.dir, e))
+    }
+
+    /// Like [`ModelRecord::load`], for `workers` threads embedding images
+    /// at once (see [`Clip::load_for_workers`]).
+    ///
+    /// # Errors
+    /// As [`ModelRecord::load`].
+    pub fn load_for_workers(&self, workers: usize) -> Result<Clip, ModelError> {
+        self.check()?;
+        Clip::load_for_workers(&self.dir, workers).map_err(|e| pack_error(&self.dir, e))
+    }
+
+    /// The pack's files against their pins, cheaply when their size and
+    /// modification time are unchanged.
+    fn check(&self) -> Result<(), ModelError> {
         let pack = Pack::open(&self.dir).map_err(|e| pack_error(&self.dir, e))?;
         let stamps = pack.stamps().map_err(|e| pack_error(&self.dir, e))?;
         if !self.stamps_match(&stamps) {
             let before = pack.files().map_err(|e| pack_error(&self.dir, e))?;
             self.verify(&before)?;
         }
-        Clip::load(&self.dir, threads).map_err(|e| pack_error(&self.dir, e))
+        Ok(())
     }
 }
 
@@ -355,7 +372,7 @@ impl Kiln {
                 dir: existing.dir,
             });
         }
-        let clip = Clip::load(&dir, threads).map_err(|e| pack_error(&dir, e))?;
+        let clip = Clip::load_for_workers(&dir, threads).map_err(|e| pack_error(&dir, e))?;
         let files = clip.pack().files().map_err(|e| pack_error(&dir, e))?;
         let record = ModelRecord::new(name, &clip, files);
         let bytes = serde_json::to_vec(&record).map_err(|e| ModelError::Record {

@@ -15,9 +15,11 @@
 //! package ([`runtime()`]); without one, [`Clip::load`] says how to get it
 //! and nothing else in kiln needs it.
 //!
-//! A [`Clip`] is `Send + Sync`: each model's session sits behind a mutex, so
-//! threads share one and run it in turn; parallelism comes from ONNX
-//! Runtime's intra-op threads (the `threads` given to [`Clip::load`]).
+//! A [`Clip`] is `Send + Sync`. Each model's sessions sit behind mutexes:
+//! [`Clip::load`] gives each model one session of `threads` intra-op
+//! threads, which threads share in turn; [`Clip::load_for_workers`] gives
+//! the image model two sessions that split the workers' threads, so that
+//! two workers embedding images at once do not wait on each other.
 #![deny(missing_docs)]
 
 mod error;
@@ -41,6 +43,9 @@ const _: () = {
     const fn send_sync<T: Send + Sync>() {}
     send_sync::<Clip>();
 };
+
+/// The most sessions of the image model [`Clip::load_for_workers`] opens.
+pub const IMAGE_LANES: usize = 2;
 
 /// The most images one run of a batching image model takes.
 pub const MAX_BATCH: usize = 16;
@@ -66,6 +71,35 @@ impl Clip {
     /// whose name, type or shape disagrees with `config.json`; a tokenizer
     /// that is not CLIP's; a test embedding that is not finite).
     pub fn load(dir: impl AsRef<std::path::Path>, threads: usize) -> Result<Self> {
+        Self::load_lanes(dir, threads, 1, threads)
+    }
+
+    /// Like [`Clip::load`], for `workers` threads that embed images at
+    /// once: the image model gets [`IMAGE_LANES`] sessions (one per worker
+    /// on two cores; their packed weights shared) that split the workers'
+    /// threads between them, so two images are embedded at once and
+    /// neither run's threads wait on a core the other holds; the text
+    /// model, run for one query at a time, gets one session of `workers`
+    /// threads. Each further session costs memory (about 400 MB for
+    /// ViT-B/32), hence the cap.
+    ///
+    /// # Errors
+    /// As [`Clip::load`].
+    pub fn load_for_workers(dir: impl AsRef<std::path::Path>, workers: usize) -> Result<Self> {
+        let workers = workers.max(1);
+        let lanes = workers.min(IMAGE_LANES);
+        Self::load_lanes(dir, workers, lanes, workers / lanes)
+    }
+
+    /// `image_lanes` sessions of the image model of `image_threads` each,
+    /// one of the text model of `threads`.
+    fn load_lanes(
+        dir: impl AsRef<std::path::Path>,
+        threads: usize,
+        image_lanes: usize,
+        image_threads: usize,
+    ) -> Result<Self> {
+        let image_lanes = image_lanes.max(1);
         let pack = Pack::open(dir)?;
         let config_path = pack.path(pack::TOKENIZER_CONFIG);
         let tokenizer = Tokenizer::from_files(
@@ -91,7 +125,8 @@ impl Clip {
         let visual = Model::load(
             runtime,
             &pack.path(pack::VISUAL_MODEL),
-            threads,
+            image_threads,
+            image_lanes,
             Expect {
                 input: "image",
                 types: &[TensorElementType::Float32],
@@ -103,6 +138,7 @@ impl Clip {
             runtime,
             &pack.path(pack::TEXTUAL_MODEL),
             threads,
+            1,
             Expect {
                 input: "text",
                 types: &[TensorElementType::Int32, TensorElementType::Int64],

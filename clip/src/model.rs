@@ -5,10 +5,11 @@
 use crate::error::{ClipError, Result};
 use crate::runtime::Runtime;
 use ort::session::Session;
-use ort::session::builder::GraphOptimizationLevel;
+use ort::session::builder::{GraphOptimizationLevel, PrepackedWeights};
 use ort::value::{Outlet, Tensor, TensorElementType, ValueType};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 /// The name of every model's output.
 pub(crate) const OUTPUT: &str = "embedding";
@@ -30,7 +31,12 @@ pub(crate) struct Expect<'a> {
 #[derive(Debug)]
 pub(crate) struct Model {
     path: PathBuf,
-    session: Mutex<Session>,
+    /// One session per run that may go at once.
+    sessions: Vec<Mutex<Session>>,
+    /// Where the next run starts looking for a free session.
+    next: AtomicUsize,
+    /// The packed weights the sessions share (kept alive with them).
+    _shared: Option<PrepackedWeights>,
     input: String,
     /// The input's element type.
     pub(crate) input_type: TensorElementType,
@@ -52,34 +58,48 @@ fn dim_fits(stated: i64, needed: i64) -> bool {
     stated == needed || stated < 0
 }
 
+/// A session of `path` with `threads` intra-op threads, sharing packed
+/// weights through `shared` when given.
+fn session(path: &Path, threads: usize, shared: Option<&PrepackedWeights>) -> Result<Session> {
+    let err = |e: ort::Error| ClipError::model(path, e);
+    let mut builder = Session::builder()
+        .map_err(err)?
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .map_err(|e| ClipError::model(path, e))?
+        .with_intra_threads(threads.max(1))
+        .map_err(|e| ClipError::model(path, e))?
+        .with_inter_threads(1)
+        .map_err(|e| ClipError::model(path, e))?
+        // Idle threads sleep instead of spinning: the CPU belongs to
+        // the rest of the pipeline between runs.
+        .with_intra_op_spinning(false)
+        .map_err(|e| ClipError::model(path, e))?
+        .with_inter_op_spinning(false)
+        .map_err(|e| ClipError::model(path, e))?;
+    if let Some(shared) = shared {
+        builder = builder
+            .with_prepacked_weights(shared)
+            .map_err(|e| ClipError::model(path, e))?;
+    }
+    builder
+        .commit_from_file(path)
+        .map_err(|e| ClipError::model(path, format!("cannot load the model: {e}")))
+}
+
 impl Model {
-    /// Loads `path` with `threads` intra-op threads and checks its input and
-    /// output against `expect`.
+    /// Loads `path` as `lanes` sessions (runs that may go at once, from
+    /// different threads) of `threads` intra-op threads each, and checks
+    /// its input and output against `expect`. The lanes share the weights
+    /// ONNX Runtime packs for its matrix products.
     pub(crate) fn load(
         _runtime: &Runtime,
         path: &Path,
         threads: usize,
+        lanes: usize,
         expect: Expect<'_>,
     ) -> Result<Self> {
-        let err = |e: ort::Error| ClipError::model(path, e);
-        let builder = Session::builder()
-            .map_err(err)?
-            .with_optimization_level(GraphOptimizationLevel::Level3)
-            .map_err(|e| ClipError::model(path, e))?
-            .with_intra_threads(threads.max(1))
-            .map_err(|e| ClipError::model(path, e))?
-            .with_inter_threads(1)
-            .map_err(|e| ClipError::model(path, e))?
-            // Idle threads sleep instead of spinning: the CPU belongs to
-            // the rest of the pipeline between runs.
-            .with_intra_op_spinning(false)
-            .map_err(|e| ClipError::model(path, e))?
-            .with_inter_op_spinning(false)
-            .map_err(|e| ClipError::model(path, e))?;
-        let mut builder = builder;
-        let session = builder
-            .commit_from_file(path)
-            .map_err(|e| ClipError::model(path, format!("cannot load the model: {e}")))?;
+        let shared = (lanes > 1).then(PrepackedWeights::new);
+        let session = session(path, threads, shared.as_ref())?;
         let shape_error = |what: String| ClipError::invalid(path, what);
 
         let [input] = session.inputs() else {
@@ -147,14 +167,36 @@ impl Model {
         // Several inputs a run only when both ends say so: a model whose
         // input is dynamic but whose output is [1, D] was built for one.
         let batches = input_shape[0] < 0 && output_shape[0] < 0;
+        let input = input.name().to_owned();
+        let mut sessions = vec![Mutex::new(session)];
+        for _ in 1..lanes.max(1) {
+            sessions.push(Mutex::new(self::session(path, threads, shared.as_ref())?));
+        }
         Ok(Self {
             path: path.to_path_buf(),
-            input: input.name().to_owned(),
+            input,
             input_type,
             batches,
             embed_dim: expect.embed_dim,
-            session: Mutex::new(session),
+            sessions,
+            next: AtomicUsize::new(0),
+            _shared: shared,
         })
+    }
+
+    /// A session for one run: a free one if there is, else one to wait
+    /// for, taken in turn.
+    fn session(&self) -> MutexGuard<'_, Session> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let count = self.sessions.len();
+        for k in 0..count {
+            if let Ok(free) = self.sessions[(start + k) % count].try_lock() {
+                return free;
+            }
+        }
+        self.sessions[start % count]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Runs the model on `count` inputs laid one after another in `tensor`
@@ -162,10 +204,7 @@ impl Model {
     /// scaled to unit length.
     pub(crate) fn run(&self, tensor: ort::value::DynTensor, count: usize) -> Result<Vec<Vec<f32>>> {
         let err = |e: ort::Error| ClipError::model(&self.path, e);
-        let mut session = self
-            .session
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut session = self.session();
         let outputs = session
             .run(ort::inputs![self.input.as_str() => tensor])
             .map_err(err)?;

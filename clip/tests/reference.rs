@@ -130,3 +130,48 @@ fn image_embeddings_match_the_references() {
         assert!(cosine(alone, in_batch) > 0.99999);
     }
 }
+
+/// Loaded for workers (two sessions of the image model), the embeddings
+/// are the same, whether the workers embed one after the other or at once.
+#[test]
+fn workers_embedding_at_once_get_the_same_embeddings() {
+    let Some((dir, clip)) = clip() else { return };
+    let workers = kiln_clip::Clip::load_for_workers(&dir, 2).expect("the pack loads for workers");
+    let images: Vec<image::RgbImage> = (0..6u32)
+        .map(|k| {
+            image::RgbImage::from_fn(200 + 30 * k, 180, |x, y| {
+                image::Rgb([(x * (k + 1) % 256) as u8, (y % 256) as u8, (k * 40) as u8])
+            })
+        })
+        .collect();
+    let alone: Vec<Vec<f32>> = images
+        .iter()
+        .map(|i| clip.embed_rgb(i).expect("embeds"))
+        .collect();
+    let at_once: Vec<Vec<Vec<f32>>> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..3)
+            .map(|_| {
+                scope.spawn(|| {
+                    images
+                        .iter()
+                        .map(|i| workers.embed_rgb(i).expect("embeds at once"))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        runs.into_iter()
+            .map(|r| r.join().expect("a worker"))
+            .collect()
+    });
+    for run in at_once {
+        for (a, b) in alone.iter().zip(&run) {
+            assert!(cosine(a, b) > 0.99999, "{}", cosine(a, b));
+        }
+    }
+    let text = "a lighthouse at dusk";
+    let cos = cosine(
+        &clip.embed_text(text).expect("text"),
+        &workers.embed_text(text).expect("text"),
+    );
+    assert!(cos > 0.99999, "{cos}");
+}

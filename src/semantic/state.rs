@@ -97,7 +97,7 @@ impl SemanticState {
         {
             return Ok(clip.clone());
         }
-        let clip = Arc::new(record.load(self.threads)?);
+        let clip = Arc::new(record.load_for_workers(self.threads)?);
         *model = Some((record.clone(), clip.clone()));
         Ok(clip)
     }
@@ -181,16 +181,14 @@ impl SemanticState {
     ) -> Result<(), ModelError> {
         // The count first: a vector finished after it is read again later.
         let done_count = engine.stage_done_count(SEMANTIC_STAGE)?;
-        let stored = engine.stage_facts(SEMANTIC_STAGE)?;
         let mut fresh = Loaded::empty(version, record.dim);
-        for (id, stage_version, facts) in stored {
-            if stage_version != version {
-                continue;
-            }
-            if let Some(vector) = Quantised::from_value(&facts) {
+        engine.each_stage_fact(SEMANTIC_STAGE, |id, stage_version, facts| {
+            if stage_version == version
+                && let Some(vector) = Quantised::from_value(&facts)
+            {
                 fresh.table.insert(id, &vector);
             }
-        }
+        })?;
         fresh.complete = true;
         fresh.done_count = done_count;
         let mut vectors = self.vectors.write().unwrap_or_else(PoisonError::into_inner);

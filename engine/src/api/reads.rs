@@ -69,15 +69,19 @@ impl Engine {
         self.inner.view(assets::inactive_assets)
     }
 
-    /// The facts of `stage` for every active asset that has them, with
-    /// the version of the stage that wrote them, in asset order. Reads one
-    /// fact record per asset, not the asset's others: for an application
-    /// that keeps one stage's results in memory (kiln's semantic vectors).
-    pub fn stage_facts(
+    /// Calls `each` with the facts of `stage` of every active asset that
+    /// has them, with the version of the stage that wrote them, in asset
+    /// order, in one read transaction. Reads one fact record per asset,
+    /// not the asset's others, and decodes one at a time: for an
+    /// application that keeps one stage's results in memory (kiln's
+    /// semantic vectors).
+    pub fn each_stage_fact(
         &self,
         stage: &str,
-    ) -> Result<Vec<(AssetId, u32, kiln_plugin_api::Value)>, EngineError> {
-        self.inner.view(|txn| assets::stage_facts(txn, stage))
+        each: impl FnMut(AssetId, u32, kiln_plugin_api::Value),
+    ) -> Result<(), EngineError> {
+        self.inner
+            .view(|txn| assets::each_stage_fact(txn, stage, each))
     }
 
     /// How many of `stage`'s jobs are done, from the store's running

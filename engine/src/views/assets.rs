@@ -332,16 +332,17 @@ pub(crate) fn asset_by_path(
     }
 }
 
-/// The facts of `stage` for every active asset that has them, as
-/// `(asset, the stage's version that wrote them, facts)`, in asset order.
-/// One record per asset is read: the asset's own, and its fact of `stage`.
-pub(crate) fn stage_facts(
+/// Calls `each` with the facts of `stage` of every active asset that has
+/// them, as `(asset, the stage's version that wrote them, facts)`, in asset
+/// order. One record per asset is read: the asset's own, and its fact of
+/// `stage`; one fact is decoded at a time.
+pub(crate) fn each_stage_fact(
     txn: &ReadTransaction,
     stage: &str,
-) -> Result<Vec<(AssetId, u32, Value)>, EngineError> {
+    mut each: impl FnMut(AssetId, u32, Value),
+) -> Result<(), EngineError> {
     let assets = txn.open_table(ASSETS)?;
     let facts = txn.open_table(FACTS)?;
-    let mut out = Vec::new();
     for entry in assets.iter()? {
         let (key, value) = entry?;
         let id = key.value();
@@ -353,7 +354,7 @@ pub(crate) fn stage_facts(
             continue;
         }
         let fact: FactRecord = decode("facts", bytes.value())?;
-        out.push((AssetId::new(id), fact.version, fact.facts));
+        each(AssetId::new(id), fact.version, fact.facts);
     }
-    Ok(out)
+    Ok(())
 }
