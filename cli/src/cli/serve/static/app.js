@@ -48,7 +48,8 @@ function toast(text, bad = false) {
 }
 
 function plural(n, word) {
-  return `${n.toLocaleString()} ${word}${n === 1 ? '' : 's'}`;
+  const many = /(s|x|z|ch|sh)$/.test(word) ? `${word}es` : `${word}s`;
+  return `${n.toLocaleString()} ${n === 1 ? word : many}`;
 }
 
 function duration(seconds) {
@@ -265,6 +266,11 @@ function updateSummary() {
     return;
   }
   const n = listing.count();
+  if (n === 0 && listing.loading && listing.total === null) {
+    // The first page is on its way (a `~` query loads the model first).
+    summary.append(el('span', {}, listing.q ? `Searching for “${listing.q}”…` : 'Loading…'));
+    return;
+  }
   const what = listing.q ? `${plural(n, 'match')} for “${listing.q}”` : `${plural(n, 'asset')}`;
   summary.append(el('span', {}, what));
   if (byMeaning(listing.q)) summary.append(el('span', { class: 'note' }, 'ranked by meaning (CLIP)'));
