@@ -334,20 +334,28 @@ fn semantic_vector(store: &Path, path: &Path) -> Option<Vec<f32>> {
     Some(values)
 }
 
+/// The pack's reference images copied from the real fixtures into
+/// `work/images`, with the pack's reference; `None` after a skip when the
+/// real fixtures are missing.
+fn reference_images(pack: &Path, work: &Path) -> Option<(PathBuf, Json)> {
+    let real = kiln_testkit::fixtures::real()?;
+    let images = work.join("images");
+    std::fs::create_dir_all(&images).expect("create folder");
+    let reference = reference(pack);
+    for name in reference["images"].as_object().expect("images").keys() {
+        std::fs::copy(real.join(name), images.join(name)).expect("copy a fixture");
+    }
+    Some((images, reference))
+}
+
 #[test]
 fn semantic_vectors_come_from_the_proxy_in_tier_3_and_go_with_the_model() {
     let Some(pack) = pack_dir() else { return };
-    let Some(real) = kiln_testkit::fixtures::real() else {
+    let work = tempfile::tempdir().expect("tempdir");
+    let Some((images, reference)) = reference_images(&pack, work.path()) else {
         return;
     };
-    let work = tempfile::tempdir().expect("tempdir");
-    let images = work.path().join("images");
-    std::fs::create_dir_all(&images).expect("create folder");
-    let reference = reference(&pack);
     let expected = reference["images"].as_object().expect("images");
-    for name in expected.keys() {
-        std::fs::copy(real.join(name), images.join(name)).expect("copy a fixture");
-    }
     let store = work.path().join("store");
     // Imported before the store has a model: no semantic stage yet.
     succeed(kiln(&store).args(["import", "-q"]).arg(&images));
@@ -402,17 +410,11 @@ fn dot(a: &[f32], b: &[f32]) -> f64 {
 #[test]
 fn text_search_ranks_the_images_as_the_reference_vectors_do() {
     let Some(pack) = pack_dir() else { return };
-    let Some(real) = kiln_testkit::fixtures::real() else {
+    let work = tempfile::tempdir().expect("tempdir");
+    let Some((images, reference)) = reference_images(&pack, work.path()) else {
         return;
     };
-    let work = tempfile::tempdir().expect("tempdir");
-    let images = work.path().join("images");
-    std::fs::create_dir_all(&images).expect("create folder");
-    let reference = reference(&pack);
     let expected = reference["images"].as_object().expect("images");
-    for name in expected.keys() {
-        std::fs::copy(real.join(name), images.join(name)).expect("copy a fixture");
-    }
     let store = work.path().join("store");
     if add(&store, &pack, None).is_none() {
         return;
@@ -543,23 +545,12 @@ fn text_search_ranks_the_images_as_the_reference_vectors_do() {
 fn the_page_ranks_by_meaning_as_the_cli_does() {
     use common::serve::{Server, form_encode, request};
     let Some(pack) = pack_dir() else { return };
-    let Some(real) = kiln_testkit::fixtures::real() else {
+    let work = tempfile::tempdir().expect("tempdir");
+    let Some((images, reference)) = reference_images(&pack, work.path()) else {
         return;
     };
-    let work = tempfile::tempdir().expect("tempdir");
-    let images = work.path().join("images");
-    std::fs::create_dir_all(&images).expect("create folder");
-    let reference = reference(&pack);
-    let names: Vec<&String> = reference["images"]
-        .as_object()
-        .expect("images")
-        .keys()
-        .collect();
-    let count = names.len() as u64;
+    let count = reference["images"].as_object().expect("images").len() as u64;
     assert!(count >= 3, "the pack's reference has {count} images");
-    for name in names {
-        std::fs::copy(real.join(name), images.join(name)).expect("copy a fixture");
-    }
     let store = work.path().join("store");
     if add(&store, &pack, None).is_none() {
         return;

@@ -82,24 +82,25 @@ impl VectorTable {
             return false;
         }
         // The scale cancels out of a cosine: what is left is 1 / |codes|.
-        let factor = (1.0 / norm) as f32;
-        let codes = vector.bytes.iter().map(|&b| b as i8);
+        let codes: Vec<i8> = vector.bytes.iter().map(|&b| b as i8).collect();
+        self.put(id, &codes, (1.0 / norm) as f32);
+        true
+    }
+
+    /// Puts `id`'s row in, in its slot or a new one.
+    fn put(&mut self, id: AssetId, codes: &[i8], factor: f32) {
         match self.slots.get(&id) {
             Some(&slot) => {
-                let at = slot * self.dims;
-                for (dst, src) in self.codes[at..at + self.dims].iter_mut().zip(codes) {
-                    *dst = src;
-                }
+                self.codes[slot * self.dims..(slot + 1) * self.dims].copy_from_slice(codes);
                 self.factors[slot] = factor;
             }
             None => {
                 self.slots.insert(id, self.ids.len());
                 self.ids.push(id);
-                self.codes.extend(codes);
+                self.codes.extend_from_slice(codes);
                 self.factors.push(factor);
             }
         }
-        true
     }
 
     /// Puts every vector of `newer` in, replacing this table's vectors of
@@ -110,19 +111,7 @@ impl VectorTable {
         }
         for (slot, &id) in newer.ids.iter().enumerate() {
             let codes = &newer.codes[slot * self.dims..(slot + 1) * self.dims];
-            let factor = newer.factors[slot];
-            match self.slots.get(&id) {
-                Some(&mine) => {
-                    self.codes[mine * self.dims..(mine + 1) * self.dims].copy_from_slice(codes);
-                    self.factors[mine] = factor;
-                }
-                None => {
-                    self.slots.insert(id, self.ids.len());
-                    self.ids.push(id);
-                    self.codes.extend_from_slice(codes);
-                    self.factors.push(factor);
-                }
-            }
+            self.put(id, codes, newer.factors[slot]);
         }
     }
 
