@@ -348,6 +348,21 @@ fn reference_images(pack: &Path, work: &Path) -> Option<(PathBuf, Json)> {
     Some((images, reference))
 }
 
+/// A store in `work/store` with `pack` added and the pack's reference
+/// images imported, every one through the enrichment gate (the 64×64 one
+/// too); with the reference. `None` after a skip.
+fn store_with_references(pack: &Path, work: &Path) -> Option<(PathBuf, Json)> {
+    let (images, reference) = reference_images(pack, work)?;
+    let store = work.join("store");
+    add(&store, pack, None)?;
+    succeed(
+        kiln(&store)
+            .args(["--enrich-min-side", "0", "import", "-q"])
+            .arg(&images),
+    );
+    Some((store, reference))
+}
+
 #[test]
 fn semantic_vectors_come_from_the_proxy_in_tier_3_and_go_with_the_model() {
     let Some(pack) = pack_dir() else { return };
@@ -411,20 +426,11 @@ fn dot(a: &[f32], b: &[f32]) -> f64 {
 fn text_search_ranks_the_images_as_the_reference_vectors_do() {
     let Some(pack) = pack_dir() else { return };
     let work = tempfile::tempdir().expect("tempdir");
-    let Some((images, reference)) = reference_images(&pack, work.path()) else {
+    let Some((store, reference)) = store_with_references(&pack, work.path()) else {
         return;
     };
+    let images = work.path().join("images");
     let expected = reference["images"].as_object().expect("images");
-    let store = work.path().join("store");
-    if add(&store, &pack, None).is_none() {
-        return;
-    }
-    // Every image through the gate, the 64x64 one too.
-    succeed(
-        kiln(&store)
-            .args(["--enrich-min-side", "0", "import", "-q"])
-            .arg(&images),
-    );
     let mut compared = 0;
     let mut worst = 0.0f64;
     for (text, t) in reference["texts"].as_object().expect("texts") {
@@ -546,20 +552,12 @@ fn the_page_ranks_by_meaning_as_the_cli_does() {
     use common::serve::{Server, form_encode, request};
     let Some(pack) = pack_dir() else { return };
     let work = tempfile::tempdir().expect("tempdir");
-    let Some((images, reference)) = reference_images(&pack, work.path()) else {
+    let Some((store, reference)) = store_with_references(&pack, work.path()) else {
         return;
     };
     let count = reference["images"].as_object().expect("images").len() as u64;
     assert!(count >= 3, "the pack's reference has {count} images");
-    let store = work.path().join("store");
-    if add(&store, &pack, None).is_none() {
-        return;
-    }
-    succeed(
-        kiln(&store)
-            .args(["--enrich-min-side", "0", "import", "-q"])
-            .arg(&images),
-    );
+    let images = work.path().join("images");
     let query = "~\"a lighthouse at dusk\"";
     let cli = common::json(&store, &["search", query, "--limit", "50"]);
     let cli_ids: Vec<u64> = cli["hits"]
