@@ -16,7 +16,11 @@
 //! resize and centre crop, normalisation in NumPy, an ONNX Runtime session
 //! with every core, one image after the other (skipped, and said, when
 //! `python3` lacks Pillow, NumPy or onnxruntime). Prints
-//! `kiln_images_per_s=<A> peer_images_per_s=<B> ratio=<A/B>`.
+//! `kiln_images_per_s=<A> peer_images_per_s=<B> ratio=<A/B>`. In each
+//! import with the model, three urgent files of their own are submitted at
+//! interactive priority while the semantic stage runs, and three more once
+//! the engine is idle: `urgent_during_ms urgent_idle_ms urgent_ratio` (the
+//! stage must not hold an upload back).
 //!
 //! **Query.** A store of `--assets` stand-in assets (see `standin`) gets a
 //! synthetic unit vector per asset, stored as the `semantic` stage stores
@@ -44,6 +48,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
+
+/// Urgent files per round: half submitted while the semantic stage runs,
+/// half on the idle engine.
+const URGENT_FILES: usize = 6;
 
 struct Args {
     pack: PathBuf,
@@ -133,14 +141,51 @@ fn config(threads: usize) -> Config {
     }
 }
 
+/// What one import measured.
+struct Imported {
+    /// Seconds from the import's start to enriched.
+    seconds: f64,
+    /// Vectors made.
+    vectors: u64,
+    /// Seconds from submission to searchable of urgent files submitted
+    /// while the import's tier 3 ran, and of as many once the engine was
+    /// idle again.
+    urgent: Option<(Vec<f64>, Vec<f64>)>,
+}
+
+/// Seconds from submitting `file` at interactive priority to searchable.
+async fn time_urgent(kiln: &Kiln, file: &Path) -> Result<f64, String> {
+    let start = Instant::now();
+    let id = kiln
+        .engine()
+        .submit_file(file, Priority::Interactive)
+        .await
+        .map_err(|e| format!("cannot submit {}: {e}", file.display()))?;
+    let searchable = Until::Tier {
+        tier: Tier::Searchable,
+        imports: Some(vec![id]),
+    };
+    while !kiln
+        .engine()
+        .reached(&searchable)
+        .map_err(|e| e.to_string())?
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    Ok(start.elapsed().as_secs_f64())
+}
+
 /// One import of `corpus` into a fresh store, with the pack added first
-/// when `pack` is given: (seconds to enriched, vectors made).
+/// when `pack` is given. With `urgent` files, half of them are submitted at
+/// interactive priority once the import is searchable (its tier 3, the
+/// semantic stage's work, running), the other half once all is idle.
 async fn import_once(
     store: &Path,
     corpus: &Path,
     pack: Option<&Path>,
     threads: usize,
-) -> Result<(f64, u64), String> {
+    urgent: &[PathBuf],
+) -> Result<Imported, String> {
     fresh_dir(store.to_path_buf())?;
     let kiln = Kiln::builder(store)
         .config(config(threads))
@@ -151,19 +196,49 @@ async fn import_once(
             .await
             .map_err(|e| e.to_string())?;
     }
+    // Workers run until shutdown, so urgent files submitted late still
+    // get done.
+    kiln.engine()
+        .start()
+        .await
+        .map_err(|e| format!("cannot start the engine: {e}"))?;
     let start = Instant::now();
     let import = kiln
         .engine()
         .import_dir(corpus, Priority::Batch)
         .await
         .map_err(|e| format!("cannot import: {e}"))?;
-    kiln.run_until(Until::Tier {
+    let enriched = Until::Tier {
         tier: Tier::Enriched,
         imports: Some(vec![import]),
-    })
-    .await
-    .map_err(|e| format!("cannot run the import: {e}"))?;
+    };
+    let searchable = Until::Tier {
+        tier: Tier::Searchable,
+        imports: Some(vec![import]),
+    };
+    let (during, after) = urgent.split_at(urgent.len() / 2);
+    let probe = async {
+        let mut times = Vec::new();
+        if during.is_empty() {
+            return Ok(times);
+        }
+        while !kiln
+            .engine()
+            .reached(&searchable)
+            .map_err(|e| e.to_string())?
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        for file in during {
+            times.push(time_urgent(&kiln, file).await?);
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+        Ok::<_, String>(times)
+    };
+    let (ran, during_times) = tokio::join!(kiln.wait_until(enriched), probe);
+    ran.map_err(|e| format!("cannot run the import: {e}"))?;
     let seconds = start.elapsed().as_secs_f64();
+    let during_times = during_times?;
     if let Some(memory) = Memory::of(std::process::id()) {
         println!(
             "    {} a model: RSS {:.0} MB at the end of the import (peak so far {:.0} MB)",
@@ -176,8 +251,24 @@ async fn import_once(
         .engine()
         .stage_done_count(SEMANTIC_STAGE)
         .map_err(|e| e.to_string())?;
+    let urgent = if urgent.is_empty() {
+        None
+    } else {
+        kiln.wait_until(Until::Idle)
+            .await
+            .map_err(|e| format!("cannot finish the urgent files: {e}"))?;
+        let mut idle = Vec::new();
+        for file in after {
+            idle.push(time_urgent(&kiln, file).await?);
+        }
+        Some((during_times, idle))
+    };
     kiln.shutdown().await.map_err(|e| e.to_string())?;
-    Ok((seconds, vectors))
+    Ok(Imported {
+        seconds,
+        vectors,
+        urgent,
+    })
 }
 
 /// Immich's image pipeline in miniature, as the peer.
@@ -250,12 +341,52 @@ async fn import_part(args: &Args, work: &Path) -> Result<(), String> {
         args.pack.display()
     );
     let store = work.join("semantic-import-store");
+    // Urgent files: unique real-size PNGs of their own, made per round.
+    let urgent_dir = work.join("semantic-urgent");
     let (mut without, mut with, mut added, mut peer) = (vec![], vec![], vec![], vec![]);
+    let (mut during, mut idle) = (vec![], vec![]);
     let mut vectors = 0;
     for round in 1..=args.rounds {
-        let (plain, _) = import_once(&store, &corpus_dir, None, args.threads).await?;
-        let (semantic, made) =
-            import_once(&store, &corpus_dir, Some(&args.pack), args.threads).await?;
+        let plain = import_once(&store, &corpus_dir, None, args.threads, &[])
+            .await?
+            .seconds;
+        let urgent_corpus = real_size_corpus(
+            &urgent_dir.join(round.to_string()),
+            URGENT_FILES,
+            args.from.as_deref(),
+        )?;
+        let mut urgent: Vec<PathBuf> = urgent_corpus.files;
+        urgent.sort();
+        // The corpus numbers its copies from 0 like the main one: a text
+        // chunk of their own makes them other files, not duplicates.
+        for (k, file) in urgent.iter().enumerate() {
+            let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let own = kiln::stages::metadata::write::insert_png_text(
+                &bytes,
+                "kiln-bench-urgent",
+                &format!("round {round} file {k}"),
+            )
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+            std::fs::write(file, own).map_err(|e| format!("{}: {e}", file.display()))?;
+        }
+        let imported =
+            import_once(&store, &corpus_dir, Some(&args.pack), args.threads, &urgent).await?;
+        let (semantic, made) = (imported.seconds, imported.vectors);
+        if let Some((d, i)) = imported.urgent {
+            println!(
+                "    urgent files to searchable: {} ms while the semantic stage ran, {} ms idle",
+                d.iter()
+                    .map(|t| format!("{:.0}", t * 1000.0))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                i.iter()
+                    .map(|t| format!("{:.0}", t * 1000.0))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            during.extend(d);
+            idle.extend(i);
+        }
         vectors = made;
         let peer_s = match peer_once(work, &args.pack, args.threads, &files) {
             Ok(s) => Some(s),
@@ -281,6 +412,15 @@ async fn import_part(args: &Args, work: &Path) -> Result<(), String> {
         median(without),
         median(with)
     );
+    if !during.is_empty() && !idle.is_empty() {
+        let (d, i) = (median(during), median(idle));
+        println!(
+            "urgent_during_ms={:.0} urgent_idle_ms={:.0} urgent_ratio={:.2}",
+            d * 1000.0,
+            i * 1000.0,
+            d / i
+        );
+    }
     if peer.is_empty() {
         println!(
             "kiln_images_per_s={kiln_ips:.2} peer_images_per_s=- ratio=- (the peer did not run)"
