@@ -319,7 +319,7 @@ impl Kiln {
         limit: usize,
     ) -> Result<SearchResults, Error> {
         self.commit_index()?;
-        self.read_index(|| search::search(&self.index, query, sort, after, limit))
+        self.read_index(|| search::search(&self.engine, &self.index, query, sort, after, limit))
     }
 
     /// The assets nearest to `asset_id` by embedding, nearest first;

@@ -75,6 +75,12 @@ impl Engine {
         self.inner.view(|txn| curation::content_hashes(txn, ids))
     }
 
+    /// The paths of each asset, from the asset records alone (no facts are
+    /// read); empty for an unknown asset.
+    pub fn asset_paths(&self, ids: &[AssetId]) -> Result<Vec<Vec<String>>, EngineError> {
+        self.inner.view(|txn| curation::asset_paths(txn, ids))
+    }
+
     /// The asset holding the content `hash` now, if any.
     pub fn asset_by_hash(&self, hash: &ContentHash) -> Result<Option<AssetId>, EngineError> {
         self.inner.view(|txn| curation::asset_of(txn, hash))

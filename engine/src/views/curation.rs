@@ -277,3 +277,20 @@ pub(crate) fn content_hashes(
     }
     Ok(out)
 }
+
+/// The paths of each asset, from the asset records alone (empty for an
+/// unknown asset).
+pub(crate) fn asset_paths(
+    txn: &ReadTransaction,
+    ids: &[AssetId],
+) -> Result<Vec<Vec<String>>, EngineError> {
+    let assets = txn.open_table(ASSETS)?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.push(match assets.get(id.get())? {
+            Some(bytes) => decode::<AssetRecord>("assets", bytes.value())?.paths,
+            None => Vec::new(),
+        });
+    }
+    Ok(out)
+}
