@@ -21,6 +21,7 @@ pub use kiln_search as index;
 pub mod search;
 pub mod semantic;
 mod wiring;
+pub mod xmp;
 
 pub use handle::{Kiln, KilnBuilder};
 pub use kiln_search::Unusable;

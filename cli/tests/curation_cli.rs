@@ -412,3 +412,93 @@ fn a_second_process_curates_while_an_import_runs() {
     let rated = found(&store, "rating:5 tag:during favorite:true");
     assert!(!rated.is_empty());
 }
+
+#[test]
+fn xmp_sidecars_are_written_and_read_on_first_sight() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (store, input) = imported(work.path());
+    let [a, b, c, _] = FILES.map(|f| id_of(&store, &input.join(f)));
+    let images: Vec<Vec<u8>> = FILES
+        .iter()
+        .map(|f| std::fs::read(input.join(f)).expect("read"))
+        .collect();
+    json(&store, &["rate", &a.to_string(), "4"]);
+    json(
+        &store,
+        &[
+            "tag",
+            &a.to_string(),
+            &b.to_string(),
+            "+keeper",
+            "+sky & <sea>",
+        ],
+    );
+    // Another tool's sidecar beside c: never replaced.
+    let foreign = "<x:xmpmeta xmlns:x=\"adobe:ns:meta/\" x:xmptk=\"darktable\"/>";
+    let c_sidecar = input.join(format!("{}.xmp", FILES[2]));
+    std::fs::write(&c_sidecar, foreign).expect("write");
+    json(&store, &["rate", &c.to_string(), "2"]);
+    let wrote = json(&store, &["curation", "write-xmp"]);
+    assert_eq!(num(&wrote, "/written"), 2, "{wrote}");
+    assert_eq!(wrote["foreign"].as_array().map(Vec::len), Some(1));
+    let again = json(&store, &["curation", "write-xmp", "tag:keeper"]);
+    assert_eq!((num(&again, "/written"), num(&again, "/unchanged")), (0, 2));
+    assert_eq!(std::fs::read_to_string(&c_sidecar).expect("read"), foreign);
+    let a_sidecar =
+        std::fs::read_to_string(input.join(format!("{}.xmp", FILES[0]))).expect("written");
+    assert!(a_sidecar.contains("xmp:Rating=\"4\""), "{a_sidecar}");
+    assert!(
+        a_sidecar.contains("<rdf:li>sky &amp; &lt;sea&gt;</rdf:li>"),
+        "{a_sidecar}"
+    );
+    for (name, bytes) in FILES.iter().zip(&images) {
+        assert_eq!(
+            &std::fs::read(input.join(name)).expect("read"),
+            bytes,
+            "{name} untouched"
+        );
+    }
+
+    // A hostile sidecar beside d, then a new store built from the folder:
+    // the sidecars' curation is taken, the bad one is a warning.
+    let d_sidecar = input.join(format!("{}.xmp", FILES[3]));
+    std::fs::write(&d_sidecar, "<x:xmpmeta><unclosed").expect("write");
+    let other = work.path().join("other");
+    let out = run(kiln(&other).args(["import"]).arg(&input));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: sidecar") && err.contains(path(&d_sidecar)),
+        "{err}"
+    );
+    assert_eq!(
+        json(&other, &["assets"])["total"],
+        4,
+        "sidecars are not imported as assets"
+    );
+    let [a2, b2, c2, d2] = FILES.map(|f| id_of(&other, &input.join(f)));
+    assert_eq!(found(&other, "rating:4 tag:keeper"), vec![a2]);
+    assert_eq!(found(&other, "tag:\"sky & <sea>\""), sorted(vec![a2, b2]));
+    assert_eq!(
+        json(&other, &["show", &c2.to_string()])["curation"]["rating"],
+        0
+    );
+    assert_eq!(
+        json(&other, &["show", &d2.to_string()])["curation"]["tags"],
+        serde_json::json!([])
+    );
+
+    // First sight only: curation set in the store is never overwritten by
+    // a sidecar on a later import.
+    json(&other, &["rate", &a2.to_string(), "1"]);
+    succeed(kiln(&other).args(["import", "-q"]).arg(&input));
+    assert_eq!(
+        json(&other, &["show", &a2.to_string()])["curation"]["rating"],
+        1
+    );
+}

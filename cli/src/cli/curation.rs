@@ -147,6 +147,19 @@ pub(crate) enum CurationAction {
         #[arg(long)]
         json: bool,
     },
+    /// Write XMP sidecars (`image.png.xmp`: `xmp:Rating`, and the tags as
+    /// `dc:subject`) beside every file of the curated assets, or of those a
+    /// search query matches, for darktable, digiKam and Lightroom. A
+    /// sidecar another tool wrote is left as it is; images are never
+    /// written.
+    WriteXmp {
+        /// Only the assets this search query matches.
+        #[arg(value_name = "QUERY", allow_hyphen_values = true)]
+        query: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// List, and with `--apply` forget, curation of content no asset holds
     /// any more (its file changed); with `--missing`, also of assets none
     /// of whose files exist now.
@@ -621,7 +634,66 @@ pub(crate) async fn curation(kiln: &Kiln, action: &CurationAction) -> anyhow::Re
             apply,
             json,
         } => purge(engine, *missing, *apply, *json).await,
+        CurationAction::WriteXmp { query, json } => write_xmp(kiln, query.as_deref(), *json),
     }
+}
+
+fn write_xmp(kiln: &Kiln, query: Option<&str>, as_json: bool) -> anyhow::Result<i32> {
+    use kiln::xmp::{Written, sidecar_path, write_sidecar};
+    let engine = kiln.engine();
+    let assets: Vec<(AssetId, ContentHash)> = match query {
+        Some(q) => match resolve(kiln, &[], Some(q))? {
+            Ok(a) => a,
+            Err(code) => return Ok(code),
+        },
+        None => engine
+            .export_curation()?
+            .assets
+            .iter()
+            .filter_map(|(hash, _, asset)| asset.map(|id| (id, *hash)))
+            .collect(),
+    };
+    let ids: Vec<AssetId> = assets.iter().map(|(id, _)| *id).collect();
+    let (mut written, mut unchanged) = (0u64, 0u64);
+    let (mut foreign, mut failed) = (Vec::new(), Vec::new());
+    for ((_, hash), paths) in assets.iter().zip(engine.asset_paths(&ids)?) {
+        let Some(c) = engine.curation(hash)? else {
+            continue;
+        };
+        for path in paths.iter().map(Path::new).filter(|p| p.is_file()) {
+            match write_sidecar(path, c.rating, &c.tags) {
+                Ok(Written::Written) => written += 1,
+                Ok(Written::Unchanged) => unchanged += 1,
+                Ok(Written::Foreign) => foreign.push(sidecar_path(path)),
+                Err(e) => failed.push((sidecar_path(path), e.to_string())),
+            }
+        }
+    }
+    if as_json {
+        print(&json!({
+            "written": written,
+            "unchanged": unchanged,
+            "foreign": foreign,
+            "failed": failed.iter().map(|(p, e)| json!({"path": p, "error": e})).collect::<Vec<_>>(),
+        }));
+    } else {
+        for path in &foreign {
+            print_line!("left {} as it is: another tool wrote it", path.display());
+        }
+        for (path, e) in &failed {
+            eprint_line!("kiln: cannot write {}: {e}", path.display());
+        }
+        print_line!(
+            "wrote {written} sidecar(s), {unchanged} already current, {} left to another tool, {} failed",
+            foreign.len(),
+            failed.len()
+        );
+    }
+    Ok(if failed.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_ERROR
+    })
 }
 
 /// Writes the export to `file` through a temporary file renamed into

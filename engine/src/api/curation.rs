@@ -81,6 +81,12 @@ impl Engine {
         self.inner.view(|txn| curation::asset_paths(txn, ids))
     }
 
+    /// Every active asset whose content is hashed: its id, content hash
+    /// and paths, from the asset records alone, in hash order.
+    pub fn hashed_assets(&self) -> Result<Vec<(AssetId, ContentHash, Vec<String>)>, EngineError> {
+        self.inner.view(curation::hashed_assets)
+    }
+
     /// The asset holding the content `hash` now, if any.
     pub fn asset_by_hash(&self, hash: &ContentHash) -> Result<Option<AssetId>, EngineError> {
         self.inner.view(|txn| curation::asset_of(txn, hash))
@@ -181,6 +187,27 @@ impl Engine {
         assets: Vec<CurationImport>,
         collections: Vec<CollectionImport>,
     ) -> Result<MergeReport, EngineError> {
+        self.merge(assets, collections, false).await
+    }
+
+    /// Takes curation found beside the files (an XMP sidecar's rating and
+    /// keywords) for content that has none yet, in one durable
+    /// transaction: content with a curation record (even a cleared one) is
+    /// left as it is, so a first sight happens once. Checked as
+    /// [`Engine::merge_curation`] checks.
+    pub async fn seed_curation(
+        &self,
+        assets: Vec<CurationImport>,
+    ) -> Result<MergeReport, EngineError> {
+        self.merge(assets, Vec::new(), true).await
+    }
+
+    async fn merge(
+        &self,
+        assets: Vec<CurationImport>,
+        collections: Vec<CollectionImport>,
+        only_new: bool,
+    ) -> Result<MergeReport, EngineError> {
         let mut checked = Vec::with_capacity(assets.len());
         for mut import in assets {
             if let Some((value, at)) = import.rating {
@@ -202,6 +229,7 @@ impl Engine {
             .call(MergeCuration {
                 assets: checked,
                 collections: checked_collections,
+                only_new,
             })
             .await
     }

@@ -388,6 +388,9 @@ impl Op for RemoveFromCollection {
 pub(crate) struct MergeCuration {
     pub(crate) assets: Vec<CurationImport>,
     pub(crate) collections: Vec<CollectionImport>,
+    /// Only content with no curation record yet: a first sight, such as a
+    /// sidecar read on import.
+    pub(crate) only_new: bool,
 }
 
 impl Op for MergeCuration {
@@ -402,6 +405,9 @@ impl Op for MergeCuration {
                 Some(pair) => pair,
                 None => {
                     let old = record(tx, &import.hash)?;
+                    if self.only_new && old.is_some() {
+                        continue;
+                    }
                     let new = old.clone().unwrap_or_default();
                     (old, new)
                 }

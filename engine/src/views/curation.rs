@@ -294,3 +294,26 @@ pub(crate) fn asset_paths(
     }
     Ok(out)
 }
+
+/// Every asset holding a content (as `hashes` names them) with its hash
+/// and paths.
+pub(crate) fn hashed_assets(
+    txn: &ReadTransaction,
+) -> Result<Vec<(AssetId, ContentHash, Vec<String>)>, EngineError> {
+    let hashes = txn.open_table(HASHES)?;
+    let assets = txn.open_table(ASSETS)?;
+    let mut out = Vec::new();
+    for entry in hashes.iter()? {
+        let (hash, id) = entry?;
+        let (Some(hash), id) = (hash_of(hash.value()), id.value()) else {
+            continue;
+        };
+        if let Some(bytes) = assets.get(id)? {
+            let record: AssetRecord = decode("assets", bytes.value())?;
+            if record.status == AssetStatus::Active {
+                out.push((AssetId::new(id), hash, record.paths));
+            }
+        }
+    }
+    Ok(out)
+}
