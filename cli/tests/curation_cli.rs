@@ -502,3 +502,101 @@ fn xmp_sidecars_are_written_and_read_on_first_sight() {
         1
     );
 }
+
+#[test]
+fn cull_keeps_the_best_of_each_session_and_tags_the_rest() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let input = work.path().join("in");
+    std::fs::create_dir_all(&input).expect("input");
+    for entry in std::fs::read_dir(samples_dir()).expect("samples") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), input.join(entry.file_name())).expect("copy");
+    }
+    let store = work.path().join("store");
+    let out = run(kiln(&store).args(["import", "-q"]).arg(&input));
+    assert!(matches!(out.status.code(), Some(0 | 3)), "{out:?}");
+
+    let sessions = json(&store, &["sessions"]);
+    let members: Vec<Vec<u64>> = sessions["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .map(|s| {
+            s["asset_ids"]
+                .as_array()
+                .expect("ids")
+                .iter()
+                .filter_map(Json::as_u64)
+                .collect()
+        })
+        .collect();
+    let score_of = |id: u64| {
+        json(&store, &["show", &id.to_string()])["quality"]["score"]
+            .as_f64()
+            .expect("scored")
+    };
+    let plan = json(&store, &["cull", "--per-session", "1"]);
+    assert_eq!(plan["by"], "session");
+    assert_eq!(plan["applied"], false);
+    let ids = |list: &Json| -> Vec<u64> {
+        list.as_array()
+            .expect("list")
+            .iter()
+            .filter_map(|e| e["id"].as_u64())
+            .collect()
+    };
+    let mut rejected = Vec::new();
+    let groups = plan["groups"].as_array().expect("groups");
+    assert!(
+        !groups.is_empty(),
+        "the samples hold a session of two: {plan}"
+    );
+    for group in groups {
+        let (keep, reject) = (ids(&group["keep"]), ids(&group["reject"]));
+        assert_eq!(keep.len(), 1, "{group}");
+        // The group is one session's members.
+        let mut all: Vec<u64> = keep.iter().chain(&reject).copied().collect();
+        all.sort_unstable();
+        assert!(
+            members.iter().any(|m| {
+                let mut m = m.clone();
+                m.sort_unstable();
+                m == all
+            }),
+            "{group} is not a session"
+        );
+        let best = score_of(keep[0]);
+        for id in &reject {
+            assert!(
+                score_of(*id) <= best,
+                "{id} scores above the kept {}",
+                keep[0]
+            );
+        }
+        rejected.extend(reject);
+    }
+    assert_eq!(num(&plan, "/rejected") as usize, rejected.len());
+    assert_eq!(
+        found(&store, "tag:rejected"),
+        Vec::<u64>::new(),
+        "a plan changes nothing"
+    );
+
+    let applied = json(&store, &["cull", "--per-session", "1", "--apply"]);
+    assert_eq!(applied["applied"], true);
+    assert_eq!(found(&store, "tag:rejected"), sorted(rejected.clone()));
+    for id in rejected {
+        let shown = json(&store, &["show", &id.to_string()]);
+        let file = shown["paths"][0].as_str().expect("path");
+        assert!(
+            Path::new(file).is_file(),
+            "a rejected file is never deleted"
+        );
+    }
+    // A query narrows the cull: excluding the rejects leaves nothing to reject.
+    let narrowed = json(&store, &["cull", "-tag:rejected", "--per-session", "1"]);
+    assert_eq!(num(&narrowed, "/rejected"), 0, "{narrowed}");
+    let (code, err) = stderr_of(&store, &["cull", "--per-session", "0"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("per-session"), "{err}");
+}

@@ -106,8 +106,12 @@ pub(crate) enum Command {
     /// list, show, rename, delete.
     Collection(super::curation::CollectionArgs),
     /// The store's curation as a whole: export it to a file, import one,
-    /// purge what no asset holds.
+    /// write XMP sidecars, purge what no asset holds.
     Curation(super::curation::CurationArgs),
+    /// Propose the best N of each session or of each group of
+    /// near-duplicates by quality score, and what would be rejected; with
+    /// `--apply`, tag the rest `rejected` (files are never deleted).
+    Cull(super::curation::CullArgs),
 }
 
 #[derive(Debug, Args)]

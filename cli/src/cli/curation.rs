@@ -65,6 +65,28 @@ pub(crate) struct TagArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct CullArgs {
+    /// Only the assets this search query matches (every asset without it),
+    /// e.g. `'model:flux -tag:rejected'`.
+    #[arg(value_name = "QUERY", allow_hyphen_values = true)]
+    pub(crate) query: Option<String>,
+    /// Keep the best N of each session.
+    #[arg(long, value_name = "N", conflicts_with = "per_group", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) per_session: Option<u32>,
+    /// Keep the best N of each group of near-duplicates (the default, with
+    /// N = 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) per_group: Option<u32>,
+    /// Tag the proposed rejects `rejected` (in one change; nothing is
+    /// deleted).
+    #[arg(long)]
+    pub(crate) apply: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct CollectionArgs {
     #[command(subcommand)]
     pub(crate) action: CollectionAction,
@@ -788,4 +810,116 @@ pub(crate) fn curation_of(engine: &Engine, id: AssetId) -> anyhow::Result<Option
         Some(hash) => engine.curation(&hash)?,
         None => None,
     })
+}
+
+pub(crate) async fn cull(kiln: &Kiln, args: &CullArgs) -> anyhow::Result<i32> {
+    use kiln::cull::CullBy;
+    let by = match (args.per_session, args.per_group) {
+        (Some(n), _) => CullBy::Session(n as usize),
+        (None, n) => CullBy::NearDuplicates(n.unwrap_or(1) as usize),
+    };
+    let plan = match kiln.cull(args.query.as_deref().unwrap_or(""), by) {
+        Ok(plan) => plan,
+        Err(Error::Index(SearchError::Query(e))) => {
+            eprint_line!("kiln: cannot understand the query: {e}");
+            return Ok(EXIT_ERROR);
+        }
+        Err(e) => return Err(e).context("cannot plan the cull"),
+    };
+    let engine = kiln.engine();
+    let rejected = plan.rejected();
+    let tagged = if args.apply && !rejected.is_empty() {
+        let hashes: Vec<ContentHash> = engine
+            .content_hashes(&rejected)?
+            .into_iter()
+            .flatten()
+            .collect();
+        let edit = CurationEdit {
+            add_tags: vec![kiln::xmp::REJECTED_TAG.to_owned()],
+            ..CurationEdit::default()
+        };
+        match engine.curate(hashes, edit).await {
+            Ok(n) => Some(n),
+            Err(EngineError::Curation(e)) => return Ok(refused(&e)),
+            Err(e) => return Err(e).context("cannot tag the rejects"),
+        }
+    } else {
+        None
+    };
+    let mut ids: Vec<AssetId> = plan
+        .groups
+        .iter()
+        .flat_map(|g| g.keep.iter().chain(&g.reject).map(|(id, _)| *id))
+        .collect();
+    ids.sort_unstable();
+    let paths: std::collections::HashMap<AssetId, String> = ids
+        .iter()
+        .copied()
+        .zip(engine.asset_paths(&ids)?)
+        .filter_map(|(id, p)| p.into_iter().next().map(|p| (id, p)))
+        .collect();
+    let kept: usize = plan.groups.iter().map(|g| g.keep.len()).sum::<usize>() + plan.alone.len();
+    if args.json {
+        let entry =
+            |(id, score): &(AssetId, f64)| json!({"id": id, "path": paths.get(id), "score": score});
+        let groups: Vec<Json> = plan
+            .groups
+            .iter()
+            .map(|g| {
+                json!({
+                    "group": g.label,
+                    "keep": g.keep.iter().map(entry).collect::<Vec<_>>(),
+                    "reject": g.reject.iter().map(entry).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        print(&json!({
+            "by": match by { CullBy::Session(_) => "session", CullBy::NearDuplicates(_) => "near_duplicates" },
+            "keep_per_group": match by { CullBy::Session(n) | CullBy::NearDuplicates(n) => n },
+            "groups": groups,
+            "kept": kept,
+            "rejected": rejected.len(),
+            "alone": plan.alone,
+            "unjudged": plan.unjudged,
+            "applied": args.apply,
+            "tagged": tagged,
+        }));
+        return Ok(EXIT_OK);
+    }
+    for g in plan.groups.iter().filter(|g| !g.reject.is_empty()) {
+        print_line!("{} ({} assets)", g.label, g.keep.len() + g.reject.len());
+        for (id, score) in &g.keep {
+            print_line!(
+                "  keep    {id:>8}  {score:6.1}  {}",
+                paths.get(id).map_or("", String::as_str)
+            );
+        }
+        for (id, score) in &g.reject {
+            print_line!(
+                "  reject  {id:>8}  {score:6.1}  {}",
+                paths.get(id).map_or("", String::as_str)
+            );
+        }
+    }
+    print_line!(
+        "keep {kept}, reject {}; {} not judged (no quality score{})",
+        rejected.len(),
+        plan.unjudged.len(),
+        match by {
+            CullBy::Session(_) => " or session",
+            CullBy::NearDuplicates(_) => " or perceptual hash",
+        }
+    );
+    match tagged {
+        Some(n) => print_line!(
+            "tagged {} asset{} `rejected` ({n} changed)",
+            rejected.len(),
+            plural(rejected.len() as u64)
+        ),
+        None if !rejected.is_empty() => {
+            print_line!("nothing changed: `--apply` tags the rejects `rejected`")
+        }
+        None => {}
+    }
+    Ok(EXIT_OK)
 }

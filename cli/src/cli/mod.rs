@@ -193,6 +193,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Tag(a) => curation::tag(&kiln, a).await?,
         Command::Collection(c) => curation::collection(&kiln, &c.action).await?,
         Command::Curation(c) => curation::curation(&kiln, &c.action).await?,
+        Command::Cull(a) => curation::cull(&kiln, a).await?,
         Command::Check(_) | Command::Repair | Command::Serve(_) => EXIT_ERROR,
         Command::Dead(d) => match &d.action {
             DeadAction::List(a) => report::dead_list(engine, a.json)?,
