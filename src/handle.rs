@@ -303,7 +303,9 @@ impl Kiln {
     /// steps:>=30 -blurry`; an empty query matches every asset) and returns
     /// the best `limit` hits. Sees every asset whose `search-index` stage
     /// this process has run; `session:ID` terms are resolved from the
-    /// sessions the index holds now.
+    /// sessions the index holds now, and curation terms (`rating:>=4`,
+    /// `favorite:true`, `tag:keeper`, `collection:"client A"`) from the
+    /// store's curation as it is at the call, whichever process set it.
     pub fn search(&self, query: &str, sort: SortBy, limit: usize) -> Result<SearchResults, Error> {
         self.search_page(query, sort, None, limit)
     }
