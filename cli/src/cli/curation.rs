@@ -447,7 +447,7 @@ pub(crate) async fn tag(kiln: &Kiln, args: &TagArgs) -> anyhow::Result<i32> {
     apply(kiln.engine(), assets, edit, as_json, "tagged").await
 }
 
-fn collection_info_json(info: &kiln::engine::CollectionInfo) -> Json {
+pub(crate) fn collection_info_json(info: &kiln::engine::CollectionInfo) -> Json {
     json!({
         "name": info.name,
         "members": info.members,
