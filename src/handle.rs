@@ -322,7 +322,9 @@ impl Kiln {
     /// steps:>=30 -blurry`; an empty query matches every asset) and returns
     /// the best `limit` hits. Sees every asset whose `search-index` stage
     /// this process has run; `session:ID` terms are resolved from the
-    /// sessions the index holds now.
+    /// sessions the index holds now, and curation terms (`rating:>=4`,
+    /// `favorite:true`, `tag:keeper`, `collection:"client A"`) from the
+    /// store's curation as it is at the call, whichever process set it.
     ///
     /// A query with a `~"text"` term ranks by meaning instead of `sort`:
     /// the assets the rest of the query matches that have a vector of the
@@ -350,7 +352,7 @@ impl Kiln {
             return self.semantic_page(&text, &rest, after, limit);
         }
         self.commit_index()?;
-        self.read_index(|| search::search(&self.index, query, sort, after, limit))
+        self.read_index(|| search::search(&self.engine, &self.index, query, sort, after, limit))
     }
 
     /// The assets nearest to `asset_id` by embedding, nearest first;

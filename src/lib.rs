@@ -13,6 +13,8 @@ pub use kiln_stages as stages;
 mod handle;
 /// The CLIP crate (`kiln-clip`), for the models [`Kiln::add_model`] loads.
 pub use kiln_clip as clip;
+pub mod cull;
+pub mod curation;
 pub mod models;
 /// The search index crate (`kiln-search`), for the types of
 /// [`Kiln::index`].
@@ -20,6 +22,7 @@ pub use kiln_search as index;
 pub mod search;
 pub mod semantic;
 mod wiring;
+pub mod xmp;
 
 pub use handle::{Kiln, KilnBuilder};
 pub use kiln_search::Unusable;

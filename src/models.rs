@@ -507,7 +507,7 @@ impl Kiln {
             Scores::new(table.cosines(&wanted))
         })?;
         self.commit_index()?;
-        let parsed = crate::search::parse(self.index(), rest)?;
+        let parsed = crate::search::parse(self.engine(), self.index(), rest)?;
         self.read_index(|| {
             Ok(self.index().search_scored(
                 &parsed,

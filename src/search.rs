@@ -17,11 +17,14 @@
 //! of the whole store.
 
 use crate::OpenError;
-use kiln_engine::{AssetDetail, AssetId, AssetState, Engine, EngineError, JobState, StageState};
+use kiln_engine::{
+    AssetDetail, AssetId, AssetState, CurationFilter, Engine, EngineError, JobState, MAX_RATING,
+    StageState, normalize_label,
+};
 use kiln_plugin_api::{Stage, Value};
 use kiln_search::{
-    AssetDoc, IndexedState, SEARCH_ENRICH_STAGE, SEARCH_INDEX_STAGE, SearchEnrichStage,
-    SearchIndexStage, SessionEntry, parse_query,
+    AssetDoc, CurationTerm, IndexedState, Resolved, SEARCH_ENRICH_STAGE, SEARCH_INDEX_STAGE,
+    SearchEnrichStage, SearchIndexStage, SessionEntry, parse_query,
 };
 use kiln_stages::cluster::{CLUSTER_STAGE_NAME, assign_sessions};
 use kiln_stages::embed::hamming;
@@ -272,22 +275,28 @@ pub(crate) fn index_health(engine: &Engine, index: &SearchIndex) -> Result<Index
     Ok(health)
 }
 
-/// Runs a query in kiln's syntax. `session:ID` terms are resolved here:
-/// sessions are derived when read, from the session features the index
-/// holds, and the term becomes the session's asset ids.
+/// Runs a query in kiln's syntax (see [`parse`]).
 pub(crate) fn search(
+    engine: &Engine,
     index: &SearchIndex,
     query: &str,
     sort: SortBy,
     after: Option<After>,
     limit: usize,
 ) -> Result<SearchResults, Error> {
-    Ok(index.search_page(&parse(index, query)?, sort, after, limit)?)
+    Ok(index.search_page(&parse(engine, index, query)?, sort, after, limit)?)
 }
 
-/// A query in kiln's syntax parsed, its `session:` terms resolved from the
-/// sessions the index holds now.
-pub(crate) fn parse(index: &SearchIndex, query: &str) -> Result<kiln_search::ParsedQuery, Error> {
+/// A query in kiln's syntax parsed. `session:ID` terms are resolved here:
+/// sessions are derived when read, from the session features the index
+/// holds, and the term becomes the session's asset ids. Curation terms
+/// (`rating:`, `favorite:`, `tag:`, `collection:`) are resolved against
+/// the store's curation tables at this moment (see [`resolve_curation`]).
+pub(crate) fn parse(
+    engine: &Engine,
+    index: &SearchIndex,
+    query: &str,
+) -> Result<kiln_search::ParsedQuery, Error> {
     let mut parsed = parse_query(query).map_err(SearchError::from)?;
     if !parsed.session_ids().is_empty() {
         let all = assign_sessions(&indexed_features(index, None)?);
@@ -298,7 +307,44 @@ pub(crate) fn parse(index: &SearchIndex, query: &str) -> Result<kiln_search::Par
                 .unwrap_or_default()
         });
     }
+    parsed.resolve_curation(|term| resolve_curation(engine, term))?;
     Ok(parsed)
+}
+
+/// The assets a curation term selects, read from the store's curation
+/// index tables now: always as fresh as the last commit of any process,
+/// with nothing to re-index when a rating changes. A term most assets
+/// match (a rating range that includes 0, unrated; `favorite:false`) is
+/// resolved as its complement, the few assets it does not match.
+pub(crate) fn resolve_curation(engine: &Engine, term: &CurationTerm) -> Result<Resolved, Error> {
+    let select = |filter: CurationFilter| engine.curated_assets(&filter);
+    Ok(match term {
+        CurationTerm::Rating { min, max } if min > max => Resolved::Only(Vec::new()),
+        CurationTerm::Rating { min: 0, max } => {
+            if *max >= MAX_RATING {
+                Resolved::AllBut(Vec::new())
+            } else {
+                Resolved::AllBut(select(CurationFilter::Rating {
+                    min: max + 1,
+                    max: MAX_RATING,
+                })?)
+            }
+        }
+        CurationTerm::Rating { min, max } => Resolved::Only(select(CurationFilter::Rating {
+            min: *min,
+            max: *max,
+        })?),
+        CurationTerm::Favorite(true) => Resolved::Only(select(CurationFilter::Favorite)?),
+        CurationTerm::Favorite(false) => Resolved::AllBut(select(CurationFilter::Favorite)?),
+        CurationTerm::Tag(tag) => match normalize_label(tag) {
+            Ok(tag) => Resolved::Only(select(CurationFilter::Tag(tag))?),
+            Err(_) => Resolved::Only(Vec::new()),
+        },
+        CurationTerm::Collection(name) => match normalize_label(name) {
+            Ok(name) => Resolved::Only(select(CurationFilter::Collection(name))?),
+            Err(_) => Resolved::Only(Vec::new()),
+        },
+    })
 }
 
 /// The assets nearest to `asset_id` by embedding, nearest first.

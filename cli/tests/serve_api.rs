@@ -687,3 +687,352 @@ fn a_server_on_another_loopback_address_answers_to_it() {
     );
     assert_eq!(foreign.status, 421);
 }
+
+/// A POST of `body` as JSON from the page's own origin.
+fn post_json(addr: std::net::SocketAddr, path: &str, body: &Json) -> common::serve::Response {
+    let mut headers = same_origin(addr);
+    headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
+    request(addr, "POST", path, &headers, body.to_string().as_bytes())
+}
+
+/// The ids a `--json` command's hits or assets list.
+fn cli_ids(value: &Json, key: &str) -> Vec<u64> {
+    let mut ids: Vec<u64> = value[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {key} in {value}"))
+        .iter()
+        .filter_map(|a| a["id"].as_u64())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+#[test]
+fn curation_through_the_api_is_one_change_for_many_and_shows_at_once() {
+    let store = tempfile::tempdir().expect("temp dir");
+    import_samples(store.path());
+    let server = Server::start(store.path(), &[]);
+    let addr = server.addr;
+    let listed = ids(&server.get_json("/api/assets?limit=100"));
+    let (a, b, c) = (listed[0], listed[1], listed[2]);
+
+    // Three assets rated and tagged in one request.
+    let answer = post_json(
+        addr,
+        "/api/curate",
+        &serde_json::json!({"ids": [a, b, c], "rating": 4, "add_tags": ["keeper", "client A"]}),
+    );
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let answer = answer.json();
+    assert_eq!(answer["changed"], 3, "{answer}");
+    for asset in answer["assets"].as_array().expect("assets") {
+        assert_eq!(asset["rating"], 4, "{asset}");
+        assert_eq!(asset["tags"], serde_json::json!(["keeper", "client A"]));
+    }
+    // The CLI sees it, and so do the listings, at once.
+    let mut three = vec![a, b, c];
+    three.sort_unstable();
+    assert_eq!(
+        cli_ids(&json(store.path(), &["search", "tag:keeper"]), "hits"),
+        three
+    );
+    assert_eq!(
+        json(store.path(), &["show", &a.to_string()])["curation"]["rating"],
+        4
+    );
+    let mut found = ids(&server.get_json(&format!(
+        "/api/assets?q={}",
+        form_encode("rating:>=4 tag:\"client A\"")
+    )));
+    found.sort_unstable();
+    assert_eq!(found, three);
+    let browse = server.get_json("/api/assets?limit=100");
+    let entry = browse["assets"]
+        .as_array()
+        .expect("assets")
+        .iter()
+        .find(|e| e["id"] == a)
+        .expect("listed");
+    assert_eq!(entry["curation"]["rating"], 4, "{entry}");
+    let other = browse["assets"]
+        .as_array()
+        .expect("assets")
+        .iter()
+        .find(|e| e["id"] == listed[3])
+        .expect("listed");
+    assert_eq!(other["curation"]["rating"], 0, "{other}");
+    assert_eq!(
+        server.get_json(&format!("/api/assets/{b}"))["curation"]["tags"],
+        serde_json::json!(["keeper", "client A"])
+    );
+    // A favorite, then a search for favorites finds it straight away.
+    let fav = post_json(
+        addr,
+        "/api/curate",
+        &serde_json::json!({"ids": [b], "favorite": true, "remove_tags": ["KEEPER"]}),
+    );
+    assert_eq!(fav.status, 200);
+    assert_eq!(
+        ids(&server.get_json("/api/assets?q=favorite%3Atrue")),
+        vec![b]
+    );
+    let mut kept = ids(&server.get_json("/api/assets?q=tag%3Akeeper"));
+    kept.sort_unstable();
+    assert_eq!(kept, vec![a.min(c), a.max(c)]);
+
+    // What the API refuses, each with a 400 that says why, and nothing
+    // changed.
+    let long = "x".repeat(600);
+    let many: Vec<u64> = (1..=10_001).collect();
+    let tags: Vec<String> = (0..65).map(|i| format!("t{i}")).collect();
+    for (body, says) in [
+        (serde_json::json!({"ids": [a], "rating": 6}), "out of range"),
+        (
+            serde_json::json!({"ids": [a], "rating": 300}),
+            "cannot read",
+        ),
+        (serde_json::json!({"ids": [], "rating": 1}), "at least one"),
+        (
+            serde_json::json!({"ids": many, "rating": 1}),
+            "at most 10000",
+        ),
+        (
+            serde_json::json!({"ids": [a], "add_tags": [long]}),
+            "at most 512",
+        ),
+        (
+            serde_json::json!({"ids": [a], "add_tags": ["y".repeat(101)]}),
+            "longer than 100",
+        ),
+        (
+            serde_json::json!({"ids": [a], "add_tags": ["a\u{1b}[2J"]}),
+            "control",
+        ),
+        (
+            serde_json::json!({"ids": [a], "add_tags": tags}),
+            "at most 64",
+        ),
+        (
+            serde_json::json!({"ids": [a, 999_999], "rating": 1}),
+            "999999",
+        ),
+        (serde_json::json!({"ids": [a]}), "nothing to change"),
+        (
+            serde_json::json!({"ids": [a], "rating": 1, "delete": true}),
+            "unknown field",
+        ),
+        (
+            serde_json::json!({"ids": "all", "rating": 1}),
+            "cannot read",
+        ),
+    ] {
+        let response = post_json(addr, "/api/curate", &body);
+        let text = String::from_utf8_lossy(&response.body).into_owned();
+        assert_eq!(response.status, 400, "{body}: {text}");
+        assert!(text.contains(says), "{body}: {text}");
+    }
+    assert_eq!(
+        json(store.path(), &["show", &a.to_string()])["curation"]["rating"],
+        4,
+        "a refused request changed nothing"
+    );
+    let mut headers = same_origin(addr);
+    headers.push(("Content-Type".to_owned(), "text/plain".to_owned()));
+    let plain = request(
+        addr,
+        "POST",
+        "/api/curate",
+        &headers,
+        br#"{"ids":[1],"rating":1}"#,
+    );
+    assert_eq!(plain.status, 415);
+    let mut headers = same_origin(addr);
+    headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
+    let huge = format!(
+        r#"{{"ids":[1],"rating":1,"add_tags":["{}"]}}"#,
+        "z".repeat(300 << 10)
+    );
+    let huge = request(addr, "POST", "/api/curate", &headers, huge.as_bytes());
+    assert_eq!(huge.status, 413);
+    // Another site's page cannot curate, collect or cull.
+    for path in [
+        "/api/curate",
+        "/api/collection/add",
+        "/api/collection/remove",
+        "/api/cull/apply",
+    ] {
+        let headers = vec![
+            ("Origin".to_owned(), "http://evil.example".to_owned()),
+            ("Content-Type".to_owned(), "application/json".to_owned()),
+        ];
+        let body = serde_json::json!({"ids": [a], "rating": 0, "name": "x", "create": true});
+        let response = request(addr, "POST", path, &headers, body.to_string().as_bytes());
+        assert_eq!(response.status, 403, "POST {path}");
+    }
+    assert_eq!(
+        json(store.path(), &["show", &a.to_string()])["curation"]["rating"],
+        4
+    );
+}
+
+#[test]
+fn collections_and_the_cull_of_a_session_through_the_api() {
+    let store = tempfile::tempdir().expect("temp dir");
+    import_samples(store.path());
+    let server = Server::start(store.path(), &[]);
+    let addr = server.addr;
+    let listed = ids(&server.get_json("/api/assets?limit=100"));
+    let (a, b, c) = (listed[0], listed[1], listed[2]);
+
+    // Created by name on first add, members in the order added.
+    let added = post_json(
+        addr,
+        "/api/collection/add",
+        &serde_json::json!({"name": "Client  A", "ids": [c, a, c], "create": true}),
+    );
+    assert_eq!(
+        added.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&added.body)
+    );
+    let added = added.json();
+    assert_eq!(added["added"], 2, "{added}");
+    assert_eq!(added["collection"]["name"], "Client A");
+    let again = post_json(
+        addr,
+        "/api/collection/add",
+        &serde_json::json!({"name": "client a", "ids": [b, a]}),
+    );
+    assert_eq!(again.json()["added"], 1);
+    let all = server.get_json("/api/collections");
+    assert_eq!(all["total"], 1, "{all}");
+    assert_eq!(all["collections"][0]["members"], 3);
+    assert!(all["collections"][0]["cover_url"].is_string(), "{all}");
+    let one = server.get_json("/api/collection?name=client+a");
+    assert_eq!(ids(&one), vec![c, a, b]);
+    assert_eq!(
+        one["assets"][0]["curation"]["collections"],
+        serde_json::json!(["Client A"])
+    );
+    let shown = json(store.path(), &["collection", "show", "Client A"]);
+    let order: Vec<u64> = shown["assets"]
+        .as_array()
+        .expect("assets")
+        .iter()
+        .filter_map(|m| m["id"].as_u64())
+        .collect();
+    assert_eq!(order, vec![c, a, b], "the CLI sees the same order");
+    // Paged by cursor.
+    let first = server.get_json("/api/collection?name=client+a&limit=2");
+    assert_eq!(ids(&first), vec![c, a]);
+    let cursor = first["next_cursor"].as_str().expect("a next page");
+    let rest = server.get_json(&format!(
+        "/api/collection?name=client+a&limit=2&cursor={cursor}"
+    ));
+    assert_eq!(ids(&rest), vec![b]);
+    assert!(rest["next_cursor"].is_null());
+    // Removed from the collection view's bar.
+    let removed = post_json(
+        addr,
+        "/api/collection/remove",
+        &serde_json::json!({"name": "client a", "ids": [a]}),
+    );
+    assert_eq!(removed.json()["removed"], 1);
+    assert_eq!(
+        ids(&server.get_json("/api/collection?name=client+a")),
+        vec![c, b]
+    );
+    // Unknown names, bad names and bad cursors.
+    let get = |path: &str| request(addr, "GET", path, &[], &[]);
+    assert_eq!(get("/api/collection?name=nobody").status, 404);
+    assert_eq!(get("/api/collection").status, 400);
+    assert_eq!(get("/api/collection?name=client+a&cursor=zz").status, 400);
+    let unknown = post_json(
+        addr,
+        "/api/collection/add",
+        &serde_json::json!({"name": "nobody", "ids": [a]}),
+    );
+    assert_eq!(
+        unknown.status, 404,
+        "adding to a missing collection without create"
+    );
+    let control = post_json(
+        addr,
+        "/api/collection/add",
+        &serde_json::json!({"name": "x\u{7}y", "ids": [a], "create": true}),
+    );
+    assert_eq!(control.status, 400);
+    assert_eq!(server.get_json("/api/collections")["total"], 1);
+
+    // The best of a session: what `kiln cull --per-session 1` proposes.
+    let sessions = server.get_json("/api/sessions");
+    let session = sessions["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .filter(|s| s["assets"].as_u64().unwrap_or(0) >= 2)
+        .map(|s| s["id"].as_str().expect("id").to_owned())
+        .next()
+        .expect("a session of two or more");
+    let plan = server.get_json(&format!("/api/cull?session={session}&keep=1"));
+    let cli = json(
+        store.path(),
+        &["cull", "--per-session", "1", &format!("session:{session}")],
+    );
+    let group = cli["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .find(|g| g["group"] == session.as_str())
+        .expect("the session's group");
+    assert_eq!(ids_of(&plan["keep"]), ids_of(&group["keep"]));
+    assert_eq!(ids_of(&plan["reject"]), ids_of(&group["reject"]));
+    assert!(!ids_of(&plan["reject"]).is_empty(), "{plan}");
+    assert!(plan["keep"][0]["score"].is_number(), "{plan}");
+    // Applied only as shown; then the rest carry `rejected`.
+    let rejects = ids_of(&plan["reject"]);
+    let wrong = post_json(
+        addr,
+        "/api/cull/apply",
+        &serde_json::json!({"session": session, "keep": 1, "reject": [a]}),
+    );
+    assert_eq!(wrong.status, 409);
+    let applied = post_json(
+        addr,
+        "/api/cull/apply",
+        &serde_json::json!({"session": session, "keep": 1, "reject": rejects}),
+    );
+    assert_eq!(
+        applied.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&applied.body)
+    );
+    assert_eq!(applied.json()["rejected"], rejects.len());
+    let mut sorted = rejects.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        cli_ids(&json(store.path(), &["search", "tag:rejected"]), "hits"),
+        sorted
+    );
+    assert_eq!(
+        get(&format!("/api/cull?session={session}&keep=0")).status,
+        400
+    );
+    assert_eq!(get("/api/cull?session=..%2Fetc&keep=1").status, 400);
+    assert_eq!(get("/api/cull?session=00ff&keep=1").status, 404);
+}
+
+fn ids_of(list: &Json) -> Vec<u64> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .filter_map(|a| a["id"].as_u64())
+        .collect()
+}

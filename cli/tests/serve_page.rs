@@ -672,3 +672,408 @@ fn a_video_plays_on_its_page_and_seeks() {
     screenshot(page, "video");
     assert_clean(page);
 }
+
+/// Clicks the element matching `selector` holding ctrl (`2`) or shift
+/// (`8`), as trusted mouse events.
+fn click_with(page: &mut Page, selector: &str, modifiers: u32) {
+    let selector_text = serde_json::to_string(selector).expect("string");
+    let at = eval(
+        page,
+        &format!(
+            "(() => {{ const e = document.querySelector({selector_text}); e.scrollIntoView({{block: 'center'}}); \
+             const r = e.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; }})()"
+        ),
+    );
+    let (x, y) = (at[0].as_f64().expect("x"), at[1].as_f64().expect("y"));
+    for (kind, buttons) in [("mouseMoved", 0), ("mousePressed", 1), ("mouseReleased", 0)] {
+        let mut event = serde_json::json!({"type": kind, "x": x, "y": y, "buttons": buttons, "modifiers": modifiers});
+        if kind != "mouseMoved" {
+            event["button"] = "left".into();
+            event["clickCount"] = 1.into();
+        }
+        page.command("Input.dispatchMouseEvent", event)
+            .expect("mouse event");
+    }
+}
+
+/// Sets the focused text box to `text`, as typing would leave it.
+fn type_into(page: &mut Page, selector: &str, text: &str) {
+    let set = format!(
+        "(() => {{ const e = document.querySelector({}); e.focus(); e.value = {}; return document.activeElement === e; }})()",
+        serde_json::to_string(selector).expect("string"),
+        serde_json::to_string(text).expect("string")
+    );
+    assert_eq!(eval(page, &set), true, "{selector} takes the focus");
+}
+
+#[test]
+fn curation_with_the_keyboard_and_a_selection_of_tiles() {
+    let Some(mut chromium) = browser() else {
+        return;
+    };
+    let store = tempfile::tempdir().expect("temp dir");
+    let dir = library(store.path());
+    let server = Server::start(store.path(), &[]);
+    let page = chromium.page();
+
+    // The detail view: 4 rates, F marks a favorite, T opens the tag editor;
+    // keys typed into it are text, not commands.
+    let id = asset_id(store.path(), &dir.path().join("a1111-forest.png"));
+    page.goto(&format!("{}/asset/{id}", server.base()))
+        .expect("the detail page loads");
+    wait(page, &detail_of(id));
+    wait(page, "document.getElementById('stars') !== null");
+    page.press_key("4").expect("key");
+    wait(
+        page,
+        "document.getElementById('stars').dataset.rating === '4'",
+    );
+    assert_eq!(
+        json(store.path(), &["show", &id.to_string()])["curation"]["rating"],
+        4
+    );
+    page.press_key("F").expect("key");
+    wait(
+        page,
+        "document.getElementById('favorite').classList.contains('on')",
+    );
+    page.press_key("t").expect("key");
+    wait(
+        page,
+        "document.activeElement && document.activeElement.id === 'tag-input'",
+    );
+    for key in ["h", "e", "r", "o", "5", "f"] {
+        page.press_key(key).expect("key");
+    }
+    assert_eq!(
+        eval(page, "document.getElementById('tag-input').value"),
+        "hero5f"
+    );
+    page.press_key("Enter").expect("Enter");
+    wait(
+        page,
+        "document.querySelector('#tags .chip[data-tag=\"hero5f\"]') !== null && document.querySelector('#tag-chips .chip[data-tag=\"hero5f\"]') !== null",
+    );
+    screenshot(page, "curation-detail");
+    no_null_shown(page);
+    page.press_key("Escape").expect("Escape");
+    wait(page, "document.getElementById('tagger') === null");
+    let shown = json(store.path(), &["show", &id.to_string()]);
+    assert_eq!(shown["curation"]["rating"], 4, "typing `5` did not rate");
+    assert_eq!(
+        shown["curation"]["favorite"], true,
+        "typing `f` did not unmark"
+    );
+    assert_eq!(shown["curation"]["tags"], serde_json::json!(["hero5f"]));
+    // 0 clears the rating.
+    page.press_key("0").expect("key");
+    wait(
+        page,
+        "document.getElementById('stars').dataset.rating === '0'",
+    );
+    page.press_key("3").expect("key");
+    wait(
+        page,
+        "document.getElementById('stars').dataset.rating === '3'",
+    );
+
+    // The grid: the rated tile carries its badge; ctrl-click one tile and
+    // shift-click two on select three, and T tags all three at once.
+    page.goto(&format!("{}/", server.base()))
+        .expect("the gallery loads");
+    wait(page, &format!("{LOADED_TILES} > 3"));
+    wait(
+        page,
+        &format!(
+            "(document.querySelector('#grid .tile[data-id=\"{id}\"] .badge') || {{}}).textContent === '★3 ♥'"
+        ),
+    );
+    let order = ids_in_grid(page);
+    let three = [order[1], order[2], order[3]];
+    click_with(page, &format!("#grid .tile[data-id=\"{}\"]", three[0]), 2);
+    click_with(page, &format!("#grid .tile[data-id=\"{}\"]", three[2]), 8);
+    wait(
+        page,
+        "(document.getElementById('selcount') || {}).textContent === '3 assets selected'",
+    );
+    assert_eq!(
+        eval(page, "location.pathname"),
+        "/",
+        "a modified click opens nothing"
+    );
+    let marked = ids_of_selected(page);
+    let mut expected = three.to_vec();
+    expected.sort_unstable();
+    assert_eq!(marked, expected);
+    // A ctrl-click takes one out and puts it back.
+    click_with(page, &format!("#grid .tile[data-id=\"{}\"]", three[1]), 2);
+    wait(
+        page,
+        "document.getElementById('selcount').textContent === '2 assets selected'",
+    );
+    click_with(page, &format!("#grid .tile[data-id=\"{}\"]", three[1]), 2);
+    wait(
+        page,
+        "document.getElementById('selcount').textContent === '3 assets selected'",
+    );
+    screenshot(page, "curation-selection");
+    no_null_shown(page);
+    page.press_key("T").expect("key");
+    wait(
+        page,
+        "document.activeElement && document.activeElement.id === 'tag-input'",
+    );
+    type_into(page, "#tag-input", "client pick");
+    page.press_key("Enter").expect("Enter");
+    wait(
+        page,
+        "[...document.querySelectorAll('#tag-chips .chip')].some(c => c.textContent.startsWith('client pick 3/3'))",
+    );
+    screenshot(page, "curation-tag-editor");
+    no_null_shown(page);
+    page.press_key("Escape").expect("Escape");
+    wait(page, "document.getElementById('tagger') === null");
+    page.press_key("5").expect("key");
+    wait(
+        page,
+        &format!(
+            "((document.querySelector('#grid .tile[data-id=\"{}\"] .badge') || {{}}).textContent || '').startsWith('★5')",
+            three[2]
+        ),
+    );
+    let (tagged, _) = search_ids(store.path(), "tag:\"client pick\"", 100);
+    let mut tagged = tagged;
+    tagged.sort_unstable();
+    assert_eq!(tagged, expected, "the CLI finds the three tagged");
+    let (five, _) = search_ids(store.path(), "rating:5", 100);
+    let mut five = five;
+    five.sort_unstable();
+    assert_eq!(five, expected, "one key rated all three");
+    // Escape clears the selection.
+    page.press_key("Escape").expect("Escape");
+    wait(page, "document.getElementById('selbar').hidden");
+    assert_eq!(
+        eval(
+            page,
+            "document.querySelectorAll('#grid .tile.selected').length"
+        ),
+        0
+    );
+
+    // A curation query in the search box, fresh after a change made here.
+    search(page, "rating:>=5");
+    wait(page, &format!("{SUMMARY_COUNT} === 3"));
+    page.click(&format!("#grid .tile[data-id=\"{}\"]", three[0]))
+        .expect("a tile");
+    wait(
+        page,
+        &format!("location.pathname === '/asset/{}'", three[0]),
+    );
+    wait(page, "document.getElementById('stars') !== null");
+    page.press_key("1").expect("key");
+    wait(
+        page,
+        "document.getElementById('stars').dataset.rating === '1'",
+    );
+    page.press_key("Escape").expect("Escape");
+    wait(
+        page,
+        &format!("location.search.startsWith('?q=') && {SUMMARY_COUNT} === 2"),
+    );
+    wait(
+        page,
+        &format!(
+            "document.querySelector('#grid .tile[data-id=\"{}\"]') === null && document.querySelectorAll('#grid .tile').length === 2",
+            three[0]
+        ),
+    );
+    assert_clean(page);
+}
+
+/// No empty value reached the page as the text `null`.
+fn no_null_shown(page: &mut Page) {
+    let text = eval(page, "document.body.innerText");
+    assert!(
+        !text.as_str().unwrap_or_default().contains("null"),
+        "`null` shown: {text}"
+    );
+}
+
+fn ids_of_selected(page: &mut Page) -> Vec<u64> {
+    let ids = eval(
+        page,
+        "[...document.querySelectorAll('#grid .tile.selected')].map(t => Number(t.dataset.id)).sort((a, b) => a - b)",
+    );
+    ids.as_array()
+        .expect("ids")
+        .iter()
+        .filter_map(Json::as_u64)
+        .collect()
+}
+
+#[test]
+fn collections_and_the_best_of_a_session_in_the_page() {
+    let Some(mut chromium) = browser() else {
+        return;
+    };
+    let store = tempfile::tempdir().expect("temp dir");
+    let _dir = library(store.path());
+    let server = Server::start(store.path(), &[]);
+    let page = chromium.page();
+    page.goto(&format!("{}/", server.base()))
+        .expect("the gallery loads");
+    wait(page, &format!("{LOADED_TILES} > 3"));
+    let order = ids_in_grid(page);
+    // Select two, add them to a new collection from the bar.
+    click_with(page, &format!("#grid .tile[data-id=\"{}\"]", order[2]), 2);
+    click_with(page, &format!("#grid .tile[data-id=\"{}\"]", order[0]), 2);
+    wait(
+        page,
+        "(document.getElementById('selcount') || {}).textContent === '2 assets selected'",
+    );
+    page.click("#sel-collect").expect("Add to collection");
+    wait(
+        page,
+        "document.activeElement && document.activeElement.id === 'collection-input'",
+    );
+    type_into(page, "#collection-input", "Client <b>A</b>");
+    page.press_key("Enter").expect("Enter");
+    wait(
+        page,
+        "[...document.querySelectorAll('#toasts *')].some(t => t.textContent.includes('Added 2 assets to “Client <b>A</b>”'))",
+    );
+    let shown = json(store.path(), &["collection", "show", "client <b>a</b>"]);
+    let members: Vec<u64> = shown["assets"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter_map(|m| m["id"].as_u64())
+        .collect();
+    assert_eq!(
+        members,
+        vec![order[2], order[0]],
+        "in the order they were selected"
+    );
+
+    // The collections view, and one collection in the grid.
+    page.click("#nav-collections").expect("the nav link");
+    wait(
+        page,
+        "document.querySelectorAll('#collections a.collection').length === 1",
+    );
+    assert_eq!(
+        eval(
+            page,
+            "document.querySelector('#collections a.collection b').textContent"
+        ),
+        "Client <b>A</b>"
+    );
+    assert_eq!(
+        eval(page, "document.querySelectorAll('main b b').length"),
+        0
+    );
+    wait(
+        page,
+        "document.querySelector('#collections img').naturalWidth > 0",
+    );
+    screenshot(page, "collections");
+    no_null_shown(page);
+    page.click("#collections a.collection")
+        .expect("the collection");
+    wait(
+        page,
+        "document.querySelectorAll('#grid .tile').length === 2",
+    );
+    assert_eq!(ids_in_grid(page), members);
+    // Removed from the collection view's bar.
+    click_with(page, &format!("#grid .tile[data-id=\"{}\"]", members[0]), 2);
+    page.click("#sel-uncollect")
+        .expect("Remove from collection");
+    wait(
+        page,
+        "document.querySelectorAll('#grid .tile').length === 1",
+    );
+    assert_eq!(ids_in_grid(page), vec![members[1]]);
+    assert_eq!(
+        json(store.path(), &["collection", "show", "client <b>a</b>"])["members"],
+        1
+    );
+
+    // The best of a session: the cull proposal, applied from the page.
+    page.click("#nav-sessions").expect("the nav link");
+    wait(page, "document.querySelector('#sessions a.best') !== null");
+    let session = eval(
+        page,
+        "document.querySelector('#sessions a.best').dataset.session",
+    );
+    let session = session.as_str().expect("a session id").to_owned();
+    page.click("#sessions a.best")
+        .expect("Best of this session");
+    wait(page, "document.getElementById('cull') !== null");
+    let plan = server.get_json(&format!("/api/cull?session={session}&keep=3"));
+    let shown_rejects = eval(
+        page,
+        "[...document.querySelectorAll('#cull-reject .tile')].map(t => Number(t.dataset.id))",
+    );
+    let plan_rejects: Vec<u64> = plan["reject"]
+        .as_array()
+        .expect("rejects")
+        .iter()
+        .filter_map(|a| a["id"].as_u64())
+        .collect();
+    assert_eq!(
+        shown_rejects
+            .as_array()
+            .expect("ids")
+            .iter()
+            .filter_map(Json::as_u64)
+            .collect::<Vec<_>>(),
+        plan_rejects
+    );
+    // Keep one instead: more are proposed.
+    type_into(page, "#keep", "1");
+    eval(
+        page,
+        "document.getElementById('keep').dispatchEvent(new Event('change')); true",
+    );
+    wait(
+        page,
+        "location.search === '?keep=1' && document.querySelectorAll('#cull-keep .tile').length === 1",
+    );
+    wait(
+        page,
+        "[...document.querySelectorAll('#cull img')].every(i => i.complete && i.naturalWidth > 0)",
+    );
+    screenshot(page, "best-of-session");
+    no_null_shown(page);
+    let rejects = eval(
+        page,
+        "[...document.querySelectorAll('#cull-reject .tile')].map(t => Number(t.dataset.id)).sort((a, b) => a - b)",
+    );
+    let mut rejects: Vec<u64> = rejects
+        .as_array()
+        .expect("ids")
+        .iter()
+        .filter_map(Json::as_u64)
+        .collect();
+    assert!(!rejects.is_empty(), "a session of two or more rejects one");
+    page.click("#apply-cull").expect("apply");
+    wait(
+        page,
+        "[...document.querySelectorAll('#toasts *')].some(t => t.textContent.includes('“rejected”'))",
+    );
+    wait(
+        page,
+        "document.querySelectorAll('#cull-reject .tile.rejected').length > 0 && document.getElementById('apply-cull').disabled",
+    );
+    rejects.sort_unstable();
+    let (tagged, _) = search_ids(store.path(), "tag:rejected", 100);
+    let mut tagged = tagged;
+    tagged.sort_unstable();
+    assert_eq!(
+        tagged, rejects,
+        "the rest of the session is tagged, nothing else"
+    );
+    screenshot(page, "best-of-session-applied");
+    assert_clean(page);
+}

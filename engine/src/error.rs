@@ -1,7 +1,48 @@
 //! Error types, one enum per concern.
 
-use crate::model::Tier;
+use crate::model::{LabelProblem, MAX_RATING, MAX_TAGS, Tier};
 use std::path::PathBuf;
+
+/// A curation change the store refused; nothing of it was written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CurationError {
+    /// A rating above the highest.
+    #[error("rating {0} is out of range: give 0 (none) to {MAX_RATING}")]
+    BadRating(u8),
+    /// A tag or collection name that cannot be stored.
+    #[error("`{label}` cannot be a tag or collection name: {problem}")]
+    BadLabel {
+        /// The label as given (shortened when long).
+        label: String,
+        /// What is wrong with it.
+        problem: LabelProblem,
+    },
+    /// An asset would carry more tags than allowed: the content hash.
+    #[error("content {0} would carry more than {MAX_TAGS} tags")]
+    TooManyTags(String),
+    /// No collection has this name.
+    #[error("there is no collection named `{0}`; see `kiln collection list`")]
+    NoSuchCollection(String),
+    /// A collection of this name exists already.
+    #[error("a collection named `{0}` exists already")]
+    CollectionExists(String),
+}
+
+impl CurationError {
+    /// The error for a label refused for `problem`, quoting at most 120
+    /// characters of it.
+    pub(crate) fn bad_label(label: &str, problem: LabelProblem) -> CurationError {
+        let mut shown: String = label.chars().take(120).collect();
+        if shown.len() < label.len() {
+            shown.push('…');
+        }
+        CurationError::BadLabel {
+            label: shown,
+            problem,
+        }
+    }
+}
 
 /// The stage graph is not usable.
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +191,9 @@ pub enum EngineError {
     /// The async runtime is missing.
     #[error("the engine needs a multi-threaded tokio runtime: {0}")]
     Runtime(String),
+    /// A curation change was refused (nothing of it was written).
+    #[error(transparent)]
+    Curation(#[from] CurationError),
 }
 
 impl EngineError {
@@ -199,6 +243,7 @@ impl EngineError {
             EngineError::WorkersRunning => EngineError::WorkersRunning,
             EngineError::ManualClaiming => EngineError::ManualClaiming,
             EngineError::Runtime(message) => EngineError::Runtime(message.clone()),
+            EngineError::Curation(e) => EngineError::Curation(e.clone()),
         }
     }
 }

@@ -32,6 +32,6 @@ pub use index::{
     After, Hit, IndexedState, OWNER_FILE, SearchIndex, SearchResults, SessionEntry, SortBy,
     Unusable, index_dir,
 };
-pub use query::{ParsedQuery, QueryError, parse_query};
+pub use query::{CurationTerm, ParsedQuery, QueryError, Resolved, parse_query};
 pub use similar::{Neighbour, VectorSet};
 pub use stage::{SEARCH_ENRICH_STAGE, SEARCH_INDEX_STAGE, SearchEnrichStage, SearchIndexStage};

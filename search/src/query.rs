@@ -18,6 +18,13 @@
 //! - `session:ID` for the assets of one session (see
 //!   [`ParsedQuery::resolve_sessions`]: sessions are derived when read, so
 //!   the caller turns the id into asset ids before the query runs);
+//! - curation: `rating:N` (and `rating:>=4`, `rating:<3`, `rating:2..4`;
+//!   0 is unrated), `favorite:true` or `favorite:false`, `tag:keeper`,
+//!   `collection:"client A"` (tags and collection names without regard to
+//!   case). Curation lives in the store, not the index: the caller turns
+//!   each term into asset ids when the query runs
+//!   ([`ParsedQuery::resolve_curation`]), so a rating is found by the next
+//!   search, whichever process set it;
 //! - a leading `-` excludes what the term matches.
 
 use crate::doc::Fields;
@@ -48,6 +55,45 @@ pub enum QueryError {
     /// A quote was opened and never closed.
     #[error("unclosed quote in the query: close it with another `\"`")]
     UnclosedQuote,
+    /// A yes-or-no field was given something else.
+    #[error("`{field}:{value}`: expected `{field}:true` or `{field}:false`")]
+    BadFlag {
+        /// The field.
+        field: String,
+        /// What was given.
+        value: String,
+    },
+}
+
+/// A curation term of a query, which the caller resolves to asset ids (see
+/// [`ParsedQuery::resolve_curation`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CurationTerm {
+    /// A rating within `min..=max` (0 is unrated; `min > max` matches
+    /// nothing).
+    Rating {
+        /// The lowest rating, 0 to 5.
+        min: u8,
+        /// The highest rating, 0 to 5.
+        max: u8,
+    },
+    /// Marked as a favorite (`true`) or not (`false`).
+    Favorite(bool),
+    /// Carries this tag.
+    Tag(String),
+    /// Is a member of this collection.
+    Collection(String),
+}
+
+/// What a curation term resolved to: the assets it matches, or (for a
+/// term most assets match, such as `rating:<=2`, which includes every
+/// unrated asset) the assets it does not match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    /// Exactly these assets match.
+    Only(Vec<AssetId>),
+    /// Every asset matches except these.
+    AllBut(Vec<AssetId>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +131,8 @@ enum Matcher {
     Range(NumberField, Bound<f64>, Bound<f64>),
     /// A session id not yet resolved: matches nothing.
     Session(String),
+    /// A curation term not yet resolved: matches nothing.
+    Curation(CurationTerm),
     /// Exactly these assets.
     Assets(Vec<AssetId>),
 }
@@ -127,6 +175,38 @@ impl ParsedQuery {
                 clause.matcher = Matcher::Assets(members(id));
             }
         }
+    }
+
+    /// The curation terms, in query order.
+    pub fn curation_terms(&self) -> Vec<CurationTerm> {
+        self.clauses
+            .iter()
+            .filter_map(|c| match &c.matcher {
+                Matcher::Curation(term) => Some(term.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Replaces every curation term by the asset ids `resolve` gives for it
+    /// (a negated term then excludes them). An error from `resolve` stops
+    /// the resolution and is returned.
+    pub fn resolve_curation<E>(
+        &mut self,
+        mut resolve: impl FnMut(&CurationTerm) -> Result<Resolved, E>,
+    ) -> Result<(), E> {
+        for clause in &mut self.clauses {
+            if let Matcher::Curation(term) = &clause.matcher {
+                clause.matcher = match resolve(term)? {
+                    Resolved::Only(ids) => Matcher::Assets(ids),
+                    Resolved::AllBut(ids) => {
+                        clause.negated = !clause.negated;
+                        Matcher::Assets(ids)
+                    }
+                };
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn build(
@@ -252,7 +332,7 @@ impl Matcher {
                 };
                 Some(Box::new(RangeQuery::new(lower, upper)))
             }
-            Matcher::Session(_) => Some(Box::new(EmptyQuery)),
+            Matcher::Session(_) | Matcher::Curation(_) => Some(Box::new(EmptyQuery)),
             Matcher::Assets(ids) if ids.is_empty() => Some(Box::new(EmptyQuery)),
             Matcher::Assets(ids) => Some(Box::new(TermSetQuery::new(
                 ids.iter()
@@ -331,6 +411,40 @@ fn parse_range(field: &str, value: &str) -> Result<(Bound<f64>, Bound<f64>), Que
     Ok(bounds)
 }
 
+/// The whole ratings a range of numbers holds, within 0..=5.
+fn rating_range(lo: Bound<f64>, hi: Bound<f64>) -> CurationTerm {
+    let low = match lo {
+        Bound::Included(v) => v.ceil(),
+        Bound::Excluded(v) => v.floor() + 1.0,
+        Bound::Unbounded => 0.0,
+    };
+    let high = match hi {
+        Bound::Included(v) => v.floor(),
+        Bound::Excluded(v) => v.ceil() - 1.0,
+        Bound::Unbounded => 5.0,
+    };
+    let clamp = |v: f64| v.clamp(0.0, 5.0) as u8;
+    if low > high || high < 0.0 || low > 5.0 {
+        // Nothing: a range no rating falls in.
+        return CurationTerm::Rating { min: 1, max: 0 };
+    }
+    CurationTerm::Rating {
+        min: clamp(low),
+        max: clamp(high),
+    }
+}
+
+fn parse_flag(field: &str, value: &str) -> Result<bool, QueryError> {
+    match value.to_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err(QueryError::BadFlag {
+            field: field.to_owned(),
+            value: value.to_owned(),
+        }),
+    }
+}
+
 /// Parses a query in kiln's syntax (see the module documentation).
 ///
 /// # Errors
@@ -357,6 +471,15 @@ pub fn parse_query(query: &str) -> Result<ParsedQuery, QueryError> {
                     "generator" | "tool" => Matcher::Name(NameField::Generator, value_text),
                     "node" | "class" => Matcher::Name(NameField::Node, value_text),
                     "session" => Matcher::Session(value_text.to_lowercase()),
+                    "rating" | "stars" => {
+                        let (lo, hi) = parse_range("rating", &value_text)?;
+                        Matcher::Curation(rating_range(lo, hi))
+                    }
+                    field @ ("favorite" | "fav") => {
+                        Matcher::Curation(CurationTerm::Favorite(parse_flag(field, &value_text)?))
+                    }
+                    "tag" => Matcher::Curation(CurationTerm::Tag(value_text)),
+                    "collection" | "col" => Matcher::Curation(CurationTerm::Collection(value_text)),
                     other => {
                         let field = match other {
                             "seed" => Some(NumberField::Seed),
@@ -382,4 +505,71 @@ pub fn parse_query(query: &str) -> Result<ParsedQuery, QueryError> {
         clauses.push(Clause { negated, matcher });
     }
     Ok(ParsedQuery { clauses })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terms(query: &str) -> Vec<CurationTerm> {
+        parse_query(query).expect("parses").curation_terms()
+    }
+
+    #[test]
+    fn curation_terms_are_parsed() {
+        let r = |min, max| CurationTerm::Rating { min, max };
+        assert_eq!(terms("rating:4"), vec![r(4, 4)]);
+        assert_eq!(terms("rating:>=4"), vec![r(4, 5)]);
+        assert_eq!(terms("rating:>3.5"), vec![r(4, 5)]);
+        assert_eq!(terms("rating:<3"), vec![r(0, 2)]);
+        assert_eq!(terms("stars:2..9"), vec![r(2, 5)]);
+        assert_eq!(terms("rating:>5"), vec![r(1, 0)]);
+        assert_eq!(terms("rating:<0"), vec![r(1, 0)]);
+        assert_eq!(
+            terms("favorite:true -fav:no"),
+            vec![CurationTerm::Favorite(true), CurationTerm::Favorite(false)]
+        );
+        assert_eq!(
+            terms(r#"neon tag:keeper -tag:draft collection:"client A""#),
+            vec![
+                CurationTerm::Tag("keeper".into()),
+                CurationTerm::Tag("draft".into()),
+                CurationTerm::Collection("client A".into()),
+            ]
+        );
+        assert!(matches!(
+            parse_query("favorite:maybe"),
+            Err(QueryError::BadFlag { .. })
+        ));
+        assert!(matches!(
+            parse_query("rating:lots"),
+            Err(QueryError::BadNumber { .. })
+        ));
+    }
+
+    #[test]
+    fn a_complement_flips_the_clause() {
+        let mut parsed = parse_query("rating:<=2 -tag:draft").expect("parses");
+        parsed
+            .resolve_curation(|term| {
+                Ok::<_, ()>(match term {
+                    CurationTerm::Rating { .. } => Resolved::AllBut(vec![AssetId::new(7)]),
+                    _ => Resolved::Only(vec![AssetId::new(3)]),
+                })
+            })
+            .expect("resolves");
+        let negated: Vec<(bool, Matcher)> = parsed
+            .clauses
+            .iter()
+            .map(|c| (c.negated, c.matcher.clone()))
+            .collect();
+        assert_eq!(
+            negated,
+            vec![
+                (true, Matcher::Assets(vec![AssetId::new(7)])),
+                (true, Matcher::Assets(vec![AssetId::new(3)])),
+            ]
+        );
+        assert!(parsed.curation_terms().is_empty());
+    }
 }

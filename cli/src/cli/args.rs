@@ -96,6 +96,22 @@ pub(crate) enum Command {
     /// The CLIP model packs this store uses for semantic search: add, list,
     /// remove; and the embedding of one image or text.
     Model(ModelArgs),
+    /// Rate assets 0 (none) to 5 stars: `kiln rate ID|PATH... 4`.
+    Rate(super::curation::RateArgs),
+    /// Mark assets as favorites, or unmark them: `kiln favorite ID|PATH... [on|off]`.
+    Favorite(super::curation::FavoriteArgs),
+    /// Add and remove tags: `kiln tag ID|PATH... +keeper -draft`.
+    Tag(super::curation::TagArgs),
+    /// Collections, named ordered sets of assets: create, add, remove,
+    /// list, show, rename, delete.
+    Collection(super::curation::CollectionArgs),
+    /// The store's curation as a whole: export it to a file, import one,
+    /// write XMP sidecars, purge what no asset holds.
+    Curation(super::curation::CurationArgs),
+    /// Propose the best N of each session or of each group of
+    /// near-duplicates by quality score, and what would be rejected; with
+    /// `--apply`, tag the rest `rejected` (files are never deleted).
+    Cull(super::curation::CullArgs),
 }
 
 #[derive(Debug, Args)]

@@ -62,7 +62,34 @@ pub(crate) async fn import(
         }
         return Ok(EXIT_OK);
     }
-    drive(kiln, global, Some(ids), args.until).await
+    let code = drive(kiln, global, Some(ids), args.until).await?;
+    if matches!(code, EXIT_OK | EXIT_DEAD) {
+        take_sidecars(engine, global, &args.paths).await?;
+    }
+    Ok(code)
+}
+
+/// Takes the rating and keywords of XMP sidecars beside the imported
+/// files as the curation of contents that have none yet; a sidecar that
+/// cannot be read is a warning about that file.
+async fn take_sidecars(
+    engine: &Engine,
+    global: &GlobalArgs,
+    roots: &[std::path::PathBuf],
+) -> anyhow::Result<()> {
+    let found = kiln::xmp::take_sidecars(engine, roots)
+        .await
+        .context("cannot take curation from sidecars")?;
+    for (sidecar, why) in &found.problems {
+        eprint_line!("kiln: warning: sidecar {}: {why}", sidecar.display());
+    }
+    if found.taken > 0 && !global.quiet {
+        print_line!(
+            "took ratings and keywords from {} sidecar(s) (.xmp) for content not curated yet",
+            found.taken
+        );
+    }
+    Ok(())
 }
 
 pub(crate) async fn run(kiln: &Kiln, global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<i32> {

@@ -9,6 +9,7 @@
 
 mod args;
 mod check;
+mod curation;
 mod import;
 mod json;
 mod model;
@@ -187,6 +188,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Reindex(a) => search::reindex(&kiln, a.json)?,
         Command::Watch(a) => watch::watch(engine, global, a).await?,
         Command::Model(m) => model::model(&kiln, global, &m.action).await?,
+        Command::Rate(a) => curation::rate(&kiln, a).await?,
+        Command::Favorite(a) => curation::favorite(&kiln, a).await?,
+        Command::Tag(a) => curation::tag(&kiln, a).await?,
+        Command::Collection(c) => curation::collection(&kiln, &c.action).await?,
+        Command::Curation(c) => curation::curation(&kiln, &c.action).await?,
+        Command::Cull(a) => curation::cull(&kiln, a).await?,
         Command::Check(_) | Command::Repair | Command::Serve(_) => EXIT_ERROR,
         Command::Dead(d) => match &d.action {
             DeadAction::List(a) => report::dead_list(engine, a.json)?,

@@ -143,7 +143,7 @@ pub(crate) fn status(engine: &Engine, as_json: bool) -> anyhow::Result<i32> {
 }
 
 /// Finds an asset by id or by a path it was imported from.
-fn find_asset(engine: &Engine, what: &str) -> anyhow::Result<Option<AssetDetail>> {
+pub(crate) fn find_asset(engine: &Engine, what: &str) -> anyhow::Result<Option<AssetDetail>> {
     if let Ok(id) = what.parse::<AssetId>()
         && let Some(detail) = engine.asset(id)?
     {
@@ -198,7 +198,7 @@ fn pixel_size(detail: &AssetDetail) -> (Json, Json) {
         .map_or((Json::Null, Json::Null), |(w, h)| (json!(w), json!(h)))
 }
 
-fn no_such_asset(engine: &Engine, what: &str) -> i32 {
+pub(crate) fn no_such_asset(engine: &Engine, what: &str) -> i32 {
     eprint_line!(
         "kiln: no asset `{what}` in {}: give an asset id (see `kiln assets`) or a path that was imported",
         engine.store_dir().display()
@@ -273,9 +273,20 @@ pub(crate) fn show_json(kiln: &Kiln, detail: &AssetDetail) -> Json {
         .filter(|(name, _)| name != METADATA)
         .map(|(name, f)| (name, to_json(f)))
         .collect();
+    let curation = super::curation::curation_of(kiln.engine(), detail.id)
+        .ok()
+        .flatten();
+    let missing_paths: Vec<&String> = detail
+        .paths
+        .iter()
+        .filter(|p| !Path::new(p).exists())
+        .collect();
     json!({
         "id": detail.id,
         "paths": detail.paths,
+        "missing_paths": missing_paths,
+        "missing": !detail.paths.is_empty() && missing_paths.len() == detail.paths.len(),
+        "curation": super::curation::curation_json(curation.as_ref()),
         "content_hash": detail.content_hash.map(|h| hex(&h)),
         "state": detail.state.name(),
         "width": width,
@@ -316,7 +327,14 @@ pub(crate) fn show(kiln: &Kiln, what: &str, as_json: bool) -> anyhow::Result<i32
     let quality = enrichment.quality.as_ref().map_or(Json::Null, to_json);
     print_line!("asset      {} ({})", detail.id, detail.state.name());
     for path in &detail.paths {
-        print_line!("path       {path}");
+        if Path::new(path).exists() {
+            print_line!("path       {path}");
+        } else {
+            print_line!("path       {path} (missing)");
+        }
+    }
+    if let Some(c) = super::curation::curation_of(engine, detail.id)? {
+        print_line!("curation   {}", super::curation::curation_text(&c));
     }
     if let Some(hash) = detail.content_hash {
         print_line!("hash       {}", hex(&hash));

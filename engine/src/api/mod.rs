@@ -4,6 +4,7 @@
 //! (`reads`), dead letters and re-runs (`dead_letters`), and claiming jobs
 //! by hand (`manual`, through its own [`Manual`] handle).
 
+mod curation;
 mod dead_letters;
 mod intake;
 mod lifecycle;

@@ -26,14 +26,23 @@ pub fn stat_of(meta: &Metadata) -> (u64, u64) {
     (meta.len(), mtime)
 }
 
-/// Whether intake ignores a file or folder by its name: hidden entries and
+/// Whether intake ignores a file or folder by its name: hidden entries,
 /// the names other programs give files they are still writing (`.tmp`,
-/// `.part`, …). Folder walks apply it; a folder watcher applies it too, so
-/// both take in the same files.
+/// `.part`, …) and XMP sidecars (`image.png.xmp`, which describe another
+/// file and are read as its curation). Folder walks apply it; a folder
+/// watcher applies it too, so both take in the same files.
 pub fn is_ignored(name: &str) -> bool {
-    const TEMP_SUFFIXES: [&str; 6] = [".tmp", ".temp", ".part", ".partial", ".crdownload", "~"];
+    const SUFFIXES: [&str; 7] = [
+        ".tmp",
+        ".temp",
+        ".part",
+        ".partial",
+        ".crdownload",
+        "~",
+        ".xmp",
+    ];
     let lower = name.to_ascii_lowercase();
-    name.starts_with('.') || TEMP_SUFFIXES.iter().any(|s| lower.ends_with(s))
+    name.starts_with('.') || SUFFIXES.iter().any(|s| lower.ends_with(s))
 }
 
 /// The intake entry for one path.
@@ -56,5 +65,26 @@ pub(crate) fn entry_for(path: &Path) -> FileEntry {
             path: Err(path.to_string_lossy().into_owned()),
             stat,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_ignored;
+
+    #[test]
+    fn hidden_partial_and_sidecar_files_are_ignored() {
+        for name in [
+            ".hidden.png",
+            "a.png.part",
+            "b.PNG.crdownload",
+            "c.png.xmp",
+            "d.XMP",
+        ] {
+            assert!(is_ignored(name), "{name}");
+        }
+        for name in ["a.png", "xmp.png", "b.webp", "c.jpg"] {
+            assert!(!is_ignored(name), "{name}");
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! enqueueing outdated work did. Nothing here reads or writes the store,
 //! and nothing here depends on another module of the crate.
 
+mod curation;
 mod file;
 mod gate;
 mod health;
@@ -14,6 +15,11 @@ mod priority;
 mod tier;
 mod until;
 
+pub use curation::{
+    CollectionImport, CollectionInfo, ContentHash, Curation, CurationEdit, CurationExport,
+    CurationFilter, CurationImport, LabelProblem, MAX_LABEL_CHARS, MAX_RATING, MAX_TAGS,
+    MergeReport, fold_label, normalize_label,
+};
 pub(crate) use file::{FileEntry, entry_for};
 pub use file::{is_ignored, stat_of};
 pub(crate) use gate::GateRecord;

@@ -21,9 +21,10 @@ use crate::config::{Config, Sharing};
 use crate::error::EngineError;
 use crate::model::{DatabaseHealth, DatabaseState};
 use tables::{
-    ASSET_JOBS, ASSETS, DEAD, FACTS, FILE_COUNTS, FILE_TIERS, FILES, GATE_DECISIONS, HASHES,
-    IMPORT_BUDGETS, IMPORT_COUNTS, IMPORT_RESUMES, IMPORTS, JOBS, LEASES, META, PURGED, READY,
-    RETRYING, SETTINGS, STAGE_COUNTS, UNREADABLE_FOLDERS,
+    ASSET_JOBS, ASSETS, COLLECTION_ITEMS, COLLECTION_MEMBERS, COLLECTIONS, CURATION,
+    CURATION_FAVORITES, CURATION_RATINGS, CURATION_TAGS, DEAD, FACTS, FILE_COUNTS, FILE_TIERS,
+    FILES, GATE_DECISIONS, HASHES, IMPORT_BUDGETS, IMPORT_COUNTS, IMPORT_RESUMES, IMPORTS, JOBS,
+    LEASES, META, PURGED, READY, RETRYING, SETTINGS, STAGE_COUNTS, UNREADABLE_FOLDERS,
 };
 
 /// The database file inside a store directory.
@@ -312,6 +313,13 @@ pub(crate) fn open(dir: &Path, config: &Config) -> Result<Store, EngineError> {
         txn.open_table(FILE_TIERS)?;
         txn.open_table(FILE_COUNTS)?;
         txn.open_table(SETTINGS)?;
+        txn.open_table(CURATION)?;
+        txn.open_table(CURATION_TAGS)?;
+        txn.open_table(CURATION_RATINGS)?;
+        txn.open_table(CURATION_FAVORITES)?;
+        txn.open_table(COLLECTIONS)?;
+        txn.open_table(COLLECTION_ITEMS)?;
+        txn.open_table(COLLECTION_MEMBERS)?;
     }
     txn.commit()?;
     Ok(Store {

@@ -93,6 +93,31 @@ pub(crate) const PURGED: TableDefinition<(u64, &str), u32> = TableDefinition::ne
 /// (`Engine::setting`), by key: opaque bytes the engine never reads.
 pub(crate) const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("settings");
 
+/// Curation by content hash (32 bytes): a [`CurationRecord`]. A record
+/// stays when its parts are cleared (its change times decide merges) and
+/// goes only when purged.
+pub(crate) const CURATION: TableDefinition<&[u8], &[u8]> = TableDefinition::new("curation");
+/// Tags: `(folded tag, content hash)`, kept with [`CURATION`] in the same
+/// transactions; what `tag:` terms read.
+pub(crate) const CURATION_TAGS: TableDefinition<(&str, &[u8]), ()> =
+    TableDefinition::new("curation_tags");
+/// Ratings of 1 and more: `(rating, content hash)`.
+pub(crate) const CURATION_RATINGS: TableDefinition<(u8, &[u8]), ()> =
+    TableDefinition::new("curation_ratings");
+/// Favorites: content hashes.
+pub(crate) const CURATION_FAVORITES: TableDefinition<&[u8], ()> =
+    TableDefinition::new("curation_favorites");
+/// Collections by folded name: a [`CollectionRecord`].
+pub(crate) const COLLECTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("collections");
+/// A collection's members in order: `(collection id, position) -> content
+/// hash`.
+pub(crate) const COLLECTION_ITEMS: TableDefinition<(u64, u64), &[u8]> =
+    TableDefinition::new("collection_items");
+/// A collection's members by hash: `(collection id, content hash) ->
+/// position`.
+pub(crate) const COLLECTION_MEMBERS: TableDefinition<(u64, &[u8]), u64> =
+    TableDefinition::new("collection_members");
+
 /// Meta keys.
 pub(crate) mod meta {
     pub(crate) const NEXT_JOB: &str = "next_job_id";
@@ -114,6 +139,7 @@ pub(crate) mod meta {
     /// (`Graph::browsable_fingerprint`); absent or different, the count is
     /// rebuilt by the next primary that knows its stages (`txn::browsable`).
     pub(crate) const BROWSABLE_STAGES: &str = "browsable_stages";
+    pub(crate) const NEXT_COLLECTION: &str = "next_collection_id";
 }
 
 /// The stage name of dead letters for files intake could not read.
@@ -204,6 +230,43 @@ pub(crate) struct ImportRecord {
     pub(crate) walk_done: bool,
     pub(crate) files_seen: u64,
     pub(crate) files_unchanged: u64,
+}
+
+/// The curation of one content hash. The record's format is its variant:
+/// a later format is a new variant, and a kiln that does not know it
+/// refuses the record as unreadable rather than misread it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum CurationRecord {
+    V1(CurationV1),
+}
+
+/// The first format of [`CurationRecord`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CurationV1 {
+    pub(crate) rating: u8,
+    pub(crate) rating_ns: u64,
+    pub(crate) favorite: bool,
+    pub(crate) favorite_ns: u64,
+    pub(crate) tags: Vec<String>,
+    pub(crate) tags_ns: u64,
+}
+
+/// A collection, versioned as [`CurationRecord`] is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum CollectionRecord {
+    V1(CollectionV1),
+}
+
+/// The first format of [`CollectionRecord`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CollectionV1 {
+    pub(crate) id: u64,
+    pub(crate) name: String,
+    pub(crate) created_ns: u64,
+    pub(crate) updated_ns: u64,
+    /// The position the next member gets.
+    pub(crate) next_position: u64,
+    pub(crate) members: u64,
 }
 
 pub(crate) fn encode<T: Serialize>(table: &'static str, value: &T) -> Result<Vec<u8>, EngineError> {

@@ -11,6 +11,7 @@
 pub(crate) mod browsable;
 pub(crate) mod claim;
 pub(crate) mod complete;
+pub(crate) mod curation;
 pub(crate) mod dead_letters;
 mod enrich_gate;
 pub(crate) mod fail;
@@ -37,5 +38,8 @@ pub(crate) trait Op: Send + 'static {
 /// Whether an operation's error happened before it wrote anything, so the
 /// shared transaction may still commit the other operations.
 pub(crate) fn is_clean_rejection(error: &EngineError) -> bool {
-    matches!(error, EngineError::StaleLease(_) | EngineError::Graph(_))
+    matches!(
+        error,
+        EngineError::StaleLease(_) | EngineError::Graph(_) | EngineError::Curation(_)
+    )
 }

@@ -11,10 +11,11 @@ use crate::error::EngineError;
 use crate::graph::Graph;
 use crate::model::{JobState, Priority};
 use crate::store::tables::{
-    self, ASSET_JOBS, ASSETS, AssetRecord, DEAD, FACTS, FILE_COUNTS, FILE_TIERS, FILES, FileRecord,
-    FileTier, GATE_DECISIONS, HASHES, IMPORT_BUDGETS, IMPORT_COUNTS, IMPORT_RESUMES, IMPORTS,
-    ImportRecord, JOBS, JobRecord, LEASES, META, PURGED, READY, RETRYING, ReadyKey, SETTINGS,
-    STAGE_COUNTS, UNREADABLE_FOLDERS, decode, encode,
+    self, ASSET_JOBS, ASSETS, AssetRecord, COLLECTION_ITEMS, COLLECTION_MEMBERS, COLLECTIONS,
+    CURATION, CURATION_FAVORITES, CURATION_RATINGS, CURATION_TAGS, DEAD, FACTS, FILE_COUNTS,
+    FILE_TIERS, FILES, FileRecord, FileTier, GATE_DECISIONS, HASHES, IMPORT_BUDGETS, IMPORT_COUNTS,
+    IMPORT_RESUMES, IMPORTS, ImportRecord, JOBS, JobRecord, LEASES, META, PURGED, READY, RETRYING,
+    ReadyKey, SETTINGS, STAGE_COUNTS, UNREADABLE_FOLDERS, decode, encode,
 };
 
 /// The tables of one write transaction, plus the counter changes not yet written.
@@ -37,6 +38,13 @@ pub(crate) struct Tx<'t> {
     pub(crate) purged: Table<'t, (u64, &'static str), u32>,
     pub(crate) unreadable_folders: Table<'t, (u64, &'static str), &'static str>,
     pub(crate) settings: Table<'t, &'static str, &'static [u8]>,
+    pub(crate) curation: Table<'t, &'static [u8], &'static [u8]>,
+    pub(crate) curation_tags: Table<'t, (&'static str, &'static [u8]), ()>,
+    pub(crate) curation_ratings: Table<'t, (u8, &'static [u8]), ()>,
+    pub(crate) curation_favorites: Table<'t, &'static [u8], ()>,
+    pub(crate) collections: Table<'t, &'static str, &'static [u8]>,
+    pub(crate) collection_items: Table<'t, (u64, u64), &'static [u8]>,
+    pub(crate) collection_members: Table<'t, (u64, &'static [u8]), u64>,
     import_counts: Table<'t, (u64, u8, u8), u64>,
     stage_counts: Table<'t, (&'static str, u8), u64>,
     pub(crate) file_tiers: Table<'t, (u64, u64, u8), FileTier>,
@@ -82,6 +90,13 @@ impl<'t> Tx<'t> {
             purged: txn.open_table(PURGED)?,
             unreadable_folders: txn.open_table(UNREADABLE_FOLDERS)?,
             settings: txn.open_table(SETTINGS)?,
+            curation: txn.open_table(CURATION)?,
+            curation_tags: txn.open_table(CURATION_TAGS)?,
+            curation_ratings: txn.open_table(CURATION_RATINGS)?,
+            curation_favorites: txn.open_table(CURATION_FAVORITES)?,
+            collections: txn.open_table(COLLECTIONS)?,
+            collection_items: txn.open_table(COLLECTION_ITEMS)?,
+            collection_members: txn.open_table(COLLECTION_MEMBERS)?,
             import_counts: txn.open_table(IMPORT_COUNTS)?,
             stage_counts: txn.open_table(STAGE_COUNTS)?,
             file_tiers: txn.open_table(FILE_TIERS)?,

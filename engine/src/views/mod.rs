@@ -5,6 +5,7 @@
 
 pub(crate) mod assets;
 pub(crate) mod browse;
+pub(crate) mod curation;
 pub(crate) mod failures;
 pub(crate) mod health;
 pub(crate) mod metrics;

@@ -6,6 +6,7 @@
 use super::App;
 use super::events::progress_json;
 use super::guard::status_only;
+use crate::cli::curation::curation_json;
 use crate::cli::json::hex;
 use crate::cli::report::{dead_json, show_json, status_json};
 use crate::cli::search::{finite, sessions_json};
@@ -71,11 +72,11 @@ impl ApiError {
         ApiError(status, message.into())
     }
 
-    fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
+    pub(crate) fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
         ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{what}: {e}"))
     }
 
-    fn not_found(what: impl Into<String>) -> ApiError {
+    pub(crate) fn not_found(what: impl Into<String>) -> ApiError {
         ApiError(StatusCode::NOT_FOUND, what.into())
     }
 }
@@ -100,7 +101,7 @@ where
         .map_err(|e| ApiError::internal("a request failed", e))
 }
 
-fn json_response(value: Json) -> Response {
+pub(crate) fn json_response(value: Json) -> Response {
     let mut r = JsonBody(value).into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -151,7 +152,7 @@ pub(crate) async fn not_found() -> Response {
     ApiError::not_found("no such page").into_response()
 }
 
-fn engine_error(e: impl std::fmt::Display) -> ApiError {
+pub(crate) fn engine_error(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal("cannot read the store", e)
 }
 
@@ -234,7 +235,7 @@ fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-fn entry_json(e: &BrowseEntry) -> Json {
+pub(crate) fn entry_json(e: &BrowseEntry) -> Json {
     json!({
         "id": e.id,
         "path": e.path,
@@ -342,13 +343,21 @@ pub(crate) async fn assets(
             }
             None => None,
         };
-        let page = blocking(&app, move |k| {
-            k.engine().browse(&order, cursor.as_ref(), limit)
+        let (page, curations) = blocking(&app, move |k| {
+            let page = k.engine().browse(&order, cursor.as_ref(), limit)?;
+            let ids: Vec<AssetId> = page.entries.iter().map(|e| e.id).collect();
+            let curations = curations_of(k, &ids)?;
+            Ok::<_, kiln::engine::EngineError>((page, curations))
         })
         .await?
         .map_err(engine_error)?;
         let total = browsable_count(&app).await;
-        let assets: Vec<Json> = page.entries.iter().map(entry_json).collect();
+        let assets: Vec<Json> = page
+            .entries
+            .iter()
+            .zip(curations)
+            .map(|(e, c)| with_curation(entry_json(e), c))
+            .collect();
         return Ok(json_response(json!({
             "total": total,
             "assets": assets,
@@ -389,10 +398,11 @@ pub(crate) async fn assets(
         results.hits.truncate(limit);
         let ids: Vec<AssetId> = results.hits.iter().map(|h| h.id).collect();
         let entries = k.engine().browse_entries(&ids)?;
-        Ok::<_, Error>((results, entries, more))
+        let curations = curations_of(k, &ids)?;
+        Ok::<_, Error>((results, entries, curations, more))
     })
     .await?;
-    let (results, entries, more) = match found {
+    let (results, entries, curations, more) = match found {
         Ok(found) => found,
         Err(Error::Index(SearchError::Query(e))) => {
             return Err(ApiError::new(
@@ -417,7 +427,8 @@ pub(crate) async fn assets(
         .hits
         .iter()
         .zip(&entries)
-        .map(|(hit, entry)| {
+        .zip(curations)
+        .map(|((hit, entry), curation)| {
             let mut item = match entry {
                 Some(e) => entry_json(e),
                 None => json!({
@@ -431,7 +442,7 @@ pub(crate) async fn assets(
             if let Some(o) = item.as_object_mut() {
                 o.insert("score".to_owned(), finite(hit.score));
             }
-            item
+            with_curation(item, curation)
         })
         .collect();
     let next = more.then(|| results.hits.last().map(after_text)).flatten();
@@ -440,6 +451,34 @@ pub(crate) async fn assets(
         "assets": assets,
         "next_cursor": next,
     })))
+}
+
+/// The curation of each asset's content (as `show --json` has it), one
+/// read per asset; an asset not hashed yet has none.
+pub(crate) fn curations_of(
+    k: &Kiln,
+    ids: &[AssetId],
+) -> Result<Vec<Json>, kiln::engine::EngineError> {
+    let engine = k.engine();
+    engine
+        .content_hashes(ids)?
+        .iter()
+        .map(|hash| {
+            let curation = match hash {
+                Some(hash) => engine.curation(hash)?,
+                None => None,
+            };
+            Ok(curation_json(curation.as_ref()))
+        })
+        .collect()
+}
+
+/// A gallery entry with its `curation`.
+pub(crate) fn with_curation(mut entry: Json, curation: Json) -> Json {
+    if let Some(o) = entry.as_object_mut() {
+        o.insert("curation".to_owned(), curation);
+    }
+    entry
 }
 
 fn parse_id(text: &str) -> Result<AssetId, ApiError> {

@@ -11,6 +11,7 @@
 //! blobs and the files it recorded: no route takes a path.
 
 mod api;
+mod curate;
 mod events;
 mod guard;
 mod images;
@@ -240,7 +241,9 @@ fn routes(app: Arc<App>) -> Router {
         .route("/asset/{id}", get(api::asset_page))
         .route("/status", pages.clone())
         .route("/failed", pages.clone())
-        .route("/sessions", pages)
+        .route("/sessions", pages.clone())
+        .route("/sessions/{id}", pages.clone())
+        .route("/collections", pages)
         .route("/static/{file}", get(api::static_file))
         .route("/api/status", get(api::status))
         .route("/api/progress", get(api::progress))
@@ -251,6 +254,25 @@ fn routes(app: Arc<App>) -> Router {
         .route("/api/assets/{id}/prompt", get(api::api_prompt))
         .route("/api/similar/{id}", get(api::similar))
         .route("/api/sessions", get(api::sessions))
+        .route(
+            "/api/curate",
+            post(curate::curate).layer(DefaultBodyLimit::max(curate::BODY_LIMIT)),
+        )
+        .route("/api/collections", get(curate::collections))
+        .route("/api/collection", get(curate::collection))
+        .route(
+            "/api/collection/add",
+            post(curate::collection_add).layer(DefaultBodyLimit::max(curate::BODY_LIMIT)),
+        )
+        .route(
+            "/api/collection/remove",
+            post(curate::collection_remove).layer(DefaultBodyLimit::max(curate::BODY_LIMIT)),
+        )
+        .route("/api/cull", get(curate::cull))
+        .route(
+            "/api/cull/apply",
+            post(curate::cull_apply).layer(DefaultBodyLimit::max(curate::BODY_LIMIT)),
+        )
         .route("/api/dead", get(api::dead))
         .route("/api/dead/{id}/retry", post(api::dead_retry))
         .route("/api/dead/retry-all", post(api::dead_retry_all))

@@ -30,6 +30,12 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+/** Replaces a node's children; `null`, `undefined` and `false` are left
+ * out (the DOM's own replaceChildren would write them as text). */
+function fill(node, ...children) {
+  node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+}
+
 async function api(path, options = {}) {
   const response = await fetch(path, { headers: { Accept: 'application/json' }, ...options });
   let body = null;
@@ -94,14 +100,22 @@ window.addEventListener('popstate', () => route());
 
 /** The gallery's listing: what is loaded of one query and order. */
 const listing = {
-  key: null, q: '', sort: 'date', items: [], total: null, cursor: null, done: false,
-  loading: null, error: null, current: -1, partial: false,
-  reset(q, sort) {
-    Object.assign(this, { key: `${sort}\u0000${q}`, q, sort, items: [], total: null, cursor: null,
-      done: false, loading: null, error: null, current: -1, partial: false });
+  key: null, q: '', sort: 'date', collection: null, items: [], total: null, cursor: null, done: false,
+  loading: null, error: null, current: -1, partial: false, stale: false,
+  /** A search (`q`, `sort`), or a collection's members in their order. */
+  reset(q, sort, collection = null) {
+    const key = collection === null ? `${sort}\u0000${q}` : `collection\u0000${collection}`;
+    Object.assign(this, { key, q, sort, collection, items: [], total: null, cursor: null,
+      done: false, loading: null, error: null, current: -1, partial: false, stale: false });
+    selection.clear();
   },
-  isLive() { return this.q === '' && this.sort === 'date'; },
+  isLive() { return this.collection === null && this.q === '' && this.sort === 'date'; },
   url(limit, cursor) {
+    if (this.collection !== null) {
+      const p = new URLSearchParams({ name: this.collection, limit: String(limit) });
+      if (cursor) p.set('cursor', cursor);
+      return `/api/collection?${p}`;
+    }
     const p = new URLSearchParams({ sort: this.sort, limit: String(limit) });
     if (this.q) p.set('q', this.q);
     if (cursor) p.set('cursor', cursor);
@@ -202,9 +216,21 @@ function tileFor(index, asset) {
     ? el('img', { src: asset.thumbnail_url, alt: asset.name, loading: 'lazy', decoding: 'async', draggable: 'false' })
     : el('div', { class: 'placeholder' }, 'no preview');
   const tile = el('a', { class: 'tile', href: asset.url, 'data-nav': true, title: asset.path, 'data-id': asset.id },
-    img, el('span', { class: 'name' }, asset.name));
+    img, el('span', { class: 'badge' }), el('span', { class: 'name' }, asset.name));
   tile.dataset.index = String(index);
+  updateBadge(tile, asset);
   return tile;
+}
+
+/** The compact rating and favorite mark of a tile, redrawn only when it changed. */
+function updateBadge(tile, asset) {
+  const c = asset.curation || {};
+  const text = `${c.rating > 0 ? `★${c.rating}` : ''}${c.favorite ? ' ♥' : ''}`.trim();
+  const badge = tile.querySelector('.badge');
+  if (badge && badge.textContent !== text) badge.textContent = text;
+  if (badge) badge.hidden = text === '';
+  const rejected = (c.tags || []).some((t) => t.toLowerCase() === 'rejected');
+  tile.classList.toggle('rejected', rejected);
 }
 
 /** Draws only the rows in and near the viewport: the DOM stays small at any size. */
@@ -245,6 +271,8 @@ function renderGrid() {
     tile.style.left = `${(i % grid.cols) * (grid.cell + GAP)}px`;
     tile.style.top = `${Math.floor(i / grid.cols) * rowHeight}px`;
     tile.classList.toggle('current', i === listing.current);
+    tile.classList.toggle('selected', selection.ids.has(asset.id));
+    updateBadge(tile, asset);
   }
   for (const [key, tile] of grid.tiles) {
     if (!wanted.has(key)) { tile.remove(); grid.tiles.delete(key); }
@@ -271,8 +299,16 @@ function updateSummary() {
     summary.append(el('span', {}, listing.q ? `Searching for “${listing.q}”…` : 'Loading…'));
     return;
   }
+  if (listing.collection !== null) {
+    summary.append(el('span', {}, `${plural(n, 'asset')} in “${listing.collection}”`),
+      el('span', { class: 'note' }, 'in the collection’s order'),
+      el('a', { href: '/collections', 'data-nav': true }, 'all collections'));
+    if (n === 0 && listing.done) summary.append(el('span', {}, 'Empty: select assets in the gallery and add them from the bar below.'));
+    return;
+  }
   const what = listing.q ? `${plural(n, 'match')} for “${listing.q}”` : `${plural(n, 'asset')}`;
   summary.append(el('span', {}, what));
+  if (listing.stale || (listing.loading && listing.items.length > 0)) summary.append(el('span', { class: 'note' }, 'updating…'));
   if (byMeaning(listing.q)) summary.append(el('span', { class: 'note' }, 'ranked by meaning (CLIP)'));
   if (listing.q && listing.q.startsWith('session:')) summary.append(el('a', { href: '/sessions', 'data-nav': true }, 'all sessions'));
   if (listing.q || listing.sort !== 'date') summary.append(el('a', { href: '/', 'data-nav': true }, 'show everything'));
@@ -307,12 +343,27 @@ async function showGallery(params) {
     }
   }
   if (listing.key !== key) listing.reset(q, sort);
-  grid.root = el('div', { id: 'grid' });
+  await mountGrid();
+}
+
+/** A collection's members in its order, in the same grid. */
+async function showCollection(name) {
+  document.title = `${name} · kiln`;
+  $('q').value = '';
+  $('sort').disabled = true;
+  if (listing.key !== `collection\u0000${name}`) listing.reset('', 'date', name);
+  await mountGrid();
+}
+
+async function mountGrid() {
+  grid.root = el('div', { id: 'grid', onclick: onTileClick });
   grid.cell = 0;
   grid.tiles.clear();
   view.replaceChildren(el('p', { class: 'summary', id: 'summary' }), grid.root);
+  if (listing.stale) await refreshStale();
   if (listing.items.length === 0) await listing.more();
   renderGrid();
+  renderSelection();
   if (listing.current >= 0) scrollToCurrent();
 }
 
@@ -329,6 +380,373 @@ function scrollToCurrent() {
 
 window.addEventListener('scroll', scheduleRender, { passive: true });
 window.addEventListener('resize', scheduleRender);
+
+// ---------------------------------------------------------------- curation
+
+/** The grid's selection: asset ids, and where a shift-click range starts. */
+const selection = {
+  ids: new Set(),
+  anchor: -1,
+  clear() {
+    this.ids.clear();
+    this.anchor = -1;
+    renderSelection();
+  },
+};
+
+/** The asset the detail view shows, with its curation, while it is shown. */
+const shown = { asset: null };
+
+/** The open tag editor or collection picker, if any. */
+let popover = null;
+
+function collectionUrl(name) {
+  return `/collections?${new URLSearchParams({ name })}`;
+}
+
+/** Ctrl/cmd-click toggles a tile in the selection, shift-click adds the
+ * range from the last one clicked; a plain click opens the asset. */
+function onTileClick(event) {
+  const tile = event.target.closest('.tile');
+  if (!tile || event.button !== 0) return;
+  const index = Number(tile.dataset.index);
+  const asset = listing.items[index];
+  if (!asset) return;
+  if (event.ctrlKey || event.metaKey) {
+    event.preventDefault();
+    if (selection.ids.has(asset.id)) selection.ids.delete(asset.id);
+    else selection.ids.add(asset.id);
+    selection.anchor = index;
+  } else if (event.shiftKey) {
+    event.preventDefault();
+    let from = selection.anchor;
+    if (from < 0) from = listing.current >= 0 ? listing.current : index;
+    const [a, b] = from <= index ? [from, index] : [index, from];
+    for (let i = a; i <= b && i < listing.items.length; i++) selection.ids.add(listing.items[i].id);
+    if (selection.anchor < 0) selection.anchor = from;
+  } else {
+    return;
+  }
+  // The link handler on the document leaves modified clicks alone.
+  event.stopPropagation();
+  listing.current = index;
+  renderSelection();
+  scheduleRender();
+}
+
+function selected() {
+  return [...selection.ids];
+}
+
+/** The bar under a grid with a selection: its count and what can be done
+ * to all of it. */
+function renderSelection() {
+  const bar = $('selbar');
+  const n = selection.ids.size;
+  if (n === 0 || !grid.root || !grid.root.isConnected) {
+    bar.hidden = true;
+    bar.replaceChildren();
+    return;
+  }
+  bar.hidden = false;
+  const stars = [1, 2, 3, 4, 5].map((r) => el('button', { class: 'star', 'data-rating': r, title: `Rate ${r} (key ${r})`,
+    onclick: () => curate(selected(), { rating: r }, `Rated ★${r}:`) }, `★${r}`));
+  fill(bar,
+    el('b', { id: 'selcount' }, `${plural(n, 'asset')} selected`),
+    el('span', { class: 'group' }, stars,
+      el('button', { title: 'No rating (key 0)', onclick: () => curate(selected(), { rating: 0 }, 'Cleared the rating of') }, '0')),
+    el('button', { id: 'sel-favorite', title: 'Favorite (key F)', onclick: () => toggleFavorite(selected()) }, '♥ Favorite'),
+    el('button', { id: 'sel-tags', title: 'Tags (key T)', onclick: () => openTagger(selected()) }, 'Tags…'),
+    el('button', { id: 'sel-collect', onclick: () => openCollector(selected()) }, 'Add to collection…'),
+    listing.collection !== null
+      ? el('button', { id: 'sel-uncollect', class: 'danger', onclick: () => removeFromCollection(listing.collection, selected()) }, 'Remove from collection')
+      : null,
+    el('button', { id: 'sel-clear', title: 'Clear the selection (Esc)', onclick: () => { selection.clear(); scheduleRender(); } }, 'Clear'),
+    el('span', { class: 'hint' }, 'keys: 0–5 rate · F favorite · T tags · Esc clears'));
+}
+
+/** What the page knows of an asset's curation. */
+function curationOf(id, byId = null) {
+  if (shown.asset && shown.asset.id === id) return shown.asset.curation || {};
+  const item = byId ? byId.get(id) : listing.items.find((a) => a.id === id);
+  return (item && item.curation) || {};
+}
+
+async function post(url, body) {
+  return api(url, {
+    method: 'POST',
+    headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+}
+
+/** One change to every asset in `ids`, in one request (one transaction). */
+async function curate(ids, change, what = null) {
+  if (ids.length === 0) return null;
+  let answer;
+  try {
+    answer = await post('/api/curate', { ids, ...change });
+  } catch (e) {
+    toast(e.message, true);
+    return null;
+  }
+  took(answer.assets);
+  if (what) toast(`${what} ${plural(ids.length, 'asset')}`);
+  return answer;
+}
+
+/** Shows curation the server answered with, at once, wherever it is drawn. */
+function took(assets) {
+  const byId = new Map(assets.map((a) => [a.id, a]));
+  const fresh = (a) => ({ rating: a.rating, favorite: a.favorite, tags: a.tags, collections: a.collections, updated_ns: a.updated_ns });
+  for (const item of listing.items) {
+    const a = byId.get(item.id);
+    if (a) item.curation = fresh(a);
+  }
+  if (shown.asset && byId.has(shown.asset.id)) {
+    shown.asset.curation = fresh(byId.get(shown.asset.id));
+    drawCuration();
+  }
+  for (const tile of document.querySelectorAll('.cull .tile')) {
+    const a = byId.get(Number(tile.dataset.id));
+    if (a) updateBadge(tile, { curation: fresh(a) });
+  }
+  // A query may select by curation (`rating:>=4`, `-tag:x`): its results
+  // are loaded again rather than shown as they were.
+  if (listing.q) {
+    listing.stale = true;
+    if (grid.root && grid.root.isConnected) refreshStale().then(scheduleRender);
+  }
+  scheduleRender();
+  if (popover) popover.render();
+}
+
+async function refreshStale() {
+  if (!listing.stale || listing.loading) return;
+  listing.stale = false;
+  const at = listing.items[listing.current];
+  const id = at ? at.id : null;
+  try {
+    await listing.reloadLoaded();
+  } catch (e) {
+    listing.error = e.message;
+  }
+  listing.current = id === null ? -1 : listing.items.findIndex((a) => a.id === id);
+  const listed = new Set(listing.items.map((a) => a.id));
+  for (const sid of selected()) if (!listed.has(sid)) selection.ids.delete(sid);
+  renderSelection();
+}
+
+async function toggleFavorite(ids) {
+  const byId = new Map(listing.items.map((a) => [a.id, a]));
+  const all = ids.every((id) => curationOf(id, byId).favorite);
+  await curate(ids, { favorite: !all }, all ? 'Unmarked' : 'Marked as favorite:');
+}
+
+function closePopover() {
+  if (!popover) return;
+  popover.node.remove();
+  popover = null;
+}
+
+function openPopover(node, render = () => {}) {
+  closePopover();
+  popover = { node, render };
+  document.body.append(node);
+  render();
+}
+
+/** A text box that closes its popover on Escape and never lets the
+ * page's keys fire while typing. */
+function popoverInput(attrs) {
+  const input = el('input', { type: 'text', autocomplete: 'off', spellcheck: 'false', maxlength: 100, ...attrs });
+  input.addEventListener('keydown', (event) => {
+    event.stopPropagation();
+    if (event.key === 'Escape') { event.preventDefault(); closePopover(); }
+  });
+  return input;
+}
+
+/** The tag editor of `ids`: their tags (with how many of them carry each),
+ * each removable, and a box to add one to all. */
+function openTagger(ids) {
+  if (ids.length === 0) return;
+  const input = popoverInput({ id: 'tag-input', placeholder: 'Add a tag and press Enter' });
+  const chips = el('div', { class: 'chips', id: 'tag-chips' });
+  const add = async () => {
+    const tag = input.value.trim();
+    if (!tag) return;
+    input.value = '';
+    await curate(ids, { add_tags: [tag] });
+    input.focus();
+  };
+  const box = el('div', { class: 'popover', id: 'tagger', role: 'dialog', 'aria-label': 'Tags' },
+    el('h2', {}, ids.length === 1 ? 'Tags' : `Tags of ${plural(ids.length, 'asset')}`),
+    chips,
+    el('form', { class: 'row', onsubmit: (e) => { e.preventDefault(); add(); } }, input, el('button', { type: 'submit' }, 'Add')),
+    el('p', { class: 'hint' }, 'Enter adds to all · × removes from all · Esc closes'));
+  openPopover(box, () => {
+    const byId = new Map(listing.items.map((a) => [a.id, a]));
+    const counts = new Map();
+    for (const id of ids) {
+      for (const tag of curationOf(id, byId).tags || []) {
+        const key = tag.toLowerCase();
+        const entry = counts.get(key) || [tag, 0];
+        entry[1] += 1;
+        counts.set(key, entry);
+      }
+    }
+    chips.replaceChildren(...[...counts.values()].map(([tag, n]) => el('span', { class: 'chip', 'data-tag': tag }, tag,
+      ids.length > 1 ? el('small', {}, ` ${n}/${ids.length}`) : null,
+      el('button', { class: 'x', title: `Remove “${tag}”`, 'aria-label': `Remove ${tag}`, onclick: () => curate(ids, { remove_tags: [tag] }) }, '×'))));
+    if (counts.size === 0) chips.append(el('span', { class: 'hint' }, 'No tags yet.'));
+  });
+  input.focus();
+}
+
+/** Adds `ids` to a collection named in a box (a new name creates it). */
+function openCollector(ids) {
+  if (ids.length === 0) return;
+  const names = el('datalist', { id: 'collection-names' });
+  const input = popoverInput({ id: 'collection-input', list: 'collection-names', placeholder: 'A collection, new or existing' });
+  const add = async () => {
+    const name = input.value.trim();
+    if (!name) return;
+    try {
+      const r = await post('/api/collection/add', { name, ids, create: true });
+      closePopover();
+      const c = r.collection || { name, members: '?' };
+      toast(`Added ${plural(r.added, 'asset')} to “${c.name}” (${c.members} in all)`);
+    } catch (e) {
+      toast(e.message, true);
+    }
+  };
+  openPopover(el('div', { class: 'popover', id: 'collector', role: 'dialog', 'aria-label': 'Add to a collection' },
+    el('h2', {}, `Add ${plural(ids.length, 'asset')} to a collection`),
+    el('form', { class: 'row', onsubmit: (e) => { e.preventDefault(); add(); } }, input, names, el('button', { type: 'submit' }, 'Add')),
+    el('p', { class: 'hint' }, 'A new name makes a new collection · Esc closes')));
+  input.focus();
+  api('/api/collections').then((d) => names.replaceChildren(...d.collections.map((c) => el('option', { value: c.name })))).catch(() => {});
+}
+
+async function removeFromCollection(name, ids) {
+  try {
+    const r = await post('/api/collection/remove', { name, ids });
+    toast(`Removed ${plural(r.removed, 'asset')} from “${name}”`);
+  } catch (e) {
+    toast(e.message, true);
+    return;
+  }
+  listing.reset('', 'date', name);
+  await mountGrid();
+}
+
+/** 0–5, F and T on the asset shown or the grid's selection (or its
+ * current tile); true when the key was one of them. */
+function curationKey(event, ids) {
+  if (ids.length === 0) return false;
+  const key = event.key.toLowerCase();
+  if (/^[0-5]$/.test(key)) {
+    const r = Number(key);
+    curate(ids, { rating: r }, ids.length > 1 ? (r ? `Rated ★${r}:` : 'Cleared the rating of') : null);
+  } else if (key === 'f') {
+    toggleFavorite(ids);
+  } else if (key === 't') {
+    openTagger(ids);
+  } else {
+    return false;
+  }
+  event.preventDefault();
+  return true;
+}
+
+/** The detail view's box of the user's judgement: stars, favorite, tags
+ * and collections, redrawn whenever they change. */
+function drawCuration() {
+  const box = $('curation');
+  if (!box || !shown.asset) return;
+  const id = shown.asset.id;
+  const c = shown.asset.curation || {};
+  const rating = c.rating || 0;
+  const stars = el('span', { class: 'stars', id: 'stars', 'data-rating': rating, title: `Rating ${rating} of 5 (keys 0–5)` },
+    [1, 2, 3, 4, 5].map((r) => el('button', { class: r <= rating ? 'star on' : 'star', 'aria-label': `Rate ${r}`,
+      onclick: () => curate([id], { rating: r === rating ? 0 : r }) }, '★')));
+  const favorite = el('button', { id: 'favorite', class: c.favorite ? 'fav on' : 'fav', 'aria-pressed': c.favorite ? 'true' : 'false',
+    title: 'Favorite (key F)', onclick: () => toggleFavorite([id]) }, c.favorite ? '♥ Favorite' : '♡ Favorite');
+  const tags = el('div', { class: 'chips', id: 'tags' }, (c.tags || []).map((t) => el('span', { class: 'chip', 'data-tag': t }, t,
+    el('button', { class: 'x', title: `Remove “${t}”`, 'aria-label': `Remove ${t}`, onclick: () => curate([id], { remove_tags: [t] }) }, '×'))),
+  el('button', { id: 'edit-tags', title: 'Tags (key T)', onclick: () => openTagger([id]) }, '+ Tag'));
+  const collections = (c.collections || []).length
+    ? el('p', { class: 'collections' }, 'In ', (c.collections || []).flatMap((n, i) => [i ? ', ' : null,
+      el('a', { href: collectionUrl(n), 'data-nav': true }, n)]))
+    : null;
+  fill(box, el('h2', {}, 'Your judgement'), el('div', { class: 'row' }, stars, favorite), tags, collections,
+    el('p', { class: 'hint' }, 'keys: 0–5 rate · F favorite · T tags'));
+}
+
+// ---------------------------------------------------------------- collections
+
+async function showCollections() {
+  document.title = 'Collections · kiln';
+  const data = await api('/api/collections');
+  fill(view, el('h2', {}, plural(data.total, 'collection')),
+    data.total === 0 ? el('p', { class: 'empty' }, 'No collections yet: select assets in the gallery (ctrl/cmd-click, shift-click) and add them from the bar below it.') : null,
+    el('div', { class: 'sessions', id: 'collections' }, data.collections.map((c) =>
+      el('a', { class: 'session collection', href: collectionUrl(c.name), 'data-nav': true, 'data-name': c.name },
+        c.cover_url ? el('img', { src: c.cover_url, alt: '', loading: 'lazy' }) : el('div', { class: 'placeholder' }),
+        el('div', {}, el('b', {}, c.name), plural(c.members, 'asset'))))));
+}
+
+// ---------------------------------------------------------------- best of a session
+
+function staticTile(asset, note) {
+  const tile = el('a', { class: 'tile', href: asset.url, 'data-nav': true, title: asset.path, 'data-id': asset.id },
+    asset.thumbnail_url ? el('img', { src: asset.thumbnail_url, alt: asset.name, loading: 'lazy', draggable: 'false' })
+      : el('div', { class: 'placeholder' }, 'no preview'),
+    el('span', { class: 'badge' }), el('span', { class: 'score' }, note));
+  updateBadge(tile, asset);
+  return tile;
+}
+
+/** What `kiln cull --per-session N` proposes for one session, and a button
+ * that tags the proposed rejects `rejected` (nothing is deleted). */
+async function showBest(session, params) {
+  document.title = 'Best of this session · kiln';
+  const keep = Math.max(1, Math.min(1000, Number(params.get('keep')) || 3));
+  const plan = await api(`/api/cull?${new URLSearchParams({ session, keep: String(keep) })}`);
+  const score = (a) => (a.score === null || a.score === undefined ? 'no score' : `score ${a.score.toFixed(1)}`);
+  const keepInput = el('input', { type: 'number', id: 'keep', min: 1, max: 1000, value: keep });
+  keepInput.addEventListener('change', () => {
+    const n = Math.max(1, Math.min(1000, Number(keepInput.value) || 1));
+    go(`/sessions/${encodeURIComponent(session)}?keep=${n}`, true);
+  });
+  const alreadyRejected = plan.reject.filter((a) => ((a.curation || {}).tags || []).some((t) => t.toLowerCase() === 'rejected')).length;
+  const apply = el('button', { id: 'apply-cull', class: 'danger', disabled: plan.reject.length === 0 || alreadyRejected === plan.reject.length,
+    onclick: async () => {
+      apply.disabled = true;
+      try {
+        const r = await post('/api/cull/apply', { session, keep, reject: plan.reject.map((a) => a.id) });
+        toast(`Tagged ${plural(r.rejected, 'asset')} “rejected” (${r.changed} changed); nothing was deleted`);
+      } catch (e) {
+        toast(e.message, true);
+      }
+      route();
+    } }, `Tag the ${plural(plan.reject.length, 'other')} “rejected”`);
+  view.replaceChildren(el('div', { class: 'cull', id: 'cull', 'data-session': session },
+    el('div', { class: 'summary' },
+      el('b', {}, `Best of this session: ${(plan.family || '').split('|').filter(Boolean).join(' · ') || 'generator unknown'}`),
+      el('span', {}, plural(plan.assets, 'asset')),
+      el('label', {}, 'keep the best ', keepInput),
+      apply,
+      el('a', { href: `/?q=${encodeURIComponent(`session:${session}`)}`, 'data-nav': true }, 'all of it in the grid'),
+      el('a', { href: '/sessions', 'data-nav': true }, 'all sessions')),
+    el('h2', {}, `Keep: ${plural(plan.keep.length, 'asset')}, best quality score first`),
+    el('div', { class: 'tiles', id: 'cull-keep' }, plan.keep.map((a) => staticTile(a, score(a)))),
+    el('h2', {}, plan.reject.length ? `Proposed as rejected: ${plural(plan.reject.length, 'asset')}` : 'Nothing to reject'),
+    el('div', { class: 'tiles rejects', id: 'cull-reject' }, plan.reject.map((a) => staticTile(a, score(a)))),
+    plan.unjudged.length ? el('h2', {}, `Not judged (no quality score yet): ${plural(plan.unjudged.length, 'asset')}`) : null,
+    plan.unjudged.length ? el('div', { class: 'tiles', id: 'cull-unjudged' }, plan.unjudged.map((a) => staticTile(a, 'no score'))) : null));
+}
 
 // ---------------------------------------------------------------- detail
 
@@ -458,6 +876,7 @@ async function showAsset(id) {
     el('h1', { id: 'title' }, name),
     el('ul', { class: 'paths' }, asset.paths.map((p) => el('li', {}, p))),
     actions,
+    el('section', { class: 'box', id: 'curation' }),
     prompts,
     el('section', { class: 'box' }, el('h2', {}, 'Parameters'), dl),
     qualityBox,
@@ -467,6 +886,8 @@ async function showAsset(id) {
     problems,
     el('section', { class: 'box' }, el('h2', {}, 'Stages'), states, more));
   view.replaceChildren(el('div', { class: 'detail', 'data-asset': id }, stage, side));
+  shown.asset = { id, curation: asset.curation || {} };
+  drawCuration();
   window.scrollTo({ top: 0 });
 
   api(asset.urls.similar).then((similar) => {
@@ -477,6 +898,7 @@ async function showAsset(id) {
 }
 
 function backUrl() {
+  if (listing.collection !== null) return collectionUrl(listing.collection);
   const p = new URLSearchParams();
   if (listing.q) p.set('q', listing.q);
   if (listing.sort && !(listing.sort === 'date' && !listing.q) && !(listing.sort === 'relevance' && listing.q)) p.set('sort', listing.sort);
@@ -599,12 +1021,13 @@ async function showSessions() {
   document.title = 'Sessions · kiln';
   const data = await api('/api/sessions');
   const time = (s) => (s ? new Date(s * 1000).toLocaleString() : 'time unknown');
-  view.replaceChildren(el('h2', {}, plural(data.total, 'session')),
+  fill(view, el('h2', {}, plural(data.total, 'session')),
     data.total === 0 ? el('p', { class: 'empty' }, 'Sessions appear once assets are enriched.') : null,
-    el('div', { class: 'sessions', id: 'sessions' }, data.sessions.map((s) =>
+    el('div', { class: 'sessions', id: 'sessions' }, data.sessions.map((s) => el('div', { class: 'card' },
       el('a', { class: 'session', href: `/?q=${encodeURIComponent(`session:${s.id}`)}`, 'data-nav': true },
         s.cover_url ? el('img', { src: s.cover_url, alt: '', loading: 'lazy' }) : el('div', { class: 'placeholder' }),
-        el('div', {}, el('b', {}, s.family || 'unknown'), `${plural(s.assets, 'asset')} · ${time(s.start)}`)))));
+        el('div', {}, el('b', {}, s.family || 'unknown'), `${plural(s.assets, 'asset')} · ${time(s.start)}`)),
+      s.assets > 1 ? el('a', { class: 'best', href: `/sessions/${encodeURIComponent(s.id)}`, 'data-nav': true, 'data-session': s.id }, 'Best of this session →') : null))));
 }
 
 // ---------------------------------------------------------------- uploads
@@ -712,14 +1135,31 @@ document.addEventListener('keydown', (event) => {
     if (event.key === 'Escape') event.target.blur();
     return;
   }
+  if (popover) {
+    // The tag editor or collection picker is open: only Escape, to close it.
+    if (event.key === 'Escape') { event.preventDefault(); closePopover(); }
+    return;
+  }
   const detail = view.querySelector('.detail');
   if (detail) {
     if (event.key === 'ArrowLeft' && $('prev')) { event.preventDefault(); go($('prev').getAttribute('href')); }
     else if (event.key === 'ArrowRight' && $('next')) { event.preventDefault(); go($('next').getAttribute('href')); }
     else if (event.key === 'Escape') { event.preventDefault(); go(backUrl()); }
+    else if (shown.asset && event.key.length === 1) curationKey(event, [shown.asset.id]);
     return;
   }
   if (grid.root && grid.root.isConnected) {
+    if (event.key === 'Escape' && selection.ids.size) {
+      event.preventDefault();
+      selection.clear();
+      scheduleRender();
+      return;
+    }
+    if (event.key.length === 1 && event.key !== '/') {
+      const current = listing.items[listing.current];
+      const ids = selection.ids.size ? selected() : current ? [current.id] : [];
+      if (curationKey(event, ids)) return;
+    }
     const moves = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -grid.cols, ArrowDown: grid.cols };
     if (event.key in moves) {
       event.preventDefault();
@@ -792,19 +1232,27 @@ function connect() {
 
 async function route() {
   const here = location.pathname;
-  for (const [id, path] of [['nav-sessions', '/sessions'], ['nav-status', '/status'], ['nav-failed', '/failed']]) {
-    $(id).classList.toggle('here', here === path);
+  for (const [id, path] of [['nav-sessions', '/sessions'], ['nav-collections', '/collections'], ['nav-status', '/status'], ['nav-failed', '/failed']]) {
+    $(id).classList.toggle('here', here === path || here.startsWith(`${path}/`));
   }
+  closePopover();
+  shown.asset = null;
+  const params = new URLSearchParams(location.search);
   try {
     const asset = here.match(/^\/asset\/(\d+)$/);
+    const best = here.match(/^\/sessions\/([^/]+)$/);
     if (asset) await showAsset(Number(asset[1]));
     else if (here === '/status') await showStatus();
     else if (here === '/failed') await showFailed();
     else if (here === '/sessions') await showSessions();
-    else await showGallery(new URLSearchParams(location.search));
+    else if (best) await showBest(decodeURIComponent(best[1]), params);
+    else if (here === '/collections' && params.has('name')) await showCollection(params.get('name'));
+    else if (here === '/collections') await showCollections();
+    else await showGallery(params);
   } catch (e) {
     view.replaceChildren(el('p', { class: 'empty' }, `Cannot show this page: ${e.message}`));
   }
+  renderSelection();
 }
 
 // The token may arrive in the address once; it lives in a cookie after.
