@@ -430,6 +430,11 @@ function onTileClick(event) {
   // The link handler on the document leaves modified clicks alone.
   event.stopPropagation();
   listing.current = index;
+  // The tiles show the selection at once, with the bar's count, not at
+  // the next frame's render.
+  for (const shown of grid.tiles.values()) {
+    shown.classList.toggle('selected', selection.ids.has(Number(shown.dataset.id)));
+  }
   renderSelection();
   scheduleRender();
 }
