@@ -259,9 +259,9 @@ mod tests {
 
     #[test]
     fn a_written_packet_reads_back() {
-        let tags = vec!["keeper".to_owned(), "a <b> & \"c\"".to_owned()];
+        let tags = vec!["keeper".to_owned(), "a <b> & 'c'".to_owned()];
         let text = packet(4, &tags);
-        assert!(text.contains("a &lt;b&gt; &amp; &quot;c&quot;"));
+        assert!(text.contains("a &lt;b&gt; &amp; &apos;c&apos;"));
         let read = parse(text.trim_start_matches('\u{feff}')).expect("well-formed");
         assert_eq!(read.rating, Some(4));
         assert_eq!(read.tags, tags);

@@ -458,3 +458,32 @@ fn an_idle_watch_uses_next_to_no_cpu() {
     );
     watch.stop();
 }
+
+#[test]
+fn a_sidecar_beside_a_watched_file_gives_it_its_curation() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = tempfile::tempdir().expect("temp dir");
+    let mut watch = Watch::start(store.path(), dir.path());
+    initial_import_done(store.path(), &watch);
+    // As darktable leaves them: the sidecar first, then the image.
+    let sidecar = r#"<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/" xmp:Rating="5"><dc:subject><rdf:Bag><rdf:li>from darktable</rdf:li></rdf:Bag></dc:subject></rdf:Description></rdf:RDF></x:xmpmeta>"#;
+    std::fs::write(dir.path().join("shot.png.xmp"), sidecar).expect("sidecar");
+    std::fs::write(dir.path().join("shot.png"), sample("a1111-forest.png")).expect("image");
+    settled(store.path(), &watch, 1);
+    watch.wait_for_stderr("sidecar(s)");
+    let shown = json(
+        store.path(),
+        &["show", &dir.path().join("shot.png").to_string_lossy()],
+    );
+    assert_eq!(shown["curation"]["rating"], 5, "{shown}");
+    assert_eq!(
+        shown["curation"]["tags"],
+        serde_json::json!(["from darktable"])
+    );
+    assert_eq!(
+        num(&json(store.path(), &["status"]), "/files"),
+        1,
+        "the sidecar is no asset"
+    );
+    watch.stop();
+}

@@ -574,7 +574,29 @@ impl Watcher<'_> {
             .collect();
         report_unreadable(&unreadable);
         self.activity.clear();
+        self.take_sidecars().await;
         Ok(())
+    }
+
+    /// Takes the rating and keywords of XMP sidecars beside the watched
+    /// files for contents not curated yet, as `kiln import` does; a
+    /// sidecar that cannot be read is a warning about that file.
+    async fn take_sidecars(&self) {
+        let roots: Vec<PathBuf> = self.roots.iter().map(|r| r.path.clone()).collect();
+        match kiln::xmp::take_sidecars(self.engine, &roots).await {
+            Ok(found) => {
+                for (sidecar, why) in &found.problems {
+                    eprint_line!("kiln: warning: sidecar {}: {why}", sidecar.display());
+                }
+                if found.taken > 0 {
+                    self.say(&format!(
+                        "took ratings and keywords from {} sidecar(s) (.xmp) for content not curated yet",
+                        found.taken
+                    ));
+                }
+            }
+            Err(e) => eprint_line!("kiln: warning: cannot take curation from sidecars: {e}"),
+        }
     }
 
     /// Dead-lettered jobs of the followed imports, from `status`.

@@ -5,7 +5,8 @@
 //!
 //! Tags and collection names are *labels*: trimmed, inner whitespace made
 //! single spaces, 1 to [`MAX_LABEL_CHARS`] characters, no control
-//! characters. Two labels that differ only in letter case are the same
+//! characters and no double quote (a search names a label in quotes:
+//! `tag:"client A"`). Two labels that differ only in letter case are the same
 //! label ([`fold_label`]); the spelling first given is the one kept.
 
 use super::AssetId;
@@ -29,6 +30,8 @@ pub enum LabelProblem {
     TooLong,
     /// Holds a control character.
     ControlCharacter,
+    /// Holds a double quote, which a search could not name.
+    Quote,
 }
 
 impl std::fmt::Display for LabelProblem {
@@ -37,6 +40,10 @@ impl std::fmt::Display for LabelProblem {
             LabelProblem::Empty => write!(f, "it is empty"),
             LabelProblem::TooLong => write!(f, "it is longer than {MAX_LABEL_CHARS} characters"),
             LabelProblem::ControlCharacter => write!(f, "it holds a control character"),
+            LabelProblem::Quote => write!(
+                f,
+                "it holds a double quote, which a search (`tag:\"…\"`) could not name"
+            ),
         }
     }
 }
@@ -56,6 +63,9 @@ pub fn normalize_label(text: &str) -> Result<String, LabelProblem> {
     }
     if out.chars().any(char::is_control) {
         return Err(LabelProblem::ControlCharacter);
+    }
+    if out.contains('"') {
+        return Err(LabelProblem::Quote);
     }
     if out.chars().count() > MAX_LABEL_CHARS {
         return Err(LabelProblem::TooLong);
@@ -220,5 +230,7 @@ mod tests {
             Err(LabelProblem::TooLong)
         );
         assert_eq!(fold_label("Client A"), fold_label("cLIENT a"));
+        assert_eq!(normalize_label("12\" print"), Err(LabelProblem::Quote));
+        assert_eq!(normalize_label("it's <b>"), Ok("it's <b>".to_owned()));
     }
 }
