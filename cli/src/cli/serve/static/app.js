@@ -390,9 +390,18 @@ const selection = {
   clear() {
     this.ids.clear();
     this.anchor = -1;
-    renderSelection();
+    showSelection();
   },
 };
+
+/** Shows the selection at once, on the tiles drawn and in the bar, rather
+ * than at the next frame's render. */
+function showSelection() {
+  for (const tile of grid.tiles.values()) {
+    tile.classList.toggle('selected', selection.ids.has(Number(tile.dataset.id)));
+  }
+  renderSelection();
+}
 
 /** The asset the detail view shows, with its curation, while it is shown. */
 const shown = { asset: null };
@@ -430,12 +439,7 @@ function onTileClick(event) {
   // The link handler on the document leaves modified clicks alone.
   event.stopPropagation();
   listing.current = index;
-  // The tiles show the selection at once, with the bar's count, not at
-  // the next frame's render.
-  for (const shown of grid.tiles.values()) {
-    shown.classList.toggle('selected', selection.ids.has(Number(shown.dataset.id)));
-  }
-  renderSelection();
+  showSelection();
   scheduleRender();
 }
 
@@ -539,7 +543,7 @@ async function refreshStale() {
   listing.current = id === null ? -1 : listing.items.findIndex((a) => a.id === id);
   const listed = new Set(listing.items.map((a) => a.id));
   for (const sid of selected()) if (!listed.has(sid)) selection.ids.delete(sid);
-  renderSelection();
+  showSelection();
 }
 
 async function toggleFavorite(ids) {
