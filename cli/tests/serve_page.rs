@@ -241,16 +241,21 @@ fn detail_of(id: u64) -> String {
     )
 }
 
-fn ids_in_grid(page: &mut Page) -> Vec<u64> {
-    let ids = eval(
-        page,
-        "[...document.querySelectorAll('#grid .tile')].sort((a, b) => a.dataset.index - b.dataset.index).map(t => Number(t.dataset.id))",
-    );
-    ids.as_array()
+/// The asset ids a script evaluated in the page gives (an array).
+fn ids_from(page: &mut Page, script: &str) -> Vec<u64> {
+    eval(page, script)
+        .as_array()
         .expect("ids")
         .iter()
         .filter_map(Json::as_u64)
         .collect()
+}
+
+fn ids_in_grid(page: &mut Page) -> Vec<u64> {
+    ids_from(
+        page,
+        "[...document.querySelectorAll('#grid .tile')].sort((a, b) => a.dataset.index - b.dataset.index).map(t => Number(t.dataset.id))",
+    )
 }
 
 #[test]
@@ -900,15 +905,10 @@ fn no_null_shown(page: &mut Page) {
 }
 
 fn ids_of_selected(page: &mut Page) -> Vec<u64> {
-    let ids = eval(
+    ids_from(
         page,
         "[...document.querySelectorAll('#grid .tile.selected')].map(t => Number(t.dataset.id)).sort((a, b) => a - b)",
-    );
-    ids.as_array()
-        .expect("ids")
-        .iter()
-        .filter_map(Json::as_u64)
-        .collect()
+    )
 }
 
 #[test]
