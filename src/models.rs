@@ -142,9 +142,6 @@ pub enum ModelError {
     /// Reading or writing the store failed.
     #[error(transparent)]
     Store(#[from] EngineError),
-    /// The query's filters could not be run.
-    #[error(transparent)]
-    Search(#[from] crate::search::Error),
     /// A `~` term the query language does not take.
     #[error("{0}")]
     Query(String),
@@ -500,10 +497,9 @@ impl Kiln {
         limit: usize,
     ) -> Result<crate::SearchResults, crate::Error> {
         let record = self.choose_model(None)?;
-        let version = crate::semantic::version_of(&record);
         let state = self.semantic_state();
-        let wanted = state.text(&record, version, text)?;
-        let scores = state.with_vectors(self.engine(), &record, version, |table| {
+        let wanted = state.text(&record, text)?;
+        let scores = state.with_vectors(self.engine(), &record, |table| {
             Scores::new(table.cosines(&wanted))
         })?;
         self.commit_index()?;
@@ -528,9 +524,8 @@ impl Kiln {
         limit: usize,
     ) -> Result<Option<Vec<(AssetId, f32)>>, ModelError> {
         let record = self.choose_model(None)?;
-        let version = crate::semantic::version_of(&record);
         self.semantic_state()
-            .with_vectors(self.engine(), &record, version, |table| {
+            .with_vectors(self.engine(), &record, |table| {
                 let own = table.unit(asset_id)?;
                 let mut scored = table.cosines(&own);
                 scored.retain(|(id, _)| *id != asset_id);

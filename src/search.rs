@@ -56,7 +56,6 @@ pub enum Error {
 impl From<crate::models::ModelError> for Error {
     fn from(e: crate::models::ModelError) -> Error {
         match e {
-            crate::models::ModelError::Search(inner) => inner,
             crate::models::ModelError::Store(inner) => Error::Store(inner),
             other => Error::Semantic(Box::new(other)),
         }

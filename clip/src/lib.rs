@@ -99,7 +99,6 @@ impl Clip {
         image_lanes: usize,
         image_threads: usize,
     ) -> Result<Self> {
-        let image_lanes = image_lanes.max(1);
         let pack = Pack::open(dir)?;
         let config_path = pack.path(pack::TOKENIZER_CONFIG);
         let tokenizer = Tokenizer::from_files(

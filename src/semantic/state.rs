@@ -12,7 +12,7 @@
 //!   looked at most every [`CLIENT_RECHECK`].
 
 use super::vectors::VectorTable;
-use super::{Quantised, SEMANTIC_STAGE};
+use super::{Quantised, SEMANTIC_STAGE, version_of};
 use crate::models::{ModelError, ModelRecord};
 use kiln_clip::Clip;
 use kiln_engine::{AssetId, Engine};
@@ -114,13 +114,14 @@ impl SemanticState {
         lock(&self.texts).clear();
     }
 
-    /// The unit embedding of a query text, kept for the recent texts.
+    /// The unit embedding of a query text by `record`'s model, kept for
+    /// the recent texts.
     pub(crate) fn text(
         &self,
         record: &ModelRecord,
-        version: u32,
         text: &str,
     ) -> Result<Arc<Vec<f32>>, ModelError> {
+        let version = version_of(record);
         if let Some((_, _, found)) = lock(&self.texts)
             .iter()
             .find(|(v, t, _)| *v == version && t == text)
@@ -147,16 +148,16 @@ impl SemanticState {
         loaded.table.insert(id, vector);
     }
 
-    /// Runs `read` on the vectors of `record`'s model at `version`, read
-    /// from the store the first time (and, on a client handle, again once
-    /// the store has more).
+    /// Runs `read` on the vectors of `record`'s model, read from the store
+    /// the first time (and, on a client handle, again once the store has
+    /// more).
     pub(crate) fn with_vectors<R>(
         &self,
         engine: &Engine,
         record: &ModelRecord,
-        version: u32,
         read: impl FnOnce(&VectorTable) -> R,
     ) -> Result<R, ModelError> {
+        let version = version_of(record);
         if !self.is_current(engine, version)? {
             let _reading = lock(&self.reading);
             // Another query may have read them while this one waited.

@@ -679,48 +679,52 @@ pub(crate) async fn similar(
     let id = parse_id(&id)?;
     let limit = q.limit.unwrap_or(12).clamp(1, 200);
     let found = blocking(&app, move |k| {
-        // By meaning when the store has a model and the asset its vector;
-        // else by the perceptual vectors.
-        if !k.models().unwrap_or_default().is_empty()
-            && let Ok(Some(neighbours)) = k.similar_semantic(id, limit)
-        {
-            let ids: Vec<AssetId> = neighbours.iter().map(|n| n.0).collect();
-            let entries = k.engine().browse_entries(&ids)?;
-            let scored = neighbours
-                .iter()
-                .map(|(_, cosine)| ("score", f64::from(*cosine), None))
-                .collect();
-            return Ok::<_, Error>(Some(("semantic", scored, entries)));
-        }
-        let Some(neighbours) = k.similar(id, limit)? else {
-            return Ok(None);
+        // By meaning when the asset has a semantic vector (the store has a
+        // model and tier 3 made it); else by the perceptual vectors. Each
+        // neighbour comes with what it is ranked by.
+        let (by, neighbours): (&str, Vec<(AssetId, Json)>) = match k.similar_semantic(id, limit) {
+            Ok(Some(found)) => (
+                "semantic",
+                found
+                    .into_iter()
+                    .map(|(n, cosine)| (n, json!({"score": finite(f64::from(cosine))})))
+                    .collect(),
+            ),
+            _ => match k.similar(id, limit)? {
+                Some(found) => (
+                    "perceptual",
+                    found
+                        .into_iter()
+                        .map(|n| {
+                            let distance = finite(f64::from(n.distance));
+                            (
+                                n.id,
+                                json!({"distance": distance, "hash_bits": n.hash_bits}),
+                            )
+                        })
+                        .collect(),
+                ),
+                None => return Ok::<_, Error>(None),
+            },
         };
-        let ids: Vec<AssetId> = neighbours.iter().map(|n| n.id).collect();
+        let ids: Vec<AssetId> = neighbours.iter().map(|n| n.0).collect();
         let entries = k.engine().browse_entries(&ids)?;
-        let scored = neighbours
-            .iter()
-            .map(|n| ("distance", f64::from(n.distance), n.hash_bits))
-            .collect();
-        Ok(Some(("perceptual", scored, entries)))
+        Ok(Some((by, neighbours, entries)))
     })
     .await?
     .map_err(|e| ApiError::internal("similar failed", e))?;
-    let Some((by, scored, entries)) = found else {
+    let Some((by, neighbours, entries)) = found else {
         return Ok(json_response(
             json!({"total": 0, "hits": [], "embedded": false}),
         ));
     };
-    let scored: Vec<(&str, f64, Option<u32>)> = scored;
-    let hits: Vec<Json> = scored
-        .iter()
+    let hits: Vec<Json> = neighbours
+        .into_iter()
         .zip(&entries)
-        .filter_map(|((field, value, hash_bits), e)| {
+        .filter_map(|((_, ranked_by), e)| {
             let mut item = entry_json(e.as_ref()?);
-            if let Some(o) = item.as_object_mut() {
-                o.insert((*field).to_owned(), finite(*value));
-                if by == "perceptual" {
-                    o.insert("hash_bits".to_owned(), json!(hash_bits));
-                }
+            if let (Some(o), Json::Object(extra)) = (item.as_object_mut(), ranked_by) {
+                o.extend(extra);
             }
             Some(item)
         })
