@@ -371,18 +371,39 @@ pub(crate) async fn rate(kiln: &Kiln, args: &RateArgs) -> anyhow::Result<i32> {
             return Ok(EXIT_ERROR);
         }
     };
-    if targets.is_empty() && args.query.is_none() {
-        return Ok(nothing_named());
-    }
-    let assets = match resolve(kiln, targets, args.query.as_deref())? {
-        Ok(a) => a,
-        Err(code) => return Ok(code),
-    };
     let edit = CurationEdit {
         rating: Some(rating),
         ..CurationEdit::default()
     };
-    apply(kiln.engine(), assets, edit, args.json, "rated").await
+    edit_targets(
+        kiln,
+        targets,
+        args.query.as_deref(),
+        edit,
+        args.json,
+        "rated",
+    )
+    .await
+}
+
+/// Resolves the assets named (and those `query` matches), then makes
+/// `edit` to all of them in one change, reported as `what`.
+async fn edit_targets(
+    kiln: &Kiln,
+    targets: &[String],
+    query: Option<&str>,
+    edit: CurationEdit,
+    as_json: bool,
+    what: &str,
+) -> anyhow::Result<i32> {
+    if targets.is_empty() && query.is_none() {
+        return Ok(nothing_named());
+    }
+    let assets = match resolve(kiln, targets, query)? {
+        Ok(a) => a,
+        Err(code) => return Ok(code),
+    };
+    apply(kiln.engine(), assets, edit, as_json, what).await
 }
 
 pub(crate) async fn favorite(kiln: &Kiln, args: &FavoriteArgs) -> anyhow::Result<i32> {
@@ -391,19 +412,12 @@ pub(crate) async fn favorite(kiln: &Kiln, args: &FavoriteArgs) -> anyhow::Result
         Some((last, rest)) if matches!(last.as_str(), "off" | "false" | "no") => (false, rest),
         _ => (true, args.items.as_slice()),
     };
-    if targets.is_empty() && args.query.is_none() {
-        return Ok(nothing_named());
-    }
-    let assets = match resolve(kiln, targets, args.query.as_deref())? {
-        Ok(a) => a,
-        Err(code) => return Ok(code),
-    };
     let edit = CurationEdit {
         favorite: Some(on),
         ..CurationEdit::default()
     };
     let what = if on { "marked" } else { "unmarked" };
-    apply(kiln.engine(), assets, edit, args.json, what).await
+    edit_targets(kiln, targets, args.query.as_deref(), edit, args.json, what).await
 }
 
 pub(crate) async fn tag(kiln: &Kiln, args: &TagArgs) -> anyhow::Result<i32> {
@@ -437,14 +451,7 @@ pub(crate) async fn tag(kiln: &Kiln, args: &TagArgs) -> anyhow::Result<i32> {
         eprint_line!("kiln: give tags to add (`+keeper`) or remove (`-draft`)");
         return Ok(EXIT_ERROR);
     }
-    if targets.is_empty() && query.is_none() {
-        return Ok(nothing_named());
-    }
-    let assets = match resolve(kiln, &targets, query.as_deref())? {
-        Ok(a) => a,
-        Err(code) => return Ok(code),
-    };
-    apply(kiln.engine(), assets, edit, as_json, "tagged").await
+    edit_targets(kiln, &targets, query.as_deref(), edit, as_json, "tagged").await
 }
 
 pub(crate) fn collection_info_json(info: &kiln::engine::CollectionInfo) -> Json {
