@@ -507,17 +507,7 @@ fn importing_primary_role() {
         let engine = Engine::open(&store, primary_config()).expect("open");
         assert!(engine.is_primary());
         engine.register_stage(Arc::new(Sleepy)).expect("register");
-        engine
-            .import_dir(&input, Priority::Batch)
-            .await
-            .expect("import");
-        engine.start().await.expect("start");
-        while engine.status().expect("status").jobs.done < 10 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        println!("STARTED");
-        engine.wait_until(Until::Idle).await.expect("run");
-        engine.shutdown().await;
+        common::import_then_announce(engine, &input).await;
     });
     println!("{}", kiln_testkit::child::FINISHED);
 }

@@ -91,18 +91,7 @@ fn primary_role() {
     let store = PathBuf::from(std::env::var(STORE).expect("store"));
     let input = PathBuf::from(std::env::var(INPUT).expect("input"));
     common::runtime().block_on(async {
-        let engine = open_primary(&store);
-        engine
-            .import_dir(&input, Priority::Batch)
-            .await
-            .expect("import");
-        engine.start().await.expect("start");
-        while engine.status().expect("status").jobs.done < 10 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        println!("STARTED");
-        engine.wait_until(Until::Idle).await.expect("run");
-        engine.shutdown().await;
+        common::import_then_announce(open_primary(&store), &input).await;
     });
     println!("PRIMARY FINISHED");
 }

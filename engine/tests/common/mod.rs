@@ -136,3 +136,24 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("build runtime")
 }
+
+/// The importing primary of a two-process test: imports `input` with
+/// `engine`'s workers, prints `STARTED` once ten jobs are done (the other
+/// process then works while this one still imports), runs to idle and
+/// shuts down.
+pub(crate) async fn import_then_announce(engine: kiln_engine::Engine, input: &Path) {
+    engine
+        .import_dir(input, kiln_engine::Priority::Batch)
+        .await
+        .expect("import");
+    engine.start().await.expect("start");
+    while engine.status().expect("status").jobs.done < 10 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    println!("STARTED");
+    engine
+        .wait_until(kiln_engine::Until::Idle)
+        .await
+        .expect("run");
+    engine.shutdown().await;
+}
