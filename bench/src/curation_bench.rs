@@ -22,7 +22,6 @@ use kiln::engine::{AssetId, ContentHash, CurationEdit};
 use kiln::{Kiln, SortBy};
 use kiln_bench::standin::{self, mix};
 use kiln_bench::work::{kiln_binary, percentile};
-use std::path::PathBuf;
 use std::time::Instant;
 
 fn ms(since: Instant) -> f64 {
@@ -42,23 +41,13 @@ async fn rate(kiln: &Kiln, hashes: Vec<ContentHash>, rating: u8) -> Result<u64, 
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let assets: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(50_000);
-    let keep = args
-        .iter()
-        .position(|a| a == "--keep")
-        .and_then(|i| args.get(i + 1))
-        .map(PathBuf::from);
-    let scratch = tempfile::tempdir()?;
-    let store = keep.unwrap_or_else(|| scratch.path().join("store"));
-    let built = Instant::now();
-    if !store.join(kiln::engine::DATABASE_FILE).exists() {
-        standin::build(&store, &scratch.path().join("in"), assets, None).await?;
-    }
-    println!(
-        "assets={assets} build_s={:.1}",
-        built.elapsed().as_secs_f64()
-    );
+    let standin::BenchStore {
+        scratch,
+        store,
+        assets,
+        build_s,
+    } = standin::store_from_args().await?;
+    println!("assets={assets} build_s={build_s:.1}");
 
     let kiln = standin::open(&store, None)?;
     let engine = kiln.engine();

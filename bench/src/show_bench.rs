@@ -22,7 +22,6 @@ use kiln::engine::AssetId;
 use kiln::stages::cluster::{CLUSTER_STAGE_NAME, SessionFeatures, assign_sessions};
 use kiln_bench::standin::{self, mix};
 use kiln_bench::work::percentile;
-use std::path::PathBuf;
 use std::time::Instant;
 
 /// The whole-store way `show` used to work: every asset's facts decoded to
@@ -50,21 +49,13 @@ fn whole_store(kiln: &Kiln, id: AssetId) -> Result<usize, Box<dyn std::error::Er
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let assets: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(50_000);
-    let keep = args
-        .iter()
-        .position(|a| a == "--keep")
-        .and_then(|i| args.get(i + 1))
-        .map(PathBuf::from);
-    let scratch = tempfile::tempdir()?;
-    let store = keep.unwrap_or_else(|| scratch.path().join("store"));
-    let built = Instant::now();
-    // A kept store from an earlier run is timed again as it is.
-    if !store.join(kiln::engine::DATABASE_FILE).exists() {
-        standin::build(&store, &scratch.path().join("in"), assets, None).await?;
-    }
-    let build_s = built.elapsed().as_secs_f64();
+    // The scratch folder lives to the end (the store may be in it).
+    let standin::BenchStore {
+        scratch: _scratch,
+        store,
+        assets,
+        build_s,
+    } = standin::store_from_args().await?;
 
     let opened = Instant::now();
     let kiln = standin::open(&store, None)?;

@@ -273,3 +273,43 @@ pub async fn build(
         .await
         .map_err(|e| format!("cannot close the store: {e}"))
 }
+
+/// A stand-in store for a benchmark, as its command line asks: `[ASSETS]
+/// [--keep DIR]`.
+#[derive(Debug)]
+pub struct BenchStore {
+    /// The scratch folder (removed when dropped).
+    pub scratch: tempfile::TempDir,
+    /// The store: in `--keep DIR` when given (reused as it is by a later
+    /// run), else in the scratch folder.
+    pub store: std::path::PathBuf,
+    /// The assets asked for (the first argument; 50,000 without it).
+    pub assets: u64,
+    /// Seconds building it took (near 0 for a kept store).
+    pub build_s: f64,
+}
+
+/// Builds (or finds, kept from an earlier run) the store the command line
+/// asks for (see [`BenchStore`]).
+pub async fn store_from_args() -> Result<BenchStore, Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let assets: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(50_000);
+    let keep = args
+        .iter()
+        .position(|a| a == "--keep")
+        .and_then(|i| args.get(i + 1))
+        .map(std::path::PathBuf::from);
+    let scratch = tempfile::tempdir()?;
+    let store = keep.unwrap_or_else(|| scratch.path().join("store"));
+    let built = std::time::Instant::now();
+    // A kept store from an earlier run is timed again as it is.
+    if !store.join(kiln::engine::DATABASE_FILE).exists() {
+        build(&store, &scratch.path().join("in"), assets, None).await?;
+    }
+    Ok(BenchStore {
+        scratch,
+        store,
+        assets,
+        build_s: built.elapsed().as_secs_f64(),
+    })
+}
