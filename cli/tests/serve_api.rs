@@ -695,6 +695,18 @@ fn post_json(addr: std::net::SocketAddr, path: &str, body: &Json) -> common::ser
     request(addr, "POST", path, &headers, body.to_string().as_bytes())
 }
 
+/// [`post_json`] that must be answered 200; the answer's JSON.
+fn post_ok(addr: std::net::SocketAddr, path: &str, body: &Json) -> Json {
+    let response = post_json(addr, path, body);
+    assert_eq!(
+        response.status,
+        200,
+        "POST {path}: {}",
+        String::from_utf8_lossy(&response.body)
+    );
+    response.json()
+}
+
 /// The ids a `--json` command's hits or assets list.
 fn cli_ids(value: &Json, key: &str) -> Vec<u64> {
     let mut ids: Vec<u64> = value[key]
@@ -717,18 +729,11 @@ fn curation_through_the_api_is_one_change_for_many_and_shows_at_once() {
     let (a, b, c) = (listed[0], listed[1], listed[2]);
 
     // Three assets rated and tagged in one request.
-    let answer = post_json(
+    let answer = post_ok(
         addr,
         "/api/curate",
         &serde_json::json!({"ids": [a, b, c], "rating": 4, "add_tags": ["keeper", "client A"]}),
     );
-    assert_eq!(
-        answer.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
-    let answer = answer.json();
     assert_eq!(answer["changed"], 3, "{answer}");
     for asset in answer["assets"].as_array().expect("assets") {
         assert_eq!(asset["rating"], 4, "{asset}");
@@ -771,12 +776,11 @@ fn curation_through_the_api_is_one_change_for_many_and_shows_at_once() {
         serde_json::json!(["keeper", "client A"])
     );
     // A favorite, then a search for favorites finds it straight away.
-    let fav = post_json(
+    post_ok(
         addr,
         "/api/curate",
         &serde_json::json!({"ids": [b], "favorite": true, "remove_tags": ["KEEPER"]}),
     );
-    assert_eq!(fav.status, 200);
     assert_eq!(
         ids(&server.get_json("/api/assets?q=favorite%3Atrue")),
         vec![b]
@@ -890,26 +894,19 @@ fn collections_and_the_cull_of_a_session_through_the_api() {
     let (a, b, c) = (listed[0], listed[1], listed[2]);
 
     // Created by name on first add, members in the order added.
-    let added = post_json(
+    let added = post_ok(
         addr,
         "/api/collection/add",
         &serde_json::json!({"name": "Client  A", "ids": [c, a, c], "create": true}),
     );
-    assert_eq!(
-        added.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&added.body)
-    );
-    let added = added.json();
     assert_eq!(added["added"], 2, "{added}");
     assert_eq!(added["collection"]["name"], "Client A");
-    let again = post_json(
+    let again = post_ok(
         addr,
         "/api/collection/add",
         &serde_json::json!({"name": "client a", "ids": [b, a]}),
     );
-    assert_eq!(again.json()["added"], 1);
+    assert_eq!(again["added"], 1);
     let all = server.get_json("/api/collections");
     assert_eq!(all["total"], 1, "{all}");
     assert_eq!(all["collections"][0]["members"], 3);
@@ -938,12 +935,12 @@ fn collections_and_the_cull_of_a_session_through_the_api() {
     assert_eq!(ids(&rest), vec![b]);
     assert!(rest["next_cursor"].is_null());
     // Removed from the collection view's bar.
-    let removed = post_json(
+    let removed = post_ok(
         addr,
         "/api/collection/remove",
         &serde_json::json!({"name": "client a", "ids": [a]}),
     );
-    assert_eq!(removed.json()["removed"], 1);
+    assert_eq!(removed["removed"], 1);
     assert_eq!(
         ids(&server.get_json("/api/collection?name=client+a")),
         vec![c, b]
@@ -1003,18 +1000,12 @@ fn collections_and_the_cull_of_a_session_through_the_api() {
         &serde_json::json!({"session": session, "keep": 1, "reject": [a]}),
     );
     assert_eq!(wrong.status, 409);
-    let applied = post_json(
+    let applied = post_ok(
         addr,
         "/api/cull/apply",
         &serde_json::json!({"session": session, "keep": 1, "reject": rejects}),
     );
-    assert_eq!(
-        applied.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&applied.body)
-    );
-    assert_eq!(applied.json()["rejected"], rejects.len());
+    assert_eq!(applied["rejected"], rejects.len());
     let mut sorted = rejects.clone();
     sorted.sort_unstable();
     assert_eq!(

@@ -183,6 +183,15 @@ fn the_gallery_fills_in_while_an_import_runs_without_a_reload() {
     assert_clean(page);
 }
 
+/// A store with the samples imported (see [`library`]), the samples'
+/// folder, and `kiln serve` on it.
+fn served_library() -> (tempfile::TempDir, tempfile::TempDir, Server) {
+    let store = tempfile::tempdir().expect("temp dir");
+    let dir = library(store.path());
+    let server = Server::start(store.path(), &[]);
+    (store, dir, server)
+}
+
 /// A folder with the samples (but the corrupt one) and one file whose name and prompt are
 /// hostile, imported before the server starts.
 fn library(store: &Path) -> tempfile::TempDir {
@@ -263,9 +272,7 @@ fn search_detail_keyboard_and_hostile_text_in_the_page() {
     let Some(mut chromium) = browser() else {
         return;
     };
-    let store = tempfile::tempdir().expect("temp dir");
-    let dir = library(store.path());
-    let server = Server::start(store.path(), &[]);
+    let (store, dir, server) = served_library();
     let page = chromium.page();
     page.goto(&format!("{}/", server.base()))
         .expect("the page loads");
@@ -552,9 +559,7 @@ fn the_status_and_sessions_views_show_the_engine_and_lead_into_the_grid() {
     let Some(mut chromium) = browser() else {
         return;
     };
-    let store = tempfile::tempdir().expect("temp dir");
-    let _dir = library(store.path());
-    let server = Server::start(store.path(), &[]);
+    let (store, _dir, server) = served_library();
     let page = chromium.page();
 
     page.goto(&format!("{}/status", server.base()))
@@ -716,9 +721,7 @@ fn curation_with_the_keyboard_and_a_selection_of_tiles() {
     let Some(mut chromium) = browser() else {
         return;
     };
-    let store = tempfile::tempdir().expect("temp dir");
-    let dir = library(store.path());
-    let server = Server::start(store.path(), &[]);
+    let (store, dir, server) = served_library();
     let page = chromium.page();
 
     // The detail view: 4 rates, F marks a favorite, T opens the tag editor;
@@ -916,9 +919,7 @@ fn collections_and_the_best_of_a_session_in_the_page() {
     let Some(mut chromium) = browser() else {
         return;
     };
-    let store = tempfile::tempdir().expect("temp dir");
-    let _dir = library(store.path());
-    let server = Server::start(store.path(), &[]);
+    let (store, _dir, server) = served_library();
     let page = chromium.page();
     page.goto(&format!("{}/", server.base()))
         .expect("the gallery loads");
