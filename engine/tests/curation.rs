@@ -286,6 +286,22 @@ async fn collections_are_named_ordered_sets() {
         .map(|c| c.name)
         .collect();
     assert_eq!(names, tags(&["Best of", "Client A"]));
+    // Read together, each is what it is read alone, in the order asked.
+    let asked = [h[2], h[1], h[0], h[3], h[2]];
+    let together = engine.curations(&asked).expect("read together");
+    let alone: Vec<_> = asked
+        .iter()
+        .map(|hash| engine.curation(hash).expect("read"))
+        .collect();
+    assert_eq!(together, alone);
+    assert!(
+        together[1].is_none(),
+        "h[1] was taken out of every collection"
+    );
+    assert_eq!(
+        together[0].as_ref().expect("in Best of").collections,
+        tags(&["Best of"])
+    );
     engine
         .rename_collection("client a", "Client B")
         .await

@@ -62,6 +62,12 @@ impl Engine {
         self.inner.view(|txn| curation::curation(txn, hash))
     }
 
+    /// The curation of each of `hashes`, in order, in one read (as
+    /// [`Engine::curation`] has it): for a page of a listing.
+    pub fn curations(&self, hashes: &[ContentHash]) -> Result<Vec<Option<Curation>>, EngineError> {
+        self.inner.view(|txn| curation::curations(txn, hashes))
+    }
+
     /// The assets holding the content a filter selects, read at the
     /// moment of the call (whichever process wrote it).
     pub fn curated_assets(&self, filter: &CurationFilter) -> Result<Vec<AssetId>, EngineError> {

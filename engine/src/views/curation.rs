@@ -69,22 +69,37 @@ pub(crate) fn curation(
     txn: &ReadTransaction,
     hash: &ContentHash,
 ) -> Result<Option<Curation>, EngineError> {
+    Ok(curations(txn, std::slice::from_ref(hash))?.pop().flatten())
+}
+
+/// The curation of each of `hashes`, in order (see [`curation`]), the
+/// collection records read once for all of them.
+pub(crate) fn curations(
+    txn: &ReadTransaction,
+    hashes: &[ContentHash],
+) -> Result<Vec<Option<Curation>>, EngineError> {
     let records = txn.open_table(CURATION)?;
-    let stored = match records.get(hash.as_slice())? {
-        Some(bytes) => Some(decode_curation(bytes.value())?),
-        None => None,
-    };
     let members = txn.open_table(COLLECTION_MEMBERS)?;
-    let mut collections = Vec::new();
-    for record in collection_records(txn)? {
-        if members.get((record.id, hash.as_slice()))?.is_some() {
-            collections.push(record.name);
+    let all_collections = collection_records(txn)?;
+    let mut out = Vec::with_capacity(hashes.len());
+    for hash in hashes {
+        let stored = match records.get(hash.as_slice())? {
+            Some(bytes) => Some(decode_curation(bytes.value())?),
+            None => None,
+        };
+        let mut collections = Vec::new();
+        for record in &all_collections {
+            if members.get((record.id, hash.as_slice()))?.is_some() {
+                collections.push(record.name.clone());
+            }
         }
+        out.push(if stored.is_none() && collections.is_empty() {
+            None
+        } else {
+            Some(to_curation(stored.unwrap_or_default(), collections))
+        });
     }
-    if stored.is_none() && collections.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(to_curation(stored.unwrap_or_default(), collections)))
+    Ok(out)
 }
 
 /// The content hashes `filter` selects, in key order.

@@ -15,7 +15,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::header::{self, HeaderValue};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use kiln::engine::{AssetId, BrowseCursor, BrowseEntry, BrowseOrder, JobId};
+use kiln::engine::{AssetId, BrowseCursor, BrowseEntry, BrowseOrder, ContentHash, Curation, JobId};
 use kiln::plugin_api::{PROXY_ARTIFACT, THUMBNAIL_ARTIFACT, Value, builtin};
 use kiln::{After, Error, Hit, Kiln, ModelError, SearchError, SortBy};
 use serde::Deserialize;
@@ -453,24 +453,34 @@ pub(crate) async fn assets(
     })))
 }
 
-/// The curation of each asset's content (as `show --json` has it), one
-/// read per asset; an asset not hashed yet has none.
+/// An asset's content hash and its curation, if any.
+pub(crate) type Curated = (Option<ContentHash>, Option<Curation>);
+
+/// Each asset's content hash and its curation, the curations in one read;
+/// an asset not hashed yet has neither.
+pub(crate) fn hashes_and_curations(
+    k: &Kiln,
+    ids: &[AssetId],
+) -> Result<Vec<Curated>, kiln::engine::EngineError> {
+    let engine = k.engine();
+    let hashes = engine.content_hashes(ids)?;
+    let known: Vec<ContentHash> = hashes.iter().flatten().copied().collect();
+    let mut found = engine.curations(&known)?.into_iter();
+    Ok(hashes
+        .into_iter()
+        .map(|hash| (hash, hash.and_then(|_| found.next().flatten())))
+        .collect())
+}
+
+/// The curation of each asset's content, as `show --json` has it.
 pub(crate) fn curations_of(
     k: &Kiln,
     ids: &[AssetId],
 ) -> Result<Vec<Json>, kiln::engine::EngineError> {
-    let engine = k.engine();
-    engine
-        .content_hashes(ids)?
+    Ok(hashes_and_curations(k, ids)?
         .iter()
-        .map(|hash| {
-            let curation = match hash {
-                Some(hash) => engine.curation(hash)?,
-                None => None,
-            };
-            Ok(curation_json(curation.as_ref()))
-        })
-        .collect()
+        .map(|(_, curation)| curation_json(curation.as_ref()))
+        .collect())
 }
 
 /// A gallery entry with its `curation`.

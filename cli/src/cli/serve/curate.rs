@@ -14,8 +14,8 @@
 
 use super::App;
 use super::api::{
-    ApiError, ApiResult, blocking, curations_of, engine_error, entry_json, image_url,
-    json_response, with_curation,
+    ApiError, ApiResult, blocking, curations_of, engine_error, entry_json, hashes_and_curations,
+    image_url, json_response, with_curation,
 };
 use crate::cli::curation::{collection_info_json, curation_json};
 use crate::cli::json::hex;
@@ -141,18 +141,16 @@ fn resolve(
 /// Each asset named with its curation now, for the page to show at once.
 fn assets_now(k: &Kiln, ids: &[u64]) -> Result<Json, EngineError> {
     let asked: Vec<AssetId> = ids.iter().copied().map(AssetId::new).collect();
-    let hashes = k.engine().content_hashes(&asked)?;
-    let mut list = Vec::with_capacity(asked.len());
-    for (id, hash) in asked.iter().zip(hashes) {
-        let curation = match &hash {
-            Some(hash) => k.engine().curation(hash)?,
-            None => None,
-        };
-        let mut entry = curation_json(curation.as_ref());
-        entry["id"] = json!(id);
-        entry["hash"] = json!(hash.as_ref().map(|h| hex(h)));
-        list.push(entry);
-    }
+    let list = asked
+        .iter()
+        .zip(hashes_and_curations(k, &asked)?)
+        .map(|(id, (hash, curation))| {
+            let mut entry = curation_json(curation.as_ref());
+            entry["id"] = json!(id);
+            entry["hash"] = json!(hash.as_ref().map(|h| hex(h)));
+            entry
+        })
+        .collect();
     Ok(Json::Array(list))
 }
 
