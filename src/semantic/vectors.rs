@@ -42,11 +42,6 @@ impl VectorTable {
         }
     }
 
-    /// The vectors' length.
-    pub fn dims(&self) -> usize {
-        self.dims
-    }
-
     /// How many vectors the table holds.
     pub fn len(&self) -> usize {
         self.ids.len()
@@ -55,11 +50,6 @@ impl VectorTable {
     /// Whether the table holds none.
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
-    }
-
-    /// Whether `id` has a vector here.
-    pub fn contains(&self, id: AssetId) -> bool {
-        self.slots.contains_key(&id)
     }
 
     /// Puts `id`'s vector in (replacing the one it had). A vector of
