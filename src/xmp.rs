@@ -13,6 +13,7 @@
 //! rating of -1 (Lightroom's and digiKam's "rejected") becomes the tag
 //! `rejected`, as `kiln cull --apply` marks rejects.
 
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -184,8 +185,12 @@ pub fn parse(text: &str) -> Result<Sidecar, String> {
 /// Reads the sidecar of `image`: `Ok(None)` when there is none, an error
 /// (for this one file) when it is too large, not UTF-8 or not well-formed.
 pub fn read_sidecar(image: &Path) -> Result<Option<Sidecar>, String> {
-    let path = sidecar_path(image);
-    let file = match std::fs::File::open(&path) {
+    read_sidecar_file(&sidecar_path(image))
+}
+
+/// Reads a sidecar file itself: `None` when there is none.
+fn read_sidecar_file(path: &Path) -> Result<Option<Sidecar>, String> {
+    let file = match std::fs::File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot open it: {e}")),
@@ -374,29 +379,80 @@ pub struct TakenSidecars {
     pub problems: Vec<(PathBuf, String)>,
 }
 
-/// Reads the sidecars beside the files under `roots` (each a folder or a
-/// file) and takes their rating and keywords as the curation of contents
-/// that have none yet, in one transaction: a content already curated in
-/// this store (even cleared) is left as it is. A sidecar that cannot be
-/// read is a problem of that file only.
+/// The most sidecars one look at a set of roots reads.
+pub const MAX_SIDECARS: usize = 1_000_000;
+
+/// Takes the rating and keywords of the sidecars beside the files under
+/// `roots` (each a folder or a file) as the curation of contents that have
+/// none yet, once: see [`SidecarIntake::take`].
 pub async fn take_sidecars(
     engine: &kiln_engine::Engine,
     roots: &[PathBuf],
 ) -> Result<TakenSidecars, kiln_engine::EngineError> {
-    let roots: Vec<PathBuf> = roots
-        .iter()
-        .map(|r| std::fs::canonicalize(r).unwrap_or_else(|_| r.clone()))
-        .collect();
-    let mut found = TakenSidecars::default();
-    let mut seeds = Vec::new();
-    for (_, hash, paths) in engine.hashed_assets()? {
-        for path in paths
+    SidecarIntake::default().take(engine, roots).await
+}
+
+/// Takes sidecars' curation, remembering across looks which sidecars it
+/// has dealt with, so that a watch looking again after each batch reads
+/// (and warns about) each sidecar once until it changes.
+#[derive(Debug, Default)]
+pub struct SidecarIntake {
+    /// Sidecars dealt with, by path, with their size and modification time
+    /// then.
+    seen: HashMap<PathBuf, (u64, u64)>,
+}
+
+impl SidecarIntake {
+    /// Finds the sidecars (`*.xmp`) under `roots` (each a folder, walked as
+    /// intake walks it, or a file) and takes each one's rating and keywords
+    /// as the curation of its image's content when that content has none
+    /// yet, all in one transaction: a content already curated in this store
+    /// (even cleared) is left as it is. Only sidecars are opened; a sidecar
+    /// whose image was not imported (yet) is left for a later look. A
+    /// sidecar that cannot be read is a problem of that file only.
+    pub async fn take(
+        &mut self,
+        engine: &kiln_engine::Engine,
+        roots: &[PathBuf],
+    ) -> Result<TakenSidecars, kiln_engine::EngineError> {
+        let mut found = TakenSidecars::default();
+        let mut candidates = Vec::new();
+        for sidecar in find_sidecars(roots) {
+            let Some(stamp) = stamp(&sidecar) else {
+                continue;
+            };
+            if self.seen.get(&sidecar) == Some(&stamp) {
+                continue;
+            }
+            let image = image_of(&sidecar);
+            if let Some(id) = engine.asset_by_path(&image)? {
+                candidates.push((sidecar, stamp, id));
+            }
+        }
+        if candidates.is_empty() {
+            return Ok(found);
+        }
+        let ids: Vec<_> = candidates.iter().map(|c| c.2).collect();
+        let hashes = engine.content_hashes(&ids)?;
+        let known: Vec<_> = hashes.iter().flatten().copied().collect();
+        let curated: HashSet<_> = known
             .iter()
-            .map(Path::new)
-            .filter(|p| roots.iter().any(|r| p.starts_with(r)))
-        {
-            let sidecar = sidecar_path(path);
-            let read = match read_sidecar(path) {
+            .zip(engine.curations(&known)?)
+            .filter(|(_, curation)| curation.is_some())
+            .map(|(hash, _)| *hash)
+            .collect();
+        let mut seeded = HashSet::new();
+        let mut seeds = Vec::new();
+        for ((sidecar, stamp, _), hash) in candidates.into_iter().zip(hashes) {
+            let Some(hash) = hash else {
+                continue;
+            };
+            self.seen.insert(sidecar.clone(), stamp);
+            // One sidecar per content: the first found.
+            if curated.contains(&hash) || seeded.contains(&hash) {
+                continue;
+            }
+            let read = match read_sidecar_file(&sidecar) {
                 Ok(None) => continue,
                 Ok(Some(read)) => read,
                 Err(why) => {
@@ -405,15 +461,12 @@ pub async fn take_sidecars(
                 }
             };
             found.read += 1;
-            let changed_ns = std::fs::metadata(&sidecar)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(1, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
             for problem in &read.problems {
                 found.problems.push((sidecar.clone(), problem.clone()));
             }
             if read.rating.is_some() || !read.tags.is_empty() {
+                seeded.insert(hash);
+                let changed_ns = stamp.1.max(1);
                 seeds.push(kiln_engine::CurationImport {
                     hash,
                     rating: read.rating.map(|r| (r, changed_ns)),
@@ -422,12 +475,99 @@ pub async fn take_sidecars(
                     tags_ns: changed_ns,
                 });
             }
-            // One sidecar per content: the first found.
-            break;
+        }
+        if !seeds.is_empty() {
+            found.taken = engine.seed_curation(seeds).await?.assets_changed;
+        }
+        Ok(found)
+    }
+}
+
+/// A sidecar's size and modification time (ns since the epoch).
+fn stamp(path: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(path)
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+        .map(|m| kiln_engine::stat_of(&m))
+}
+
+/// The image a sidecar describes: its path without `.xmp`.
+fn image_of(sidecar: &Path) -> PathBuf {
+    sidecar.with_extension("")
+}
+
+/// Whether a file name is a sidecar's (`*.xmp`, any case, not hidden).
+fn is_sidecar_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    !name.starts_with('.') && lower.len() > ".xmp".len() && lower.ends_with(".xmp")
+}
+
+/// The sidecars under `roots`: for a folder, every `*.xmp` in it and in the
+/// folders under it, walked as intake walks (hidden and temporary entries
+/// skipped, symlinks followed, each folder entered once); for a file, its
+/// sidecar if there is one. At most [`MAX_SIDECARS`]. Only folders are
+/// looked at with a `stat`; files are told apart by their names.
+fn find_sidecars(roots: &[PathBuf]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut entered = HashSet::new();
+    for root in roots {
+        let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.clone());
+        let Ok(meta) = std::fs::metadata(&root) else {
+            continue;
+        };
+        if !meta.is_dir() {
+            let sidecar = sidecar_path(&root);
+            if sidecar.is_file() {
+                found.push(sidecar);
+            }
+            continue;
+        }
+        let mut folders = vec![root];
+        while let Some(folder) = folders.pop() {
+            let Ok(meta) = std::fs::metadata(&folder) else {
+                continue;
+            };
+            if !entered.insert(identity(&meta)) {
+                continue;
+            }
+            let Ok(entries) = std::fs::read_dir(&folder) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else {
+                    continue;
+                };
+                if is_sidecar_name(name) {
+                    if found.len() < MAX_SIDECARS {
+                        found.push(entry.path());
+                    }
+                    continue;
+                }
+                if kiln_engine::is_ignored(name) {
+                    continue;
+                }
+                let is_folder = match entry.file_type() {
+                    Ok(t) if t.is_dir() => true,
+                    Ok(t) if t.is_symlink() => entry.path().is_dir(),
+                    _ => false,
+                };
+                if is_folder {
+                    folders.push(entry.path());
+                }
+            }
         }
     }
-    if !seeds.is_empty() {
-        found.taken = engine.seed_curation(seeds).await?.assets_changed;
-    }
-    Ok(found)
+    found
+}
+
+#[cfg(unix)]
+fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
+    (0, kiln_engine::stat_of(meta).1)
 }

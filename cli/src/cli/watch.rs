@@ -151,6 +151,7 @@ pub(crate) async fn watch_until_stopped(
         renderer: None,
         started: false,
         roots_named: false,
+        sidecars: kiln::xmp::SidecarIntake::default(),
     };
     let outcome = watcher.run(&mut events).await;
     watcher.stop().await;
@@ -201,6 +202,8 @@ struct Watcher<'a> {
     /// Whether an event named a watched folder itself (or a folder above
     /// one) since the folders were last checked: it may have been removed.
     roots_named: bool,
+    /// The sidecars whose curation was looked at, so each is read once.
+    sidecars: kiln::xmp::SidecarIntake,
 }
 
 impl Watcher<'_> {
@@ -581,9 +584,9 @@ impl Watcher<'_> {
     /// Takes the rating and keywords of XMP sidecars beside the watched
     /// files for contents not curated yet, as `kiln import` does; a
     /// sidecar that cannot be read is a warning about that file.
-    async fn take_sidecars(&self) {
+    async fn take_sidecars(&mut self) {
         let roots: Vec<PathBuf> = self.roots.iter().map(|r| r.path.clone()).collect();
-        match kiln::xmp::take_sidecars(self.engine, &roots).await {
+        match self.sidecars.take(self.engine, &roots).await {
             Ok(found) => {
                 for (sidecar, why) in &found.problems {
                     eprint_line!("kiln: warning: sidecar {}: {why}", sidecar.display());
