@@ -164,6 +164,12 @@ fn curation_commands_show_and_search() {
         !err.contains('\u{1b}'),
         "the escape is shown escaped: {err}"
     );
+    let (code, err) = stderr_of(&store, &["tag", &a.to_string(), "+x", "--quiet"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("`--quiet` here would be read as a tag to remove"),
+        "an option among the tags is refused, not taken as `-quiet`: {err}"
+    );
     let (code, err) = stderr_of(&store, &["collection", "add", "nope", &a.to_string()]);
     assert_eq!(code, Some(1));
     assert!(err.contains("no collection named `nope`"), "{err}");

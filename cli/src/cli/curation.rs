@@ -53,7 +53,8 @@ pub(crate) struct TagArgs {
     /// The assets (ids or imported paths) and the changes: `+tag` adds,
     /// `-tag` removes (quote a tag with spaces: `+"client A"`). A path
     /// starting with `+` or `-` is written `./-name.png`. `--json` and
-    /// `--query` may come among them; other options go before them.
+    /// `--query` may come among them; other options go before them (one
+    /// among them is refused, not read as a tag).
     #[arg(value_name = "ID|PATH... +TAG... -TAG...", allow_hyphen_values = true)]
     pub(crate) items: Vec<String>,
     /// Also every asset this search query matches.
@@ -439,6 +440,14 @@ pub(crate) async fn tag(kiln: &Kiln, args: &TagArgs) -> anyhow::Result<i32> {
             query = Some(q.clone());
         } else if let Some(q) = item.strip_prefix("--query=") {
             query = Some(q.to_owned());
+        } else if item.starts_with("--") {
+            // Another option among the tags: as a tag it would silently
+            // remove `-quiet`, say.
+            eprint_line!(
+                "kiln: `{}` here would be read as a tag to remove; options other than --json and --query go before the assets and tags",
+                item
+            );
+            return Ok(EXIT_ERROR);
         } else if let Some(tag) = item.strip_prefix('+').filter(|t| !t.is_empty()) {
             edit.add_tags.push(tag.to_owned());
         } else if let Some(tag) = item.strip_prefix('-').filter(|t| !t.is_empty()) {
