@@ -149,6 +149,50 @@ fn curation_commands_show_and_search() {
         vec![c, a],
         "members keep the order they were added in"
     );
+    let order_of = |store: &Path| -> Vec<u64> {
+        json(store, &["collection", "show", "client a"])["assets"]
+            .as_array()
+            .expect("assets")
+            .iter()
+            .filter_map(|m| m["id"].as_u64())
+            .collect()
+    };
+    let moved = json(
+        &store,
+        &[
+            "collection",
+            "move",
+            "client a",
+            path(&input.join(FILES[0])),
+            "--to-start",
+        ],
+    );
+    assert_eq!(num(&moved, "/moved"), 1);
+    assert_eq!(order_of(&store), vec![a, c], "a member moved by its path");
+    json(
+        &store,
+        &[
+            "collection",
+            "move",
+            "client a",
+            &a.to_string(),
+            "--after",
+            &c.to_string(),
+        ],
+    );
+    assert_eq!(order_of(&store), vec![c, a]);
+    let (code, err) = stderr_of(
+        &store,
+        &["collection", "move", "client a", &b.to_string(), "--to-end"],
+    );
+    assert_eq!(code, Some(1));
+    assert!(err.contains("is not in the collection `Client A`"), "{err}");
+    let (code, err) = stderr_of(&store, &["collection", "move", "client a", &a.to_string()]);
+    assert_ne!(code, Some(0));
+    assert!(
+        err.contains("--to-start|--to-end"),
+        "a place is required: {err}"
+    );
 
     // Refusals change nothing and say why.
     let (code, err) = stderr_of(&store, &["rate", &a.to_string(), "9"]);

@@ -27,6 +27,17 @@ pub enum CurationError {
     /// A collection of this name exists already.
     #[error("a collection named `{0}` exists already")]
     CollectionExists(String),
+    /// Content named in a collection it is not a member of.
+    #[error("content {content} is not in the collection `{collection}`")]
+    NotAMember {
+        /// The collection's name.
+        collection: String,
+        /// The content hash, in hex.
+        content: String,
+    },
+    /// Members were to be placed next to one of themselves.
+    #[error("members cannot be placed before or after one of themselves")]
+    PlacedBesideItself,
 }
 
 impl CurationError {

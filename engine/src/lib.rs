@@ -112,11 +112,11 @@ pub use api::{Engine, Manual};
 pub use config::{Clock, Config, ManualClock, Sharing, SystemClock, backoff_delay};
 pub use error::{CurationError, EngineError, GraphError};
 pub use model::{
-    AssetId, ClaimedJob, CollectionImport, CollectionInfo, Completion, ContentHash, Curation,
-    CurationEdit, CurationExport, CurationFilter, CurationImport, DatabaseHealth, DatabaseState,
-    EnrichmentGate, EnrichmentRule, Failure, ImportId, ImportOptions, JobId, JobState,
-    LabelProblem, Lease, MAX_LABEL_CHARS, MAX_RATING, MAX_TAGS, MergeReport, Outdated, Priority,
-    Tier, Until, fold_label, is_ignored, normalize_label, stat_of,
+    AssetId, ClaimedJob, CollectionImport, CollectionInfo, CollectionPlace, Completion,
+    ContentHash, Curation, CurationEdit, CurationExport, CurationFilter, CurationImport,
+    DatabaseHealth, DatabaseState, EnrichmentGate, EnrichmentRule, Failure, ImportId,
+    ImportOptions, JobId, JobState, LabelProblem, Lease, MAX_LABEL_CHARS, MAX_RATING, MAX_TAGS,
+    MergeReport, Outdated, Priority, Tier, Until, fold_label, is_ignored, normalize_label, stat_of,
 };
 pub use store::damage::{catch_panics, panic_is_contained};
 pub use store::tables::INTAKE_STAGE;

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kiln_engine::{
-    AssetId, AssetState, CollectionImport, Config, ContentHash, CurationEdit, CurationError,
-    CurationFilter, CurationImport, Engine, EngineError, MAX_TAGS, Priority, Until,
+    AssetId, AssetState, CollectionImport, CollectionPlace, Config, ContentHash, CurationEdit,
+    CurationError, CurationFilter, CurationImport, Engine, EngineError, MAX_TAGS, Priority, Until,
 };
 use kiln_plugin_api::{Stage, StageError, StageInfo, StageInput, StageOutput, Value};
 
@@ -325,6 +325,92 @@ async fn collections_are_named_ordered_sets() {
         engine.delete_collection("Client B").await,
         Err(EngineError::Curation(CurationError::NoSuchCollection(_)))
     ));
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_move_within_a_collection_and_keep_the_new_order() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let store = work.path().join("store");
+    let engine = Engine::open(&store, Config::default()).expect("open");
+    let h: Vec<ContentHash> = (0..6).map(synthetic).collect();
+    engine
+        .add_to_collection("Picks", h.clone(), true)
+        .await
+        .expect("add");
+    let order = |engine: &Engine| {
+        let (_, members) = engine.collection("picks").expect("read").expect("exists");
+        members
+            .iter()
+            .map(|m| h.iter().position(|x| x == m).expect("a member"))
+            .collect::<Vec<_>>()
+    };
+    let moved = |place| engine.move_in_collection("picks", vec![h[4], h[1]], place);
+    assert_eq!(moved(CollectionPlace::Start).await.expect("to start"), 2);
+    assert_eq!(
+        order(&engine),
+        [4, 1, 0, 2, 3, 5],
+        "moved ones keep the order given"
+    );
+    assert_eq!(moved(CollectionPlace::End).await.expect("to end"), 2);
+    assert_eq!(order(&engine), [0, 2, 3, 5, 4, 1]);
+    moved(CollectionPlace::Before(h[3])).await.expect("before");
+    assert_eq!(order(&engine), [0, 2, 4, 1, 3, 5]);
+    moved(CollectionPlace::After(h[5])).await.expect("after");
+    assert_eq!(order(&engine), [0, 2, 3, 5, 4, 1]);
+    moved(CollectionPlace::After(h[5])).await.expect("again");
+    assert_eq!(
+        order(&engine),
+        [0, 2, 3, 5, 4, 1],
+        "moving to where they are changes nothing"
+    );
+
+    // Refusals change nothing.
+    assert!(matches!(
+        moved(CollectionPlace::Before(h[4])).await,
+        Err(EngineError::Curation(CurationError::PlacedBesideItself))
+    ));
+    assert!(matches!(
+        engine
+            .move_in_collection("picks", vec![h[0], synthetic(99)], CollectionPlace::Start)
+            .await,
+        Err(EngineError::Curation(CurationError::NotAMember { .. }))
+    ));
+    assert!(matches!(
+        moved(CollectionPlace::Before(synthetic(99))).await,
+        Err(EngineError::Curation(CurationError::NotAMember { .. }))
+    ));
+    assert!(matches!(
+        engine
+            .move_in_collection("nope", vec![h[0]], CollectionPlace::Start)
+            .await,
+        Err(EngineError::Curation(CurationError::NoSuchCollection(_)))
+    ));
+    assert_eq!(order(&engine), [0, 2, 3, 5, 4, 1]);
+
+    // Members added later go after the moved ones; removing and adding
+    // keep working on the new numbering; the order survives reopening.
+    engine
+        .add_to_collection("picks", vec![synthetic(6)], false)
+        .await
+        .expect("add");
+    engine
+        .remove_from_collection("picks", vec![h[2]])
+        .await
+        .expect("remove");
+    let (info, members) = engine.collection("picks").expect("read").expect("exists");
+    assert_eq!(info.members, 6);
+    assert_eq!(members.last(), Some(&synthetic(6)));
+    engine.shutdown().await;
+    drop(engine);
+    let engine = Engine::open(&store, Config::default()).expect("reopen");
+    let (_, again) = engine.collection("picks").expect("read").expect("exists");
+    assert_eq!(again, members);
+    assert_eq!(
+        again[..5],
+        [h[0], h[3], h[5], h[4], h[1]],
+        "the moved order is durable"
+    );
     engine.shutdown().await;
 }
 

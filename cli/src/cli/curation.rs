@@ -14,7 +14,8 @@ use super::{EXIT_ERROR, EXIT_OK};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use kiln::engine::{
-    AssetId, ContentHash, Curation, CurationEdit, CurationError, Engine, EngineError, MAX_RATING,
+    AssetId, CollectionPlace, ContentHash, Curation, CurationEdit, CurationError, Engine,
+    EngineError, MAX_RATING,
 };
 use kiln::{Error, Kiln, SearchError, SortBy};
 use serde_json::{Value as Json, json};
@@ -109,6 +110,32 @@ pub(crate) struct Members {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("place").required(true)))]
+pub(crate) struct Move {
+    /// The collection's name (without regard to case).
+    pub(crate) name: String,
+    /// The members to move, in the order they are to take: ids or
+    /// imported paths.
+    #[arg(value_name = "ID|PATH", required = true)]
+    pub(crate) assets: Vec<String>,
+    /// Put them first.
+    #[arg(long, group = "place")]
+    pub(crate) to_start: bool,
+    /// Put them last.
+    #[arg(long, group = "place")]
+    pub(crate) to_end: bool,
+    /// Put them just before this member.
+    #[arg(long, value_name = "ID|PATH", group = "place")]
+    pub(crate) before: Option<String>,
+    /// Put them just after this member.
+    #[arg(long, value_name = "ID|PATH", group = "place")]
+    pub(crate) after: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct Named {
     /// The collection's name (without regard to case).
     pub(crate) name: String,
@@ -125,6 +152,9 @@ pub(crate) enum CollectionAction {
     Add(Members),
     /// Take assets out of a collection.
     Remove(Members),
+    /// Move members to the start, the end, or before or after another
+    /// member.
+    Move(Move),
     /// Every collection with its size.
     List(super::args::JsonArg),
     /// A collection's members in order.
@@ -538,6 +568,41 @@ pub(crate) async fn collection(kiln: &Kiln, action: &CollectionAction) -> anyhow
                     print_line!("renamed `{from}` to `{}`", info.name);
                 }
             })
+        }
+        CollectionAction::Move(m) => {
+            let assets = match resolve(kiln, &m.assets, None)? {
+                Ok(a) => a,
+                Err(code) => return Ok(code),
+            };
+            let hashes: Vec<ContentHash> = assets.iter().map(|(_, h)| *h).collect();
+            let place = match m.before.as_ref().or(m.after.as_ref()) {
+                None if m.to_start => CollectionPlace::Start,
+                None => CollectionPlace::End,
+                Some(anchor) => {
+                    let anchor = match resolve(kiln, std::slice::from_ref(anchor), None)? {
+                        Ok(a) => match a.first() {
+                            Some((_, hash)) => *hash,
+                            None => return Ok(nothing_named()),
+                        },
+                        Err(code) => return Ok(code),
+                    };
+                    if m.before.is_some() {
+                        CollectionPlace::Before(anchor)
+                    } else {
+                        CollectionPlace::After(anchor)
+                    }
+                }
+            };
+            engine
+                .move_in_collection(&m.name, hashes, place)
+                .await
+                .map(|n| {
+                    if m.json {
+                        print(&json!({"collection": m.name, "moved": n}));
+                    } else {
+                        print_line!("moved {n} asset{} in `{}`", plural(n), m.name);
+                    }
+                })
         }
         CollectionAction::Delete(a) => engine.delete_collection(&a.name).await.map(|n| {
             if a.json {

@@ -7,12 +7,13 @@
 use super::Engine;
 use crate::error::{CurationError, EngineError};
 use crate::model::{
-    AssetId, CollectionImport, CollectionInfo, ContentHash, Curation, CurationEdit, CurationExport,
-    CurationFilter, CurationImport, MAX_RATING, MAX_TAGS, MergeReport, normalize_label,
+    AssetId, CollectionImport, CollectionInfo, CollectionPlace, ContentHash, Curation,
+    CurationEdit, CurationExport, CurationFilter, CurationImport, MAX_RATING, MAX_TAGS,
+    MergeReport, normalize_label,
 };
 use crate::txn::curation::{
-    AddToCollection, CreateCollection, Curate, DeleteCollection, MergeCuration, PurgeCuration,
-    RemoveFromCollection, RenameCollection,
+    AddToCollection, CreateCollection, Curate, DeleteCollection, MergeCuration, MoveInCollection,
+    PurgeCuration, RemoveFromCollection, RenameCollection,
 };
 use crate::views::curation;
 
@@ -153,6 +154,27 @@ impl Engine {
         self.inner
             .writer
             .call(RemoveFromCollection { name, hashes })
+            .await
+    }
+
+    /// Moves members of a collection to `place`, keeping the order they are
+    /// given in (each once); returns how many moved. Refused, changing
+    /// nothing, when one of them (or the member `place` names) is not in
+    /// the collection, or when `place` is beside one of them.
+    pub async fn move_in_collection(
+        &self,
+        name: &str,
+        hashes: Vec<ContentHash>,
+        place: CollectionPlace,
+    ) -> Result<u64, EngineError> {
+        let name = label(name)?;
+        self.inner
+            .writer
+            .call(MoveInCollection {
+                name,
+                hashes,
+                place,
+            })
             .await
     }
 

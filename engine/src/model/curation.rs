@@ -141,6 +141,20 @@ pub struct CollectionInfo {
     pub updated_ns: u64,
 }
 
+/// Where [`Engine::move_in_collection`](crate::Engine::move_in_collection)
+/// puts the members it moves, which keep the order they were given in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CollectionPlace {
+    /// First in the collection.
+    Start,
+    /// Last in the collection.
+    End,
+    /// Just before this member (one not moved).
+    Before(ContentHash),
+    /// Just after this member (one not moved).
+    After(ContentHash),
+}
+
 /// A filter of curated assets, resolved to asset ids when a search runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CurationFilter {

@@ -16,9 +16,9 @@ mod tier;
 mod until;
 
 pub use curation::{
-    CollectionImport, CollectionInfo, ContentHash, Curation, CurationEdit, CurationExport,
-    CurationFilter, CurationImport, LabelProblem, MAX_LABEL_CHARS, MAX_RATING, MAX_TAGS,
-    MergeReport, fold_label, normalize_label,
+    CollectionImport, CollectionInfo, CollectionPlace, ContentHash, Curation, CurationEdit,
+    CurationExport, CurationFilter, CurationImport, LabelProblem, MAX_LABEL_CHARS, MAX_RATING,
+    MAX_TAGS, MergeReport, fold_label, normalize_label,
 };
 pub(crate) use file::{FileEntry, entry_for};
 pub use file::{is_ignored, stat_of};

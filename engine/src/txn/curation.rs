@@ -16,8 +16,8 @@ use redb::ReadableTable;
 use super::{Op, Tx};
 use crate::error::{CurationError, EngineError};
 use crate::model::{
-    CollectionImport, CollectionInfo, ContentHash, CurationEdit, CurationImport, MAX_TAGS,
-    MergeReport, fold_label,
+    CollectionImport, CollectionInfo, CollectionPlace, ContentHash, CurationEdit, CurationImport,
+    MAX_TAGS, MergeReport, fold_label,
 };
 use crate::store::tables::{
     CollectionRecord, CollectionV1, CurationRecord, CurationV1, decode, encode, meta,
@@ -378,6 +378,99 @@ impl Op for RemoveFromCollection {
             put_collection(tx, &record)?;
         }
         Ok(removed)
+    }
+}
+
+/// Moves members of a collection, in the order given, to a place in it;
+/// outputs how many moved. Refused when one is not a member, or when the
+/// place is beside one of them.
+#[derive(Debug)]
+pub(crate) struct MoveInCollection {
+    pub(crate) name: String,
+    pub(crate) hashes: Vec<ContentHash>,
+    pub(crate) place: CollectionPlace,
+}
+
+impl Op for MoveInCollection {
+    type Output = u64;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<u64, EngineError> {
+        let Some(mut record) = collection(tx, &fold_label(&self.name))? else {
+            return Err(CurationError::NoSuchCollection(self.name).into());
+        };
+        let not_a_member = |hash: &ContentHash| CurationError::NotAMember {
+            collection: record.name.clone(),
+            content: hex(hash),
+        };
+        let mut moving = Vec::with_capacity(self.hashes.len());
+        let mut moving_set = HashSet::with_capacity(self.hashes.len());
+        for hash in self.hashes {
+            if !moving_set.insert(hash) {
+                continue;
+            }
+            if tx
+                .collection_members
+                .get((record.id, hash.as_slice()))?
+                .is_none()
+            {
+                return Err(not_a_member(&hash).into());
+            }
+            moving.push(hash);
+        }
+        let items: Vec<(u64, ContentHash)> = tx
+            .collection_items
+            .range((record.id, 0)..=(record.id, u64::MAX))?
+            .map(|entry| {
+                entry.map_err(EngineError::from).and_then(|(k, v)| {
+                    let hash = ContentHash::try_from(v.value()).map_err(|_| {
+                        EngineError::corrupt("collection_items", "an item is not a content hash")
+                    })?;
+                    Ok((k.value().1, hash))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let rest: Vec<ContentHash> = items
+            .iter()
+            .map(|(_, hash)| *hash)
+            .filter(|hash| !moving_set.contains(hash))
+            .collect();
+        let beside = |anchor: &ContentHash| {
+            if moving_set.contains(anchor) {
+                return Err(CurationError::PlacedBesideItself);
+            }
+            rest.iter()
+                .position(|h| h == anchor)
+                .ok_or_else(|| not_a_member(anchor))
+        };
+        let at = match &self.place {
+            CollectionPlace::Start => 0,
+            CollectionPlace::End => rest.len(),
+            CollectionPlace::Before(anchor) => beside(anchor)?,
+            CollectionPlace::After(anchor) => beside(anchor)? + 1,
+        };
+        let order: Vec<ContentHash> = rest[..at]
+            .iter()
+            .chain(&moving)
+            .chain(&rest[at..])
+            .copied()
+            .collect();
+        if order.iter().eq(items.iter().map(|(_, hash)| hash)) {
+            return Ok(moving.len() as u64);
+        }
+        // Number the members afresh from 0, in the new order.
+        for (position, _) in &items {
+            tx.collection_items.remove((record.id, *position))?;
+        }
+        for (position, hash) in (0u64..).zip(&order) {
+            tx.collection_items
+                .insert((record.id, position), hash.as_slice())?;
+            tx.collection_members
+                .insert((record.id, hash.as_slice()), position)?;
+        }
+        record.next_position = order.len() as u64;
+        record.updated_ns = tx.now;
+        put_collection(tx, &record)?;
+        Ok(moving.len() as u64)
     }
 }
 
