@@ -967,6 +967,103 @@ fn collections_and_the_cull_of_a_session_through_the_api() {
     assert_eq!(control.status, 400);
     assert_eq!(server.get_json("/api/collections")["total"], 1);
 
+    // Moved, renamed and deleted.
+    let moved = post_ok(
+        addr,
+        "/api/collection/move",
+        &serde_json::json!({"name": "client a", "ids": [b], "to": "start"}),
+    );
+    assert_eq!(moved["moved"], 1);
+    assert_eq!(
+        ids(&server.get_json("/api/collection?name=client+a")),
+        vec![b, c]
+    );
+    post_ok(
+        addr,
+        "/api/collection/move",
+        &serde_json::json!({"name": "client a", "ids": [b], "after": c}),
+    );
+    assert_eq!(
+        ids(&server.get_json("/api/collection?name=client+a")),
+        vec![c, b]
+    );
+    for (body, status) in [
+        (serde_json::json!({"name": "client a", "ids": [b]}), 400),
+        (
+            serde_json::json!({"name": "client a", "ids": [b], "to": "start", "before": c}),
+            400,
+        ),
+        (
+            serde_json::json!({"name": "client a", "ids": [b], "to": "middle"}),
+            400,
+        ),
+        (
+            serde_json::json!({"name": "client a", "ids": [a], "to": "end"}),
+            400,
+        ),
+        (
+            serde_json::json!({"name": "client a", "ids": [b], "before": b}),
+            400,
+        ),
+        (
+            serde_json::json!({"name": "nobody", "ids": [b], "to": "end"}),
+            404,
+        ),
+    ] {
+        let answer = post_json(addr, "/api/collection/move", &body);
+        assert_eq!(
+            answer.status,
+            status,
+            "{body}: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
+    }
+    assert_eq!(
+        ids(&server.get_json("/api/collection?name=client+a")),
+        vec![c, b],
+        "refused moves change nothing"
+    );
+    post_ok(
+        addr,
+        "/api/collection/add",
+        &serde_json::json!({"name": "Other", "ids": [a], "create": true}),
+    );
+    let taken = post_json(
+        addr,
+        "/api/collection/rename",
+        &serde_json::json!({"name": "client a", "to": "OTHER"}),
+    );
+    assert_eq!(
+        taken.status,
+        400,
+        "{}",
+        String::from_utf8_lossy(&taken.body)
+    );
+    let renamed = post_ok(
+        addr,
+        "/api/collection/rename",
+        &serde_json::json!({"name": "client a", "to": "Client B"}),
+    );
+    assert_eq!(renamed["collection"]["name"], "Client B");
+    assert_eq!(renamed["collection"]["members"], 2);
+    let deleted = post_ok(
+        addr,
+        "/api/collection/delete",
+        &serde_json::json!({"name": "other"}),
+    );
+    assert_eq!(deleted["members"], 1);
+    assert_eq!(
+        post_json(
+            addr,
+            "/api/collection/delete",
+            &serde_json::json!({"name": "other"})
+        )
+        .status,
+        404
+    );
+    assert_eq!(server.get_json("/api/collections")["total"], 1);
+    assert_eq!(server.get_json(&format!("/api/assets/{a}"))["id"], a);
+
     // The best of a session: what `kiln cull --per-session 1` proposes.
     let sessions = server.get_json("/api/sessions");
     let session = sessions["sessions"]

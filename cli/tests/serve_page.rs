@@ -986,6 +986,34 @@ fn collections_and_the_best_of_a_session_in_the_page() {
         "document.querySelectorAll('#grid .tile').length === 2",
     );
     assert_eq!(ids_in_grid(page), members);
+    // Moved to the start from the collection view's bar.
+    click_with(page, &format!("#grid .tile[data-id=\"{}\"]", members[1]), 2);
+    page.click("#sel-move-start").expect("Move to start");
+    wait(
+        page,
+        &format!(
+            "[...document.querySelectorAll('#grid .tile')].map(t => Number(t.dataset.id)).join() === '{},{}'",
+            members[1], members[0]
+        ),
+    );
+    let moved: Vec<u64> = json(store.path(), &["collection", "show", "client <b>a</b>"])["assets"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter_map(|m| m["id"].as_u64())
+        .collect();
+    assert_eq!(
+        moved,
+        vec![members[1], members[0]],
+        "the store has the new order"
+    );
+    screenshot(page, "collection-moved");
+    page.press_key("Escape")
+        .expect("Escape clears the selection");
+    wait(
+        page,
+        "document.querySelectorAll('#grid .tile.selected').length === 0",
+    );
     // Removed from the collection view's bar.
     click_with(page, &format!("#grid .tile[data-id=\"{}\"]", members[0]), 2);
     page.click("#sel-uncollect")
@@ -998,6 +1026,41 @@ fn collections_and_the_best_of_a_session_in_the_page() {
     assert_eq!(
         json(store.path(), &["collection", "show", "client <b>a</b>"])["members"],
         1
+    );
+
+    // Renamed, then deleted, from the collection's own view.
+    page.click("#collection-rename").expect("Rename");
+    wait(
+        page,
+        "document.activeElement && document.activeElement.id === 'rename-input'",
+    );
+    type_into(page, "#rename-input", "Client B");
+    page.press_key("Enter").expect("Enter");
+    wait(
+        page,
+        "new URLSearchParams(location.search).get('name') === 'Client B' && document.querySelector('.summary').textContent.includes('“Client B”')",
+    );
+    assert_eq!(
+        json(store.path(), &["collection", "show", "client b"])["members"],
+        1
+    );
+    page.click("#collection-delete").expect("Delete");
+    wait(page, "document.getElementById('delete-confirm') !== null");
+    screenshot(page, "collection-delete");
+    page.click("#delete-confirm").expect("confirm");
+    wait(
+        page,
+        "location.pathname === '/collections' && !location.search && document.querySelectorAll('#collections a.collection').length === 0",
+    );
+    assert_eq!(
+        json(store.path(), &["collection", "list"])["total"],
+        0,
+        "the collection is gone"
+    );
+    assert_eq!(
+        json(store.path(), &["show", &members[1].to_string()])["id"],
+        members[1],
+        "its assets stay"
     );
 
     // The best of a session: the cull proposal, applied from the page.

@@ -25,7 +25,8 @@ use axum::http::StatusCode;
 use axum::http::header::{self, HeaderMap};
 use kiln::cull::CullBy;
 use kiln::engine::{
-    AssetId, ContentHash, CurationEdit, CurationError, EngineError, MAX_RATING, MAX_TAGS,
+    AssetId, CollectionPlace, ContentHash, CurationEdit, CurationError, EngineError, MAX_RATING,
+    MAX_TAGS,
 };
 use kiln::plugin_api::THUMBNAIL_ARTIFACT;
 use kiln::{Error, Kiln, SearchError};
@@ -160,6 +161,14 @@ async fn hashes_for(app: &Arc<App>, ids: Vec<u64>) -> Result<Vec<ContentHash>, A
         .await?
         .map_err(engine_error)??;
     Ok(resolved.into_iter().map(|(_, h)| h).collect())
+}
+
+async fn one_hash(app: &Arc<App>, id: u64) -> Result<ContentHash, ApiError> {
+    hashes_for(app, vec![id])
+        .await?
+        .first()
+        .copied()
+        .ok_or_else(|| bad(format!("no asset {id}")))
 }
 
 #[derive(Debug, Deserialize)]
@@ -400,6 +409,102 @@ async fn members_change(
         out["collection"] = c;
     }
     Ok(json_response(out))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MoveBody {
+    name: String,
+    ids: Vec<u64>,
+    /// `"start"` or `"end"`, when neither `before` nor `after` is given.
+    to: Option<String>,
+    before: Option<u64>,
+    after: Option<u64>,
+}
+
+/// `POST /api/collection/move` `{"name": ..., "ids": [...], "to":
+/// "start"|"end"}` (or `"before": ID`, `"after": ID`): moves members, in
+/// the order given, in one transaction.
+pub(crate) async fn collection_move(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> ApiResult {
+    let request: MoveBody = body(&headers, &bytes)?;
+    check_label(&request.name, "collection name")?;
+    check_ids(&request.ids)?;
+    let place = match (request.to.as_deref(), request.before, request.after) {
+        (Some("start"), None, None) => CollectionPlace::Start,
+        (Some("end"), None, None) => CollectionPlace::End,
+        (None, Some(id), None) => CollectionPlace::Before(one_hash(&app, id).await?),
+        (None, None, Some(id)) => CollectionPlace::After(one_hash(&app, id).await?),
+        _ => {
+            return Err(bad(
+                "give one place: `to` (\"start\" or \"end\"), `before` or `after`",
+            ));
+        }
+    };
+    let hashes = hashes_for(&app, request.ids).await?;
+    let moved = app
+        .kiln
+        .engine()
+        .move_in_collection(&request.name, hashes, place)
+        .await
+        .map_err(curation_error)?;
+    Ok(json_response(json!({ "moved": moved })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RenameBody {
+    name: String,
+    to: String,
+}
+
+/// `POST /api/collection/rename` `{"name": ..., "to": ...}`.
+pub(crate) async fn collection_rename(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> ApiResult {
+    let request: RenameBody = body(&headers, &bytes)?;
+    check_label(&request.name, "collection name")?;
+    check_label(&request.to, "collection name")?;
+    let info = app
+        .kiln
+        .engine()
+        .rename_collection(&request.name, &request.to)
+        .await
+        .map_err(curation_error)?;
+    let mut out = collection_info_json(&info);
+    out["url"] = json!(collection_url(&info.name));
+    Ok(json_response(json!({ "collection": out })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NameBody {
+    name: String,
+}
+
+/// `POST /api/collection/delete` `{"name": ...}`: the collection goes; its
+/// members' assets and curation stay.
+pub(crate) async fn collection_delete(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> ApiResult {
+    let request: NameBody = body(&headers, &bytes)?;
+    check_label(&request.name, "collection name")?;
+    let members = app
+        .kiln
+        .engine()
+        .delete_collection(&request.name)
+        .await
+        .map_err(curation_error)?;
+    Ok(json_response(
+        json!({ "deleted": request.name, "members": members }),
+    ))
 }
 
 /// A session id as `kiln sessions` prints them: hex digits.

@@ -268,6 +268,18 @@ fn routes(app: Arc<App>) -> Router {
             "/api/collection/remove",
             post(curate::collection_remove).layer(DefaultBodyLimit::max(curate::BODY_LIMIT)),
         )
+        .route(
+            "/api/collection/move",
+            post(curate::collection_move).layer(DefaultBodyLimit::max(curate::BODY_LIMIT)),
+        )
+        .route(
+            "/api/collection/rename",
+            post(curate::collection_rename).layer(DefaultBodyLimit::max(curate::BODY_LIMIT)),
+        )
+        .route(
+            "/api/collection/delete",
+            post(curate::collection_delete).layer(DefaultBodyLimit::max(curate::BODY_LIMIT)),
+        )
         .route("/api/cull", get(curate::cull))
         .route(
             "/api/cull/apply",

@@ -300,8 +300,11 @@ function updateSummary() {
     return;
   }
   if (listing.collection !== null) {
-    summary.append(el('span', {}, `${plural(n, 'asset')} in “${listing.collection}”`),
+    const name = listing.collection;
+    summary.append(el('span', {}, `${plural(n, 'asset')} in “${name}”`),
       el('span', { class: 'note' }, 'in the collection’s order'),
+      el('button', { id: 'collection-rename', class: 'link', onclick: () => openRenamer(name) }, 'Rename…'),
+      el('button', { id: 'collection-delete', class: 'link danger', onclick: () => openDeleter(name, n) }, 'Delete…'),
       el('a', { href: '/collections', 'data-nav': true }, 'all collections'));
     if (n === 0 && listing.done) summary.append(el('span', {}, 'Empty: select assets in the gallery and add them from the bar below.'));
     return;
@@ -447,6 +450,13 @@ function selected() {
   return [...selection.ids];
 }
 
+/** The selection in the order the grid shows it. */
+function selectedInOrder() {
+  const at = new Map(listing.items.map((a, i) => [a.id, i]));
+  const place = (id) => (at.has(id) ? at.get(id) : Number.MAX_SAFE_INTEGER);
+  return selected().sort((x, y) => place(x) - place(y));
+}
+
 /** The bar under a grid with a selection: its count and what can be done
  * to all of it. */
 function renderSelection() {
@@ -468,7 +478,9 @@ function renderSelection() {
     el('button', { id: 'sel-tags', title: 'Tags (key T)', onclick: () => openTagger(selected()) }, 'Tags…'),
     el('button', { id: 'sel-collect', onclick: () => openCollector(selected()) }, 'Add to collection…'),
     listing.collection !== null
-      ? el('button', { id: 'sel-uncollect', class: 'danger', onclick: () => removeFromCollection(listing.collection, selected()) }, 'Remove from collection')
+      ? [el('button', { id: 'sel-move-start', title: 'Move to the start of the collection, in the order shown', onclick: () => moveInCollection(listing.collection, selectedInOrder(), 'start') }, 'Move to start'),
+        el('button', { id: 'sel-move-end', title: 'Move to the end of the collection, in the order shown', onclick: () => moveInCollection(listing.collection, selectedInOrder(), 'end') }, 'Move to end'),
+        el('button', { id: 'sel-uncollect', class: 'danger', onclick: () => removeFromCollection(listing.collection, selected()) }, 'Remove from collection')]
       : null,
     el('button', { id: 'sel-clear', title: 'Clear the selection (Esc)', onclick: () => { selection.clear(); scheduleRender(); } }, 'Clear'),
     el('span', { class: 'hint' }, 'keys: 0–5 rate · F favorite · T tags · Esc clears'));
@@ -636,6 +648,67 @@ function openCollector(ids) {
     el('p', { class: 'hint' }, 'A new name makes a new collection · Esc closes')));
   input.focus();
   api('/api/collections').then((d) => names.replaceChildren(...d.collections.map((c) => el('option', { value: c.name })))).catch(() => {});
+}
+
+async function moveInCollection(name, ids, to) {
+  try {
+    const r = await post('/api/collection/move', { name, ids, to });
+    toast(`Moved ${plural(r.moved, 'asset')} to the ${to} of “${name}”`);
+  } catch (e) {
+    toast(e.message, true);
+    return;
+  }
+  listing.reset('', 'date', name);
+  await mountGrid();
+}
+
+/** A box to rename the collection `name`. */
+function openRenamer(name) {
+  const input = popoverInput({ id: 'rename-input', value: name });
+  const rename = async () => {
+    const to = input.value.trim();
+    if (!to || to === name) { closePopover(); return; }
+    try {
+      const r = await post('/api/collection/rename', { name, to });
+      closePopover();
+      toast(`Renamed “${name}” to “${r.collection.name}”`);
+      go(collectionUrl(r.collection.name), true);
+    } catch (e) {
+      toast(e.message, true);
+    }
+  };
+  openPopover(el('div', { class: 'popover', id: 'renamer', role: 'dialog', 'aria-label': 'Rename the collection' },
+    el('h2', {}, `Rename “${name}”`),
+    el('form', { class: 'row', onsubmit: (e) => { e.preventDefault(); rename(); } }, input, el('button', { type: 'submit' }, 'Rename')),
+    el('p', { class: 'hint' }, 'Enter renames · Esc closes')));
+  input.focus();
+  input.select();
+}
+
+/** Asks before deleting the collection `name` (its assets stay). */
+function openDeleter(name, members) {
+  const remove = async () => {
+    try {
+      await post('/api/collection/delete', { name });
+      closePopover();
+      toast(`Deleted the collection “${name}”`);
+      go('/collections', true);
+    } catch (e) {
+      toast(e.message, true);
+    }
+  };
+  const cancel = el('button', { onclick: () => closePopover() }, 'Keep it');
+  cancel.addEventListener('keydown', (event) => {
+    event.stopPropagation();
+    if (event.key === 'Escape') { event.preventDefault(); closePopover(); }
+  });
+  openPopover(el('div', { class: 'popover', id: 'deleter', role: 'dialog', 'aria-label': 'Delete the collection' },
+    el('h2', {}, `Delete “${name}”?`),
+    el('p', {}, members === 0 ? 'It is empty.'
+      : members === 1 ? 'Only the collection goes: the asset in it stays in the library, with its file, rating and tags.'
+        : `Only the collection goes: the ${members} assets in it stay in the library, with their files, ratings and tags.`),
+    el('div', { class: 'row' }, el('button', { id: 'delete-confirm', class: 'danger', onclick: remove }, 'Delete the collection'), cancel)));
+  cancel.focus();
 }
 
 async function removeFromCollection(name, ids) {
