@@ -436,6 +436,12 @@ impl Kiln {
         self.engine().remove_setting(&key(name)).await?;
         self.engine().drop_stage_facts(SEMANTIC_STAGE).await?;
         self.semantic_state().clear();
+        crate::semantic::text_cache::TextCache::new(
+            self.engine().store_dir(),
+            crate::semantic::version_of(&record),
+            record.dim,
+        )
+        .clear();
         Ok(record)
     }
 }
@@ -498,7 +504,7 @@ impl Kiln {
     ) -> Result<crate::SearchResults, crate::Error> {
         let record = self.choose_model(None)?;
         let state = self.semantic_state();
-        let wanted = state.text(&record, text)?;
+        let wanted = state.text(self.engine(), &record, text)?;
         let scores = state.with_vectors(self.engine(), &record, |table| {
             Scores::new(table.cosines(&wanted))
         })?;

@@ -120,7 +120,7 @@ pub use model::{
 };
 pub use store::damage::{catch_panics, panic_is_contained};
 pub use store::tables::INTAKE_STAGE;
-pub use store::{BLOBS_DIR, DATABASE_FILE, LOCK_FILE, is_store_file};
+pub use store::{BLOBS_DIR, CACHE_DIR, DATABASE_FILE, LOCK_FILE, is_store_file};
 pub use views::assets::{AssetDetail, AssetState, AssetSummary, StageDetail, StageState};
 pub use views::browse::{BrowseCursor, BrowseEntry, BrowseOrder, BrowsePage};
 pub use views::failures::{AttemptInfo, DeadLetter, RetryingJob};

@@ -13,6 +13,7 @@
 //! `value = byte as i8 × scale` (D + 4 bytes per asset in memory).
 
 pub(crate) mod state;
+pub(crate) mod text_cache;
 pub mod vectors;
 
 use crate::models::ModelRecord;

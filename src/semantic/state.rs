@@ -1,7 +1,8 @@
 //! What a [`Kiln`](crate::Kiln) handle keeps in memory for semantic
 //! search, shared by its queries and its `semantic` stage: the model,
 //! loaded once; the store's vectors, read once and then kept current; the
-//! embeddings of recent query texts.
+//! embeddings of recent query texts (and, on disk, of the texts asked
+//! before: `text_cache`).
 //!
 //! Keeping the vectors current:
 //! - on the primary handle, whose workers run the stage, the stage puts
@@ -11,6 +12,7 @@
 //!   read again when the store's count of finished `semantic` jobs moved,
 //!   looked at most every [`CLIENT_RECHECK`].
 
+use super::text_cache::TextCache;
 use super::vectors::VectorTable;
 use super::{Quantised, SEMANTIC_STAGE, version_of};
 use crate::models::{ModelError, ModelRecord};
@@ -114,10 +116,12 @@ impl SemanticState {
         lock(&self.texts).clear();
     }
 
-    /// The unit embedding of a query text by `record`'s model, kept for
-    /// the recent texts.
+    /// The unit embedding of a query text by `record`'s model, kept in
+    /// memory for the recent texts and on disk beside the store
+    /// ([`TextCache`]); the model loads only for a text found in neither.
     pub(crate) fn text(
         &self,
+        engine: &Engine,
         record: &ModelRecord,
         text: &str,
     ) -> Result<Arc<Vec<f32>>, ModelError> {
@@ -128,8 +132,17 @@ impl SemanticState {
         {
             return Ok(found.clone());
         }
-        let clip = self.clip(record)?;
-        let embedding = Arc::new(clip.embed_text(text).map_err(ModelError::Embed)?);
+        // Asked before, maybe by another process: the model need not load.
+        let cache = TextCache::new(engine.store_dir(), version, record.dim);
+        let embedding = match cache.get(text) {
+            Some(found) => Arc::new(found),
+            None => {
+                let clip = self.clip(record)?;
+                let made = clip.embed_text(text).map_err(ModelError::Embed)?;
+                cache.put(text, &made);
+                Arc::new(made)
+            }
+        };
         let mut texts = lock(&self.texts);
         if texts.len() >= RECENT_TEXTS {
             texts.pop_front();

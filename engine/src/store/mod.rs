@@ -33,6 +33,9 @@ pub const DATABASE_FILE: &str = "kiln.redb";
 pub const LOCK_FILE: &str = "engine.lock";
 /// The folder of content-addressed artifacts.
 pub const BLOBS_DIR: &str = "blobs";
+/// The folder of caches kept beside the database (query texts'
+/// embeddings): derived data, never taken in.
+pub const CACHE_DIR: &str = "cache";
 /// The socket other processes wake the primary through (`runtime::doorbell`).
 pub(crate) const DOORBELL_FILE: &str = "engine.wake";
 
@@ -40,7 +43,7 @@ pub(crate) const DOORBELL_FILE: &str = "engine.wake";
 /// its own folders, for the store in `store_dir` (both canonical): the
 /// database and the files of its creation, the engine lock, the doorbell,
 /// the blob folder and the derived data kept beside them (the search index
-/// in `search/`). Nothing of these is ever taken in; anything else in the
+/// in `search/`, caches in `cache/`). Nothing of these is ever taken in; anything else in the
 /// store directory (an `uploads/` folder) is the user's, and is.
 pub fn is_store_file(store_dir: &Path, path: &Path) -> bool {
     let Ok(inside) = path.strip_prefix(store_dir) else {
@@ -51,7 +54,7 @@ pub fn is_store_file(store_dir: &Path, path: &Path) -> bool {
     };
     let name = first.as_os_str().to_string_lossy();
     name.starts_with(DATABASE_FILE)
-        || [LOCK_FILE, BLOBS_DIR, SEARCH_DIR, DOORBELL_FILE].contains(&name.as_ref())
+        || [LOCK_FILE, BLOBS_DIR, SEARCH_DIR, CACHE_DIR, DOORBELL_FILE].contains(&name.as_ref())
 }
 
 /// The folder of the search index, derived data the store keeps beside its
