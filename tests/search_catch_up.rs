@@ -3,9 +3,12 @@
 //! a document missing for an active asset still makes the catch-up read the
 //! store and add it back.
 
+mod common;
+
+use common::open;
 use image::RgbImage;
 use kiln::Kiln;
-use kiln::engine::{AssetId, Config, Priority, Until};
+use kiln::engine::{AssetId, Priority, Until};
 use kiln_testkit::paint;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -16,16 +19,6 @@ fn write_png(path: &Path, variant: u8, mtime: SystemTime) {
     });
     paint::write_png(path, &image, None);
     paint::set_modified(path, mtime);
-}
-
-fn open(store: &Path) -> Kiln {
-    Kiln::builder(store)
-        .config(Config {
-            workers: 2,
-            ..Config::default()
-        })
-        .open()
-        .expect("the store opens")
 }
 
 async fn import_all(store: &Path, input: &Path) {

@@ -3,18 +3,11 @@
 //! pages (`search_page` with `After`) walk a curated result list as they
 //! walk any other.
 
-use image::RgbImage;
-use kiln::engine::{AssetId, Config, ContentHash, CurationEdit, Priority, Until};
-use kiln::{After, Kiln, SortBy};
-use kiln_testkit::paint;
-use std::path::Path;
+mod common;
 
-fn write_png(path: &Path, variant: u8) {
-    let image = RgbImage::from_fn(96, 96, |x, y| {
-        image::Rgb([(x as u8) ^ variant, (y as u8).wrapping_mul(3), variant])
-    });
-    paint::write_png(path, &image, None);
-}
+use common::{import_until, open, write_png};
+use kiln::engine::{AssetId, ContentHash, CurationEdit};
+use kiln::{After, Kiln, SortBy};
 
 fn ids(kiln: &Kiln, query: &str, sort: SortBy) -> Vec<AssetId> {
     kiln.search(query, sort, 1_000)
@@ -33,24 +26,8 @@ async fn curation_terms_page_and_see_edits_at_once() {
     for i in 0..24u8 {
         write_png(&input.join(format!("pic{i:02}.png")), i * 9);
     }
-    let kiln = Kiln::builder(tmp.path().join("store"))
-        .config(Config {
-            workers: 2,
-            ..Config::default()
-        })
-        .open()
-        .expect("open");
-    let import = kiln
-        .engine()
-        .import_dir(&input, Priority::Batch)
-        .await
-        .expect("import");
-    kiln.run_until(Until::Tier {
-        tier: kiln::engine::Tier::Searchable,
-        imports: Some(vec![import]),
-    })
-    .await
-    .expect("run");
+    let kiln = open(&tmp.path().join("store"));
+    import_until(&kiln, &input, kiln::engine::Tier::Searchable).await;
     let engine = kiln.engine();
     let mut all: Vec<AssetId> = engine
         .assets()

@@ -7,19 +7,11 @@
 use kiln::Kiln;
 use kiln::plugin_api::{Stage, StageInput};
 use kiln::semantic::{Quantised, SEMANTIC_STAGE, SemanticStage};
-
-fn skip(why: &str) {
-    assert!(
-        !std::env::var("CI").is_ok_and(|v| v == "true"),
-        "CI=true and {why}: this test cannot run; fix the setup"
-    );
-    println!("skipped: {why}");
-}
+use kiln_testkit::fixtures::{clip_pack, skip};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxies_the_model_cannot_take_are_permanent_errors_naming_the_file() {
-    let Some(pack) = std::env::var_os("KILN_CLIP_PACK") else {
-        skip("KILN_CLIP_PACK is not set");
+    let Some(pack) = clip_pack() else {
         return;
     };
     let work = tempfile::tempdir().expect("tempdir");

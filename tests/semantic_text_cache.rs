@@ -4,42 +4,14 @@
 //! model. Needs the test pack (`KILN_CLIP_PACK`) and ONNX Runtime: skips
 //! without them, fails under `CI=true`.
 
+mod common;
+
+use common::{import_until, open};
 use image::RgbImage;
-use kiln::engine::{Config, Priority, Tier, Until};
+use kiln::engine::Tier;
 use kiln::{Kiln, SortBy};
+use kiln_testkit::fixtures::{clip_pack, copy_dir, skip};
 use kiln_testkit::paint;
-use std::path::Path;
-
-fn skip(why: &str) {
-    assert!(
-        !std::env::var("CI").is_ok_and(|v| v == "true"),
-        "CI=true and {why}: this test cannot run; fix the setup"
-    );
-    println!("skipped: {why}");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read the pack") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
-fn open(store: &Path) -> Kiln {
-    Kiln::builder(store)
-        .config(Config {
-            workers: 2,
-            ..Config::default()
-        })
-        .open()
-        .expect("open")
-}
 
 fn ranked(kiln: &Kiln, query: &str) -> Vec<(u64, f64)> {
     kiln.search(query, SortBy::Relevance, 20)
@@ -52,13 +24,12 @@ fn ranked(kiln: &Kiln, query: &str) -> Vec<(u64, f64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_text_asked_before_ranks_in_a_new_process_without_the_model() {
-    let Some(pack) = std::env::var_os("KILN_CLIP_PACK") else {
-        skip("KILN_CLIP_PACK is not set");
+    let Some(pack) = clip_pack() else {
         return;
     };
     let work = tempfile::tempdir().expect("tempdir");
     let own_pack = work.path().join("pack");
-    copy_dir(Path::new(&pack), &own_pack);
+    copy_dir(&pack, &own_pack);
     let input = work.path().join("in");
     std::fs::create_dir_all(&input).expect("input");
     for i in 0..6u8 {
@@ -81,17 +52,7 @@ async fn a_text_asked_before_ranks_in_a_new_process_without_the_model() {
         }
         Err(e) => panic!("the test pack adds: {e}"),
     }
-    let import = kiln
-        .engine()
-        .import_dir(&input, Priority::Batch)
-        .await
-        .expect("import");
-    kiln.run_until(Until::Tier {
-        tier: Tier::Enriched,
-        imports: Some(vec![import]),
-    })
-    .await
-    .expect("run");
+    import_until(&kiln, &input, Tier::Enriched).await;
     let asked = "~\"a blue gradient\"";
     let first = ranked(&kiln, asked);
     assert_eq!(first.len(), 6, "every image has a vector: {first:?}");

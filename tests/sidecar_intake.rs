@@ -3,32 +3,16 @@
 //! wins, and a sidecar whose image is not imported yet waits for a later
 //! look.
 
-use image::RgbImage;
+mod common;
+
+use common::{import_until, open, write_png};
 use kiln::Kiln;
-use kiln::engine::{Config, Priority, Tier, Until};
+use kiln::engine::{Priority, Tier, Until};
 use kiln::xmp::{SidecarIntake, packet, sidecar_path};
-use kiln_testkit::paint;
 use std::path::{Path, PathBuf};
 
-fn write_png(path: &Path, variant: u8) {
-    let image = RgbImage::from_fn(80, 80, |x, y| {
-        image::Rgb([(x as u8) ^ variant, (y as u8).wrapping_mul(5), variant])
-    });
-    paint::write_png(path, &image, None);
-}
-
 async fn import(kiln: &Kiln, folder: &Path) {
-    let import = kiln
-        .engine()
-        .import_dir(folder, Priority::Batch)
-        .await
-        .expect("import");
-    kiln.run_until(Until::Tier {
-        tier: Tier::Searchable,
-        imports: Some(vec![import]),
-    })
-    .await
-    .expect("run");
+    import_until(kiln, folder, Tier::Searchable).await;
 }
 
 fn rating_of(kiln: &Kiln, image: &Path) -> Option<u8> {
@@ -64,13 +48,7 @@ async fn sidecars_are_read_once_and_only_for_imported_images() {
     #[cfg(unix)]
     std::os::unix::fs::symlink(&input, nested.join("back")).expect("symlink");
 
-    let kiln = Kiln::builder(tmp.path().join("store"))
-        .config(Config {
-            workers: 2,
-            ..Config::default()
-        })
-        .open()
-        .expect("open");
+    let kiln = open(&tmp.path().join("store"));
     import(&kiln, &input).await;
     let roots: Vec<PathBuf> = vec![input.clone()];
     let mut intake = SidecarIntake::default();

@@ -6,6 +6,7 @@ mod common;
 use common::{json, kiln, run};
 use kiln_testkit::child::ChildGuard;
 use kiln_testkit::corpus::{GeneratedKind, generated};
+use kiln_testkit::fixtures::copy_dir;
 use std::time::{Duration, Instant};
 
 /// A FIFO where a queued file was: `kiln run` does not wait on it; the file
@@ -297,19 +298,6 @@ fn a_damaged_database_is_reported_as_damage_never_a_crash() {
         }
     }
     assert!(found > 0, "no overwrite hit a page in use");
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).expect("dir");
-    for entry in std::fs::read_dir(from).expect("list") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
 }
 
 /// Overwrites `len` bytes at `at` with a fixed pattern that is no valid page.

@@ -61,6 +61,24 @@ pub fn skip(why: &str) {
     println!("skipped: {why}");
 }
 
+/// Copies the folder `from` (a fixture a test changes) to `to`, with
+/// everything under it.
+///
+/// # Panics
+/// When a file cannot be read or written.
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("make the copy's folder");
+    for entry in std::fs::read_dir(from).expect("list the folder") {
+        let entry = entry.expect("a folder entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("its type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy a file");
+        }
+    }
+}
+
 fn folder(var: &str, usual: &str) -> Option<PathBuf> {
     let Some(dir) = std::env::var_os(var) else {
         skip(&format!("{var} is not set (it names {usual})"));
