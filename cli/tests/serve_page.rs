@@ -707,6 +707,17 @@ fn click_with(page: &mut Page, selector: &str, modifiers: u32) {
 }
 
 /// Sets the focused text box to `text`, as typing would leave it.
+/// Waits for the text box `id` to have the focus (a popover just opened),
+/// puts `text` in it and presses Enter.
+fn enter_in(page: &mut Page, id: &str, text: &str) {
+    wait(
+        page,
+        &format!("document.activeElement && document.activeElement.id === '{id}'"),
+    );
+    type_into(page, &format!("#{id}"), text);
+    page.press_key("Enter").expect("Enter");
+}
+
 fn type_into(page: &mut Page, selector: &str, text: &str) {
     let set = format!(
         "(() => {{ const e = document.querySelector({}); e.focus(); e.value = {}; return document.activeElement === e; }})()",
@@ -827,12 +838,7 @@ fn curation_with_the_keyboard_and_a_selection_of_tiles() {
     screenshot(page, "curation-selection");
     no_null_shown(page);
     page.press_key("T").expect("key");
-    wait(
-        page,
-        "document.activeElement && document.activeElement.id === 'tag-input'",
-    );
-    type_into(page, "#tag-input", "client pick");
-    page.press_key("Enter").expect("Enter");
+    enter_in(page, "tag-input", "client pick");
     wait(
         page,
         "[...document.querySelectorAll('#tag-chips .chip')].some(c => c.textContent.startsWith('client pick 3/3'))",
@@ -933,12 +939,7 @@ fn collections_and_the_best_of_a_session_in_the_page() {
         "(document.getElementById('selcount') || {}).textContent === '2 assets selected'",
     );
     page.click("#sel-collect").expect("Add to collection");
-    wait(
-        page,
-        "document.activeElement && document.activeElement.id === 'collection-input'",
-    );
-    type_into(page, "#collection-input", "Client <b>A</b>");
-    page.press_key("Enter").expect("Enter");
+    enter_in(page, "collection-input", "Client <b>A</b>");
     wait(
         page,
         "[...document.querySelectorAll('#toasts *')].some(t => t.textContent.includes('Added 2 assets to “Client <b>A</b>”'))",
@@ -1030,12 +1031,7 @@ fn collections_and_the_best_of_a_session_in_the_page() {
 
     // Renamed, then deleted, from the collection's own view.
     page.click("#collection-rename").expect("Rename");
-    wait(
-        page,
-        "document.activeElement && document.activeElement.id === 'rename-input'",
-    );
-    type_into(page, "#rename-input", "Client B");
-    page.press_key("Enter").expect("Enter");
+    enter_in(page, "rename-input", "Client B");
     wait(
         page,
         "new URLSearchParams(location.search).get('name') === 'Client B' && document.querySelector('.summary').textContent.includes('“Client B”')",
