@@ -140,6 +140,11 @@ pub(crate) mod meta {
     /// rebuilt by the next primary that knows its stages (`txn::browsable`).
     pub(crate) const BROWSABLE_STAGES: &str = "browsable_stages";
     pub(crate) const NEXT_COLLECTION: &str = "next_collection_id";
+    /// What the last full look for outdated stages saw
+    /// (`txn::rerun::outdated_fingerprint`): while the stages, the gate and
+    /// the sizes of the tables it reads are the same, another look would
+    /// find nothing, and is skipped.
+    pub(crate) const OUTDATED_CHECKED: &str = "outdated_checked";
 }
 
 /// The stage name of dead letters for files intake could not read.

@@ -22,7 +22,7 @@ use super::intake::create_import;
 use super::{Op, Tx, enrich_gate};
 use crate::error::{EngineError, GraphError};
 use crate::model::{ImportId, Outdated, Priority};
-use crate::store::tables::{AssetRecord, AssetStatus, decode, fact_version};
+use crate::store::tables::{AssetRecord, AssetStatus, decode, fact_version, meta};
 
 /// Enqueues `stage` where its facts are outdated (see [`rerun_outdated`]);
 /// outputs the new import's id and how many jobs were enqueued.
@@ -139,6 +139,12 @@ fn enqueue_outdated(tx: &mut Tx<'_>, priority: u8) -> Result<Outdated, EngineErr
     if stages.is_empty() {
         return Ok(Outdated::default());
     }
+    // Every open of a primary asks; at 100,000 assets a full look reads
+    // about a million records, and finds nothing unless something changed.
+    let seen = tx.meta.get(meta::OUTDATED_CHECKED)?.map(|v| v.value());
+    if seen == Some(outdated_fingerprint(tx)?) {
+        return Ok(Outdated::default());
+    }
     let mut import = None;
     let mut per_stage: BTreeMap<String, u64> = BTreeMap::new();
     for (asset_id, asset) in active_assets(tx)? {
@@ -166,10 +172,55 @@ fn enqueue_outdated(tx: &mut Tx<'_>, priority: u8) -> Result<Outdated, EngineErr
         record.root = format!("stages:{}", names.join(","));
         tx.put_import(import_id, &record)?;
     }
+    let fingerprint = outdated_fingerprint(tx)?;
+    tx.meta.insert(meta::OUTDATED_CHECKED, fingerprint)?;
     Ok(Outdated {
         import: import.map(ImportId::new),
         per_stage,
     })
+}
+
+/// What a look for outdated stages depends on: every registered stage
+/// (name, version, tier, `after`), the gate (its tier, whether a rule is
+/// set), and how many assets, jobs, job records per asset, facts, gate
+/// decisions and purge marks the store holds (each an O(1) count). With
+/// all of them as they were after a full look, the pipeline's own
+/// completions have enqueued whatever became due since, so a new look
+/// would find nothing. (FNV-1a; never 0.)
+pub(crate) fn outdated_fingerprint(tx: &Tx<'_>) -> Result<u64, EngineError> {
+    use redb::ReadableTableMetadata;
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for byte in bytes {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    let mut stages: Vec<&StageInfo> = tx.graph.entries().map(|e| &e.info).collect();
+    stages.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    for info in stages {
+        feed(info.name.as_bytes());
+        feed(&[0]);
+        feed(&info.version.to_le_bytes());
+        feed(&[info.tier]);
+        for after in &info.after {
+            feed(after.as_bytes());
+            feed(&[1]);
+        }
+        feed(&[2]);
+    }
+    feed(&[tx.config.gate.tier.number(), u8::from(tx.config.gate.rule.is_some())]);
+    for count in [
+        tx.assets.len()?,
+        tx.jobs.len()?,
+        tx.asset_jobs.len()?,
+        tx.facts.len()?,
+        tx.gate_decisions.len()?,
+        tx.purged.len()?,
+    ] {
+        feed(&count.to_le_bytes());
+    }
+    Ok(hash.max(1))
 }
 
 /// Every active asset (not a duplicate, not superseded), by id.
