@@ -284,6 +284,16 @@ impl ModelRecord {
         Clip::load_for_workers(&self.dir, workers).map_err(|e| pack_error(&self.dir, e))
     }
 
+    /// Loads the text side of the pack only (for queries), checking the
+    /// pins as [`ModelRecord::load_for_workers`] does.
+    ///
+    /// # Errors
+    /// As [`ModelRecord::load_for_workers`].
+    pub fn load_text(&self, threads: usize) -> Result<Clip, ModelError> {
+        self.check()?;
+        Clip::load_text(&self.dir, threads).map_err(|e| pack_error(&self.dir, e))
+    }
+
     /// The pack's files against their pins, cheaply when their size and
     /// modification time are unchanged.
     fn check(&self) -> Result<(), ModelError> {

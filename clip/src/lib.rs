@@ -55,7 +55,8 @@ pub const MAX_BATCH: usize = 16;
 pub struct Clip {
     pack: Pack,
     tokenizer: Tokenizer,
-    visual: Model,
+    /// `None` when loaded for texts only ([`Clip::load_text`]).
+    visual: Option<Model>,
     textual: Model,
 }
 
@@ -91,8 +92,18 @@ impl Clip {
         Self::load_lanes(dir, workers, lanes, workers / lanes)
     }
 
-    /// `image_lanes` sessions of the image model of `image_threads` each,
-    /// one of the text model of `threads`.
+    /// Like [`Clip::load`], without the image model: for a process that
+    /// only ranks by query texts, which then needs neither the image
+    /// model's load time nor its memory. Embedding an image is an error.
+    ///
+    /// # Errors
+    /// As [`Clip::load`], for the files the text side reads.
+    pub fn load_text(dir: impl AsRef<std::path::Path>, threads: usize) -> Result<Self> {
+        Self::load_lanes(dir, threads.max(1), 0, 0)
+    }
+
+    /// `image_lanes` sessions of the image model of `image_threads` each
+    /// (none: texts only), one of the text model of `threads`.
     fn load_lanes(
         dir: impl AsRef<std::path::Path>,
         threads: usize,
@@ -121,18 +132,22 @@ impl Clip {
         let runtime = runtime()?;
         let config = pack.config().clone();
         let side = i64::from(config.image_size);
-        let visual = Model::load(
-            runtime,
-            &pack.path(pack::VISUAL_MODEL),
-            image_threads,
-            image_lanes,
-            Expect {
-                input: "image",
-                types: &[TensorElementType::Float32],
-                dims: &[3, side, side],
-                embed_dim: config.embed_dim,
-            },
-        )?;
+        let visual = if image_lanes == 0 {
+            None
+        } else {
+            Some(Model::load(
+                runtime,
+                &pack.path(pack::VISUAL_MODEL),
+                image_threads,
+                image_lanes,
+                Expect {
+                    input: "image",
+                    types: &[TensorElementType::Float32],
+                    dims: &[3, side, side],
+                    embed_dim: config.embed_dim,
+                },
+            )?)
+        };
         let textual = Model::load(
             runtime,
             &pack.path(pack::TEXTUAL_MODEL),
@@ -160,13 +175,17 @@ impl Clip {
     /// give what the two give alone (else images go one per run: a model
     /// can declare a dynamic batch and still be built for one).
     fn self_test(&mut self) -> Result<()> {
+        if self.visual.is_none() {
+            self.embed_text("a photo of a lighthouse at dusk")?;
+            return Ok(());
+        }
         let size = self.pack.config().image_size;
         let probe = RgbImage::from_fn(size * 2 + 1, size + 3, |x, y| {
             image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
         });
         let alone = self.embed_rgb(&probe)?;
         self.embed_text("a photo of a lighthouse at dusk")?;
-        if self.visual.batches {
+        if self.batches_images() {
             let flipped = image::imageops::flip_horizontal(&probe);
             let flipped_alone = self.embed_rgb(&flipped)?;
             let together = self.embed_images(&[probe, flipped]);
@@ -177,10 +196,13 @@ impl Clip {
                     .fold(0.0f32, f32::max)
                     < 1e-4
             };
-            self.visual.batches = matches!(
+            let batches = matches!(
                 together.as_deref(),
                 Ok([a, b]) if same(a, &alone) && same(b, &flipped_alone)
             );
+            if let Some(visual) = self.visual.as_mut() {
+                visual.batches = batches;
+            }
         }
         Ok(())
     }
@@ -204,7 +226,13 @@ impl Clip {
     /// dimension is dynamic); if not, [`Self::embed_images`] runs one at a
     /// time.
     pub fn batches_images(&self) -> bool {
-        self.visual.batches
+        self.visual.as_ref().is_some_and(|v| v.batches)
+    }
+
+    /// Whether the image model is loaded (not so after
+    /// [`Clip::load_text`]).
+    pub fn embeds_images(&self) -> bool {
+        self.visual.is_some()
     }
 
     /// The image model's input for `image`: 3 × S × S values, channels
@@ -245,7 +273,13 @@ impl Clip {
     /// # Errors
     /// As [`Self::embed_rgb`], for the first image that fails.
     pub fn embed_images(&self, images: &[RgbImage]) -> Result<Vec<Vec<f32>>> {
-        let per_run = if self.visual.batches { MAX_BATCH } else { 1 };
+        let Some(visual) = self.visual.as_ref() else {
+            return Err(ClipError::model(
+                self.pack.path(pack::VISUAL_MODEL),
+                "not loaded: this model was loaded for texts only",
+            ));
+        };
+        let per_run = if visual.batches { MAX_BATCH } else { 1 };
         let size = i64::from(self.pack.preprocess().size);
         let mut out = Vec::with_capacity(images.len());
         for chunk in images.chunks(per_run) {
@@ -255,7 +289,7 @@ impl Clip {
             }
             let shape = vec![chunk.len() as i64, 3, size, size];
             let input = tensor(shape, data).map_err(|e| ClipError::Image(e.to_string()))?;
-            out.extend(self.visual.run(input, chunk.len())?);
+            out.extend(visual.run(input, chunk.len())?);
         }
         Ok(out)
     }

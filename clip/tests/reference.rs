@@ -61,6 +61,25 @@ fn text_embeddings_match_the_references() {
 }
 
 #[test]
+fn the_text_side_alone_matches_the_references_and_refuses_images() {
+    let Some((dir, _)) = clip() else { return };
+    let text_only = kiln_clip::Clip::load_text(&dir, 1).expect("the text side loads");
+    assert!(!text_only.embeds_images());
+    let reference = reference(&dir);
+    for (text, expected) in reference["texts"].as_object().expect("texts") {
+        let embedding = text_only.embed_text(text).expect("the text embeds");
+        let cos = cosine(&embedding, &floats(&expected["embedding"]));
+        assert!(cos >= MIN_COSINE, "{text:?}: cosine {cos}");
+    }
+    let image = image::RgbImage::from_pixel(32, 32, image::Rgb([10, 20, 30]));
+    let refused = text_only.embed_rgb(&image).expect_err("no image model");
+    assert!(
+        refused.to_string().contains("loaded for texts only"),
+        "{refused}"
+    );
+}
+
+#[test]
 fn threads_share_one_clip() {
     let Some((dir, clip)) = clip() else { return };
     let reference = reference(&dir);

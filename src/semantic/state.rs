@@ -70,6 +70,9 @@ pub(crate) struct SemanticState {
     threads: usize,
     primary: bool,
     model: Mutex<Option<(ModelRecord, Arc<Clip>)>>,
+    /// The text side alone, loaded for queries while the whole model is
+    /// not (a process that only searches); dropped once it is.
+    text_model: Mutex<Option<(ModelRecord, Arc<Clip>)>>,
     vectors: RwLock<Option<Loaded>>,
     /// Serialises reading the store's vectors.
     reading: Mutex<()>,
@@ -84,6 +87,7 @@ impl SemanticState {
             threads: threads.max(1),
             primary,
             model: Mutex::new(None),
+            text_model: Mutex::new(None),
             vectors: RwLock::new(None),
             reading: Mutex::new(()),
             texts: Mutex::new(VecDeque::new()),
@@ -101,17 +105,39 @@ impl SemanticState {
         }
         let clip = Arc::new(record.load_for_workers(self.threads)?);
         *model = Some((record.clone(), clip.clone()));
+        *lock(&self.text_model) = None;
+        Ok(clip)
+    }
+
+    /// A model that embeds texts for `record`: the whole model when it is
+    /// loaded, else its text side, loaded on first use and kept.
+    fn text_clip(&self, record: &ModelRecord) -> Result<Arc<Clip>, ModelError> {
+        if let Some((loaded, clip)) = lock(&self.model).as_ref()
+            && loaded == record
+        {
+            return Ok(clip.clone());
+        }
+        let mut text_model = lock(&self.text_model);
+        if let Some((loaded, clip)) = text_model.as_ref()
+            && loaded == record
+        {
+            return Ok(clip.clone());
+        }
+        let clip = Arc::new(record.load_text(self.threads)?);
+        *text_model = Some((record.clone(), clip.clone()));
         Ok(clip)
     }
 
     /// Keeps `clip` as `record`'s model (one just added and checked).
     pub(crate) fn set_clip(&self, record: &ModelRecord, clip: Arc<Clip>) {
+        *lock(&self.text_model) = None;
         *lock(&self.model) = Some((record.clone(), clip));
     }
 
     /// Forgets the model and every vector (the model was removed).
     pub(crate) fn clear(&self) {
         *lock(&self.model) = None;
+        *lock(&self.text_model) = None;
         *self.vectors.write().unwrap_or_else(PoisonError::into_inner) = None;
         lock(&self.texts).clear();
     }
@@ -137,7 +163,7 @@ impl SemanticState {
         let embedding = match cache.get(text) {
             Some(found) => Arc::new(found),
             None => {
-                let clip = self.clip(record)?;
+                let clip = self.text_clip(record)?;
                 let made = clip.embed_text(text).map_err(ModelError::Embed)?;
                 cache.put(text, &made);
                 Arc::new(made)

@@ -209,7 +209,10 @@ pub(crate) fn outdated_fingerprint(tx: &Tx<'_>) -> Result<u64, EngineError> {
         }
         feed(&[2]);
     }
-    feed(&[tx.config.gate.tier.number(), u8::from(tx.config.gate.rule.is_some())]);
+    feed(&[
+        tx.config.gate.tier.number(),
+        u8::from(tx.config.gate.rule.is_some()),
+    ]);
     for count in [
         tx.assets.len()?,
         tx.jobs.len()?,
