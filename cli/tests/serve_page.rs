@@ -913,6 +913,16 @@ fn no_null_shown(page: &mut Page) {
     );
 }
 
+/// A collection's members in order, as the CLI reads them from the store.
+fn members_in_store(store: &std::path::Path, name: &str) -> Vec<u64> {
+    json(store, &["collection", "show", name])["assets"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter_map(|m| m["id"].as_u64())
+        .collect()
+}
+
 fn ids_of_selected(page: &mut Page) -> Vec<u64> {
     ids_from(
         page,
@@ -944,13 +954,7 @@ fn collections_and_the_best_of_a_session_in_the_page() {
         page,
         "[...document.querySelectorAll('#toasts *')].some(t => t.textContent.includes('Added 2 assets to “Client <b>A</b>”'))",
     );
-    let shown = json(store.path(), &["collection", "show", "client <b>a</b>"]);
-    let members: Vec<u64> = shown["assets"]
-        .as_array()
-        .expect("members")
-        .iter()
-        .filter_map(|m| m["id"].as_u64())
-        .collect();
+    let members = members_in_store(store.path(), "client <b>a</b>");
     assert_eq!(
         members,
         vec![order[2], order[0]],
@@ -997,12 +1001,7 @@ fn collections_and_the_best_of_a_session_in_the_page() {
             members[1], members[0]
         ),
     );
-    let moved: Vec<u64> = json(store.path(), &["collection", "show", "client <b>a</b>"])["assets"]
-        .as_array()
-        .expect("members")
-        .iter()
-        .filter_map(|m| m["id"].as_u64())
-        .collect();
+    let moved = members_in_store(store.path(), "client <b>a</b>");
     assert_eq!(
         moved,
         vec![members[1], members[0]],
