@@ -417,10 +417,7 @@ impl SidecarIntake {
     ) -> Result<TakenSidecars, kiln_engine::EngineError> {
         let mut found = TakenSidecars::default();
         let mut candidates = Vec::new();
-        for sidecar in find_sidecars(roots) {
-            let Some(stamp) = stamp(&sidecar) else {
-                continue;
-            };
+        for (sidecar, stamp) in find_sidecars(engine, roots) {
             if self.seen.get(&sidecar) == Some(&stamp) {
                 continue;
             }
@@ -483,91 +480,51 @@ impl SidecarIntake {
     }
 }
 
-/// A sidecar's size and modification time (ns since the epoch).
-fn stamp(path: &Path) -> Option<(u64, u64)> {
-    std::fs::metadata(path)
-        .ok()
-        .filter(std::fs::Metadata::is_file)
-        .map(|m| kiln_engine::stat_of(&m))
-}
-
 /// The image a sidecar describes: its path without `.xmp`.
 fn image_of(sidecar: &Path) -> PathBuf {
     sidecar.with_extension("")
 }
 
 /// Whether a file name is a sidecar's (`*.xmp`, any case, not hidden).
-fn is_sidecar_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    !name.starts_with('.') && lower.len() > ".xmp".len() && lower.ends_with(".xmp")
+fn is_sidecar_name(name: &std::ffi::OsStr) -> bool {
+    name.to_str().is_some_and(|name| {
+        let lower = name.to_ascii_lowercase();
+        !name.starts_with('.') && lower.len() > ".xmp".len() && lower.ends_with(".xmp")
+    })
 }
 
-/// The sidecars under `roots`: for a folder, every `*.xmp` in it and in the
-/// folders under it, walked as intake walks (hidden and temporary entries
-/// skipped, symlinks followed, each folder entered once); for a file, its
-/// sidecar if there is one. At most [`MAX_SIDECARS`]. Only folders are
-/// looked at with a `stat`; files are told apart by their names.
-fn find_sidecars(roots: &[PathBuf]) -> Vec<PathBuf> {
+/// The sidecars under `roots`, with their size and modification time: for
+/// a folder, every `*.xmp` in it and in the folders under it, walked as
+/// intake walks ([`kiln_engine::find_files`]: no file but a sidecar is
+/// even `stat`ed); for a file, its sidecar if there is one. At most
+/// [`MAX_SIDECARS`].
+fn find_sidecars(engine: &kiln_engine::Engine, roots: &[PathBuf]) -> Vec<(PathBuf, (u64, u64))> {
+    let store = std::fs::canonicalize(engine.store_dir()).ok();
     let mut found = Vec::new();
-    let mut entered = HashSet::new();
     for root in roots {
         let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.clone());
-        let Ok(meta) = std::fs::metadata(&root) else {
-            continue;
-        };
-        if !meta.is_dir() {
+        if root.is_dir() {
+            let Ok(files) = kiln_engine::find_files(&root, store.clone(), is_sidecar_name) else {
+                continue;
+            };
+            let room = MAX_SIDECARS.saturating_sub(found.len());
+            found.extend(
+                files
+                    .filter_map(|(path, stat)| Some((path, stat.ok()?)))
+                    .take(room),
+            );
+        } else {
             let sidecar = sidecar_path(&root);
-            if sidecar.is_file() {
-                found.push(sidecar);
-            }
-            continue;
-        }
-        let mut folders = vec![root];
-        while let Some(folder) = folders.pop() {
-            let Ok(meta) = std::fs::metadata(&folder) else {
-                continue;
-            };
-            if !entered.insert(identity(&meta)) {
-                continue;
-            }
-            let Ok(entries) = std::fs::read_dir(&folder) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let name = entry.file_name();
-                let Some(name) = name.to_str() else {
-                    continue;
-                };
-                if is_sidecar_name(name) {
-                    if found.len() < MAX_SIDECARS {
-                        found.push(entry.path());
-                    }
-                    continue;
-                }
-                if kiln_engine::is_ignored(name) {
-                    continue;
-                }
-                let is_folder = match entry.file_type() {
-                    Ok(t) if t.is_dir() => true,
-                    Ok(t) if t.is_symlink() => entry.path().is_dir(),
-                    _ => false,
-                };
-                if is_folder {
-                    folders.push(entry.path());
-                }
+            if let Ok(meta) = std::fs::metadata(&sidecar)
+                && meta.is_file()
+            {
+                found.push((sidecar, kiln_engine::stat_of(&meta)));
             }
         }
     }
+    // Roots inside one another find some sidecars twice.
+    found.sort_unstable();
+    found.dedup_by(|a, b| a.0 == b.0);
+    found.truncate(MAX_SIDECARS);
     found
-}
-
-#[cfg(unix)]
-fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
-    use std::os::unix::fs::MetadataExt;
-    (meta.dev(), meta.ino())
-}
-
-#[cfg(not(unix))]
-fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
-    (0, kiln_engine::stat_of(meta).1)
 }

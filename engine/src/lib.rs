@@ -118,6 +118,7 @@ pub use model::{
     ImportOptions, JobId, JobState, LabelProblem, Lease, MAX_LABEL_CHARS, MAX_RATING, MAX_TAGS,
     MergeReport, Outdated, Priority, Tier, Until, fold_label, is_ignored, normalize_label, stat_of,
 };
+pub use runtime::walk::{FoundFile, find_files};
 pub use store::damage::{catch_panics, panic_is_contained};
 pub use store::tables::INTAKE_STAGE;
 pub use store::{BLOBS_DIR, CACHE_DIR, DATABASE_FILE, LOCK_FILE, is_store_file};

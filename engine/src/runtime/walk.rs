@@ -27,7 +27,9 @@ use crate::txn::intake::{FinishWalk, Intake, NoteUnreadable};
 /// Files sent to the writer per intake operation.
 const CHUNK: usize = 64;
 
-/// A depth-first walk that follows symlinks but enters each directory once.
+/// A depth-first walk that follows symlinks but enters each directory once,
+/// skipping hidden and temporary folders ([`is_ignored`]) and yielding the
+/// files whose names `take` accepts.
 struct Walk {
     /// The open directories, with their paths, outermost first.
     stack: Vec<(PathBuf, ReadDir)>,
@@ -37,6 +39,13 @@ struct Walk {
     /// Folders that could not be read (or read to the end), with why, not
     /// yet handed on by [`Walk::take_problems`].
     problems: Vec<(String, String)>,
+    /// Which files by name; a plain file it refuses is never `stat`ed.
+    take: fn(&std::ffi::OsStr) -> bool,
+}
+
+/// The files intake takes in: any not [`is_ignored`].
+fn intake_takes(name: &std::ffi::OsStr) -> bool {
+    !name.to_str().is_some_and(is_ignored)
 }
 
 #[cfg(unix)]
@@ -51,7 +60,11 @@ fn identity(meta: &Metadata) -> (u64, u64) {
 }
 
 impl Walk {
-    fn new(root: &Path, exclude: Option<PathBuf>) -> Result<Walk, std::io::Error> {
+    fn new(
+        root: &Path,
+        exclude: Option<PathBuf>,
+        take: fn(&std::ffi::OsStr) -> bool,
+    ) -> Result<Walk, std::io::Error> {
         let meta = fs::metadata(root)?;
         let mut seen = HashSet::new();
         seen.insert(identity(&meta));
@@ -60,6 +73,7 @@ impl Walk {
             seen,
             exclude,
             problems: Vec::new(),
+            take,
         })
     }
 
@@ -99,7 +113,11 @@ impl Iterator for Walk {
                 }
             };
             let name = entry.file_name();
-            if name.to_str().is_some_and(is_ignored) {
+            let ignored = name.to_str().is_some_and(is_ignored);
+            let kind = entry.file_type().ok();
+            if (kind.is_some_and(|k| k.is_file()) && !(self.take)(&name))
+                || (kind.is_some_and(|k| k.is_dir()) && ignored)
+            {
                 continue;
             }
             let path = entry.path();
@@ -112,7 +130,7 @@ impl Iterator for Walk {
             }
             match fs::metadata(&path) {
                 Ok(meta) if meta.is_dir() => {
-                    if self.seen.insert(identity(&meta)) {
+                    if !ignored && self.seen.insert(identity(&meta)) {
                         match fs::read_dir(&path) {
                             Ok(dir) => self.stack.push((path, dir)),
                             Err(e) => self.problem(&path, &e),
@@ -120,15 +138,41 @@ impl Iterator for Walk {
                     }
                 }
                 Ok(meta) if meta.is_file() => {
+                    if !(self.take)(&name) {
+                        continue;
+                    }
                     let mut file = entry_for(&path);
                     file.stat = Ok(stat_of(&meta));
                     return Some(file);
                 }
                 Ok(_) => continue,
-                Err(_) => return Some(entry_for(&path)),
+                Err(_) if (self.take)(&name) => return Some(entry_for(&path)),
+                Err(_) => continue,
             }
         }
     }
+}
+
+/// A file [`find_files`] found: its path, and its `(size, mtime_ns)` or
+/// why it could not be examined.
+pub type FoundFile = (PathBuf, Result<(u64, u64), String>);
+
+/// The files under the folder `root` whose names `take` accepts, found as an
+/// import's walk finds files: hidden and temporary folders skipped,
+/// symlinks followed, each folder entered once, nothing inside the store
+/// directory `store` (canonical). Each file comes with its `(size,
+/// mtime_ns)` or why it could not be examined; folders that cannot be read
+/// are passed over. For files intake leaves alone, such as XMP sidecars.
+///
+/// # Errors
+/// When `root` cannot be read as a folder.
+pub fn find_files(
+    root: &Path,
+    store: Option<PathBuf>,
+    take: fn(&std::ffi::OsStr) -> bool,
+) -> Result<impl Iterator<Item = FoundFile>, std::io::Error> {
+    Ok(Walk::new(root, store, take)?
+        .filter_map(|entry| Some((PathBuf::from(entry.path.ok()?), entry.stat))))
 }
 
 /// What a folder walk uses of the engine.
@@ -198,7 +242,7 @@ impl Walks {
 /// Runs the walk of `import_id` under `root` on the calling thread.
 fn run_walk(walker: &Walker, import_id: u64, root: PathBuf) {
     let exclude = fs::canonicalize(&walker.store.dir).ok();
-    let walk = match Walk::new(&root, exclude) {
+    let walk = match Walk::new(&root, exclude, intake_takes) {
         Ok(walk) => Some(walk),
         Err(e) => {
             let mut entry = entry_for(&root);
