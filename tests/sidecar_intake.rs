@@ -41,15 +41,30 @@ async fn sidecars_are_read_once_and_only_for_imported_images() {
     std::fs::write(sidecar_path(&a), packet(4, &["sunset".to_owned()])).expect("a");
     std::fs::write(sidecar_path(&b), packet(2, &[])).expect("b");
     std::fs::write(sidecar_path(&c), "<x:xmpmeta><unclosed").expect("c");
-    // A sidecar in a hidden folder, and one whose image is not there.
-    std::fs::write(input.join(".hidden").join("x.png.xmp"), packet(5, &[])).expect("x");
+    // A sidecar in a hidden folder, beside an image imported on its own:
+    // a walk of `in` does not enter the folder, so it is not read. And a
+    // sidecar whose image is not there.
+    let hidden = input.join(".hidden").join("x.png");
+    write_png(&hidden, 7);
+    std::fs::write(sidecar_path(&hidden), packet(5, &[])).expect("x");
     std::fs::write(input.join("gone.png.xmp"), packet(5, &[])).expect("gone");
-    // A loop of folders is entered once.
+    // A loop of folders: the walk ends (each folder is entered once).
     #[cfg(unix)]
     std::os::unix::fs::symlink(&input, nested.join("back")).expect("symlink");
 
     let kiln = open(&tmp.path().join("store"));
     import(&kiln, &input).await;
+    let alone = kiln
+        .engine()
+        .submit_file(&hidden, Priority::Interactive)
+        .await
+        .expect("submit");
+    kiln.run_until(Until::Tier {
+        tier: Tier::Searchable,
+        imports: Some(vec![alone]),
+    })
+    .await
+    .expect("run");
     let roots: Vec<PathBuf> = vec![input.clone()];
     let mut intake = SidecarIntake::default();
 
@@ -62,6 +77,11 @@ async fn sidecars_are_read_once_and_only_for_imported_images() {
     assert_eq!(rating_of(&kiln, &a), Some(4));
     assert_eq!(rating_of(&kiln, &b), Some(2));
     assert_eq!(rating_of(&kiln, &c), None);
+    assert_eq!(
+        rating_of(&kiln, &hidden),
+        None,
+        "not read from a hidden folder"
+    );
 
     // Looking again reads nothing and warns about nothing.
     let again = intake.take(kiln.engine(), &roots).await.expect("take");

@@ -735,7 +735,9 @@ fn curation_through_the_api_is_one_change_for_many_and_shows_at_once() {
         &serde_json::json!({"ids": [a, b, c], "rating": 4, "add_tags": ["keeper", "client A"]}),
     );
     assert_eq!(answer["changed"], 3, "{answer}");
-    for asset in answer["assets"].as_array().expect("assets") {
+    let changed = answer["assets"].as_array().expect("assets");
+    assert_eq!(changed.len(), 3, "{answer}");
+    for asset in changed {
         assert_eq!(asset["rating"], 4, "{asset}");
         assert_eq!(asset["tags"], serde_json::json!(["keeper", "client A"]));
     }
@@ -791,6 +793,8 @@ fn curation_through_the_api_is_one_change_for_many_and_shows_at_once() {
 
     // What the API refuses, each with a 400 that says why, and nothing
     // changed.
+    let curation_of_a = || json(store.path(), &["show", &a.to_string()])["curation"].clone();
+    let before = curation_of_a();
     let long = "x".repeat(600);
     let many: Vec<u64> = (1..=10_001).collect();
     let tags: Vec<String> = (0..65).map(|i| format!("t{i}")).collect();
@@ -840,11 +844,7 @@ fn curation_through_the_api_is_one_change_for_many_and_shows_at_once() {
         assert_eq!(response.status, 400, "{body}: {text}");
         assert!(text.contains(says), "{body}: {text}");
     }
-    assert_eq!(
-        json(store.path(), &["show", &a.to_string()])["curation"]["rating"],
-        4,
-        "a refused request changed nothing"
-    );
+    assert_eq!(curation_of_a(), before, "a refused request changed nothing");
     let mut headers = same_origin(addr);
     headers.push(("Content-Type".to_owned(), "text/plain".to_owned()));
     let plain = request(
@@ -864,24 +864,31 @@ fn curation_through_the_api_is_one_change_for_many_and_shows_at_once() {
     let huge = request(addr, "POST", "/api/curate", &headers, huge.as_bytes());
     assert_eq!(huge.status, 413);
     // Another site's page cannot curate, collect or cull.
-    for path in [
-        "/api/curate",
-        "/api/collection/add",
-        "/api/collection/remove",
-        "/api/cull/apply",
+    // Each body is one the endpoint would take from the page itself.
+    for (path, body) in [
+        ("/api/curate", serde_json::json!({"ids": [a], "rating": 0})),
+        (
+            "/api/collection/add",
+            serde_json::json!({"name": "x", "ids": [a], "create": true}),
+        ),
+        (
+            "/api/collection/remove",
+            serde_json::json!({"name": "x", "ids": [a]}),
+        ),
+        (
+            "/api/cull/apply",
+            serde_json::json!({"session": "ab12", "reject": []}),
+        ),
     ] {
         let headers = vec![
             ("Origin".to_owned(), "http://evil.example".to_owned()),
             ("Content-Type".to_owned(), "application/json".to_owned()),
         ];
-        let body = serde_json::json!({"ids": [a], "rating": 0, "name": "x", "create": true});
         let response = request(addr, "POST", path, &headers, body.to_string().as_bytes());
         assert_eq!(response.status, 403, "POST {path}");
     }
-    assert_eq!(
-        json(store.path(), &["show", &a.to_string()])["curation"]["rating"],
-        4
-    );
+    assert_eq!(curation_of_a(), before, "another site changed nothing");
+    assert_eq!(server.get_json("/api/collections")["total"], 0);
 }
 
 #[test]
