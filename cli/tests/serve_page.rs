@@ -1044,6 +1044,10 @@ fn collections_and_the_best_of_a_session_in_the_page() {
     );
     page.click("#collection-delete").expect("Delete");
     wait(page, "document.getElementById('delete-confirm') !== null");
+    page.press_key("Escape").expect("Escape");
+    wait(page, "document.getElementById('deleter') === null");
+    page.click("#collection-delete").expect("Delete, again");
+    wait(page, "document.getElementById('delete-confirm') !== null");
     screenshot(page, "collection-delete");
     page.click("#delete-confirm").expect("confirm");
     wait(

@@ -177,21 +177,28 @@ const listing = {
   },
   /** Loads again, from the top, as much as was loaded: for an asset that
    * became browsable below the head. */
-  async reloadLoaded() {
+  /** Loads again as much as is loaded (one load at a time, as `more`). */
+  reloadLoaded() {
+    if (this.loading) return this.loading;
     const key = this.key;
     const want = this.items.length + 1;
-    let items = [];
-    let cursor = null;
-    do {
-      const page = await api(this.url(FAR_PAGE, cursor));
-      if (key !== this.key) return;
-      items = items.concat(page.assets);
-      cursor = page.next_cursor;
-      this.total = page.total;
-    } while (cursor && items.length < want);
-    this.items = items;
-    this.cursor = cursor;
-    this.done = !cursor;
+    this.loading = (async () => {
+      let items = [];
+      let cursor = null;
+      do {
+        const page = await api(this.url(FAR_PAGE, cursor));
+        if (key !== this.key) return;
+        items = items.concat(page.assets);
+        cursor = page.next_cursor;
+        this.total = page.total;
+      } while (cursor && items.length < want);
+      this.items = items;
+      this.cursor = cursor;
+      this.done = !cursor;
+    })().finally(() => {
+      if (key === this.key) this.loading = null;
+    });
+    return this.loading;
   },
   count() {
     return this.done ? this.items.length : Math.max(this.total ?? 0, this.items.length);
@@ -532,9 +539,9 @@ function took(assets) {
     const a = byId.get(Number(tile.dataset.id));
     if (a) updateBadge(tile, { curation: fresh(a) });
   }
-  // A query may select by curation (`rating:>=4`, `-tag:x`): its results
-  // are loaded again rather than shown as they were.
-  if (listing.q) {
+  // A query that selects by curation (`rating:>=4`, `-tag:x`) is loaded
+  // again rather than shown as it was.
+  if (CURATION_TERM.test(listing.q)) {
     listing.stale = true;
     if (grid.root && grid.root.isConnected) refreshStale().then(scheduleRender);
   }
@@ -542,8 +549,18 @@ function took(assets) {
   if (popover) popover.render();
 }
 
+/** A search term on curation, which a rating or tag change can make true
+ * or false. */
+const CURATION_TERM = /(^|[\s(])-?(rating|favorite|tag|collection):/i;
+
+/** Loads a stale listing again; a change made while it loads is caught by
+ * one more load after it. */
 async function refreshStale() {
-  if (!listing.stale || listing.loading) return;
+  if (!listing.stale) return;
+  if (listing.loading) {
+    await listing.loading.catch(() => {});
+    return refreshStale();
+  }
   listing.stale = false;
   const at = listing.items[listing.current];
   const id = at ? at.id : null;
@@ -650,16 +667,22 @@ function openCollector(ids) {
   api('/api/collections').then((d) => names.replaceChildren(...d.collections.map((c) => el('option', { value: c.name })))).catch(() => {});
 }
 
-async function moveInCollection(name, ids, to) {
+/** Changes the members of the collection `name` shown in the grid with
+ * one request, says what it did, and shows the collection again. */
+async function changeMembers(name, path, body, said) {
   try {
-    const r = await post('/api/collection/move', { name, ids, to });
-    toast(`Moved ${plural(r.moved, 'asset')} to the ${to} of “${name}”`);
+    toast(said(await post(path, { name, ...body })));
   } catch (e) {
     toast(e.message, true);
     return;
   }
   listing.reset('', 'date', name);
   await mountGrid();
+}
+
+function moveInCollection(name, ids, to) {
+  return changeMembers(name, '/api/collection/move', { ids, to },
+    (r) => `Moved ${plural(r.moved, 'asset')} to the ${to} of “${name}”`);
 }
 
 /** A box to rename the collection `name`. */
@@ -698,10 +721,6 @@ function openDeleter(name, members) {
     }
   };
   const cancel = el('button', { onclick: () => closePopover() }, 'Keep it');
-  cancel.addEventListener('keydown', (event) => {
-    event.stopPropagation();
-    if (event.key === 'Escape') { event.preventDefault(); closePopover(); }
-  });
   openPopover(el('div', { class: 'popover', id: 'deleter', role: 'dialog', 'aria-label': 'Delete the collection' },
     el('h2', {}, `Delete “${name}”?`),
     el('p', {}, members === 0 ? 'It is empty.'
@@ -711,16 +730,9 @@ function openDeleter(name, members) {
   cancel.focus();
 }
 
-async function removeFromCollection(name, ids) {
-  try {
-    const r = await post('/api/collection/remove', { name, ids });
-    toast(`Removed ${plural(r.removed, 'asset')} from “${name}”`);
-  } catch (e) {
-    toast(e.message, true);
-    return;
-  }
-  listing.reset('', 'date', name);
-  await mountGrid();
+function removeFromCollection(name, ids) {
+  return changeMembers(name, '/api/collection/remove', { ids },
+    (r) => `Removed ${plural(r.removed, 'asset')} from “${name}”`);
 }
 
 /** 0–5, F and T on the asset shown or the grid's selection (or its
@@ -1218,7 +1230,8 @@ document.addEventListener('keydown', (event) => {
     return;
   }
   if (popover) {
-    // The tag editor or collection picker is open: only Escape, to close it.
+    // A popover (tag editor, collection picker, renamer, deleter) is open:
+    // only Escape, to close it.
     if (event.key === 'Escape') { event.preventDefault(); closePopover(); }
     return;
   }
