@@ -20,9 +20,12 @@ use super::api::{
 use crate::cli::curation::{collection_info_json, curation_json};
 use crate::cli::json::hex;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
+use axum::handler::Handler;
 use axum::http::StatusCode;
-use axum::http::header::{self, HeaderMap};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, post};
 use kiln::cull::CullBy;
 use kiln::engine::{
     AssetId, CollectionPlace, ContentHash, CurationEdit, CurationError, EngineError, MAX_RATING,
@@ -50,24 +53,49 @@ const DEFAULT_KEEP: usize = 3;
 /// The most a cull may be asked to keep of a session.
 const MAX_KEEP: usize = 1000;
 
+/// The route of a POST endpoint that changes curation: its body held to
+/// [`BODY_LIMIT`].
+pub(crate) fn change<H, T>(handler: H) -> MethodRouter<Arc<App>>
+where
+    H: Handler<T, Arc<App>>,
+    T: 'static,
+{
+    post(handler).layer(DefaultBodyLimit::max(BODY_LIMIT))
+}
+
 fn bad(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, message)
 }
 
-/// The body as `T`: JSON, said to be JSON, with no field `T` does not have.
-fn body<T: DeserializeOwned>(headers: &HeaderMap, bytes: &Bytes) -> Result<T, ApiError> {
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
-    if !json {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send the request as JSON (Content-Type: application/json)",
-        ));
+/// A request body read as `T`: JSON, said to be JSON (else 415), with no
+/// field `T` does not have (else 400); over the route's limit, the 413 of
+/// axum's body limit.
+pub(crate) struct JsonRequest<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonRequest<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
+        let json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+        if !json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "send the request as JSON (Content-Type: application/json)",
+            )
+            .into_response());
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        serde_json::from_slice(&bytes)
+            .map(JsonRequest)
+            .map_err(|e| bad(format!("cannot read the request: {e}")).into_response())
     }
-    serde_json::from_slice(bytes).map_err(|e| bad(format!("cannot read the request: {e}")))
 }
 
 fn check_ids(ids: &[u64]) -> Result<(), ApiError> {
@@ -189,10 +217,8 @@ pub(crate) struct CurateBody {
 /// asset's curation after it.
 pub(crate) async fn curate(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    bytes: Bytes,
+    JsonRequest(request): JsonRequest<CurateBody>,
 ) -> ApiResult {
-    let request: CurateBody = body(&headers, &bytes)?;
     check_ids(&request.ids)?;
     check_tags(&request.add_tags, "add_tags")?;
     check_tags(&request.remove_tags, "remove_tags")?;
@@ -258,6 +284,17 @@ fn collection_url(name: &str) -> String {
     out
 }
 
+/// A collection as `kiln collection list --json` has it, with its page.
+fn collection_json(info: &kiln::engine::CollectionInfo) -> Json {
+    let mut out = collection_info_json(info);
+    out["url"] = json!(collection_url(&info.name));
+    out
+}
+
+fn check_name(name: &str) -> Result<(), ApiError> {
+    check_label(name, "collection name")
+}
+
 /// `GET /api/collections`: every collection by name, with its size, its
 /// first member's thumbnail as a cover, and its page.
 pub(crate) async fn collections(State(app): State<Arc<App>>) -> ApiResult {
@@ -268,9 +305,8 @@ pub(crate) async fn collections(State(app): State<Arc<App>>) -> ApiResult {
                 .engine()
                 .collection(&info.name)?
                 .and_then(|(_, members)| members.first().copied());
-            let mut item = collection_info_json(&info);
+            let mut item = collection_json(&info);
             item["cover_url"] = json!(cover(k, first.as_ref())?);
-            item["url"] = json!(collection_url(&info.name));
             out.push(item);
         }
         Ok::<_, EngineError>(out)
@@ -297,7 +333,7 @@ pub(crate) async fn collection(
     Query(page): Query<PageQuery>,
 ) -> ApiResult {
     let name = page.name;
-    check_label(&name, "collection name")?;
+    check_name(&name)?;
     let limit = page.limit.unwrap_or(200).clamp(1, MAX_PAGE);
     let offset = match page.cursor.as_deref() {
         None => 0,
@@ -337,8 +373,7 @@ pub(crate) async fn collection(
         Err(EngineError::Curation(e)) => return Err(bad(e.to_string())),
         Err(e) => return Err(engine_error(e)),
     };
-    let mut out = collection_info_json(&info);
-    out["url"] = json!(collection_url(&info.name));
+    let mut out = collection_json(&info);
     out["total"] = json!(info.members);
     out["assets"] = Json::Array(assets);
     out["missing"] = json!(missing);
@@ -361,30 +396,22 @@ pub(crate) struct MembersBody {
 /// creating the collection first when asked.
 pub(crate) async fn collection_add(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    bytes: Bytes,
+    JsonRequest(request): JsonRequest<MembersBody>,
 ) -> ApiResult {
-    members_change(app, headers, bytes, true).await
+    members_change(app, request, true).await
 }
 
 /// `POST /api/collection/remove` `{"name": ..., "ids": [...]}`.
 pub(crate) async fn collection_remove(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    bytes: Bytes,
+    JsonRequest(request): JsonRequest<MembersBody>,
 ) -> ApiResult {
-    members_change(app, headers, bytes, false).await
+    members_change(app, request, false).await
 }
 
-async fn members_change(
-    app: Arc<App>,
-    headers: HeaderMap,
-    bytes: Bytes,
-    adding: bool,
-) -> ApiResult {
-    let request: MembersBody = body(&headers, &bytes)?;
+async fn members_change(app: Arc<App>, request: MembersBody, adding: bool) -> ApiResult {
     let name = request.name;
-    check_label(&name, "collection name")?;
+    check_name(&name)?;
     check_ids(&request.ids)?;
     if !adding && request.create {
         return Err(bad("`create` is for adding"));
@@ -404,9 +431,7 @@ async fn members_change(
         .map_err(engine_error)?;
     let mut out = json!({ if adding { "added" } else { "removed" }: n });
     if let Some((info, _)) = info {
-        let mut c = collection_info_json(&info);
-        c["url"] = json!(collection_url(&info.name));
-        out["collection"] = c;
+        out["collection"] = collection_json(&info);
     }
     Ok(json_response(out))
 }
@@ -427,11 +452,9 @@ pub(crate) struct MoveBody {
 /// the order given, in one transaction.
 pub(crate) async fn collection_move(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    bytes: Bytes,
+    JsonRequest(request): JsonRequest<MoveBody>,
 ) -> ApiResult {
-    let request: MoveBody = body(&headers, &bytes)?;
-    check_label(&request.name, "collection name")?;
+    check_name(&request.name)?;
     check_ids(&request.ids)?;
     let place = match (request.to.as_deref(), request.before, request.after) {
         (Some("start"), None, None) => CollectionPlace::Start,
@@ -464,21 +487,19 @@ pub(crate) struct RenameBody {
 /// `POST /api/collection/rename` `{"name": ..., "to": ...}`.
 pub(crate) async fn collection_rename(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    bytes: Bytes,
+    JsonRequest(request): JsonRequest<RenameBody>,
 ) -> ApiResult {
-    let request: RenameBody = body(&headers, &bytes)?;
-    check_label(&request.name, "collection name")?;
-    check_label(&request.to, "collection name")?;
+    check_name(&request.name)?;
+    check_name(&request.to)?;
     let info = app
         .kiln
         .engine()
         .rename_collection(&request.name, &request.to)
         .await
         .map_err(curation_error)?;
-    let mut out = collection_info_json(&info);
-    out["url"] = json!(collection_url(&info.name));
-    Ok(json_response(json!({ "collection": out })))
+    Ok(json_response(
+        json!({ "collection": collection_json(&info) }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -491,11 +512,9 @@ pub(crate) struct NameBody {
 /// members' assets and curation stay.
 pub(crate) async fn collection_delete(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    bytes: Bytes,
+    JsonRequest(request): JsonRequest<NameBody>,
 ) -> ApiResult {
-    let request: NameBody = body(&headers, &bytes)?;
-    check_label(&request.name, "collection name")?;
+    check_name(&request.name)?;
     let members = app
         .kiln
         .engine()
@@ -632,10 +651,8 @@ pub(crate) struct CullApplyBody {
 /// scored or curated since), nothing changes and the answer is 409.
 pub(crate) async fn cull_apply(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    bytes: Bytes,
+    JsonRequest(request): JsonRequest<CullApplyBody>,
 ) -> ApiResult {
-    let request: CullApplyBody = body(&headers, &bytes)?;
     check_session(&request.session)?;
     let keep = check_keep(request.keep)?;
     if request.reject.len() > MAX_IDS {

@@ -254,37 +254,31 @@ fn routes(app: Arc<App>) -> Router {
         .route("/api/assets/{id}/prompt", get(api::api_prompt))
         .route("/api/similar/{id}", get(api::similar))
         .route("/api/sessions", get(api::sessions))
-        .route(
-            "/api/curate",
-            post(curate::curate).layer(DefaultBodyLimit::max(curate::BODY_LIMIT)),
-        )
+        .route("/api/curate", curate::change(curate::curate))
         .route("/api/collections", get(curate::collections))
         .route("/api/collection", get(curate::collection))
         .route(
             "/api/collection/add",
-            post(curate::collection_add).layer(DefaultBodyLimit::max(curate::BODY_LIMIT)),
+            curate::change(curate::collection_add),
         )
         .route(
             "/api/collection/remove",
-            post(curate::collection_remove).layer(DefaultBodyLimit::max(curate::BODY_LIMIT)),
+            curate::change(curate::collection_remove),
         )
         .route(
             "/api/collection/move",
-            post(curate::collection_move).layer(DefaultBodyLimit::max(curate::BODY_LIMIT)),
+            curate::change(curate::collection_move),
         )
         .route(
             "/api/collection/rename",
-            post(curate::collection_rename).layer(DefaultBodyLimit::max(curate::BODY_LIMIT)),
+            curate::change(curate::collection_rename),
         )
         .route(
             "/api/collection/delete",
-            post(curate::collection_delete).layer(DefaultBodyLimit::max(curate::BODY_LIMIT)),
+            curate::change(curate::collection_delete),
         )
         .route("/api/cull", get(curate::cull))
-        .route(
-            "/api/cull/apply",
-            post(curate::cull_apply).layer(DefaultBodyLimit::max(curate::BODY_LIMIT)),
-        )
+        .route("/api/cull/apply", curate::change(curate::cull_apply))
         .route("/api/dead", get(api::dead))
         .route("/api/dead/{id}/retry", post(api::dead_retry))
         .route("/api/dead/retry-all", post(api::dead_retry_all))
