@@ -633,10 +633,7 @@ fn show_members(
     members: &[ContentHash],
     as_json: bool,
 ) -> anyhow::Result<()> {
-    let mut holders = Vec::with_capacity(members.len());
-    for hash in members {
-        holders.push(engine.asset_by_hash(hash)?);
-    }
+    let holders = engine.assets_by_hash(members)?;
     let ids: Vec<AssetId> = holders.iter().flatten().copied().collect();
     let mut paths = engine.asset_paths(&ids)?.into_iter();
     let rows: Vec<(ContentHash, Option<AssetId>, Option<String>)> = members
@@ -837,11 +834,13 @@ async fn purge(engine: &Engine, missing: bool, apply: bool, as_json: bool) -> an
             .filter_map(|(h, _, a)| a.map(|a| (*h, a)))
             .collect();
         for (_, members) in &export.collections {
-            for hash in members {
-                if let Some(id) = engine.asset_by_hash(hash)? {
-                    held.push((*hash, id));
-                }
-            }
+            let holders = engine.assets_by_hash(members)?;
+            held.extend(
+                members
+                    .iter()
+                    .zip(holders)
+                    .filter_map(|(hash, id)| Some((*hash, id?))),
+            );
         }
         held.sort_unstable();
         held.dedup();

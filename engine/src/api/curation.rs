@@ -96,7 +96,19 @@ impl Engine {
 
     /// The asset holding the content `hash` now, if any.
     pub fn asset_by_hash(&self, hash: &ContentHash) -> Result<Option<AssetId>, EngineError> {
-        self.inner.view(|txn| curation::asset_of(txn, hash))
+        Ok(self
+            .assets_by_hash(std::slice::from_ref(hash))?
+            .pop()
+            .flatten())
+    }
+
+    /// The asset holding each of `hashes` now, in order, in one read (for
+    /// a collection's members).
+    pub fn assets_by_hash(
+        &self,
+        hashes: &[ContentHash],
+    ) -> Result<Vec<Option<AssetId>>, EngineError> {
+        self.inner.view(|txn| curation::assets_of(txn, hashes))
     }
 
     /// Creates an empty collection (refused when the name is taken, without

@@ -254,14 +254,15 @@ pub(crate) fn orphans(txn: &ReadTransaction) -> Result<Vec<ContentHash>, EngineE
 }
 
 /// The asset holding the content `hash` now, if any.
-pub(crate) fn asset_of(
+pub(crate) fn assets_of(
     txn: &ReadTransaction,
-    hash: &ContentHash,
-) -> Result<Option<AssetId>, EngineError> {
-    let hashes = txn.open_table(HASHES)?;
-    Ok(hashes
-        .get(hash.as_slice())?
-        .map(|v| AssetId::new(v.value())))
+    hashes: &[ContentHash],
+) -> Result<Vec<Option<AssetId>>, EngineError> {
+    let table = txn.open_table(HASHES)?;
+    hashes
+        .iter()
+        .map(|hash| Ok(table.get(hash.as_slice())?.map(|v| AssetId::new(v.value()))))
+        .collect()
 }
 
 /// The content hash of each asset (that of the asset it duplicates for a

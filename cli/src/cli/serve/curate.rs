@@ -348,14 +348,19 @@ pub(crate) async fn collection(
         };
         let slice = members.get(offset..).unwrap_or_default();
         let slice = &slice[..slice.len().min(limit)];
-        let mut holders = Vec::with_capacity(slice.len());
-        for hash in slice {
-            if let Some(id) = k.engine().asset_by_hash(hash)? {
-                holders.push(id);
-            }
-        }
+        // The held members, with the content each holds: their curation
+        // is read by hash, with no second look at the asset records.
+        let (hashes, holders): (Vec<ContentHash>, Vec<AssetId>) = slice
+            .iter()
+            .zip(k.engine().assets_by_hash(slice)?)
+            .filter_map(|(hash, id)| Some((*hash, id?)))
+            .unzip();
         let entries = k.engine().browse_entries(&holders)?;
-        let curations = curations_of(k, &holders)?;
+        let curations = k
+            .engine()
+            .curations(&hashes)?
+            .into_iter()
+            .map(|c| curation_json(c.as_ref()));
         let assets: Vec<Json> = entries
             .iter()
             .zip(curations)
