@@ -204,6 +204,18 @@ fn new_collection(
     })
 }
 
+/// The members of collection `id` with their positions, in order, as
+/// stored (a damaged item is kept as it is, never a reason to refuse).
+fn items(tx: &Tx<'_>, id: u64) -> Result<Vec<(u64, Vec<u8>)>, EngineError> {
+    tx.collection_items
+        .range((id, 0)..=(id, u64::MAX))?
+        .map(|entry| {
+            let (key, value) = entry?;
+            Ok((key.value().1, value.value().to_vec()))
+        })
+        .collect()
+}
+
 /// Appends the hashes not yet in the collection, in order; returns how
 /// many were added.
 fn append_members(
@@ -285,11 +297,7 @@ impl Op for DeleteCollection {
         let Some(record) = collection(tx, &folded)? else {
             return Err(CurationError::NoSuchCollection(self.name).into());
         };
-        let items: Vec<(u64, Vec<u8>)> = tx
-            .collection_items
-            .range((record.id, 0)..=(record.id, u64::MAX))?
-            .map(|entry| entry.map(|(k, v)| (k.value().1, v.value().to_vec())))
-            .collect::<Result<_, _>>()?;
+        let items = items(tx, record.id)?;
         for (position, hash) in &items {
             tx.collection_items.remove((record.id, *position))?;
             tx.collection_members.remove((record.id, hash.as_slice()))?;
@@ -417,29 +425,20 @@ impl Op for MoveInCollection {
             }
             moving.push(hash);
         }
-        let items: Vec<(u64, ContentHash)> = tx
-            .collection_items
-            .range((record.id, 0)..=(record.id, u64::MAX))?
-            .map(|entry| {
-                entry.map_err(EngineError::from).and_then(|(k, v)| {
-                    let hash = ContentHash::try_from(v.value()).map_err(|_| {
-                        EngineError::corrupt("collection_items", "an item is not a content hash")
-                    })?;
-                    Ok((k.value().1, hash))
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        let rest: Vec<ContentHash> = items
+        let items = items(tx, record.id)?;
+        let moved =
+            |item: &[u8]| ContentHash::try_from(item).is_ok_and(|hash| moving_set.contains(&hash));
+        let rest: Vec<&[u8]> = items
             .iter()
-            .map(|(_, hash)| *hash)
-            .filter(|hash| !moving_set.contains(hash))
+            .map(|(_, item)| item.as_slice())
+            .filter(|item| !moved(item))
             .collect();
         let beside = |anchor: &ContentHash| {
             if moving_set.contains(anchor) {
                 return Err(CurationError::PlacedBesideItself);
             }
             rest.iter()
-                .position(|h| h == anchor)
+                .position(|item| *item == anchor.as_slice())
                 .ok_or_else(|| not_a_member(anchor))
         };
         let at = match &self.place {
@@ -448,24 +447,26 @@ impl Op for MoveInCollection {
             CollectionPlace::Before(anchor) => beside(anchor)?,
             CollectionPlace::After(anchor) => beside(anchor)? + 1,
         };
-        let order: Vec<ContentHash> = rest[..at]
+        let order: Vec<&[u8]> = rest[..at]
             .iter()
-            .chain(&moving)
-            .chain(&rest[at..])
             .copied()
+            .chain(moving.iter().map(|hash| hash.as_slice()))
+            .chain(rest[at..].iter().copied())
             .collect();
-        if order.iter().eq(items.iter().map(|(_, hash)| hash)) {
+        if order
+            .iter()
+            .copied()
+            .eq(items.iter().map(|(_, item)| item.as_slice()))
+        {
             return Ok(moving.len() as u64);
         }
         // Number the members afresh from 0, in the new order.
         for (position, _) in &items {
             tx.collection_items.remove((record.id, *position))?;
         }
-        for (position, hash) in (0u64..).zip(&order) {
-            tx.collection_items
-                .insert((record.id, position), hash.as_slice())?;
-            tx.collection_members
-                .insert((record.id, hash.as_slice()), position)?;
+        for (position, item) in (0u64..).zip(&order) {
+            tx.collection_items.insert((record.id, position), *item)?;
+            tx.collection_members.insert((record.id, *item), position)?;
         }
         record.next_position = order.len() as u64;
         record.updated_ns = tx.now;
